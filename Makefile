@@ -1,0 +1,43 @@
+# `make serve` bakes the default project and serves it; `make test` runs the template's tests.
+# Both work from a clean checkout: they create the virtualenvs they need.
+
+PYTHON ?= python3
+VENV := .venv
+TOOLS_STAMP := $(VENV)/.tools-installed
+SCRATCH := .scratch
+SLUG := haystack_service
+PORT := 1416
+
+# Haystack sends anonymous usage statistics unless told not to; keep local runs and tests quiet.
+export HAYSTACK_TELEMETRY_ENABLED := False
+
+.PHONY: serve test lint format clean
+
+# Tools for baking and testing the template; reinstalled when this Makefile changes.
+$(TOOLS_STAMP): Makefile
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install --quiet "cookiecutter>=2.6,<3" "pytest>=8" "ruff>=0.9"
+	touch $@
+
+# Bake with the default answers into .scratch/ (replacing the last bake), install it, and serve it.
+# Settings come from .scratch/$(SLUG)/.env; exported variables (e.g. OPENAI_API_KEY) take precedence.
+serve: $(TOOLS_STAMP)
+	rm -rf $(SCRATCH)/$(SLUG)
+	$(VENV)/bin/cookiecutter . --no-input --output-dir $(SCRATCH)
+	test -x $(SCRATCH)/venv/bin/python || $(PYTHON) -m venv $(SCRATCH)/venv
+	$(SCRATCH)/venv/bin/python -m pip install --quiet -e $(SCRATCH)/$(SLUG)
+	cd $(SCRATCH)/$(SLUG) && ../venv/bin/hypercorn $(SLUG).asgi:app --bind 127.0.0.1:$(PORT)
+
+test: $(TOOLS_STAMP)
+	$(VENV)/bin/python -m pytest tests -q
+
+lint: $(TOOLS_STAMP)
+	$(VENV)/bin/python -m ruff check .
+	$(VENV)/bin/python -m ruff format --check .
+
+format: $(TOOLS_STAMP)
+	$(VENV)/bin/python -m ruff check --fix .
+	$(VENV)/bin/python -m ruff format .
+
+clean:
+	rm -rf $(SCRATCH) $(VENV) .pytest_cache .ruff_cache

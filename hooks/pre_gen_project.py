@@ -1,0 +1,124 @@
+"""Reject answers that would bake a project which cannot install, import or serve.
+
+Cookiecutter renders this file with Jinja before running it. The answers arrive as one JSON
+document inside a raw triple-quoted string: JSON never puts three unescaped quotes in a row and
+always pairs a backslash with the next character, exactly as a raw string does, so no answer can
+end the string early and run as code. `json.loads` then turns it back into the exact values.
+"""
+
+import json
+import keyword
+import re
+import sys
+
+ANSWERS: dict[str, object] = json.loads(
+    r"""
+{{ cookiecutter | jsonify }}
+"""
+)
+
+# Import names the generated project and its tests use (directly or through their dependencies).
+# A package with one of these names would shadow it and break at import time.
+DEPENDENCY_MODULES = frozenset(
+    {
+        "aiofiles",
+        "anyio",
+        "blinker",
+        "click",
+        "conftest",
+        "cookiecutter",
+        "dotenv",
+        "flask",
+        "h11",
+        "h2",
+        "haystack",
+        "haystack_experimental",
+        "haystack_integrations",
+        "httpcore",
+        "httpx",
+        "hypercorn",
+        "itsdangerous",
+        "jinja2",
+        "jsonschema",
+        "markupsafe",
+        "numpy",
+        "openai",
+        "pip",
+        "pkg_resources",
+        "priority",
+        "pydantic",
+        "pydantic_core",
+        "pytest",
+        "pytest_asyncio",
+        "quart",
+        "requests",
+        "ruff",
+        "setuptools",
+        "src",
+        "test",
+        "tests",
+        "typing_extensions",
+        "werkzeug",
+        "wheel",
+        "wsproto",
+        "yaml",
+    }
+)
+
+SLUG_PATTERN = re.compile(r"[a-z][a-z0-9_]*")
+PORT_PATTERN = re.compile(r"[1-9][0-9]{0,4}")
+FREE_TEXT_KEYS = ("project_name", "description", "author_name", "author_email")
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
+EMAIL_PATTERN = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+
+
+def slug_problem(slug: str) -> str | None:
+    """Say why `slug` cannot name the generated package, or None when it can."""
+    if not SLUG_PATTERN.fullmatch(slug):
+        return (
+            f"project_slug {slug!a} must start with a lowercase ASCII letter and contain only "
+            "lowercase letters, digits and underscores"
+        )
+    if keyword.iskeyword(slug):
+        return f"project_slug {slug!a} is a Python keyword"
+    if slug in sys.stdlib_module_names:
+        return f"project_slug {slug!a} would shadow the standard library module of the same name"
+    if slug in DEPENDENCY_MODULES:
+        return f"project_slug {slug!a} would shadow the {slug!a} module the project depends on"
+    return None
+
+
+def port_problem(port: str) -> str | None:
+    """Say why `port` cannot be a TCP port to listen on, or None when it can."""
+    if not PORT_PATTERN.fullmatch(port) or not 1 <= int(port) <= 65535:
+        return f"port {port!a} must be a whole number from 1 to 65535"
+    return None
+
+
+def free_text_problem(key: str, text: str) -> str | None:
+    """Say why `text` cannot go into single-line config files, or None when it can."""
+    if CONTROL_CHARACTERS.search(text):
+        return f"{key} {text!a} must be a single line without control characters"
+    if key == "author_email" and text and not EMAIL_PATTERN.fullmatch(text):
+        return f"author_email {text!a} does not look like an email address"
+    return None
+
+
+def first_problem(answers: dict[str, object]) -> str | None:
+    """Check every answer and return the first problem found."""
+    checks = [slug_problem(str(answers["project_slug"])), port_problem(str(answers["port"]))]
+    checks += [free_text_problem(key, str(answers[key])) for key in FREE_TEXT_KEYS]
+    return next((problem for problem in checks if problem), None)
+
+
+def main() -> int:
+    """Print a one-line reason and fail, so cookiecutter removes the half-made project."""
+    problem = first_problem(ANSWERS)
+    if problem:
+        print(f"ERROR: {problem}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,28 @@
+"""`python -m <package>`: serve with ./hypercorn.toml; the HOST and PORT settings override its bind."""
+
+import asyncio
+from pathlib import Path
+
+from hypercorn.asyncio import serve
+from hypercorn.config import Config
+
+from . import create_app
+from .settings import Settings
+
+DEFAULT_BIND = "127.0.0.1:1416"
+
+
+def main() -> None:
+    settings = Settings.from_env()
+    config_file = Path("hypercorn.toml")
+    config = Config.from_toml(config_file) if config_file.exists() else Config()
+    if not config_file.exists():
+        config.bind = [DEFAULT_BIND]
+    if settings.host or settings.port:
+        default_host, _, default_port = config.bind[0].rpartition(":")
+        config.bind = [f"{settings.host or default_host}:{settings.port or default_port}"]
+    asyncio.run(serve(create_app(settings), config))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,27 @@
+"""Reading a JSON request body, with OpenAI errors for what cannot be read."""
+
+import json
+from typing import Any
+
+from quart import request
+
+from ..errors import OpenAIError
+
+
+async def read_json_object() -> dict[str, Any]:
+    """The request body as a JSON object; 400 for anything else, 413 (from Quart) when too large."""
+    raw = await request.get_data(cache=False)
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise OpenAIError(400, "The request body is not valid JSON.", code="invalid_json") from None
+    if not isinstance(body, dict):
+        raise OpenAIError(400, "The request body must be a JSON object.", code="invalid_json")
+    return body
+
+
+def require_string(body: dict[str, Any], field: str) -> str:
+    value = body.get(field)
+    if not isinstance(value, str) or not value:
+        raise OpenAIError(400, f"'{field}' is required and must be a non-empty string.", param=field)
+    return value

@@ -1,0 +1,71 @@
+"""Every error leaves as OpenAI's envelope: `{"error": {message, type, param, code}}`.
+
+Clients (the openai SDK, Open WebUI, Codex) parse this shape; an HTML error page or a traceback
+would reach users as garbage, so the handlers below cover everything Quart can raise.
+"""
+
+import logging
+
+from quart import Quart, Response, jsonify
+from werkzeug.exceptions import HTTPException
+
+logger = logging.getLogger(__name__)
+
+# The SDK retries 408/409/429/5xx unless told not to: a deterministic failure would run the pipeline thrice.
+NO_RETRY = {"x-should-retry": "false"}
+
+_TYPE_FOR_STATUS = {401: "authentication_error", 404: "invalid_request_error", 501: "not_implemented_error"}
+
+
+class OpenAIError(Exception):
+    """Raise anywhere in a request to answer with this status and envelope."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        type: str | None = None,
+        param: str | None = None,
+        code: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.type = type or ("server_error" if status >= 500 else _TYPE_FOR_STATUS.get(status, "invalid_request_error"))
+        self.param = param
+        self.code = code
+
+    def envelope(self) -> dict:
+        return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
+
+    def to_response(self) -> Response:
+        response = jsonify(self.envelope())
+        response.status_code = self.status
+        response.headers.update(NO_RETRY)
+        return response
+
+
+def register_error_handlers(app: Quart) -> None:
+    """Turn OpenAIError, Quart's HTTP errors and anything unexpected into the envelope."""
+
+    @app.errorhandler(OpenAIError)
+    async def handle_openai_error(error: OpenAIError) -> Response:
+        return error.to_response()
+
+    @app.errorhandler(HTTPException)
+    async def handle_http_exception(error: HTTPException) -> Response:
+        status = error.code or 500
+        messages = {
+            404: "Unknown route.",
+            405: "Method not allowed on this route.",
+            413: f"Request body is larger than the limit of {app.config['MAX_CONTENT_LENGTH']} bytes.",
+        }
+        message = messages.get(status, error.description or error.name)
+        code = {404: "unknown_url", 405: "method_not_allowed", 413: "request_too_large"}.get(status)
+        return OpenAIError(status, message, code=code).to_response()
+
+    @app.errorhandler(Exception)
+    async def handle_unexpected(error: Exception) -> Response:
+        logger.exception("Unhandled error while serving a request")
+        return OpenAIError(500, "The server failed to process the request; see its log.").to_response()

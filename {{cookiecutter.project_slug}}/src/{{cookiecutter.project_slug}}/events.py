@@ -1,0 +1,63 @@
+"""The few typed events every wrapper's output is turned into.
+
+Chat completions (and later the Responses API) are encoded from this one stream, so a fix to
+streaming lands once. Wrappers may yield these directly when plain text is not enough.
+"""
+
+from dataclasses import dataclass
+
+FINISH_REASONS = frozenset({"stop", "length", "tool_calls", "content_filter"})
+
+
+@dataclass(slots=True)
+class TextDelta:
+    """A piece of the assistant's answer."""
+
+    text: str
+
+
+@dataclass(slots=True)
+class ReasoningDelta:
+    """A piece of the model's reasoning, shown apart from the answer by clients that support it."""
+
+    text: str
+
+
+@dataclass(slots=True)
+class ToolCallDelta:
+    """A tool call for the *client* to run, streamed in pieces that share an `index`.
+
+    The first piece of a call carries `id` and `name`; later pieces carry more `arguments` text.
+    """
+
+    index: int
+    arguments: str = ""
+    id: str | None = None
+    name: str | None = None
+
+
+@dataclass(slots=True)
+class Usage:
+    """Token counts; several Usage events in one run add up (an agent calls its LLM more than once)."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+@dataclass(slots=True)
+class Finish:
+    """Why generation stopped, when the wrapper knows better than the default (`stop`, or `tool_calls`)."""
+
+    reason: str
+
+
+@dataclass(slots=True)
+class StreamError:
+    """The run failed after it started; encoders turn this into an in-stream error."""
+
+    message: str
+    type: str = "server_error"
+    code: str | None = "server_error"
+
+
+Event = TextDelta | ReasoningDelta | ToolCallDelta | Usage | Finish | StreamError

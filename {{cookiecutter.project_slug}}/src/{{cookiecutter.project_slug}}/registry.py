@@ -1,0 +1,72 @@
+"""Finds the wrappers: each module (or subpackage) of the wrappers package is one model id."""
+
+import importlib
+import inspect
+import logging
+import pkgutil
+import time
+from dataclasses import dataclass, field
+
+from .wrapper import BasePipelineWrapper
+
+logger = logging.getLogger(__name__)
+
+# API name -> the wrapper methods that implement it, async first (it avoids the thread pool).
+API_METHODS = {
+    "chat": ("run_chat_completion_async", "run_chat_completion"),
+    "responses": ("run_response_async", "run_response"),
+}
+
+
+@dataclass
+class LoadedWrapper:
+    model_id: str
+    instance: BasePipelineWrapper
+    created: int = field(default_factory=lambda: int(time.time()))
+
+    def method_for(self, api: str) -> str | None:
+        """Name of the method serving `api`, or None when this wrapper does not implement it."""
+        for name in API_METHODS[api]:
+            implementation = getattr(type(self.instance), name, None)
+            if implementation is not None and implementation is not getattr(BasePipelineWrapper, name, None):
+                return name
+        return None
+
+
+@dataclass
+class Registry:
+    wrappers: dict[str, LoadedWrapper] = field(default_factory=dict)
+    failed: list[str] = field(default_factory=list)
+
+    def get(self, model_id: str) -> LoadedWrapper | None:
+        return self.wrappers.get(model_id)
+
+    def serving(self) -> list[LoadedWrapper]:
+        """Wrappers that implement at least one OpenAI API: the ones `/v1/models` lists."""
+        return [w for w in self.wrappers.values() if any(w.method_for(api) for api in API_METHODS)]
+
+
+async def load_wrappers(package_name: str) -> Registry:
+    """Import every wrapper module and run its setup(); a broken one is logged and left out."""
+    registry = Registry()
+    package = importlib.import_module(package_name)
+    for module_info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
+        model_id = module_info.name
+        if model_id.startswith("_"):
+            continue
+        try:
+            module = importlib.import_module(f"{package_name}.{model_id}")
+            wrapper_class = getattr(module, "PipelineWrapper", None)
+            if not (inspect.isclass(wrapper_class) and issubclass(wrapper_class, BasePipelineWrapper)):
+                raise TypeError(f"{module.__name__} has no PipelineWrapper class deriving from BasePipelineWrapper")
+            instance = wrapper_class()
+            outcome = instance.setup()
+            if inspect.isawaitable(outcome):
+                await outcome
+        except Exception:
+            logger.exception("Wrapper %r failed to load; serving the others without it", model_id)
+            registry.failed.append(model_id)
+            continue
+        registry.wrappers[model_id] = LoadedWrapper(model_id, instance)
+        logger.info("Loaded wrapper %r", model_id)
+    return registry

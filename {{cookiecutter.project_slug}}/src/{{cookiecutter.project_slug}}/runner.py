@@ -1,0 +1,207 @@
+"""Runs a wrapper method and turns whatever it returns into one stream of events.
+
+Async methods run on the event loop. Sync methods run in a bounded thread pool, never on the loop,
+and a sync generator is drained in that same worker thread. Both feed an `EventStream` that the
+HTTP layer reads in batches. Closing the stream (the client went away) cancels an async run and
+sets the stop flag a sync run checks at its next chunk.
+"""
+
+import asyncio
+import contextvars
+import inspect
+import json
+import logging
+import threading
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from haystack.dataclasses import ChatMessage, StreamingChunk
+
+from .events import FINISH_REASONS, Event, Finish, ReasoningDelta, StreamError, TextDelta, ToolCallDelta, Usage
+
+logger = logging.getLogger(__name__)
+
+_stop_flag: contextvars.ContextVar[threading.Event | None] = contextvars.ContextVar("stop_flag", default=None)
+
+
+def current_stop_flag() -> threading.Event | None:
+    """The flag that is set when the client of the current sync run has gone away.
+
+    Code that runs a pipeline in its own thread (see `streaming.streaming_generator`) checks it at each chunk.
+    """
+    return _stop_flag.get()
+
+
+class RunStopped(Exception):
+    """Raised inside a pipeline to abandon a run nobody is listening to any more."""
+
+
+def events_from(piece: object) -> list[Event]:
+    """Translate one thing a wrapper produced into events."""
+    if isinstance(piece, str):
+        return [TextDelta(piece)] if piece else []
+    if isinstance(piece, StreamingChunk):
+        return _events_from_chunk(piece)
+    if isinstance(piece, ChatMessage):
+        return _events_from_message(piece)
+    if isinstance(piece, Event):
+        return [piece]
+    raise TypeError(f"A wrapper produced {type(piece).__name__}; expected str, StreamingChunk, ChatMessage or an event")
+
+
+def _events_from_chunk(chunk: StreamingChunk) -> list[Event]:
+    events: list[Event] = []
+    if chunk.reasoning is not None and chunk.reasoning.reasoning_text:
+        events.append(ReasoningDelta(chunk.reasoning.reasoning_text))
+    if chunk.content:
+        events.append(TextDelta(chunk.content))
+    for call in chunk.tool_calls or ():
+        events.append(ToolCallDelta(index=call.index, id=call.id, name=call.tool_name, arguments=call.arguments or ""))
+    if usage := _usage_from_meta(chunk.meta):
+        events.append(usage)
+    # "stop" and "tool_calls" follow from what was sent; Haystack's "tool_call_results" is internal.
+    if chunk.finish_reason in ("length", "content_filter"):
+        events.append(Finish(chunk.finish_reason))
+    return events
+
+
+def _events_from_message(message: ChatMessage) -> list[Event]:
+    events: list[Event] = []
+    if message.reasoning is not None and message.reasoning.reasoning_text:
+        events.append(ReasoningDelta(message.reasoning.reasoning_text))
+    if message.text:
+        events.append(TextDelta(message.text))
+    for index, call in enumerate(message.tool_calls):
+        events.append(ToolCallDelta(index=index, id=call.id, name=call.tool_name, arguments=json.dumps(call.arguments)))
+    if usage := _usage_from_meta(message.meta):
+        events.append(usage)
+    if message.meta.get("finish_reason") in FINISH_REASONS - {"stop", "tool_calls"}:
+        events.append(Finish(message.meta["finish_reason"]))
+    return events
+
+
+def _usage_from_meta(meta: dict[str, Any]) -> Usage | None:
+    usage = meta.get("usage")
+    if not isinstance(usage, dict) or "prompt_tokens" not in usage:
+        return None
+    return Usage(prompt_tokens=usage.get("prompt_tokens") or 0, completion_tokens=usage.get("completion_tokens") or 0)
+
+
+class EventStream:
+    """What one run produces, read in batches so a burst of chunks costs one write."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._events: deque[Event] = deque()
+        self._finished = False
+        self._waiter: asyncio.Future[None] | None = None
+        self.stop_flag = threading.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def put(self, events: list[Event]) -> None:
+        self._events.extend(events)
+        self._wake()
+
+    def put_from_thread(self, events: list[Event]) -> None:
+        self._loop.call_soon_threadsafe(self.put, events)
+
+    def finish(self) -> None:
+        self._finished = True
+        self._wake()
+
+    def _wake(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    async def next_batch(self, timeout: float | None = None) -> list[Event] | None:
+        """The events produced since the last call; [] when `timeout` passed first; None at the end."""
+        if not self._events and not self._finished:
+            self._waiter = self._loop.create_future()
+            timer = self._loop.call_later(timeout, self._wake) if timeout is not None else None
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+                if timer is not None:
+                    timer.cancel()
+        if self._events:
+            batch = list(self._events)
+            self._events.clear()
+            return batch
+        return None if self._finished else []
+
+    def close(self) -> None:
+        """Stop the run: nobody reads it any more."""
+        self.stop_flag.set()
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+
+
+class Runner:
+    """Starts wrapper runs; owns the thread pool that sync wrappers run in."""
+
+    def __init__(self, thread_pool_size: int) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=thread_pool_size, thread_name_prefix="wrapper")
+
+    def shutdown(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def start(self, method: Callable[..., Any], *args: Any) -> EventStream:
+        """Begin running `method(*args)` in the background; read its output from the returned stream."""
+        loop = asyncio.get_running_loop()
+        stream = EventStream(loop)
+        stream._task = loop.create_task(self._produce(stream, method, args))
+        return stream
+
+    async def _produce(self, stream: EventStream, method: Callable[..., Any], args: tuple[Any, ...]) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            if inspect.iscoroutinefunction(method):
+                result = await method(*args)
+            else:
+                result = await loop.run_in_executor(
+                    self._pool, contextvars.copy_context().run, _call_in_thread, stream, method, args
+                )
+            if isinstance(result, Iterator):
+                # An async method handed back a sync generator: drain it off the loop too.
+                await loop.run_in_executor(
+                    self._pool, contextvars.copy_context().run, _drain_in_thread, stream, result
+                )
+            elif isinstance(result, AsyncIterator):
+                async for piece in result:
+                    stream.put(events_from(piece))
+            elif result is not None:
+                stream.put(events_from(result))
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            if not stream.stop_flag.is_set():
+                logger.exception("Wrapper %s failed", getattr(method, "__qualname__", method))
+                stream.put([StreamError(f"The pipeline failed ({type(error).__name__}); see the server log.")])
+        finally:
+            stream.finish()
+
+
+def _call_in_thread(stream: EventStream, method: Callable[..., Any], args: tuple[Any, ...]) -> object:
+    """Call a sync wrapper method; drain a sync generator right here so the stream keeps its worker."""
+    _stop_flag.set(stream.stop_flag)
+    result = method(*args)
+    if isinstance(result, Iterator):
+        _drain_in_thread(stream, result)
+        return None
+    return result
+
+
+def _drain_in_thread(stream: EventStream, pieces: Iterator[object]) -> None:
+    _stop_flag.set(stream.stop_flag)
+    try:
+        for piece in pieces:
+            if stream.stop_flag.is_set():
+                break
+            stream.put_from_thread(events_from(piece))
+    finally:
+        close = getattr(pieces, "close", None)
+        if close is not None:
+            close()

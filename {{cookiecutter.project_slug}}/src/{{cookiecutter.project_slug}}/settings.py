@@ -1,0 +1,42 @@
+"""Typed settings, read from the environment and from `.env` in the working directory."""
+
+import os
+from collections.abc import Mapping
+
+from dotenv import load_dotenv
+from pydantic import BaseModel, Field
+
+# Environment variable for each setting; `.env.example` documents them.
+ENV_NAMES = {
+    "host": "HOST",
+    "port": "PORT",
+    "log_level": "LOG_LEVEL",
+    "thread_pool_size": "THREAD_POOL_SIZE",
+    "max_body_bytes": "MAX_BODY_BYTES",
+    "keepalive_seconds": "KEEPALIVE_SECONDS",
+    "wrappers_package": "WRAPPERS_PACKAGE",
+}
+
+
+class Settings(BaseModel):
+    """Everything an operator may tune without touching code."""
+
+    # Set either to override the bind in hypercorn.toml when serving with `python -m`.
+    host: str | None = None
+    port: int | None = Field(None, ge=1, le=65535)
+    log_level: str = "INFO"
+    # Sync wrappers run here, never on the event loop; a full pool makes further requests wait.
+    thread_pool_size: int = Field(32, ge=1)
+    max_body_bytes: int = Field(32 * 1024 * 1024, ge=1024)
+    # A `: ping` comment goes out after this many seconds without an event, so proxies keep the stream.
+    keepalive_seconds: float = Field(15.0, gt=0)
+    wrappers_package: str = f"{__package__}.wrappers"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
+        """Read settings; `.env` fills in what the real environment leaves unset."""
+        if environ is None:
+            load_dotenv(".env", override=False)
+            environ = os.environ
+        values = {field: environ[name] for field, name in ENV_NAMES.items() if environ.get(name)}
+        return cls.model_validate(values)

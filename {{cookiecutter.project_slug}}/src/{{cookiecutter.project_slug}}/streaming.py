@@ -1,0 +1,245 @@
+"""Streaming helpers for your wrappers. This file is yours: read it, edit it.
+
+`streaming_generator` (for `run_chat_completion`) and `async_streaming_generator` (for the
+`_async` methods) run a Haystack `Pipeline` or `Agent` and yield what it streams, ready to return
+from a wrapper:
+
+    def run_chat_completion(self, model, messages, body):
+        return streaming_generator(
+            pipeline=self.pipeline,
+            pipeline_run_args={"prompt_builder": {"question": get_last_user_message(messages)}},
+        )
+
+For a Pipeline, give `pipeline_run_args` per component, as in `Pipeline.run`; for an Agent, give
+`Agent.run`'s keyword arguments (`{"messages": [...]}`).
+
+Callbacks let you react to what happens inside the run. Each may return text or events (or a
+list of them) to put into the stream at that point, or None:
+
+- `on_tool_call_start(name, arguments, id)`: the LLM asked for a tool call (arguments as JSON text).
+- `on_tool_call_end(name, arguments, result, error)`: a tool the agent runs itself has answered.
+- `on_reasoning(text, extra)`: a piece of the model's reasoning. Without this callback the
+  reasoning is passed on as reasoning; with it, what you return replaces it.
+- `on_pipeline_end(result)`: the run's final output, when everything has streamed.
+
+Tool calls that an Agent runs itself are internal: they are never sent to the client as tool
+calls, or an agentic client such as Codex would run them again, and loop. The tool calls of a
+pipeline without an Agent are for the client to run (tools it declared), so they are forwarded.
+Force either with `forward_tool_calls=True` or `False`.
+"""
+
+import asyncio
+import json
+import queue
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
+
+from haystack import Pipeline
+from haystack.components.agents import Agent
+from haystack.dataclasses import ChatMessage, StreamingChunk
+
+from .events import Event, Usage
+from .runner import RunStopped, current_stop_flag
+
+Injected = str | Event | list[str | Event] | None
+Piece = str | StreamingChunk | Event
+
+OnToolCallStart = Callable[[str, str, str | None], Injected]
+OnToolCallEnd = Callable[[str, str, str, bool], Injected]
+OnReasoning = Callable[[str, dict[str, Any]], Injected]
+OnPipelineEnd = Callable[[dict[str, Any]], Injected]
+
+
+def streaming_generator(
+    pipeline: Pipeline | Agent,
+    pipeline_run_args: dict[str, Any],
+    *,
+    on_tool_call_start: OnToolCallStart | None = None,
+    on_tool_call_end: OnToolCallEnd | None = None,
+    on_reasoning: OnReasoning | None = None,
+    on_pipeline_end: OnPipelineEnd | None = None,
+    forward_tool_calls: bool | None = None,
+) -> Iterator[Piece]:
+    """Run `pipeline` in a thread of its own and yield its chunks as they arrive."""
+    shaper = _ChunkShaper(on_tool_call_start, on_tool_call_end, on_reasoning, on_pipeline_end)
+    shaper.forward_tool_calls = _forwards_tool_calls(pipeline, forward_tool_calls)
+    chunks: queue.SimpleQueue[StreamingChunk | None] = queue.SimpleQueue()
+    client_gone = current_stop_flag()  # set by the service when the client disconnects
+    closed = threading.Event()  # set when whoever iterates this generator stops early
+    outcome: dict[str, Any] = {}
+
+    def on_chunk(chunk: StreamingChunk) -> None:
+        # A closure, not a bound method: Pipeline.run deep-copies its inputs.
+        if closed.is_set() or (client_gone is not None and client_gone.is_set()):
+            raise RunStopped("nobody is reading this stream any more")
+        chunks.put(chunk)
+
+    def run() -> None:
+        try:
+            outcome["result"] = _run_blocking(pipeline, pipeline_run_args, on_chunk)
+        except BaseException as error:  # handed to the reading side below
+            outcome["error"] = error
+        finally:
+            chunks.put(None)
+
+    threading.Thread(target=run, name="pipeline-run", daemon=True).start()
+    try:
+        while (chunk := chunks.get()) is not None:
+            yield from shaper.pieces(chunk)
+        if "error" in outcome:
+            raise outcome["error"]
+        yield from shaper.finish(outcome["result"])
+    finally:
+        closed.set()
+
+
+async def async_streaming_generator(
+    pipeline: Pipeline | Agent,
+    pipeline_run_args: dict[str, Any],
+    *,
+    on_tool_call_start: OnToolCallStart | None = None,
+    on_tool_call_end: OnToolCallEnd | None = None,
+    on_reasoning: OnReasoning | None = None,
+    on_pipeline_end: OnPipelineEnd | None = None,
+    forward_tool_calls: bool | None = None,
+) -> AsyncIterator[Piece]:
+    """Run `pipeline` on the event loop and yield its chunks; stopping the iteration cancels the run."""
+    shaper = _ChunkShaper(on_tool_call_start, on_tool_call_end, on_reasoning, on_pipeline_end)
+    shaper.forward_tool_calls = _forwards_tool_calls(pipeline, forward_tool_calls)
+    if isinstance(pipeline, Pipeline):
+        handle = pipeline.stream(pipeline_run_args)
+        try:
+            async for chunk in handle:
+                for piece in shaper.pieces(chunk):
+                    yield piece
+        finally:
+            await handle.aclose()
+        result = handle.result
+    else:
+        chunks: asyncio.Queue[StreamingChunk | None] = asyncio.Queue()
+
+        async def on_chunk(chunk: StreamingChunk) -> None:
+            await chunks.put(chunk)
+
+        run = asyncio.ensure_future(pipeline.run_async(**pipeline_run_args, streaming_callback=on_chunk))
+        run.add_done_callback(lambda _: chunks.put_nowait(None))
+        try:
+            while (chunk := await chunks.get()) is not None:
+                for piece in shaper.pieces(chunk):
+                    yield piece
+            result = run.result()
+        finally:
+            run.cancel()
+    for piece in shaper.finish(result):
+        yield piece
+
+
+def _run_blocking(
+    pipeline: Pipeline | Agent, run_args: dict[str, Any], on_chunk: Callable[[StreamingChunk], None]
+) -> dict[str, Any]:
+    """One run with `on_chunk` as the streaming callback of every component that can stream."""
+    if isinstance(pipeline, Agent):
+        return pipeline.run(**run_args, streaming_callback=on_chunk)
+    data = {name: dict(inputs) for name, inputs in run_args.items()}
+    for name, sockets in pipeline.inputs(include_components_with_connected_inputs=True).items():
+        if "streaming_callback" in sockets:
+            data.setdefault(name, {})["streaming_callback"] = on_chunk
+    return pipeline.run(data)
+
+
+def _forwards_tool_calls(pipeline: Pipeline | Agent, forward_tool_calls: bool | None) -> bool:
+    """Unless told otherwise, forward tool calls only when no Agent is there to run them."""
+    if forward_tool_calls is not None:
+        return forward_tool_calls
+    if isinstance(pipeline, Agent):
+        return False
+    return not any(isinstance(instance, Agent) for _, instance in pipeline.walk())
+
+
+def _injected(value: Injected) -> list[Piece]:
+    if value is None:
+        return []
+    return list(value) if isinstance(value, list) else [value]
+
+
+class _ChunkShaper:
+    """Applies the callbacks and the tool-call rule to each chunk, and notes whether usage streamed."""
+
+    def __init__(
+        self,
+        on_tool_call_start: OnToolCallStart | None,
+        on_tool_call_end: OnToolCallEnd | None,
+        on_reasoning: OnReasoning | None,
+        on_pipeline_end: OnPipelineEnd | None,
+    ) -> None:
+        self.on_tool_call_start = on_tool_call_start
+        self.on_tool_call_end = on_tool_call_end
+        self.on_reasoning = on_reasoning
+        self.on_pipeline_end = on_pipeline_end
+        self.forward_tool_calls = False
+        self.calls_being_streamed: dict[int, dict[str, str]] = {}
+        self.saw_usage = False
+
+    def pieces(self, chunk: StreamingChunk) -> list[Piece]:
+        """What to yield for one chunk: usually just the chunk."""
+        if isinstance(chunk.meta.get("usage"), dict):
+            self.saw_usage = True
+        if chunk.reasoning is not None and self.on_reasoning is not None:
+            return _injected(self.on_reasoning(chunk.reasoning.reasoning_text, chunk.reasoning.extra))
+        out: list[Piece] = []
+        if chunk.tool_calls:
+            self._collect_tool_call_pieces(chunk)
+            if self.forward_tool_calls:
+                out.append(chunk)
+        elif chunk.tool_call_result is None:
+            out.append(chunk)
+        if chunk.finish_reason == "tool_calls" or chunk.tool_call_result is not None:
+            out.extend(self._announce_tool_calls())
+        if chunk.tool_call_result is not None and self.on_tool_call_end is not None:
+            result = chunk.tool_call_result
+            arguments = json.dumps(result.origin.arguments)
+            out.extend(_injected(self.on_tool_call_end(result.origin.tool_name, arguments, result.result, result.error)))
+        return out
+
+    def _collect_tool_call_pieces(self, chunk: StreamingChunk) -> None:
+        for delta in chunk.tool_calls or ():
+            call = self.calls_being_streamed.setdefault(delta.index, {"id": "", "name": "", "arguments": ""})
+            call["id"] = call["id"] or delta.id or ""
+            call["name"] = call["name"] or delta.tool_name or ""
+            call["arguments"] += delta.arguments or ""
+
+    def _announce_tool_calls(self) -> list[Piece]:
+        """on_tool_call_start for each call the LLM has finished streaming."""
+        calls, self.calls_being_streamed = self.calls_being_streamed, {}
+        if self.on_tool_call_start is None:
+            return []
+        out: list[Piece] = []
+        for call in calls.values():
+            out.extend(_injected(self.on_tool_call_start(call["name"], call["arguments"], call["id"] or None)))
+        return out
+
+    def finish(self, result: dict[str, Any]) -> list[Piece]:
+        """Usage from the final output when no chunk carried it, then whatever on_pipeline_end adds."""
+        out: list[Piece] = []
+        if not self.saw_usage and (usage := usage_from_result(result)):
+            out.append(usage)
+        if self.on_pipeline_end is not None:
+            out.extend(_injected(self.on_pipeline_end(result)))
+        return out
+
+
+def usage_from_result(result: dict[str, Any]) -> Usage | None:
+    """Token usage from an Agent's `token_usage`, or from the replies' meta in a Pipeline's output."""
+    totals = [result["token_usage"]] if isinstance(result.get("token_usage"), dict) else []
+    if not totals:
+        for output in (result, *(value for value in result.values() if isinstance(value, dict))):
+            for reply in output.get("replies") or ():
+                if isinstance(reply, ChatMessage) and isinstance(reply.meta.get("usage"), dict):
+                    totals.append(reply.meta["usage"])
+    if not totals:
+        return None
+    return Usage(
+        prompt_tokens=sum(usage.get("prompt_tokens") or 0 for usage in totals),
+        completion_tokens=sum(usage.get("completion_tokens") or 0 for usage in totals),
+    )

@@ -1,0 +1,192 @@
+"""Chat Completions on the wire: events in, `chat.completion` JSON or `chat.completion.chunk` SSE out.
+
+The rules that real clients depend on (see the project docs): `role` in the first delta only, tool-call
+deltas with `index` and the id/name only on their first piece, exactly one finish_reason after all
+content, an optional usage chunk with `choices: []`, then `data: [DONE]`.
+"""
+
+import json
+import secrets
+import time
+from typing import Any
+
+from ..events import Event, Finish, ReasoningDelta, StreamError, TextDelta, ToolCallDelta, Usage
+
+DONE = "data: [DONE]\n\n"
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def new_completion_id() -> str:
+    return f"chatcmpl-{secrets.token_hex(12)}"
+
+
+def new_tool_call_id() -> str:
+    return f"call_{secrets.token_hex(12)}"
+
+
+def usage_object(prompt_tokens: int, completion_tokens: int) -> dict[str, int]:
+    return {
+        "prompt_tokens": prompt_tokens,
+        "completion_tokens": completion_tokens,
+        "total_tokens": prompt_tokens + completion_tokens,
+    }
+
+
+def error_object(error: StreamError) -> dict[str, Any]:
+    return {"error": {"message": error.message, "type": error.type, "param": None, "code": error.code}}
+
+
+class _ToolCallNumbering:
+    """Maps a wrapper's tool-call indices (Haystack counts content blocks) onto 0, 1, 2... in order of appearance."""
+
+    def __init__(self) -> None:
+        self.wire_index: dict[int, int] = {}
+
+    def is_new(self, call: ToolCallDelta) -> bool:
+        return call.index not in self.wire_index
+
+    def number(self, call: ToolCallDelta) -> int:
+        return self.wire_index.setdefault(call.index, len(self.wire_index))
+
+
+class ChatCompletionBuilder:
+    """Drains events into one `chat.completion` object, for `stream: false`."""
+
+    def __init__(self, model: str) -> None:
+        self.model = model
+        self.text: list[str] = []
+        self.reasoning: list[str] = []
+        self.tool_calls: dict[int, dict[str, Any]] = {}
+        self.numbering = _ToolCallNumbering()
+        self.prompt_tokens = 0
+        self.completion_tokens = 0
+        self.finish_reason: str | None = None
+        self.error: StreamError | None = None
+
+    def add(self, events: list[Event]) -> None:
+        for event in events:
+            if isinstance(event, TextDelta):
+                self.text.append(event.text)
+            elif isinstance(event, ReasoningDelta):
+                self.reasoning.append(event.text)
+            elif isinstance(event, ToolCallDelta):
+                index = self.numbering.number(event)
+                call = self.tool_calls.setdefault(index, {"id": None, "name": "", "arguments": []})
+                call["id"] = call["id"] or event.id
+                call["name"] = call["name"] or event.name or ""
+                call["arguments"].append(event.arguments)
+            elif isinstance(event, Usage):
+                self.prompt_tokens += event.prompt_tokens
+                self.completion_tokens += event.completion_tokens
+            elif isinstance(event, Finish):
+                self.finish_reason = event.reason
+            elif isinstance(event, StreamError):
+                self.error = event
+
+    def build(self) -> dict[str, Any]:
+        message: dict[str, Any] = {"role": "assistant", "content": "".join(self.text), "refusal": None}
+        if self.reasoning:
+            message["reasoning_content"] = "".join(self.reasoning)
+        if self.tool_calls:
+            message["content"] = message["content"] or None
+            message["tool_calls"] = [
+                {
+                    "id": call["id"] or new_tool_call_id(),
+                    "type": "function",
+                    "function": {"name": call["name"], "arguments": "".join(call["arguments"])},
+                }
+                for _, call in sorted(self.tool_calls.items())
+            ]
+        finish_reason = self.finish_reason or ("tool_calls" if self.tool_calls else "stop")
+        return {
+            "id": new_completion_id(),
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": self.model,
+            "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": finish_reason}],
+            "usage": usage_object(self.prompt_tokens, self.completion_tokens),
+        }
+
+
+class ChatStreamEncoder:
+    """Turns batches of events into SSE text; one instance per response, it remembers what was sent."""
+
+    def __init__(self, model: str, include_usage: bool) -> None:
+        self.include_usage = include_usage
+        # Every chunk shares id, created and model: build that part of the JSON once.
+        head = {"id": new_completion_id(), "object": "chat.completion.chunk", "created": int(time.time())}
+        head["model"] = model
+        self._prefix = "data: " + _dumps(head)[:-1] + ',"choices":['
+        self._suffix = '],"usage":null}\n\n' if include_usage else "]}\n\n"
+        self._role_sent = False
+        self._numbering = _ToolCallNumbering()
+        self._sent_tool_calls = False
+        self._finish_reason: str | None = None
+        self._prompt_tokens = 0
+        self._completion_tokens = 0
+
+    def _chunk(self, delta: dict[str, Any]) -> str:
+        if not self._role_sent:
+            delta = {"role": "assistant", **delta}
+            self._role_sent = True
+        return f'{self._prefix}{{"index":0,"delta":{_dumps(delta)},"logprobs":null,"finish_reason":null}}{self._suffix}'
+
+    def encode(self, events: list[Event]) -> str:
+        """SSE text for a batch; consecutive text (or reasoning) deltas are merged into one chunk."""
+        out: list[str] = []
+        pending_kind: str | None = None
+        pending: list[str] = []
+
+        def flush() -> None:
+            if pending:
+                out.append(self._chunk({pending_kind: "".join(pending)}))
+                pending.clear()
+
+        for event in events:
+            if isinstance(event, TextDelta | ReasoningDelta):
+                kind = "content" if isinstance(event, TextDelta) else "reasoning_content"
+                if kind != pending_kind:
+                    flush()
+                    pending_kind = kind
+                pending.append(event.text)
+                continue
+            flush()
+            if isinstance(event, ToolCallDelta):
+                out.append(self._chunk({"tool_calls": [self._tool_call(event)]}))
+            elif isinstance(event, Usage):
+                self._prompt_tokens += event.prompt_tokens
+                self._completion_tokens += event.completion_tokens
+            elif isinstance(event, Finish):
+                self._finish_reason = event.reason
+            elif isinstance(event, StreamError):
+                out.append(self.error(event))
+                break
+        flush()
+        return "".join(out)
+
+    def _tool_call(self, event: ToolCallDelta) -> dict[str, Any]:
+        self._sent_tool_calls = True
+        if self._numbering.is_new(event):
+            function = {"name": event.name or "", "arguments": event.arguments}
+            return {"index": self._numbering.number(event), "id": event.id or new_tool_call_id(), "type": "function",
+                    "function": function}
+        return {"index": self._numbering.number(event), "function": {"arguments": event.arguments}}
+
+    def finish(self) -> str:
+        """The closing chunks: finish_reason, usage when asked for, then [DONE]."""
+        reason = self._finish_reason or ("tool_calls" if self._sent_tool_calls else "stop")
+        delta = "{}" if self._role_sent else '{"role":"assistant","content":""}'
+        self._role_sent = True
+        out = [f'{self._prefix}{{"index":0,"delta":{delta},"logprobs":null,"finish_reason":"{reason}"}}{self._suffix}']
+        if self.include_usage:
+            usage = _dumps(usage_object(self._prompt_tokens, self._completion_tokens))
+            out.append(f'{self._prefix}],"usage":{usage}}}\n\n')
+        out.append(DONE)
+        return "".join(out)
+
+    @staticmethod
+    def error(event: StreamError) -> str:
+        return f"data: {_dumps(error_object(event))}\n\n"

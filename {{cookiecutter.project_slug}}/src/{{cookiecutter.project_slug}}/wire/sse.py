@@ -1,0 +1,44 @@
+"""Server-sent events for any API: keep-alive pings, batched writes, and stopping the run on disconnect."""
+
+from collections.abc import AsyncIterator
+from typing import Protocol
+
+from quart import Response
+
+from ..events import Event, StreamError
+from ..runner import EventStream
+
+PING = ": ping\n\n"
+SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+
+class StreamEncoder(Protocol):
+    def encode(self, events: list[Event]) -> str: ...
+
+    def finish(self) -> str: ...
+
+
+async def sse_body(
+    stream: EventStream, encoder: StreamEncoder, first_batch: list[Event], keepalive_seconds: float
+) -> AsyncIterator[str]:
+    """Encode the run's events as they come; a `: ping` comment fills each silence."""
+    try:
+        batch: list[Event] | None = first_batch
+        while batch is not None:
+            if not batch:
+                yield PING
+            else:
+                yield encoder.encode(batch)
+                if any(isinstance(event, StreamError) for event in batch):
+                    return
+            batch = await stream.next_batch(keepalive_seconds)
+        yield encoder.finish()
+    finally:
+        # Runs on normal end and when the client disconnects (the generator is cancelled).
+        stream.close()
+
+
+def sse_response(body: AsyncIterator[str]) -> Response:
+    response = Response(body, headers=SSE_HEADERS)
+    response.timeout = None  # Quart's response timeout would cut long streams silently.
+    return response

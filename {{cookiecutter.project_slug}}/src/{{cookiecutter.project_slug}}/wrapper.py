@@ -1,0 +1,35 @@
+"""The base class every wrapper in the `wrappers` package derives from."""
+
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+from haystack.dataclasses import ChatMessage, StreamingChunk
+
+from .events import Event
+
+# What a run method may return: an answer at once, or a stream of pieces.
+Piece = str | StreamingChunk | Event
+RunResult = str | ChatMessage | Iterator[Piece] | AsyncIterator[Piece]
+
+
+class BasePipelineWrapper:
+    """Build your pipeline in `setup()`; implement the run methods for the APIs you want to serve.
+
+    Chat Completions: `run_chat_completion(self, model, messages, body)` (runs in a worker thread) or
+    `async def run_chat_completion_async(...)` (runs on the event loop: never block in it).
+    `messages` are the request's OpenAI messages, `body` the whole request JSON.
+    Return a `str`, a Haystack `ChatMessage`, or a generator / async generator yielding `str`,
+    `StreamingChunk` or events from `events.py`. Streaming or not is the client's choice: a stream
+    is drained into one message when the client asked for `stream: false`.
+    """
+
+    def setup(self) -> None:
+        """Called once at startup, before the first request; build pipelines and load models here."""
+
+    def run_chat_completion(self, model: str, messages: list[dict[str, Any]], body: dict[str, Any]) -> RunResult:
+        raise NotImplementedError
+
+    async def run_chat_completion_async(
+        self, model: str, messages: list[dict[str, Any]], body: dict[str, Any]
+    ) -> RunResult:
+        raise NotImplementedError

@@ -1,0 +1,54 @@
+"""Model `agent`: an Agent with a tool it runs itself; clients see its answer, never its tool calls."""
+
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from haystack.components.agents import Agent
+from haystack.dataclasses import ChatMessage, ToolCall
+from haystack.tools import Tool, tool
+
+from ..llm import OFFLINE_NOTE, make_chat_generator
+from ..messages import chat_messages_from_openai
+from ..streaming import async_streaming_generator
+from ..wrapper import BasePipelineWrapper
+
+SYSTEM_PROMPT = "You are a helpful assistant. Use your tools when they help; say which tool you used."
+
+
+@tool
+def get_current_time(timezone: Annotated[str, "An IANA time zone such as Europe/Berlin"] = "UTC") -> str:
+    """Get the current date and time in a time zone."""
+    try:
+        zone = ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        return f"Unknown time zone {timezone!r}; use an IANA name such as Europe/Berlin."
+    return datetime.now(zone).strftime(f"%Y-%m-%d %H:%M:%S ({timezone})")
+
+
+def offline_agent_reply(messages: list[ChatMessage], tools: list[Tool] | None) -> str | ChatMessage:
+    """Offline stand-in for the LLM: call the tool first, then answer with its result."""
+    last = messages[-1]
+    if last.tool_call_result is not None:
+        return f"{OFFLINE_NOTE} {last.tool_call_result.origin.tool_name} says: {last.tool_call_result.result}"
+    if not tools:
+        return f"{OFFLINE_NOTE} I have no tools to call."
+    return ChatMessage.from_assistant(tool_calls=[ToolCall(tool_name=tools[0].name, arguments={})])
+
+
+class PipelineWrapper(BasePipelineWrapper):
+    def setup(self) -> None:
+        self.agent = Agent(
+            chat_generator=make_chat_generator(streaming=True, offline_reply=offline_agent_reply),
+            tools=[get_current_time],
+            system_prompt=SYSTEM_PROMPT,
+        )
+
+    async def run_chat_completion_async(
+        self, model: str, messages: list[dict[str, Any]], body: dict[str, Any]
+    ) -> AsyncIterator[Any]:
+        # The agent runs its tool calls itself: forwarding them would make a client run them again.
+        return async_streaming_generator(
+            self.agent, {"messages": chat_messages_from_openai(messages)}, forward_tool_calls=False
+        )

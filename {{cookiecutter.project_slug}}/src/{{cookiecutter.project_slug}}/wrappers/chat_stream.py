@@ -1,0 +1,27 @@
+"""Model `chat_stream`: an async pipeline that streams its answer token by token, with the whole history."""
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+from haystack import Pipeline
+from haystack.dataclasses import ChatMessage
+
+from ..llm import make_chat_generator
+from ..messages import chat_messages_from_openai
+from ..streaming import async_streaming_generator
+from ..wrapper import BasePipelineWrapper
+
+SYSTEM_PROMPT = "You are a helpful assistant."
+
+
+class PipelineWrapper(BasePipelineWrapper):
+    def setup(self) -> None:
+        self.pipeline = Pipeline()
+        self.pipeline.add_component("llm", make_chat_generator(streaming=True))
+
+    async def run_chat_completion_async(
+        self, model: str, messages: list[dict[str, Any]], body: dict[str, Any]
+    ) -> AsyncIterator[Any]:
+        """Runs on the event loop: the pipeline is awaited, never blocking other requests."""
+        conversation = [ChatMessage.from_system(SYSTEM_PROMPT), *chat_messages_from_openai(messages)]
+        return async_streaming_generator(self.pipeline, {"llm": {"messages": conversation}})

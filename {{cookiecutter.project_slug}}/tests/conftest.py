@@ -1,0 +1,103 @@
+"""Fixtures: a scripted upstream LLM and the app served by hypercorn, as a user runs it.
+
+Services are session-scoped (starting one imports Haystack, which takes seconds) and started
+only when a test asks for them. Their logs go to files and are attached to failing tests.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+TESTS_DIR = Path(__file__).resolve().parent
+if str(TESTS_DIR) not in sys.path:
+    sys.path.insert(0, str(TESTS_DIR))  # upstream, support and test_wrappers, whatever the import mode
+
+os.environ["HAYSTACK_TELEMETRY_ENABLED"] = "False"
+
+from support import TEST_MAX_BODY_BYTES, ServiceProcess, base_env  # noqa: E402
+from upstream import ScriptedUpstream  # noqa: E402
+
+SERVICE_FIXTURES = ("service", "offline_service", "test_service")
+
+
+@pytest.fixture(scope="session")
+def upstream() -> Iterator[ScriptedUpstream]:
+    """One scripted OpenAI-compatible LLM on loopback for the whole session."""
+    server = ScriptedUpstream().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(autouse=True)
+def _reset_upstream(request: pytest.FixtureRequest) -> None:
+    """Each test scripts the upstream from scratch (only when the upstream is in use)."""
+    if "upstream" in request.fixturenames:
+        request.getfixturevalue("upstream").reset()
+
+
+def _serve(tmp_path_factory: pytest.TempPathFactory, name: str, env: dict[str, str]) -> Iterator[ServiceProcess]:
+    service = ServiceProcess(name=name, workdir=tmp_path_factory.mktemp(name), env=env)
+    service.start()
+    try:
+        yield service
+    finally:
+        service.stop()
+
+
+@pytest.fixture(scope="session")
+def service(upstream: ScriptedUpstream, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceProcess]:
+    """The example wrappers (chat, chat_stream, agent) talking to the scripted upstream."""
+    env = base_env(
+        OPENAI_API_KEY="test-key",
+        OPENAI_BASE_URL=f"{upstream.base_url}/v1",
+        OPENAI_MODEL="scripted-model",
+    )
+    yield from _serve(tmp_path_factory, "service", env)
+
+
+@pytest.fixture(scope="session")
+def offline_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceProcess]:
+    """The example wrappers without OPENAI_API_KEY: the offline MockChatGenerator mode."""
+    yield from _serve(tmp_path_factory, "offline_service", base_env())
+
+
+@pytest.fixture(scope="session")
+def wrapper_state_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the edge-case wrappers in the subprocess record what they did (TEST_WRAPPERS_DIR)."""
+    return tmp_path_factory.mktemp("wrapper_state")
+
+
+@pytest.fixture(scope="session")
+def test_service(
+    upstream: ScriptedUpstream, wrapper_state_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServiceProcess]:
+    """The edge-case wrappers of tests/test_wrappers, a small body limit and a 1 s keep-alive."""
+    env = base_env(
+        WRAPPERS_PACKAGE="test_wrappers",
+        PYTHONPATH=str(TESTS_DIR),
+        MAX_BODY_BYTES=str(TEST_MAX_BODY_BYTES),
+        KEEPALIVE_SECONDS="1",
+        TEST_WRAPPERS_DIR=str(wrapper_state_dir),
+        OPENAI_API_KEY="test-key",
+        OPENAI_BASE_URL=f"{upstream.base_url}/v1",
+        OPENAI_MODEL="scripted-model",
+    )
+    yield from _serve(tmp_path_factory, "test_service", env)
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """Attach the log of every service a failing test used, so a failure explains itself."""
+    report = yield
+    if report.failed:
+        funcargs = getattr(item, "funcargs", {})
+        for name in SERVICE_FIXTURES:
+            service = funcargs.get(name)
+            if isinstance(service, ServiceProcess):
+                report.sections.append((f"{name} log (tail)", service.log_tail()))
+    return report

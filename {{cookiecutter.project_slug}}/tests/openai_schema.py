@@ -1,0 +1,67 @@
+"""Validate JSON against a component schema of OpenAI's published OpenAPI description.
+
+The spec is not shipped with the project: set OPENAI_OPENAPI_SPEC to the path of an
+`openapi.yaml` from github.com/openai/openai-openapi. Without it, schema tests skip.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+SPEC_ENV = "OPENAI_OPENAPI_SPEC"
+SPEC_URI = "urn:openai-openapi"
+
+
+def spec_path() -> Path | None:
+    """The spec file named by OPENAI_OPENAPI_SPEC, or None when unset."""
+    value = os.environ.get(SPEC_ENV)
+    return Path(value) if value else None
+
+
+def require_spec() -> Path:
+    """Skip the calling test, with the reason, when the spec is not available."""
+    path = spec_path()
+    if path is None:
+        pytest.skip(f"{SPEC_ENV} is not set (path to OpenAI's openapi.yaml); schema checks skipped")
+    if not path.is_file():
+        pytest.fail(f"{SPEC_ENV}={path} does not name a file")
+    return path
+
+
+def _fix_nullable(node: Any) -> Any:
+    """Rewrite OpenAPI 3.0 `nullable: true`, which JSON Schema 2020-12 ignores, into `anyOf [node, null]`."""
+    if isinstance(node, list):
+        return [_fix_nullable(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    fixed = {key: _fix_nullable(value) for key, value in node.items()}
+    if fixed.pop("nullable", False) is True:
+        if "enum" in fixed and None not in fixed["enum"]:
+            fixed["enum"] = [*fixed["enum"], None]
+        return {"anyOf": [fixed, {"type": "null"}]}
+    return fixed
+
+
+@lru_cache(maxsize=1)
+def _registry(path: str) -> Any:
+    import yaml
+    from referencing import Registry, Resource
+    from referencing.jsonschema import DRAFT202012
+
+    with open(path, encoding="utf-8") as handle:
+        spec = _fix_nullable(yaml.safe_load(handle))
+    return Registry().with_resource(SPEC_URI, Resource.from_contents(spec, default_specification=DRAFT202012))
+
+
+def validate(instance: Any, component: str) -> None:
+    """Raise jsonschema.ValidationError when `instance` does not match `#/components/schemas/<component>`."""
+    from jsonschema import Draft202012Validator
+
+    path = require_spec()
+    schema = {"$ref": f"{SPEC_URI}#/components/schemas/{component}"}
+    Draft202012Validator(schema, registry=_registry(str(path))).validate(instance)

@@ -1,0 +1,208 @@
+"""Helpers shared by the tests: serving the app in a subprocess, bounded waits, raw SSE parsing.
+
+Kept free of pytest fixtures so test modules can import them directly.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import openai
+
+PACKAGE = "{{ cookiecutter.project_slug }}"
+TESTS_DIR = Path(__file__).resolve().parent
+STARTUP_TIMEOUT = 90.0
+CLIENT_TIMEOUT = 30.0
+ERROR_KEYS = {"message", "type", "param", "code"}
+TEST_MAX_BODY_BYTES = 100_000  # MAX_BODY_BYTES of test_service
+
+
+def free_port() -> int:
+    """A port the OS just handed out on loopback (released for the server to bind)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float = 10.0, interval: float = 0.05) -> Any:
+    """Poll `predicate` until it returns something truthy; returns that value, or the last falsy one."""
+    deadline = time.monotonic() + timeout
+    value = predicate()
+    while not value and time.monotonic() < deadline:
+        time.sleep(interval)
+        value = predicate()
+    return value
+
+
+def base_env(**extra: str) -> dict[str, str]:
+    """A minimal, explicit environment for a service subprocess (no proxies, no inherited LLM keys)."""
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HAYSTACK_TELEMETRY_ENABLED": "False",
+        "PYTHONUNBUFFERED": "1",
+        "LOG_LEVEL": "INFO",
+        "NO_PROXY": "*",
+    }
+    env.update(extra)
+    return env
+
+
+@dataclass
+class ServiceProcess:
+    """The app served by hypercorn in a subprocess, as a user would run it."""
+
+    name: str
+    workdir: Path
+    env: dict[str, str]
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def log_path(self) -> Path:
+        return self.workdir / f"{self.name}.log"
+
+    def client(self, **kwargs: Any) -> openai.OpenAI:
+        """The official SDK pointed at the service; no retries so failures show at once."""
+        options: dict[str, Any] = {"max_retries": 0, "timeout": CLIENT_TIMEOUT}
+        options.update(kwargs)
+        return openai.OpenAI(base_url=f"{self.base_url}/v1", api_key="unused", **options)
+
+    def http(self) -> httpx.Client:
+        """A raw HTTP client for what the SDK hides (headers, SSE bytes, error bodies)."""
+        return httpx.Client(base_url=self.base_url, timeout=CLIENT_TIMEOUT, trust_env=False)
+
+    def log_tail(self, limit: int = 20000) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-limit:]
+        except OSError:
+            return "<no log>"
+
+    def start(self) -> ServiceProcess:
+        """Start hypercorn and wait (bounded) until GET /status answers 200."""
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        log = self.log_path.open("wb")
+        command = [sys.executable, "-m", "hypercorn", f"{PACKAGE}.asgi:app", "--bind", f"127.0.0.1:{self.port}"]
+        self.process = subprocess.Popen(command, cwd=self.workdir, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        log.close()
+        deadline = time.monotonic() + STARTUP_TIMEOUT
+        with httpx.Client(timeout=2.0, trust_env=False) as http:
+            while time.monotonic() < deadline:
+                if self.process.poll() is not None:
+                    raise RuntimeError(f"{self.name} exited with {self.process.returncode}:\n{self.log_tail()}")
+                try:
+                    if http.get(f"{self.base_url}/status").status_code == 200:
+                        return self
+                except httpx.HTTPError:
+                    pass
+                time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"{self.name} did not answer /status within {STARTUP_TIMEOUT}s:\n{self.log_tail()}")
+
+    def stop(self) -> None:
+        """Terminate by PID, then kill after a bounded wait."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=10)
+
+
+@dataclass
+class SSE:
+    """A raw server-sent-events body split into comments and data payloads, in order."""
+
+    raw: str
+    items: list[tuple[str, str]]
+
+    @property
+    def data(self) -> list[str]:
+        return [value for kind, value in self.items if kind == "data"]
+
+    @property
+    def comments(self) -> list[str]:
+        return [value for kind, value in self.items if kind == "comment"]
+
+    def json_events(self) -> list[dict[str, Any]]:
+        """Every data payload except the final [DONE], decoded."""
+        return [json.loads(value) for value in self.data if value != "[DONE]"]
+
+    def chunks(self) -> list[dict[str, Any]]:
+        """The chat.completion.chunk events (not error events)."""
+        return [event for event in self.json_events() if "error" not in event]
+
+
+def parse_sse(raw: str) -> SSE:
+    """Parse strictly: each event must be exactly one `data:` line or one comment line, then a blank line."""
+    items: list[tuple[str, str]] = []
+    normalized = raw.replace("\r\n", "\n")
+    for block in normalized.split("\n\n"):
+        if not block:
+            continue
+        lines = block.split("\n")
+        assert len(lines) == 1, f"SSE event spans several lines: {block!r}"
+        line = lines[0]
+        if line.startswith(":"):
+            items.append(("comment", line))
+        elif line.startswith("data: "):
+            items.append(("data", line[len("data: ") :]))
+        else:
+            raise AssertionError(f"unexpected SSE line {line!r}")
+    assert normalized.endswith("\n\n"), f"SSE body does not end with a blank line: {normalized[-80:]!r}"
+    return SSE(raw=raw, items=items)
+
+
+def stream_raw(http: httpx.Client, path: str, body: dict[str, Any]) -> tuple[httpx.Response, SSE]:
+    """POST with stream true and read the whole SSE body as text."""
+    with http.stream("POST", path, json=body) as response:
+        text = response.read().decode()
+    return response, parse_sse(text)
+
+
+def iter_sse_lines(response: httpx.Response) -> Iterator[str]:
+    """Non-empty lines of a streaming response, as they arrive."""
+    for line in response.iter_lines():
+        if line:
+            yield line
+
+
+def assert_error(response: httpx.Response, status: int, *, err_type: str | None = None,
+                 param: str | None = None, code: str | None = None) -> dict[str, Any]:
+    """An OpenAI error envelope: status, JSON content type, all four keys; returns the `error` object."""
+    assert response.status_code == status, (response.status_code, response.text[:500])
+    content_type = response.headers.get("content-type", "")
+    assert content_type.startswith("application/json"), content_type
+    body = response.json()
+    assert set(body) == {"error"}, body
+    error = body["error"]
+    assert set(error) == ERROR_KEYS, error
+    assert isinstance(error["message"], str) and error["message"], error
+    assert isinstance(error["type"], str) and error["type"], error
+    if err_type is not None:
+        assert error["type"] == err_type, error
+    if param is not None:
+        assert error["param"] == param, error
+    if code is not None:
+        assert error["code"] == code, error
+    return error
+
+
+def user(text: str) -> list[dict[str, str]]:
+    """A one-message conversation."""
+    return [{"role": "user", "content": text}]

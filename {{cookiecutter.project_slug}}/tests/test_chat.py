@@ -1,0 +1,136 @@
+"""Chat Completions through the official SDK, for each example model, against the scripted upstream."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from support import ServiceProcess, stream_raw, user
+from upstream import ScriptedUpstream, last_user_text
+
+MODELS = ("chat", "chat_stream", "agent")
+TEXT = "Hello there, general Kenobi."
+USAGE = (11, 7)
+
+
+def _usage_tuple(usage: object) -> tuple[int, int, int]:
+    return (usage.prompt_tokens, usage.completion_tokens, usage.total_tokens)  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_non_stream(service: ServiceProcess, upstream: ScriptedUpstream, model: str) -> None:
+    """The answer is the upstream's text, with its usage, as one chat.completion."""
+    upstream.script(text=TEXT, usage=USAGE)
+    completion = service.client().chat.completions.create(model=model, messages=user("Hi there"))
+    assert completion.object == "chat.completion"
+    assert completion.id.startswith("chatcmpl-")
+    assert completion.model == model
+    assert len(completion.choices) == 1
+    choice = completion.choices[0]
+    assert choice.index == 0
+    assert choice.message.role == "assistant"
+    assert choice.message.content == TEXT
+    assert not choice.message.tool_calls
+    assert choice.finish_reason == "stop"
+    assert completion.usage is not None
+    assert _usage_tuple(completion.usage) == (USAGE[0], USAGE[1], USAGE[0] + USAGE[1])
+    assert len(upstream.requests) == 1
+    assert upstream.requests[0]["model"] == "scripted-model"
+    assert last_user_text(upstream.requests[0]["messages"]) == "Hi there"
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_stream_chunks(service: ServiceProcess, upstream: ScriptedUpstream, model: str) -> None:
+    """Role in the first delta only, one finish_reason after all content, then a choices-less usage chunk."""
+    upstream.script(text=TEXT, usage=USAGE)
+    chunks = list(
+        service.client().chat.completions.create(
+            model=model, messages=user("Hi there"), stream=True, stream_options={"include_usage": True}
+        )
+    )
+    assert len({chunk.id for chunk in chunks}) == 1
+    assert len({chunk.created for chunk in chunks}) == 1
+    assert all(chunk.object == "chat.completion.chunk" for chunk in chunks)
+    assert all(chunk.model == model for chunk in chunks)
+    with_choices = [chunk for chunk in chunks if chunk.choices]
+    assert all(len(chunk.choices) == 1 for chunk in with_choices)
+    deltas = [chunk.choices[0].delta for chunk in with_choices]
+    assert deltas[0].role == "assistant"
+    assert [delta.role for delta in deltas[1:]] == [None] * (len(deltas) - 1)
+    assert "".join(delta.content or "" for delta in deltas) == TEXT
+    assert not any(delta.tool_calls for delta in deltas)
+    finishes = [chunk.choices[0].finish_reason for chunk in with_choices]
+    assert [reason for reason in finishes if reason is not None] == ["stop"]
+    assert finishes[-1] == "stop", "finish_reason must come after all content"
+    last = chunks[-1]
+    assert last.choices == []
+    assert last.usage is not None
+    assert _usage_tuple(last.usage) == (USAGE[0], USAGE[1], USAGE[0] + USAGE[1])
+    assert all(chunk.usage is None for chunk in chunks[:-1])
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_stream_helper(service: ServiceProcess, upstream: ScriptedUpstream, model: str) -> None:
+    """The SDK's accumulating helper rebuilds the message: a repeated role would read 'assistantassistant'."""
+    upstream.script(text=TEXT)
+    with service.client().chat.completions.stream(model=model, messages=user("Hi there")) as stream:
+        final = stream.get_final_completion()
+    message = final.choices[0].message
+    assert message.role == "assistant"
+    assert message.content == TEXT
+    assert not message.tool_calls
+    assert final.choices[0].finish_reason == "stop"
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_stream_raw_sse(service: ServiceProcess, upstream: ScriptedUpstream, model: str) -> None:
+    """SSE headers, one-line `data:` events, and `[DONE]` as the very last event."""
+    upstream.script(text=TEXT)
+    with service.http() as http:
+        response, sse = stream_raw(
+            http, "/v1/chat/completions", {"model": model, "messages": user("Hi there"), "stream": True}
+        )
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/event-stream")
+    assert response.headers.get("cache-control") == "no-cache"
+    assert response.headers.get("x-accel-buffering") == "no"
+    assert sse.data, sse.raw
+    assert sse.data[-1] == "[DONE]"
+    assert sse.data.count("[DONE]") == 1
+    for payload in sse.data[:-1]:
+        assert payload.strip(), "an empty data event breaks the SDK"
+        json.loads(payload)
+    assert "".join(c["choices"][0]["delta"].get("content") or "" for c in sse.chunks() if c["choices"]) == TEXT
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_default_echo_per_model(service: ServiceProcess, upstream: ScriptedUpstream, model: str) -> None:
+    """Without a script each call gets an answer derived from its own question."""
+    client = service.client()
+    for question in (f"first question for {model}", f"second question for {model}"):
+        completion = client.chat.completions.create(model=model, messages=user(question))
+        assert completion.choices[0].message.content == f"Echo: {question}"
+
+
+def test_unknown_fields_ignored(service: ServiceProcess, upstream: ScriptedUpstream) -> None:
+    """Open WebUI and Codex send many fields the service does not use: they must not be rejected."""
+    upstream.script(text=TEXT)
+    completion = service.client().chat.completions.create(
+        model="chat",
+        messages=[{"role": "system", "content": "Be brief."}, *user("Hi there")],
+        temperature=0.3,
+        top_p=0.9,
+        n=1,
+        user="someone",
+        metadata={"k": "v"},
+        extra_body={"some_future_field": {"nested": True}, "keep_alive": "5m"},
+    )
+    assert completion.choices[0].message.content == TEXT
+
+
+def test_stream_without_usage_option(service: ServiceProcess, upstream: ScriptedUpstream) -> None:
+    """Without stream_options no chunk is a choices-less usage chunk."""
+    upstream.script(text=TEXT, usage=USAGE)
+    chunks = list(service.client().chat.completions.create(model="chat_stream", messages=user("Hi"), stream=True))
+    assert all(chunk.choices for chunk in chunks)
+    assert "".join(chunk.choices[0].delta.content or "" for chunk in chunks) == TEXT

@@ -1,0 +1,124 @@
+"""A client that goes away stops the work done for it: no pipeline keeps running for nobody."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+import test_wrappers
+from quart.typing import TestAppProtocol
+from support import ServiceProcess, user, wait_until
+from test_wrappers import endless_async, endless_sync
+from upstream import ScriptedUpstream
+
+from {{ cookiecutter.project_slug }} import create_app
+from {{ cookiecutter.project_slug }}.settings import Settings
+
+ENDLESS = {"endless_sync": endless_sync.CAP, "endless_async": endless_async.CAP}
+STOP_TIMEOUT = 10.0
+
+
+async def _eventually(predicate: Callable[[], object], timeout: float = STOP_TIMEOUT) -> bool:
+    """Bounded async poll."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not predicate() and loop.time() < deadline:
+        await asyncio.sleep(0.05)
+    return bool(predicate())
+
+
+@pytest_asyncio.fixture
+async def app() -> AsyncIterator[TestAppProtocol]:
+    """The app in-process with the edge-case wrappers; startup and shutdown run as when serving."""
+    quart_app = create_app(Settings(wrappers_package="test_wrappers", keepalive_seconds=1.0, thread_pool_size=4))
+    async with quart_app.test_app() as test_app:
+        yield test_app
+
+
+async def _read_first_tick_then_disconnect(test_app: TestAppProtocol, model: str, key: str) -> None:
+    body = json.dumps({"model": model, "messages": user(key), "stream": True}).encode()
+    client = test_app.test_client()
+    async with asyncio.timeout(30):
+        async with client.request(
+            "/v1/chat/completions", method="POST", headers={"Content-Type": "application/json"}
+        ) as connection:
+            await connection.send(body)
+            await connection.send_complete()
+            received = b""
+            while b"tick 0" not in received:
+                received += await connection.receive()
+            assert connection.status_code == 200
+            await connection.disconnect()
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("model", sorted(ENDLESS))
+async def test_disconnect_stops_wrapper_in_process(app: TestAppProtocol, model: str) -> None:
+    """Read one chunk, hang up: the generator is closed (sync) or cancelled (async) and produces no more."""
+    key = f"{model}-{uuid.uuid4().hex}"
+    await _read_first_tick_then_disconnect(app, model, key)
+    assert await _eventually(lambda: key in test_wrappers.STOPPED), f"{model} still running after the disconnect"
+    produced = test_wrappers.COUNTS[key]
+    assert produced < ENDLESS[model], "the wrapper ran to its cap: nothing stopped it"
+    await asyncio.sleep(0.2)
+    assert test_wrappers.COUNTS[key] == produced
+
+
+@pytest.mark.asyncio
+async def test_app_serves_after_disconnects(app: TestAppProtocol) -> None:
+    """Abandoned streams leave the app (and its thread pool of 4) able to answer."""
+    for index in range(6):
+        await _read_first_tick_then_disconnect(app, "endless_sync", f"pool-{index}-{uuid.uuid4().hex}")
+    client = app.test_client()
+    async with asyncio.timeout(30):
+        response = await client.post("/v1/chat/completions", json={"model": "sync_gen", "messages": user("hi")})
+    assert response.status_code == 200
+    body = await response.get_json()
+    assert body["choices"][0]["message"]["content"] == "sync gen answer"
+
+
+def _state(directory: Path, key: str, suffix: str) -> str | None:
+    path = directory / f"{key}.{suffix}"
+    return path.read_text() if path.exists() else None
+
+
+@pytest.mark.parametrize("model", sorted(ENDLESS))
+def test_disconnect_stops_wrapper_over_http(test_service: ServiceProcess, wrapper_state_dir: Path, model: str) -> None:
+    """Same over real HTTP through hypercorn: closing the connection stops the wrapper."""
+    key = f"{model}-{uuid.uuid4().hex}"
+    body = {"model": model, "messages": user(key), "stream": True}
+    with test_service.http() as http, http.stream("POST", "/v1/chat/completions", json=body) as response:
+        assert response.status_code == 200
+        for line in response.iter_lines():
+            if "tick 0" in line:
+                break
+    assert wait_until(lambda: _state(wrapper_state_dir, key, "stopped"), timeout=STOP_TIMEOUT), (
+        f"{model} kept running after its client went away"
+    )
+    produced = int(_state(wrapper_state_dir, key, "count") or 0)
+    assert produced < ENDLESS[model]
+
+
+def test_disconnect_stops_upstream_stream(service: ServiceProcess, upstream: ScriptedUpstream) -> None:
+    """chat_stream example: when its client hangs up, the service hangs up on the LLM too (no paid tokens wasted)."""
+    total = 400
+    upstream.script(text="tok " * total, token_delay=0.1)
+    body = {"model": "chat_stream", "messages": user("count slowly"), "stream": True}
+    with service.http() as http, http.stream("POST", "/v1/chat/completions", json=body) as response:
+        assert response.status_code == 200
+        for line in response.iter_lines():
+            if "tok" in line:
+                break
+        sent_when_client_left = upstream.tokens_sent
+    assert wait_until(lambda: upstream.streams, timeout=STOP_TIMEOUT)
+    record = upstream.streams[-1]
+    assert wait_until(lambda: record.disconnected or record.completed, timeout=15), (
+        "the upstream stream is still running 15 s after the client left"
+    )
+    assert record.disconnected and not record.completed
+    assert record.tokens_sent - sent_when_client_left <= 20, (sent_when_client_left, record.tokens_sent)

@@ -1,0 +1,48 @@
+"""Haystack's own OpenAIChatGenerator as a client: a pipeline can call a service built from this template."""
+
+from __future__ import annotations
+
+import pytest
+from haystack.components.generators.chat import OpenAIChatGenerator
+from haystack.dataclasses import ChatMessage, StreamingChunk
+from haystack.utils import Secret
+from support import CLIENT_TIMEOUT, ServiceProcess
+from upstream import ScriptedUpstream
+
+MODELS = ("chat", "chat_stream", "agent")
+TEXT = "Answer from the scripted upstream."
+
+
+def _generator(service: ServiceProcess, model: str) -> OpenAIChatGenerator:
+    return OpenAIChatGenerator(
+        api_key=Secret.from_token("x"),
+        model=model,
+        api_base_url=f"{service.base_url}/v1",
+        timeout=CLIENT_TIMEOUT,
+        max_retries=0,
+    )
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_non_stream(service: ServiceProcess, upstream: ScriptedUpstream, model: str) -> None:
+    upstream.script(text=TEXT)
+    result = _generator(service, model).run(messages=[ChatMessage.from_user("Hi")])
+    replies = result["replies"]
+    assert len(replies) == 1
+    assert replies[0].text == TEXT
+    assert not replies[0].tool_calls
+    assert replies[0].meta.get("finish_reason") == "stop"
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_stream(service: ServiceProcess, upstream: ScriptedUpstream, model: str) -> None:
+    """Haystack asserts at most one choice per chunk and reads finish_reason from the stream."""
+    upstream.script(text=TEXT)
+    chunks: list[StreamingChunk] = []
+    result = _generator(service, model).run(messages=[ChatMessage.from_user("Hi")], streaming_callback=chunks.append)
+    reply = result["replies"][0]
+    assert reply.text == TEXT
+    assert not reply.tool_calls
+    assert reply.meta.get("finish_reason") == "stop"
+    assert "".join(chunk.content for chunk in chunks) == TEXT
+    assert [chunk.finish_reason for chunk in chunks if chunk.finish_reason] == ["stop"]
