@@ -16,8 +16,6 @@ def configure_logging(level: str) -> None:
     level = level.upper()
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("haystack").setLevel(level if level == "DEBUG" else "WARNING")
-    for name in ("hypercorn.error", "hypercorn.access"):
-        logging.getLogger(name).propagate = False  # hypercorn prints these itself
 
 
 def create_app(settings: Settings | None = None) -> Quart:

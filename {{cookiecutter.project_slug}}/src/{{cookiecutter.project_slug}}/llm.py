@@ -51,7 +51,8 @@ class ReasoningOpenAIChatGenerator(OpenAIChatGenerator):
 
     DeepSeek-style reasoning models (on vLLM, Ollama, llama.cpp) stream their thinking in
     `delta.reasoning_content` (or `delta.reasoning`); Haystack 3.4 drops it. Only the streamed
-    reasoning is kept: the final reply message still has none.
+    reasoning is kept: the final reply message still has none. The base class is named
+    explicitly below because Haystack's `@component` rebuilds the class, which breaks a bare `super()`.
     """
 
     def _handle_stream_response(self, chat_completion: Any, callback: Callable[[StreamingChunk], None]) -> Any:
@@ -63,12 +64,11 @@ class ReasoningOpenAIChatGenerator(OpenAIChatGenerator):
                     callback(reasoning)
                 yield chunk
 
-        return super()._handle_stream_response(with_reasoning(), callback)
+        return OpenAIChatGenerator._handle_stream_response(self, with_reasoning(), callback)
 
     async def _handle_async_stream_response(self, chat_completion: Any, callback: Any) -> Any:
-        return await super()._handle_async_stream_response(
-            _AsyncStreamWithReasoning(chat_completion, callback, ComponentInfo.from_component(self)), callback
-        )
+        wrapped = _AsyncStreamWithReasoning(chat_completion, callback, ComponentInfo.from_component(self))
+        return await OpenAIChatGenerator._handle_async_stream_response(self, wrapped, callback)
 
 
 class _AsyncStreamWithReasoning:
