@@ -68,6 +68,7 @@ DEPENDENCY_MODULES = frozenset(
 SLUG_PATTERN = re.compile(r"[a-z][a-z0-9_]*")
 PORT_PATTERN = re.compile(r"[1-9][0-9]{0,4}")
 FREE_TEXT_KEYS = ("project_name", "description", "author_name", "author_email")
+REQUIRED_KEYS = ("project_name", "author_name", "author_email")
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 EMAIL_PATTERN = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 
@@ -96,10 +97,12 @@ def port_problem(port: str) -> str | None:
 
 
 def free_text_problem(key: str, text: str) -> str | None:
-    """Say why `text` cannot go into single-line config files, or None when it can."""
+    """Say why `text` cannot go into single-line config files (TOML strings), or None when it can."""
     if CONTROL_CHARACTERS.search(text):
         return f"{key} {text!a} must be a single line without control characters"
-    if key == "author_email" and text and not EMAIL_PATTERN.fullmatch(text):
+    if key in REQUIRED_KEYS and not text.strip():
+        return f"{key} must not be empty"
+    if key == "author_email" and not EMAIL_PATTERN.fullmatch(text):
         return f"author_email {text!a} does not look like an email address"
     return None
 

@@ -2,11 +2,11 @@
 
 import json
 import re
-from fnmatch import fnmatch
 import subprocess
 import sys
 import tomllib
 from dataclasses import dataclass
+from fnmatch import fnmatch
 from pathlib import Path
 from typing import Any
 
@@ -78,9 +78,9 @@ COMBINATIONS = [
         },
     ),
     Combination(
-        "no-author",
-        {"author_name": "", "author_email": "", "include_dockerfile": "yes"},
-        DEFAULT_ANSWERS | {"author_name": "", "author_email": ""},
+        "dockerfile-as-yes-and-highest-port",
+        {"include_dockerfile": "yes", "port": 65535},
+        DEFAULT_ANSWERS | {"port": "65535"},
     ),
 ]
 
@@ -210,7 +210,8 @@ def test_port_is_configured(baked: BakedProject) -> None:
     hypercorn_config = tomllib.loads((baked.path / "hypercorn.toml").read_text(encoding="utf-8"))
     assert hypercorn_config["bind"] == f"127.0.0.1:{baked.port}"
     env_example = (baked.path / ".env.example").read_text(encoding="utf-8")
-    assert re.search(rf"^PORT={baked.port}$", env_example, re.MULTILINE)
+    # Set, or shown as the commented-out default.
+    assert re.search(rf"^(# ?)?PORT={baked.port}$", env_example, re.MULTILINE)
 
 
 def test_pyproject_metadata(baked: BakedProject) -> None:
@@ -219,10 +220,13 @@ def test_pyproject_metadata(baked: BakedProject) -> None:
     assert project["name"] == baked.slug
     assert project["description"] == baked.answers["description"]
     assert project["scripts"] == {baked.slug: f"{baked.slug}.__main__:main"}
-    expected_author = {
-        key: baked.answers[f"author_{key}"] for key in ("name", "email") if baked.answers[f"author_{key}"]
-    }
-    assert project.get("authors", [{}]) == [expected_author]
+    assert project["authors"] == [{"name": baked.answers["author_name"], "email": baked.answers["author_email"]}]
+
+
+@pytest.mark.parametrize("name", ["pyproject.toml", "hypercorn.toml"])
+def test_template_toml_is_valid_before_rendering(name: str) -> None:
+    """So ruff (and a reader's editor) can use the generated project's settings inside the template folder."""
+    tomllib.loads((TEMPLATE_DIR / SLUG_IN_TEMPLATE_PATHS / name).read_text(encoding="utf-8"))
 
 
 def test_ruff_check_passes(baked: BakedProject) -> None:

@@ -137,6 +137,8 @@ def test_bad_port_is_rejected(
         ("project_name", "Two\nLines"),
         ("description", "first line\nsecond line"),
         ("author_name", "Nul\x00Byte"),
+        ("author_name", ""),
+        ("author_email", ""),
         ("author_email", "not-an-email"),
         ("author_email", "a@b"),
     ],
@@ -160,7 +162,7 @@ def test_bad_free_text_is_rejected(
         {"project_name": "Chat 2-Go"},
         {"port": "1"},
         {"port": 65535},
-        {"author_email": ""},
+        {"author_name": 'Zoë \\ "Q" O\'Hara', "author_email": "zoe+svc@example.co.uk"},
     ],
     ids=str,
 )

@@ -172,6 +172,8 @@ def stream_raw(http: httpx.Client, path: str, body: dict[str, Any]) -> tuple[htt
     """POST with stream true and read the whole SSE body as text."""
     with http.stream("POST", path, json=body) as response:
         text = response.read().decode()
+    assert response.status_code == 200, (response.status_code, text[:500])
+    assert response.headers.get("content-type", "").startswith("text/event-stream"), response.headers
     return response, parse_sse(text)
 
 

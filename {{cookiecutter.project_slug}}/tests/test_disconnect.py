@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 import test_wrappers
-from quart.typing import TestAppProtocol
+from quart import typing as quart_typing
 from support import ServiceProcess, user, wait_until
 from test_wrappers import endless_async, endless_sync
 from upstream import ScriptedUpstream
@@ -33,14 +33,14 @@ async def _eventually(predicate: Callable[[], object], timeout: float = STOP_TIM
 
 
 @pytest_asyncio.fixture
-async def app() -> AsyncIterator[TestAppProtocol]:
+async def app() -> AsyncIterator[quart_typing.TestAppProtocol]:
     """The app in-process with the edge-case wrappers; startup and shutdown run as when serving."""
     quart_app = create_app(Settings(wrappers_package="test_wrappers", keepalive_seconds=1.0, thread_pool_size=4))
     async with quart_app.test_app() as test_app:
         yield test_app
 
 
-async def _read_first_tick_then_disconnect(test_app: TestAppProtocol, model: str, key: str) -> None:
+async def _read_first_tick_then_disconnect(test_app: quart_typing.TestAppProtocol, model: str, key: str) -> None:
     body = json.dumps({"model": model, "messages": user(key), "stream": True}).encode()
     client = test_app.test_client()
     async with asyncio.timeout(30):
@@ -58,7 +58,7 @@ async def _read_first_tick_then_disconnect(test_app: TestAppProtocol, model: str
 
 @pytest.mark.asyncio
 @pytest.mark.parametrize("model", sorted(ENDLESS))
-async def test_disconnect_stops_wrapper_in_process(app: TestAppProtocol, model: str) -> None:
+async def test_disconnect_stops_wrapper_in_process(app: quart_typing.TestAppProtocol, model: str) -> None:
     """Read one chunk, hang up: the generator is closed (sync) or cancelled (async) and produces no more."""
     key = f"{model}-{uuid.uuid4().hex}"
     await _read_first_tick_then_disconnect(app, model, key)
@@ -70,10 +70,12 @@ async def test_disconnect_stops_wrapper_in_process(app: TestAppProtocol, model: 
 
 
 @pytest.mark.asyncio
-async def test_app_serves_after_disconnects(app: TestAppProtocol) -> None:
+async def test_app_serves_after_disconnects(app: quart_typing.TestAppProtocol) -> None:
     """Abandoned streams leave the app (and its thread pool of 4) able to answer."""
-    for index in range(6):
-        await _read_first_tick_then_disconnect(app, "endless_sync", f"pool-{index}-{uuid.uuid4().hex}")
+    keys = [f"pool-{index}-{uuid.uuid4().hex}" for index in range(6)]
+    for key in keys:
+        await _read_first_tick_then_disconnect(app, "endless_sync", key)
+    assert await _eventually(lambda: all(key in test_wrappers.STOPPED for key in keys))
     client = app.test_client()
     async with asyncio.timeout(30):
         response = await client.post("/v1/chat/completions", json={"model": "sync_gen", "messages": user("hi")})

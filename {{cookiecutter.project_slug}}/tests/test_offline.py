@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from support import ServiceProcess, user
 
@@ -27,3 +29,26 @@ def test_offline_stream(offline_service: ServiceProcess, model: str) -> None:
     assert text.strip()
     assert not any(chunk.choices[0].delta.tool_calls for chunk in chunks if chunk.choices)
     assert [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason] == ["stop"]
+
+
+# What get_current_time returns: "%Y-%m-%d %H:%M:%S (UTC)".
+TOOL_RESULT = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} \(UTC\)")
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_offline_agent_uses_its_tool(offline_service: ServiceProcess, stream: bool) -> None:
+    """The offline agent calls get_current_time and its answer carries the tool's result."""
+    client = offline_service.client()
+    if stream:
+        chunks = list(client.chat.completions.create(model="agent", messages=user("What time is it?"), stream=True))
+        text = "".join(chunk.choices[0].delta.content or "" for chunk in chunks if chunk.choices)
+    else:
+        text = client.chat.completions.create(model="agent", messages=user("What time is it?")).choices[0].message.content
+    assert text and "get_current_time" in text, text
+    assert TOOL_RESULT.search(text), text
+
+
+def test_offline_chat_answers_the_question(offline_service: ServiceProcess) -> None:
+    """The offline stand-in echoes the question, so a user sees their request went through."""
+    text = offline_service.client().chat.completions.create(model="chat", messages=user("tell me X42")).choices[0]
+    assert "tell me X42" in (text.message.content or "")

@@ -35,9 +35,7 @@ def test_example_models(service: ServiceProcess, upstream: ScriptedUpstream, mod
         validate(chunk, "CreateChatCompletionStreamResponse")
 
 
-@pytest.mark.parametrize(
-    "model", ["plain_sync", "sync_gen", "async_gen", "chunks", "events_tool_calls", "slow_start"]
-)
+@pytest.mark.parametrize("model", ["plain_sync", "sync_gen", "async_gen", "chunks", "events_tool_calls"])
 def test_edge_case_wrappers(test_service: ServiceProcess, model: str) -> None:
     """Tool calls, reasoning, keep-alive streams: still exactly OpenAI's shapes."""
     with test_service.http() as http:

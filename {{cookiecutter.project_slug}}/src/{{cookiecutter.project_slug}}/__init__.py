@@ -16,6 +16,9 @@ def configure_logging(level: str) -> None:
     level = level.upper()
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("haystack").setLevel(level if level == "DEBUG" else "WARNING")
+    # A run stopped because its client left is a pipeline failure to Haystack, which then warns that it
+    # cannot serialise the streaming callback into its (unsaved) snapshot: noise on every disconnect.
+    logging.getLogger("haystack.utils.base_serialization").setLevel(level if level == "DEBUG" else "ERROR")
 
 
 def create_app(settings: Settings | None = None) -> Quart:

@@ -64,7 +64,11 @@ class ReasoningOpenAIChatGenerator(OpenAIChatGenerator):
                     callback(reasoning)
                 yield chunk
 
-        return OpenAIChatGenerator._handle_stream_response(self, with_reasoning(), callback)
+        try:
+            return OpenAIChatGenerator._handle_stream_response(self, with_reasoning(), callback)
+        finally:
+            # When the callback raises (the client went away), stop reading the upstream now, not at garbage collection.
+            chat_completion.close()
 
     async def _handle_async_stream_response(self, chat_completion: Any, callback: Any) -> Any:
         wrapped = _AsyncStreamWithReasoning(chat_completion, callback, ComponentInfo.from_component(self))

@@ -101,11 +101,13 @@ class EventStream:
         self._task: asyncio.Task[None] | None = None
 
     def put(self, events: list[Event]) -> None:
-        self._events.extend(events)
-        self._wake()
+        if events:  # an empty chunk (e.g. a role-only delta) must not wake the reader for nothing
+            self._events.extend(events)
+            self._wake()
 
     def put_from_thread(self, events: list[Event]) -> None:
-        self._loop.call_soon_threadsafe(self.put, events)
+        if events:
+            self._loop.call_soon_threadsafe(self.put, events)
 
     def finish(self) -> None:
         self._finished = True

@@ -69,17 +69,22 @@ def streaming_generator(
     closed = threading.Event()  # set when whoever iterates this generator stops early
     outcome: dict[str, Any] = {}
 
+    def stop_requested() -> bool:
+        return closed.is_set() or (client_gone is not None and client_gone.is_set())
+
     def on_chunk(chunk: StreamingChunk) -> None:
         # A closure, not a bound method: Pipeline.run deep-copies its inputs.
-        if closed.is_set() or (client_gone is not None and client_gone.is_set()):
+        if stop_requested():
             raise RunStopped("nobody is reading this stream any more")
         chunks.put(chunk)
 
     def run() -> None:
         try:
             outcome["result"] = _run_blocking(pipeline, pipeline_run_args, on_chunk)
-        except BaseException as error:  # handed to the reading side below
-            outcome["error"] = error
+        except BaseException as error:
+            # Keep the error only for a reader: a stopped run's traceback would keep its upstream connection open.
+            if not stop_requested():
+                outcome["error"] = error
         finally:
             chunks.put(None)
 
@@ -88,8 +93,9 @@ def streaming_generator(
         while (chunk := chunks.get()) is not None:
             yield from shaper.pieces(chunk)
         if "error" in outcome:
-            raise outcome["error"]
-        yield from shaper.finish(outcome["result"])
+            raise outcome.pop("error")
+        if "result" in outcome:
+            yield from shaper.finish(outcome["result"])
     finally:
         closed.set()
 
