@@ -17,8 +17,10 @@ ANSWERS: dict[str, object] = json.loads(
 """
 )
 
-# Import names the generated project and its tests use (directly or through their dependencies).
-# A package with one of these names would shadow it and break at import time.
+# Import names the generated project and its tests use (directly or through their dependencies),
+# including the helper modules in the generated tests/ folder, which pytest puts first on sys.path.
+# A package with one of these names would shadow it, or be shadowed, and break at import time.
+# tests/test_hooks.py checks that every top-level module of the generated tests/ folder is refused.
 DEPENDENCY_MODULES = frozenset(
     {
         "aiofiles",
@@ -43,6 +45,7 @@ DEPENDENCY_MODULES = frozenset(
         "markupsafe",
         "numpy",
         "openai",
+        "openai_schema",
         "pip",
         "pkg_resources",
         "priority",
@@ -55,9 +58,11 @@ DEPENDENCY_MODULES = frozenset(
         "ruff",
         "setuptools",
         "src",
+        "support",
         "test",
         "tests",
         "typing_extensions",
+        "upstream",
         "werkzeug",
         "wheel",
         "wsproto",
@@ -69,7 +74,6 @@ SLUG_PATTERN = re.compile(r"[a-z][a-z0-9_]*")
 PORT_PATTERN = re.compile(r"[1-9][0-9]{0,4}")
 FREE_TEXT_KEYS = ("project_name", "description", "author_name", "author_email")
 REQUIRED_KEYS = ("project_name", "author_name", "author_email")
-CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 EMAIL_PATTERN = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 
 
@@ -86,6 +90,8 @@ def slug_problem(slug: str) -> str | None:
         return f"project_slug {slug!a} would shadow the standard library module of the same name"
     if slug in DEPENDENCY_MODULES:
         return f"project_slug {slug!a} would shadow the {slug!a} module the project depends on"
+    if slug.startswith("test_"):
+        return f"project_slug {slug!a} looks like a test module name, which pytest would import instead"
     return None
 
 
@@ -98,8 +104,9 @@ def port_problem(port: str) -> str | None:
 
 def free_text_problem(key: str, text: str) -> str | None:
     """Say why `text` cannot go into single-line config files (TOML strings), or None when it can."""
-    if CONTROL_CHARACTERS.search(text):
-        return f"{key} {text!a} must be a single line without control characters"
+    # Refuses line breaks, control and invisible format characters (such as bidi overrides), lone surrogates.
+    if not text.isprintable():
+        return f"{key} {text!a} must be a single line of printable characters"
     if key in REQUIRED_KEYS and not text.strip():
         return f"{key} must not be empty"
     if key == "author_email" and not EMAIL_PATTERN.fullmatch(text):

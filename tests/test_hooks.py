@@ -83,6 +83,7 @@ BAD_SLUGS = [
     "typing",
     "tests",
     "_private",
+    "test_service",
     "Upper",
     "café",
     'x"; import os; os.chdir(".."); open("pwned", "w") #',
@@ -124,6 +125,21 @@ def test_injected_slug_never_runs(
     assert not marker.exists(), "code from the slug ran"
 
 
+def generated_test_module_names() -> list[str]:
+    """Top-level modules and packages of the generated tests/ folder: pytest imports them by these names."""
+    tests_dir = TEMPLATE_DIR / "{{cookiecutter.project_slug}}" / "tests"
+    modules = {path.stem for path in tests_dir.glob("*.py")}
+    packages = {path.name for path in tests_dir.iterdir() if (path / "__init__.py").is_file()}
+    return sorted(modules | packages)
+
+
+@pytest.mark.parametrize("module_name", generated_test_module_names())
+def test_generated_test_module_names_are_refused(
+    module_name: str, bake: Callable[..., Path], capfd: pytest.CaptureFixture[str], output_dir: Path
+) -> None:
+    assert_rejected(bake, capfd, output_dir, "project_slug", project_slug=module_name)
+
+
 @pytest.mark.parametrize("port", ["0", "65536", "99999", "-1", "08080", " 8080", "80a", "http", "1e3", "", 0])
 def test_bad_port_is_rejected(
     port: Any, bake: Callable[..., Path], capfd: pytest.CaptureFixture[str], output_dir: Path
@@ -137,6 +153,8 @@ def test_bad_port_is_rejected(
         ("project_name", "Two\nLines"),
         ("description", "first line\nsecond line"),
         ("author_name", "Nul\x00Byte"),
+        ("description", "bidi \u202e override"),
+        ("description", "lone \ud800 surrogate"),
         ("author_name", ""),
         ("author_email", ""),
         ("author_email", "not-an-email"),

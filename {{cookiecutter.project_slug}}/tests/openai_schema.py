@@ -55,7 +55,7 @@ def _registry(path: str) -> Any:
 
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml parses the 3 MB spec ~10x faster
     with open(path, encoding="utf-8") as handle:
-        spec = _fix_nullable(yaml.load(handle, Loader=loader))  # noqa: S506 - a safe loader
+        spec = _fix_nullable(yaml.load(handle, Loader=loader))
     return Registry().with_resource(SPEC_URI, Resource.from_contents(spec, default_specification=DRAFT202012))
 
 

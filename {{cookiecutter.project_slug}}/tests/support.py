@@ -184,8 +184,14 @@ def iter_sse_lines(response: httpx.Response) -> Iterator[str]:
             yield line
 
 
-def assert_error(response: httpx.Response, status: int, *, err_type: str | None = None,
-                 param: str | None = None, code: str | None = None) -> dict[str, Any]:
+def assert_error(
+    response: httpx.Response,
+    status: int,
+    *,
+    err_type: str | None = None,
+    param: str | None = None,
+    code: str | None = None,
+) -> dict[str, Any]:
     """An OpenAI error envelope: status, JSON content type, all four keys; returns the `error` object."""
     assert response.status_code == status, (response.status_code, response.text[:500])
     content_type = response.headers.get("content-type", "")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from support import ServiceProcess, stream_raw, user
 from upstream import ScriptedUpstream, last_user_text
 

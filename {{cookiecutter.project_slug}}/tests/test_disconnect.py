@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 import json
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -10,14 +11,16 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
-import test_wrappers
 from quart import typing as quart_typing
-from support import ServiceProcess, user, wait_until
+
+import test_wrappers
+from support import PACKAGE, ServiceProcess, user, wait_until
 from test_wrappers import endless_async, endless_sync
 from upstream import ScriptedUpstream
 
-from {{ cookiecutter.project_slug }} import create_app
-from {{ cookiecutter.project_slug }}.settings import Settings
+# Imported by name so the import block sorts the same whatever the package is called.
+service_package = importlib.import_module(PACKAGE)
+Settings = importlib.import_module(f"{PACKAGE}.settings").Settings
 
 ENDLESS = {"endless_sync": endless_sync.CAP, "endless_async": endless_async.CAP}
 STOP_TIMEOUT = 10.0
@@ -35,7 +38,9 @@ async def _eventually(predicate: Callable[[], object], timeout: float = STOP_TIM
 @pytest_asyncio.fixture
 async def app() -> AsyncIterator[quart_typing.TestAppProtocol]:
     """The app in-process with the edge-case wrappers; startup and shutdown run as when serving."""
-    quart_app = create_app(Settings(wrappers_package="test_wrappers", keepalive_seconds=1.0, thread_pool_size=4))
+    quart_app = service_package.create_app(
+        Settings(wrappers_package="test_wrappers", keepalive_seconds=1.0, thread_pool_size=4)
+    )
     async with quart_app.test_app() as test_app:
         yield test_app
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import httpx
 import openai
 import pytest
+
 from support import TEST_MAX_BODY_BYTES, ServiceProcess, assert_error, iter_sse_lines, user, wait_until
 
 LEAKS = ("secret internal detail", "Traceback", "RuntimeError(")
@@ -35,7 +36,9 @@ def test_body_not_an_object(test_service: ServiceProcess) -> None:
 
 def test_missing_model(test_service: ServiceProcess) -> None:
     body = json.dumps({"messages": user("hi")})
-    assert_error(_post(test_service, "/v1/chat/completions", body), 400, err_type="invalid_request_error", param="model")
+    assert_error(
+        _post(test_service, "/v1/chat/completions", body), 400, err_type="invalid_request_error", param="model"
+    )
     _assert_alive(test_service)
 
 

@@ -6,6 +6,7 @@ import pytest
 from haystack.components.generators.chat import OpenAIChatGenerator
 from haystack.dataclasses import ChatMessage, StreamingChunk
 from haystack.utils import Secret
+
 from support import CLIENT_TIMEOUT, ServiceProcess
 from upstream import ScriptedUpstream
 

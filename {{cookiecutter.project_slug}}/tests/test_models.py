@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import openai
 import pytest
+
 from support import ServiceProcess, assert_error
 
 EXAMPLE_MODELS = ("chat", "chat_stream", "agent")

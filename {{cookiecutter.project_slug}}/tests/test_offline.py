@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
+
 from support import ServiceProcess, user
 
 MODELS = ("chat", "chat_stream", "agent")
@@ -43,7 +44,9 @@ def test_offline_agent_uses_its_tool(offline_service: ServiceProcess, stream: bo
         chunks = list(client.chat.completions.create(model="agent", messages=user("What time is it?"), stream=True))
         text = "".join(chunk.choices[0].delta.content or "" for chunk in chunks if chunk.choices)
     else:
-        text = client.chat.completions.create(model="agent", messages=user("What time is it?")).choices[0].message.content
+        text = (
+            client.chat.completions.create(model="agent", messages=user("What time is it?")).choices[0].message.content
+        )
     assert text and "get_current_time" in text, text
     assert TOOL_RESULT.search(text), text
 

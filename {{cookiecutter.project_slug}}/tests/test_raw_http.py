@@ -7,6 +7,7 @@ import shutil
 import subprocess
 
 import pytest
+
 from support import CLIENT_TIMEOUT, ServiceProcess, parse_sse, stream_raw, user
 from upstream import ScriptedUpstream
 

@@ -45,5 +45,7 @@ def test_broken_models_are_unknown(test_service: ServiceProcess) -> None:
     with test_service.http() as http:
         for model in ("broken_setup", "broken_import"):
             assert_error(http.get(f"/v1/models/{model}"), 404, code="model_not_found")
-            response = http.post("/v1/chat/completions", json={"model": model, "messages": [{"role": "user", "content": "x"}]})
+            response = http.post(
+                "/v1/chat/completions", json={"model": model, "messages": [{"role": "user", "content": "x"}]}
+            )
             assert_error(response, 404, code="model_not_found")

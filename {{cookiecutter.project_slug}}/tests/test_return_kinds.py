@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from support import ServiceProcess, stream_raw, user
 from test_wrappers import events_tool_calls
 
@@ -118,7 +119,9 @@ def test_tool_calls_stream_raw_shape(test_service: ServiceProcess) -> None:
                 arguments[index] = arguments.get(index, "") + call["function"].get("arguments", "")
     assert seen == {0, 1}
     assert [arguments[i] for i in (0, 1)] == [c["arguments"] for c in events_tool_calls.CALLS]
-    finishes = [c["choices"][0]["finish_reason"] for c in sse.chunks() if c["choices"] and c["choices"][0]["finish_reason"]]
+    finishes = [
+        c["choices"][0]["finish_reason"] for c in sse.chunks() if c["choices"] and c["choices"][0]["finish_reason"]
+    ]
     assert finishes == ["tool_calls"]
     last = sse.chunks()[-1]
     assert last["choices"] == []

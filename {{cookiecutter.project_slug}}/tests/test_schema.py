@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from openai_schema import require_spec, validate
 from support import ServiceProcess, stream_raw, user
 from upstream import ScriptedUpstream

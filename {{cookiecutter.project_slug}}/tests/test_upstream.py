@@ -5,6 +5,7 @@ from __future__ import annotations
 import httpx
 import openai
 import pytest
+
 from support import CLIENT_TIMEOUT, parse_sse, user, wait_until
 from upstream import ScriptedUpstream
 
@@ -26,9 +27,7 @@ def test_scripted_stream_with_reasoning_and_usage(llm: openai.OpenAI, upstream: 
     """Role first, reasoning_content and content pieces, one finish_reason, a choices-less usage chunk."""
     upstream.script(text="Hello there friend", reasoning="hmm let me see", usage=(3, 4))
     chunks = list(
-        llm.chat.completions.create(
-            model="m", messages=user("x"), stream=True, stream_options={"include_usage": True}
-        )
+        llm.chat.completions.create(model="m", messages=user("x"), stream=True, stream_options={"include_usage": True})
     )
     deltas = [c.choices[0].delta for c in chunks if c.choices]
     assert deltas[0].role == "assistant"
@@ -64,11 +63,13 @@ def test_script_queue_then_default(llm: openai.OpenAI, upstream: ScriptedUpstrea
 def test_raw_sse_format(upstream: ScriptedUpstream) -> None:
     """Each event is one data line; the body ends with [DONE]."""
     upstream.script(text="a b c")
-    with httpx.Client(timeout=CLIENT_TIMEOUT, trust_env=False) as http:
-        with http.stream(
+    with (
+        httpx.Client(timeout=CLIENT_TIMEOUT, trust_env=False) as http,
+        http.stream(
             "POST", f"{upstream.base_url}/chat/completions", json={"model": "m", "messages": user("x"), "stream": True}
-        ) as response:
-            sse = parse_sse(response.read().decode())
+        ) as response,
+    ):
+        sse = parse_sse(response.read().decode())
     assert response.headers["content-type"].startswith("text/event-stream")
     assert sse.data[-1] == "[DONE]"
     assert "".join(c["choices"][0]["delta"].get("content") or "" for c in sse.chunks()) == "a b c"
@@ -85,11 +86,11 @@ def test_notices_client_disconnect(upstream: ScriptedUpstream) -> None:
     """Closing the response mid-stream is seen by the upstream, which then stops writing."""
     upstream.script(text="tok " * 300, token_delay=0.02)
     body = {"model": "m", "messages": user("x"), "stream": True}
-    with httpx.Client(timeout=CLIENT_TIMEOUT, trust_env=False) as http:
-        with http.stream("POST", f"{upstream.base_url}/v1/chat/completions", json=body) as response:
-            for line in response.iter_lines():
-                if '"content": "tok "' in line:
-                    break
+    url = f"{upstream.base_url}/v1/chat/completions"
+    with httpx.Client(timeout=CLIENT_TIMEOUT, trust_env=False) as http, http.stream("POST", url, json=body) as response:
+        for line in response.iter_lines():
+            if '"content": "tok "' in line:
+                break
     record = upstream.streams[-1]
     assert wait_until(lambda: record.disconnected, timeout=10)
     assert not record.completed

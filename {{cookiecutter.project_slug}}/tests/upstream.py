@@ -251,7 +251,7 @@ class ScriptedUpstream:
             request = await asyncio.wait_for(_read_request(reader), READ_TIMEOUT)
             if request is not None:
                 await self._dispatch(request, reader, writer)
-        except (ConnectionError, asyncio.TimeoutError, asyncio.IncompleteReadError, ValueError):
+        except (TimeoutError, ConnectionError, asyncio.IncompleteReadError, ValueError):
             pass
         finally:
             self._tasks.discard(task)

@@ -4,9 +4,10 @@ import logging
 
 from quart import Quart
 
-from .blueprints import chat, models, status
+from .blueprints import chat, models, responses, status
 from .errors import register_error_handlers
 from .registry import load_wrappers
+from .response_store import ResponseStore
 from .runner import Runner
 from .settings import Settings
 
@@ -30,13 +31,14 @@ def create_app(settings: Settings | None = None) -> Quart:
     app.config["SETTINGS"] = settings
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False  # keep the OpenAI field order
-    for blueprint in (models.blueprint, chat.blueprint, status.blueprint):
+    for blueprint in (models.blueprint, chat.blueprint, responses.blueprint, status.blueprint):
         app.register_blueprint(blueprint)
     register_error_handlers(app)
 
     @app.before_serving
     async def start() -> None:
         app.extensions["runner"] = Runner(settings.thread_pool_size)
+        app.extensions["response_store"] = ResponseStore(settings.responses_store_size)
         app.extensions["registry"] = await load_wrappers(settings.wrappers_package)
 
     @app.after_serving

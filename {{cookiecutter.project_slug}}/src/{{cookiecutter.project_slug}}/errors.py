@@ -14,7 +14,7 @@ logger = logging.getLogger(__name__)
 # The SDK retries 408/409/429/5xx unless told not to: a deterministic failure would run the pipeline thrice.
 NO_RETRY = {"x-should-retry": "false"}
 
-_TYPE_FOR_STATUS = {401: "authentication_error", 404: "invalid_request_error", 501: "not_implemented_error"}
+_TYPE_FOR_STATUS = {401: "authentication_error", 501: "invalid_request_error"}
 
 
 class OpenAIError(Exception):
@@ -32,7 +32,8 @@ class OpenAIError(Exception):
         super().__init__(message)
         self.status = status
         self.message = message
-        self.type = type or ("server_error" if status >= 500 else _TYPE_FOR_STATUS.get(status, "invalid_request_error"))
+        default_type = "server_error" if status >= 500 else "invalid_request_error"
+        self.type = type or _TYPE_FOR_STATUS.get(status, default_type)
         self.param = param
         self.code = code
 

@@ -61,3 +61,21 @@ class StreamError:
 
 
 Event = TextDelta | ReasoningDelta | ToolCallDelta | Usage | Finish | StreamError
+
+
+def merge_deltas(events: list[Event]) -> list[Event]:
+    """Join runs of text (or of reasoning) deltas, so a burst of small chunks goes out as one."""
+    merged: list[Event] = []
+    pieces: list[str] = []
+    for event in events:
+        previous = merged[-1] if merged else None
+        if isinstance(event, TextDelta | ReasoningDelta) and type(previous) is type(event):
+            pieces.append(event.text)
+            continue
+        if pieces:
+            merged[-1] = type(previous)(previous.text + "".join(pieces))
+            pieces.clear()
+        merged.append(event)
+    if pieces:
+        merged[-1] = type(merged[-1])(merged[-1].text + "".join(pieces))
+    return merged

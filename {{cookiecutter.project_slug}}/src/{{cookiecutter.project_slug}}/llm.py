@@ -7,8 +7,8 @@ compatible server: Ollama, vLLM, llama.cpp) and `OPENAI_MODEL`. Without a key it
 
 import logging
 import os
-from functools import cache
 from collections.abc import AsyncIterator, Callable, Iterator
+from functools import cache
 from typing import Any
 
 from haystack import component

@@ -1,10 +1,11 @@
-"""Turning a request's OpenAI chat messages into what Haystack pipelines take."""
+"""Turning a request's OpenAI messages (Chat Completions) or input items (Responses) into what Haystack takes."""
 
+import json
 import logging
 from dataclasses import replace
 from typing import Any
 
-from haystack.dataclasses import ChatMessage
+from haystack.dataclasses import ChatMessage, ToolCall
 
 logger = logging.getLogger(__name__)
 
@@ -15,7 +16,9 @@ def message_text(message: dict[str, Any]) -> str:
     if isinstance(content, str):
         return content
     if isinstance(content, list):
-        return "\n".join(part["text"] for part in content if isinstance(part, dict) and isinstance(part.get("text"), str))
+        return "\n".join(
+            part["text"] for part in content if isinstance(part, dict) and isinstance(part.get("text"), str)
+        )
     return ""
 
 
@@ -61,3 +64,99 @@ def _convert(message: dict[str, Any]) -> ChatMessage | None:
         if role == "assistant":
             return ChatMessage.from_assistant(text)
         return ChatMessage.from_user(text)
+
+
+# --- Responses API input items ---
+
+TEXT_PART_TYPES = ("input_text", "output_text", "text")
+
+
+def item_text(item: dict[str, Any]) -> str:
+    """The text of one message item: its string content, or its text parts joined."""
+    content = item.get("content")
+    if isinstance(content, str):
+        return content
+    if not isinstance(content, list):
+        return ""
+    texts = [part.get("text") for part in content if isinstance(part, dict) and part.get("type") in TEXT_PART_TYPES]
+    return "\n".join(text for text in texts if isinstance(text, str))
+
+
+def get_last_user_input_text(input_items: list[dict[str, Any]]) -> str | None:
+    """The text of the latest user message item, or None when there is none."""
+    for item in reversed(input_items):
+        if item.get("type", "message") == "message" and item.get("role") == "user":
+            return item_text(item)
+    return None
+
+
+def get_input_files(input_items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every `input_file` part of every message, in order: each has `file_id`, or `file_data` and `filename`."""
+    files = []
+    for item in input_items:
+        content = item.get("content")
+        if isinstance(content, list):
+            files.extend(part for part in content if isinstance(part, dict) and part.get("type") == "input_file")
+    return files
+
+
+def chat_messages_from_openai_response(
+    input_items: list[dict[str, Any]], instructions: str | None = None
+) -> list[ChatMessage]:
+    """The whole conversation as ChatMessages: `instructions` first, then messages, tool calls and their results.
+
+    Parts with no Haystack counterpart here (images, files, reasoning, custom tool calls) are skipped with
+    a debug log; use `get_input_files` to handle files yourself.
+    """
+    messages = [ChatMessage.from_system(instructions)] if instructions else []
+    calls_by_id: dict[str, ToolCall] = {}
+    for item in input_items:
+        kind = item.get("type", "message")
+        if kind == "message":
+            message = _message_from_item(item)
+            if message is not None:
+                messages.append(message)
+        elif kind == "function_call":
+            call = ToolCall(tool_name=item.get("name", ""), arguments=_parse_arguments(item), id=item.get("call_id"))
+            calls_by_id[call.id or ""] = call
+            previous = messages[-1] if messages else None
+            if previous is not None and previous.is_from("assistant") and previous.tool_calls and not previous.text:
+                # Parallel calls arrive as consecutive items: one assistant message holds them all.
+                messages[-1] = ChatMessage.from_assistant(tool_calls=[*previous.tool_calls, call])
+            else:
+                messages.append(ChatMessage.from_assistant(tool_calls=[call]))
+        elif kind == "function_call_output":
+            call_id = item.get("call_id", "")
+            origin = calls_by_id.get(call_id) or ToolCall(tool_name="", arguments={}, id=call_id)
+            output = item.get("output")
+            result = output if isinstance(output, str) else item_text({"content": output})
+            messages.append(ChatMessage.from_tool(tool_result=result, origin=origin))
+        else:
+            logger.debug("Skipping a %s input item: no Haystack message for it", kind)
+    return messages
+
+
+def _message_from_item(item: dict[str, Any]) -> ChatMessage | None:
+    role = item.get("role")
+    content = item.get("content")
+    if isinstance(content, list):
+        skipped = [p.get("type") for p in content if isinstance(p, dict) and p.get("type") not in TEXT_PART_TYPES]
+        if skipped:
+            logger.debug("Skipping %s parts of a %s message: only text is converted", skipped, role)
+    text = item_text(item)
+    if not text:
+        return None
+    if role in ("system", "developer"):
+        return ChatMessage.from_system(text)
+    if role == "assistant":
+        return ChatMessage.from_assistant(text)
+    return ChatMessage.from_user(text)
+
+
+def _parse_arguments(item: dict[str, Any]) -> dict[str, Any]:
+    try:
+        arguments = json.loads(item.get("arguments") or "{}")
+    except ValueError:
+        logger.debug("Tool call %s has arguments that are not JSON; passing none", item.get("call_id"))
+        return {}
+    return arguments if isinstance(arguments, dict) else {}

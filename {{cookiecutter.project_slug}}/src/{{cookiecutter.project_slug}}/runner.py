@@ -168,9 +168,7 @@ class Runner:
                 )
             if isinstance(result, Iterator):
                 # An async method handed back a sync generator: drain it off the loop too.
-                await loop.run_in_executor(
-                    self._pool, contextvars.copy_context().run, _drain_in_thread, stream, result
-                )
+                await loop.run_in_executor(self._pool, contextvars.copy_context().run, _drain_in_thread, stream, result)
             elif isinstance(result, AsyncIterator):
                 async for piece in result:
                     stream.put(events_from(piece))

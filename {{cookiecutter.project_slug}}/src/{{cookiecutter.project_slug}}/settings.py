@@ -15,6 +15,7 @@ ENV_NAMES = {
     "max_body_bytes": "MAX_BODY_BYTES",
     "keepalive_seconds": "KEEPALIVE_SECONDS",
     "wrappers_package": "WRAPPERS_PACKAGE",
+    "responses_store_size": "RESPONSES_STORE_SIZE",
 }
 
 
@@ -31,6 +32,8 @@ class Settings(BaseModel):
     # A `: ping` comment goes out after this many seconds without an event, so proxies keep the stream.
     keepalive_seconds: float = Field(15.0, gt=0)
     wrappers_package: str = f"{__package__}.wrappers"
+    # Finished responses kept for `previous_response_id` (least recently used dropped first); 0 keeps none.
+    responses_store_size: int = Field(1000, ge=0)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":

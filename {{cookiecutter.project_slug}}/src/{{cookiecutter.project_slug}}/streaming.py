@@ -205,7 +205,9 @@ class _ChunkShaper:
         if chunk.tool_call_result is not None and self.on_tool_call_end is not None:
             result = chunk.tool_call_result
             arguments = json.dumps(result.origin.arguments)
-            out.extend(_injected(self.on_tool_call_end(result.origin.tool_name, arguments, result.result, result.error)))
+            out.extend(
+                _injected(self.on_tool_call_end(result.origin.tool_name, arguments, result.result, result.error))
+            )
         return out
 
     def _collect_tool_call_pieces(self, chunk: StreamingChunk) -> None:

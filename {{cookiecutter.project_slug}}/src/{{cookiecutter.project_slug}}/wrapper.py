@@ -18,6 +18,9 @@ class BasePipelineWrapper:
     Chat Completions: `run_chat_completion(self, model, messages, body)` (runs in a worker thread) or
     `async def run_chat_completion_async(...)` (runs on the event loop: never block in it).
     `messages` are the request's OpenAI messages, `body` the whole request JSON.
+    Responses: `run_response(self, model, input_items, body)` or `async def run_response_async(...)`,
+    where `input_items` is the request's `input` as a list of items (earlier turns included when the
+    client sent `previous_response_id`).
     Return a `str`, a Haystack `ChatMessage`, or a generator / async generator yielding `str`,
     `StreamingChunk` or events from `events.py`. Streaming or not is the client's choice: a stream
     is drained into one message when the client asked for `stream: false`.
@@ -31,5 +34,13 @@ class BasePipelineWrapper:
 
     async def run_chat_completion_async(
         self, model: str, messages: list[dict[str, Any]], body: dict[str, Any]
+    ) -> RunResult:
+        raise NotImplementedError
+
+    def run_response(self, model: str, input_items: list[dict[str, Any]], body: dict[str, Any]) -> RunResult:
+        raise NotImplementedError
+
+    async def run_response_async(
+        self, model: str, input_items: list[dict[str, Any]], body: dict[str, Any]
     ) -> RunResult:
         raise NotImplementedError

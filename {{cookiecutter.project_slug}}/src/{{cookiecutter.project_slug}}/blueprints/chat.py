@@ -37,7 +37,8 @@ def find_wrapper(model: str, api: str) -> tuple[LoadedWrapper, str]:
         raise OpenAIError(404, f"The model '{model}' does not exist.", param="model", code="model_not_found")
     method_name = wrapper.method_for(api)
     if method_name is None:
-        raise OpenAIError(501, f"The model '{model}' does not implement the {api} API.", param="model")
+        message = f"The model '{model}' does not implement the {api} API."
+        raise OpenAIError(501, message, param="model", code="unsupported_api")
     return wrapper, method_name
 
 

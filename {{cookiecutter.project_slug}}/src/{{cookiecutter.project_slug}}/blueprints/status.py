@@ -10,6 +10,4 @@ blueprint = Blueprint("status", __name__)
 @blueprint.get("/status")
 async def status() -> Response:
     registry: Registry = current_app.extensions["registry"]
-    return jsonify(
-        {"status": "ready", "models": [w.model_id for w in registry.serving()], "failed": registry.failed}
-    )
+    return jsonify({"status": "ready", "models": [w.model_id for w in registry.serving()], "failed": registry.failed})

@@ -10,7 +10,7 @@ import secrets
 import time
 from typing import Any
 
-from ..events import Event, Finish, ReasoningDelta, StreamError, TextDelta, ToolCallDelta, Usage
+from ..events import Event, Finish, ReasoningDelta, StreamError, TextDelta, ToolCallDelta, Usage, merge_deltas
 
 DONE = "data: [DONE]\n\n"
 
@@ -135,26 +135,14 @@ class ChatStreamEncoder:
         return f'{self._prefix}{{"index":0,"delta":{_dumps(delta)},"logprobs":null,"finish_reason":null}}{self._suffix}'
 
     def encode(self, events: list[Event]) -> str:
-        """SSE text for a batch; consecutive text (or reasoning) deltas are merged into one chunk."""
+        """SSE text for a batch; runs of text (or reasoning) deltas go out as one chunk."""
         out: list[str] = []
-        pending_kind: str | None = None
-        pending: list[str] = []
-
-        def flush() -> None:
-            if pending:
-                out.append(self._chunk({pending_kind: "".join(pending)}))
-                pending.clear()
-
-        for event in events:
-            if isinstance(event, TextDelta | ReasoningDelta):
-                kind = "content" if isinstance(event, TextDelta) else "reasoning_content"
-                if kind != pending_kind:
-                    flush()
-                    pending_kind = kind
-                pending.append(event.text)
-                continue
-            flush()
-            if isinstance(event, ToolCallDelta):
+        for event in merge_deltas(events):
+            if isinstance(event, TextDelta):
+                out.append(self._chunk({"content": event.text}))
+            elif isinstance(event, ReasoningDelta):
+                out.append(self._chunk({"reasoning_content": event.text}))
+            elif isinstance(event, ToolCallDelta):
                 out.append(self._chunk({"tool_calls": [self._tool_call(event)]}))
             elif isinstance(event, Usage):
                 self._prompt_tokens += event.prompt_tokens
@@ -164,16 +152,22 @@ class ChatStreamEncoder:
             elif isinstance(event, StreamError):
                 out.append(self.error(event))
                 break
-        flush()
         return "".join(out)
 
     def _tool_call(self, event: ToolCallDelta) -> dict[str, Any]:
         self._sent_tool_calls = True
         if self._numbering.is_new(event):
             function = {"name": event.name or "", "arguments": event.arguments}
-            return {"index": self._numbering.number(event), "id": event.id or new_tool_call_id(), "type": "function",
-                    "function": function}
+            return {
+                "index": self._numbering.number(event),
+                "id": event.id or new_tool_call_id(),
+                "type": "function",
+                "function": function,
+            }
         return {"index": self._numbering.number(event), "function": {"arguments": event.arguments}}
+
+    def start(self) -> str:
+        return ""  # the first delta carries the role
 
     def finish(self) -> str:
         """The closing chunks: finish_reason, usage when asked for, then [DONE]."""

@@ -13,6 +13,8 @@ SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache",
 
 
 class StreamEncoder(Protocol):
+    def start(self) -> str: ...
+
     def encode(self, events: list[Event]) -> str: ...
 
     def finish(self) -> str: ...
@@ -23,6 +25,8 @@ async def sse_body(
 ) -> AsyncIterator[str]:
     """Encode the run's events as they come; a `: ping` comment fills each silence."""
     try:
+        if preamble := encoder.start():
+            yield preamble
         batch: list[Event] | None = first_batch
         while batch is not None:
             if not batch:

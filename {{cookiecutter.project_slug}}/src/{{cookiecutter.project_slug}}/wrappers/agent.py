@@ -1,4 +1,8 @@
-"""Model `agent`: an Agent with a tool it runs itself; clients see its answer, never its tool calls."""
+"""Model `agent`: an Agent with a tool it runs itself; clients see its answer, never its tool calls.
+
+Agentic clients (Codex CLI) run every tool call they receive: if the agent's own calls reached them,
+they would run them again and loop. So the agent's tool calls stay inside (`forward_tool_calls=False`).
+"""
 
 from collections.abc import AsyncIterator
 from datetime import datetime
@@ -10,7 +14,7 @@ from haystack.dataclasses import ChatMessage, ToolCall
 from haystack.tools import Tool, tool
 
 from ..llm import OFFLINE_NOTE, make_chat_generator
-from ..messages import chat_messages_from_openai
+from ..messages import chat_messages_from_openai, chat_messages_from_openai_response
 from ..streaming import async_streaming_generator
 from ..wrapper import BasePipelineWrapper
 
@@ -52,3 +56,9 @@ class PipelineWrapper(BasePipelineWrapper):
         return async_streaming_generator(
             self.agent, {"messages": chat_messages_from_openai(messages)}, forward_tool_calls=False
         )
+
+    async def run_response_async(
+        self, model: str, input_items: list[dict[str, Any]], body: dict[str, Any]
+    ) -> AsyncIterator[Any]:
+        messages = chat_messages_from_openai_response(input_items, body.get("instructions"))
+        return async_streaming_generator(self.agent, {"messages": messages}, forward_tool_calls=False)

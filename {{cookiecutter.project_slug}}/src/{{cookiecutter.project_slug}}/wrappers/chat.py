@@ -24,7 +24,9 @@ PROMPT = [
 class PipelineWrapper(BasePipelineWrapper):
     def setup(self) -> None:
         self.pipeline = Pipeline()
-        self.pipeline.add_component("prompt_builder", ChatPromptBuilder(template=PROMPT, required_variables=["question"]))
+        self.pipeline.add_component(
+            "prompt_builder", ChatPromptBuilder(template=PROMPT, required_variables=["question"])
+        )
         self.pipeline.add_component("llm", make_chat_generator(streaming=False))
         self.pipeline.connect("prompt_builder.prompt", "llm.messages")
 

@@ -1,4 +1,4 @@
-"""Model `chat_stream`: an async pipeline that streams its answer token by token, with the whole history."""
+"""Model `chat_stream`: an async pipeline that streams its answer token by token, on both OpenAI APIs."""
 
 from collections.abc import AsyncIterator
 from typing import Any
@@ -7,7 +7,7 @@ from haystack import Pipeline
 from haystack.dataclasses import ChatMessage
 
 from ..llm import make_chat_generator
-from ..messages import chat_messages_from_openai
+from ..messages import chat_messages_from_openai, chat_messages_from_openai_response
 from ..streaming import async_streaming_generator
 from ..wrapper import BasePipelineWrapper
 
@@ -24,4 +24,12 @@ class PipelineWrapper(BasePipelineWrapper):
     ) -> AsyncIterator[Any]:
         """Runs on the event loop: the pipeline is awaited, never blocking other requests."""
         conversation = [ChatMessage.from_system(SYSTEM_PROMPT), *chat_messages_from_openai(messages)]
+        return async_streaming_generator(self.pipeline, {"llm": {"messages": conversation}})
+
+    async def run_response_async(
+        self, model: str, input_items: list[dict[str, Any]], body: dict[str, Any]
+    ) -> AsyncIterator[Any]:
+        """The same pipeline for the Responses API; the client's `instructions` follow our system prompt."""
+        history = chat_messages_from_openai_response(input_items, body.get("instructions"))
+        conversation = [ChatMessage.from_system(SYSTEM_PROMPT), *history]
         return async_streaming_generator(self.pipeline, {"llm": {"messages": conversation}})

@@ -1,0 +1,126 @@
+"""`POST /v1/responses` (and `/responses`), plus `GET` and `DELETE /v1/responses/<id>`: the Responses API."""
+
+from typing import Any
+
+from quart import Blueprint, Response, current_app, jsonify
+
+from ..errors import OpenAIError
+from ..events import StreamError
+from ..response_store import ResponseStore
+from ..runner import Runner
+from ..settings import Settings
+from ..wire.responses import ResponseEncoder, response_object
+from ..wire.sse import sse_body, sse_response
+from .chat import find_wrapper
+from .request_body import read_json_object, require_string
+
+blueprint = Blueprint("responses", __name__)
+
+
+def normalise_input(raw: object) -> list[dict[str, Any]]:
+    """`input` as a list of items: a string is one user message, absent is none."""
+    if raw is None:
+        return []
+    if isinstance(raw, str):
+        return [{"type": "message", "role": "user", "content": [{"type": "input_text", "text": raw}]}]
+    if not isinstance(raw, list):
+        raise OpenAIError(400, "'input' must be a string or an array of items.", param="input")
+    items = []
+    for position, item in enumerate(raw):
+        if not isinstance(item, dict):
+            raise OpenAIError(400, "Each input item must be an object.", param=f"input[{position}]")
+        # A bare {"role", "content"} is shorthand for a message item.
+        items.append(item if "type" in item else {"type": "message", **item})
+    return items
+
+
+def response_store() -> ResponseStore:
+    return current_app.extensions["response_store"]
+
+
+@blueprint.post("/v1/responses")
+@blueprint.post("/responses")
+async def create_response() -> Response:
+    body = await read_json_object()
+    model = require_string(body, "model")
+    input_items = normalise_input(body.get("input"))
+    wants_stream = body.get("stream") or False
+    if not isinstance(wants_stream, bool):
+        raise OpenAIError(400, "'stream' must be a boolean.", param="stream")
+    previous_id = body.get("previous_response_id")
+    if previous_id is not None:
+        previous = response_store().get(previous_id) if isinstance(previous_id, str) else None
+        if previous is None:
+            raise OpenAIError(
+                400,
+                f"Previous response with id '{previous_id}' not found.",
+                param="previous_response_id",
+                code="previous_response_not_found",
+            )
+        input_items = [*previous.input_items, *previous.response["output"], *input_items]
+    wrapper, method_name = find_wrapper(model, "responses")
+
+    runner: Runner = current_app.extensions["runner"]
+    settings: Settings = current_app.config["SETTINGS"]
+    stream = runner.start(getattr(wrapper.instance, method_name), model, input_items, body)
+    encoder = ResponseEncoder(response_object(model, body), emit=wants_stream)
+    if body.get("store", True) is not False:
+        store = response_store()
+        encoder.on_complete = lambda response: store.save(response, input_items)
+
+    if not wants_stream:
+        try:
+            while (batch := await stream.next_batch()) is not None:
+                encoder.encode(batch)
+        finally:
+            stream.close()
+        if encoder.failed:
+            raise OpenAIError(500, encoder.response["error"]["message"], code="server_error")
+        encoder.finish()
+        return jsonify(encoder.response)
+
+    # As for chat: a run that fails before producing anything gets a JSON error with its status.
+    try:
+        first_batch = await stream.next_batch(settings.keepalive_seconds)
+    except BaseException:
+        stream.close()
+        raise
+    if first_batch and isinstance(first_batch[0], StreamError):
+        stream.close()
+        raise OpenAIError(500, first_batch[0].message, code=first_batch[0].code)
+    return sse_response(sse_body(stream, encoder, first_batch, settings.keepalive_seconds))
+
+
+@blueprint.get("/v1/responses/<response_id>")
+@blueprint.get("/responses/<response_id>")
+async def get_response(response_id: str) -> Response:
+    stored = response_store().get(response_id)
+    if stored is None:
+        raise OpenAIError(404, f"No response with id '{response_id}' is stored.", param="response_id")
+    return jsonify(stored.response)
+
+
+@blueprint.get("/v1/responses/<response_id>/input_items")
+@blueprint.get("/responses/<response_id>/input_items")
+async def list_input_items(response_id: str) -> Response:
+    stored = response_store().get(response_id)
+    if stored is None:
+        raise OpenAIError(404, f"No response with id '{response_id}' is stored.", param="response_id")
+    items = [{"id": item.get("id") or f"item_{index}", **item} for index, item in enumerate(stored.input_items)]
+    return jsonify(
+        {
+            "object": "list",
+            "data": items,
+            "first_id": items[0]["id"] if items else None,
+            "last_id": items[-1]["id"] if items else None,
+            "has_more": False,
+        }
+    )
+
+
+@blueprint.delete("/v1/responses/<response_id>")
+@blueprint.delete("/responses/<response_id>")
+async def delete_response(response_id: str) -> Response:
+    if not response_store().delete(response_id):
+        raise OpenAIError(404, f"No response with id '{response_id}' is stored.", param="response_id")
+    return jsonify({"id": response_id, "object": "response", "deleted": True})

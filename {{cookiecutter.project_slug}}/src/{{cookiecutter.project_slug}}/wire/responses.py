@@ -1,0 +1,238 @@
+"""The Responses API on the wire: events in, a `response` object or its stream of typed SSE events out.
+
+Clients are strict about order (see the project docs): `response.created` and `response.in_progress`
+first, every output item opened with `output_item.added` and closed with `output_item.done`, its
+content or summary part opened and closed around the deltas, `sequence_number` on every event, and
+exactly one terminal event: `response.completed`, `response.incomplete` or `response.failed`.
+Reasoning becomes a `reasoning` item with a summary, text a `message` item, and a tool call meant for
+the client a `function_call` item.
+"""
+
+import json
+import secrets
+import time
+from collections.abc import Callable
+from typing import Any
+
+from ..events import Event, Finish, ReasoningDelta, StreamError, TextDelta, ToolCallDelta, Usage, merge_deltas
+
+# Why a response stopped early, by the chat-style finish reason a wrapper gave.
+INCOMPLETE_REASONS = {"length": "max_output_tokens", "content_filter": "content_filter"}
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}_{secrets.token_hex(16)}"
+
+
+def usage_object(input_tokens: int, output_tokens: int) -> dict[str, Any]:
+    return {
+        "input_tokens": input_tokens,
+        "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
+        "output_tokens": output_tokens,
+        "output_tokens_details": {"reasoning_tokens": 0},
+        "total_tokens": input_tokens + output_tokens,
+    }
+
+
+def response_object(model: str, body: dict[str, Any]) -> dict[str, Any]:
+    """A new response, in progress, echoing the request's settings as OpenAI does."""
+    return {
+        "id": new_id("resp"),
+        "object": "response",
+        "created_at": int(time.time()),
+        "status": "in_progress",
+        "error": None,
+        "incomplete_details": None,
+        "instructions": body.get("instructions"),
+        "max_output_tokens": body.get("max_output_tokens"),
+        "model": model,
+        "output": [],
+        "parallel_tool_calls": body.get("parallel_tool_calls", True),
+        "previous_response_id": body.get("previous_response_id"),
+        "reasoning": body.get("reasoning"),
+        "store": body.get("store", True) is not False,
+        "temperature": body.get("temperature"),
+        "text": body.get("text") or {"format": {"type": "text"}},
+        "tool_choice": body.get("tool_choice", "auto"),
+        "tools": body.get("tools") or [],
+        "top_p": body.get("top_p"),
+        "truncation": body.get("truncation", "disabled"),
+        "usage": None,
+        "metadata": body.get("metadata") or {},
+    }
+
+
+class _OpenItem:
+    """The output item being streamed: its kind, its place in `output`, and the text gathered so far."""
+
+    def __init__(self, kind: str, item: dict[str, Any], output_index: int, tool_index: int | None = None) -> None:
+        self.kind = kind
+        self.item = item
+        self.output_index = output_index
+        self.tool_index = tool_index
+        self.parts: list[str] = []
+
+
+class ResponseEncoder:
+    """Grows one response from events. `emit=False` (for `stream: false`) skips building the SSE text."""
+
+    def __init__(self, response: dict[str, Any], *, emit: bool = True) -> None:
+        self.response = response
+        self.emit = emit
+        self.on_complete: Callable[[dict[str, Any]], None] | None = None
+        self._sequence_number = 0
+        self._open: _OpenItem | None = None
+        self._input_tokens = 0
+        self._output_tokens = 0
+        self._incomplete_reason: str | None = None
+        self._out: list[str] = []
+
+    # --- the stream encoder protocol used by wire.sse ---
+
+    def start(self) -> str:
+        self._event("response.created", response=self.response)
+        self._event("response.in_progress", response=self.response)
+        return self._flush()
+
+    def encode(self, events: list[Event]) -> str:
+        for event in merge_deltas(events):
+            if isinstance(event, TextDelta):
+                self._text(event.text)
+            elif isinstance(event, ReasoningDelta):
+                self._reasoning(event.text)
+            elif isinstance(event, ToolCallDelta):
+                self._tool_call(event)
+            elif isinstance(event, Usage):
+                self._input_tokens += event.prompt_tokens
+                self._output_tokens += event.completion_tokens
+            elif isinstance(event, Finish):
+                self._incomplete_reason = INCOMPLETE_REASONS.get(event.reason)
+            elif isinstance(event, StreamError):
+                self._fail(event)
+                break
+        return self._flush()
+
+    def finish(self) -> str:
+        self._close_item()
+        self.response["usage"] = usage_object(self._input_tokens, self._output_tokens)
+        if self._incomplete_reason is None:
+            self.response["status"] = "completed"
+            self._event("response.completed", response=self.response)
+        else:
+            self.response["status"] = "incomplete"
+            self.response["incomplete_details"] = {"reason": self._incomplete_reason}
+            self._event("response.incomplete", response=self.response)
+        if self.on_complete is not None:
+            self.on_complete(self.response)
+        return self._flush()
+
+    @property
+    def failed(self) -> bool:
+        return self.response["status"] == "failed"
+
+    # --- items ---
+
+    def _text(self, text: str) -> None:
+        current = self._open
+        if current is None or current.kind != "message":
+            item = {"id": new_id("msg"), "type": "message", "role": "assistant", "status": "in_progress", "content": []}
+            current = self._open_item("message", item)
+            self._event("response.content_part.added", **self._place(current), part=_output_text(""))
+        current.parts.append(text)
+        self._event("response.output_text.delta", **self._place(current), delta=text, logprobs=[])
+
+    def _reasoning(self, text: str) -> None:
+        current = self._open
+        if current is None or current.kind != "reasoning":
+            current = self._open_item("reasoning", {"id": new_id("rs"), "type": "reasoning", "summary": []})
+            self._event("response.reasoning_summary_part.added", **self._summary_place(current), part=_summary(""))
+        current.parts.append(text)
+        self._event("response.reasoning_summary_text.delta", **self._summary_place(current), delta=text)
+
+    def _tool_call(self, call: ToolCallDelta) -> None:
+        current = self._open
+        if current is None or current.kind != "function_call" or current.tool_index != call.index:
+            item = {
+                "id": new_id("fc"),
+                "type": "function_call",
+                "status": "in_progress",
+                "call_id": call.id or new_id("call"),
+                "name": call.name or "",
+                "arguments": "",
+            }
+            current = self._open_item("function_call", item, tool_index=call.index)
+        if call.arguments:
+            current.parts.append(call.arguments)
+            self._event("response.function_call_arguments.delta", **self._item_place(current), delta=call.arguments)
+
+    def _open_item(self, kind: str, item: dict[str, Any], tool_index: int | None = None) -> _OpenItem:
+        self._close_item()
+        self._open = _OpenItem(kind, item, len(self.response["output"]), tool_index)
+        self.response["output"].append(item)
+        self._event("response.output_item.added", output_index=self._open.output_index, item=item)
+        return self._open
+
+    def _close_item(self, status: str = "completed") -> None:
+        """Finish the open item: its closing events, then `output_item.done` with the item complete."""
+        current, self._open = self._open, None
+        if current is None:
+            return
+        text = "".join(current.parts)
+        item = current.item
+        if current.kind == "message":
+            self._event("response.output_text.done", **self._place(current), text=text, logprobs=[])
+            self._event("response.content_part.done", **self._place(current), part=_output_text(text))
+            item["content"] = [_output_text(text)]
+            item["status"] = status
+        elif current.kind == "reasoning":
+            self._event("response.reasoning_summary_text.done", **self._summary_place(current), text=text)
+            self._event("response.reasoning_summary_part.done", **self._summary_place(current), part=_summary(text))
+            item["summary"] = [_summary(text)]
+        else:
+            item["arguments"] = text
+            item["status"] = status
+            place = self._item_place(current)
+            self._event("response.function_call_arguments.done", **place, name=item["name"], arguments=text)
+        self._event("response.output_item.done", output_index=current.output_index, item=item)
+
+    def _fail(self, error: StreamError) -> None:
+        self._close_item(status="incomplete")
+        self.response["status"] = "failed"
+        self.response["error"] = {"code": error.code or "server_error", "message": error.message}
+        self.response["usage"] = usage_object(self._input_tokens, self._output_tokens)
+        self._event("response.failed", response=self.response)
+
+    # --- event plumbing ---
+
+    @staticmethod
+    def _item_place(item: _OpenItem) -> dict[str, Any]:
+        return {"item_id": item.item["id"], "output_index": item.output_index}
+
+    @staticmethod
+    def _place(item: _OpenItem) -> dict[str, Any]:
+        return {"item_id": item.item["id"], "output_index": item.output_index, "content_index": 0}
+
+    @staticmethod
+    def _summary_place(item: _OpenItem) -> dict[str, Any]:
+        return {"item_id": item.item["id"], "output_index": item.output_index, "summary_index": 0}
+
+    def _event(self, event_type: str, **fields: Any) -> None:
+        """Queue one SSE event; it is serialised now, so later changes to an item do not leak into it."""
+        if self.emit:
+            payload = {"type": event_type, "sequence_number": self._sequence_number, **fields}
+            data = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+            self._out.append(f"event: {event_type}\ndata: {data}\n\n")
+        self._sequence_number += 1
+
+    def _flush(self) -> str:
+        text = "".join(self._out)
+        self._out.clear()
+        return text
+
+
+def _output_text(text: str) -> dict[str, Any]:
+    return {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
+
+
+def _summary(text: str) -> dict[str, Any]:
+    return {"type": "summary_text", "text": text}
