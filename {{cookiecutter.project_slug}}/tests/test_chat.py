@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from support import ServiceProcess, stream_raw, user
+from support import ServiceProcess, assert_error, stream_raw, user
 from upstream import ScriptedUpstream, last_user_text
 
 MODELS = ("chat", "chat_stream", "agent")
@@ -135,3 +136,56 @@ def test_stream_without_usage_option(service: ServiceProcess, upstream: Scripted
     chunks = list(service.client().chat.completions.create(model="chat_stream", messages=user("Hi"), stream=True))
     assert all(chunk.choices for chunk in chunks)
     assert "".join(chunk.choices[0].delta.content or "" for chunk in chunks) == TEXT
+
+
+UNICODE_TEXT = "Grüße aus Köln 👋 — naïve café, 東京."
+
+
+@pytest.mark.parametrize("model", ["chat", "chat_stream"])
+def test_unicode_round_trip(service: ServiceProcess, upstream: ScriptedUpstream, model: str) -> None:
+    """Non-ASCII text (multi-byte UTF-8, emoji) arrives intact, streamed and not."""
+    upstream.script(text=UNICODE_TEXT)
+    upstream.script(text=UNICODE_TEXT)
+    client = service.client()
+    completion = client.chat.completions.create(model=model, messages=user("Grüß dich"))
+    assert completion.choices[0].message.content == UNICODE_TEXT
+    chunks = list(client.chat.completions.create(model=model, messages=user("Grüß dich"), stream=True))
+    assert "".join(chunk.choices[0].delta.content or "" for chunk in chunks if chunk.choices) == UNICODE_TEXT
+    assert last_user_text(upstream.requests[-1]["messages"]) == "Grüß dich"
+
+
+def test_concurrent_requests_to_all_models(service: ServiceProcess, upstream: ScriptedUpstream) -> None:
+    """Requests in flight together each get their own answer (no cross-talk between runs or models)."""
+    client = service.client()
+
+    def ask(job: tuple[str, bool, int]) -> tuple[str, str]:
+        model, stream, number = job
+        question = f"question {number} for {model}"
+        if stream:
+            chunks = client.chat.completions.create(model=model, messages=user(question), stream=True)
+            answer = "".join(chunk.choices[0].delta.content or "" for chunk in chunks if chunk.choices)
+        else:
+            answer = client.chat.completions.create(model=model, messages=user(question)).choices[0].message.content
+        return question, answer or ""
+
+    jobs = [(model, stream, number) for number, model in enumerate(MODELS * 2) for stream in (False, True)]
+    with ThreadPoolExecutor(max_workers=len(jobs)) as pool:
+        results = list(pool.map(ask, jobs))
+    for question, answer in results:
+        assert answer == f"Echo: {question}"
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_upstream_error_becomes_server_error(service: ServiceProcess, upstream: ScriptedUpstream, stream: bool) -> None:
+    """An LLM that rejects the call gives the client a 500 envelope (before any byte: plain JSON), not a hang."""
+    upstream.script(status=400, error_message="upstream says no: key sk-upstream-secret")
+    with service.http() as http:
+        response = http.post(
+            "/v1/chat/completions", json={"model": "chat_stream", "messages": user("hi"), "stream": stream}
+        )
+    assert_error(response, 500, err_type="server_error")
+    assert "sk-upstream-secret" not in response.text
+    upstream.script(text=TEXT)
+    assert (
+        service.client().chat.completions.create(model="chat", messages=user("hi")).choices[0].message.content == TEXT
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -199,4 +200,27 @@ def test_server_survives_error_burst(test_service: ServiceProcess) -> None:
     for _ in range(5):
         _post(test_service, "/v1/chat/completions", json.dumps({"model": "fails_before", "messages": user("x")}))
     assert wait_until(lambda: test_service.process is not None and test_service.process.poll() is None, timeout=1)
+    _assert_alive(test_service)
+
+
+def test_stream_not_boolean(test_service: ServiceProcess) -> None:
+    """`stream` is a boolean in OpenAI's API; anything else is a 400 naming the field."""
+    body = json.dumps({"model": "plain_sync", "messages": user("hi"), "stream": "yes"})
+    assert_error(_post(test_service, "/v1/chat/completions", body), 400, param="stream")
+
+
+def test_body_too_large_chunked(test_service: ServiceProcess) -> None:
+    """A body sent without Content-Length (chunked) is held to the same limit."""
+    piece = b"x" * 10_000
+
+    def body() -> Iterator[bytes]:
+        yield b'{"model": "plain_sync", "messages": [{"role": "user", "content": "'
+        for _ in range(TEST_MAX_BODY_BYTES // len(piece) + 2):
+            yield piece
+        yield b'"}]}'
+
+    with test_service.http() as http:
+        response = http.post("/v1/chat/completions", content=body(), headers={"Content-Type": "application/json"})
+    assert "content-length" not in response.request.headers
+    assert_error(response, 413)
     _assert_alive(test_service)

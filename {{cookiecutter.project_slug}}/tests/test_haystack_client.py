@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from haystack.components.generators.chat import OpenAIChatGenerator
 from haystack.dataclasses import ChatMessage, StreamingChunk
 from haystack.utils import Secret
 
 from support import CLIENT_TIMEOUT, ServiceProcess
+from test_wrappers import events_tool_calls
 from upstream import ScriptedUpstream
 
 MODELS = ("chat", "chat_stream", "agent")
@@ -47,3 +50,24 @@ def test_stream(service: ServiceProcess, upstream: ScriptedUpstream, model: str)
     assert reply.meta.get("finish_reason") == "stop"
     assert "".join(chunk.content for chunk in chunks) == TEXT
     assert [chunk.finish_reason for chunk in chunks if chunk.finish_reason] == ["stop"]
+
+
+def test_stream_tool_calls(test_service: ServiceProcess) -> None:
+    """Haystack starts a tool call when `function.name` is set: id and name must come once per call."""
+    chunks: list[StreamingChunk] = []
+    result = _generator(test_service, "events_tool_calls").run(
+        messages=[ChatMessage.from_user("Hi")], streaming_callback=chunks.append
+    )
+    reply = result["replies"][0]
+    calls = [(call.id, call.tool_name, call.arguments) for call in reply.tool_calls]
+    expected = [(c["id"], c["name"], json.loads(c["arguments"])) for c in events_tool_calls.CALLS]
+    assert calls == expected
+    assert reply.text == events_tool_calls.TEXT
+    assert reply.meta.get("finish_reason") == "tool_calls"
+
+
+def test_non_stream_tool_calls(test_service: ServiceProcess) -> None:
+    result = _generator(test_service, "events_tool_calls").run(messages=[ChatMessage.from_user("Hi")])
+    reply = result["replies"][0]
+    calls = [(call.id, call.tool_name, call.arguments) for call in reply.tool_calls]
+    assert calls == [(c["id"], c["name"], json.loads(c["arguments"])) for c in events_tool_calls.CALLS]

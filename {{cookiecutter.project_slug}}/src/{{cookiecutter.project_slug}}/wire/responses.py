@@ -57,8 +57,8 @@ def response_object(model: str, body: dict[str, Any]) -> dict[str, Any]:
         "tools": body.get("tools") or [],
         "top_p": body.get("top_p"),
         "truncation": body.get("truncation", "disabled"),
-        "usage": None,
         "metadata": body.get("metadata") or {},
+        # "usage" is added when the response ends: the schema has no null for it.
     }
 
 

@@ -1,0 +1,79 @@
+"""Codex CLI, for real: `codex exec` against the service on loopback, through the Responses API.
+
+Needs the Codex binary (`npm install @openai/codex`): set CODEX_BIN to its path, or the test skips.
+Codex runs every function_call it receives, so an agent that leaked its own tool calls would loop:
+the test checks the answer, the exit code, and that exactly one request reached the service.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+from support import ServiceProcess
+from upstream import ScriptedUpstream
+
+CODEX_TIMEOUT = 120
+
+
+def run_codex(service: ServiceProcess, model: str, prompt: str, home: Path) -> subprocess.CompletedProcess[str]:
+    codex = os.environ.get("CODEX_BIN")
+    if not codex:
+        pytest.skip("CODEX_BIN is not set (path to the codex binary from npm @openai/codex)")
+    home.mkdir()
+    (home / "config.toml").write_text(
+        f'model = "{model}"\n'
+        'model_provider = "service"\n'
+        "[model_providers.service]\n"
+        'name = "Haystack service"\n'
+        f'base_url = "{service.base_url}/v1"\n'
+        'wire_api = "responses"\n'
+        'env_key = "SERVICE_API_KEY"\n'
+    )
+    workdir = home.parent / "work"
+    workdir.mkdir()
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(home.parent),
+        "CODEX_HOME": str(home),
+        "SERVICE_API_KEY": "unused",
+        "NO_PROXY": "*",
+    }
+    return subprocess.run(
+        [codex, "exec", "--skip-git-repo-check", "--sandbox", "read-only", prompt],
+        cwd=workdir,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=CODEX_TIMEOUT,
+        check=False,
+    )
+
+
+def test_codex_exec_gets_the_agent_answer(service: ServiceProcess, upstream: ScriptedUpstream, tmp_path: Path) -> None:
+    upstream.script(text="", tool_calls=[{"id": "call_clock", "name": "get_current_time", "arguments": "{}"}])
+    upstream.script(text="The agent says it is 12:00 UTC.")
+    result = run_codex(service, "agent", "What time is it?", tmp_path / "codex")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "The agent says it is 12:00 UTC." in result.stdout, (result.stdout, result.stderr[-3000:])
+    # One Codex request: the agent's two LLM calls (tool call, then answer), and nothing more.
+    assert len(upstream.requests) == 2, [r["messages"][-1] for r in upstream.requests]
+    first_messages = upstream.requests[0]["messages"]
+    assert first_messages[-1] == {"role": "user", "content": "What time is it?"}
+    assert any(m["role"] == "tool" for m in upstream.requests[1]["messages"])
+
+
+def test_codex_exec_gets_the_chat_stream_answer(
+    service: ServiceProcess, upstream: ScriptedUpstream, tmp_path: Path
+) -> None:
+    upstream.script(text="Streamed to Codex.", reasoning="Codex asked something simple.")
+    result = run_codex(service, "chat_stream", "Say something", tmp_path / "codex")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Streamed to Codex." in result.stdout, (result.stdout, result.stderr[-3000:])
+    assert len(upstream.requests) == 1
+    system = [m["content"] for m in upstream.requests[0]["messages"] if m["role"] == "system"]
+    assert system[0] == "You are a helpful assistant."
+    assert len(system) >= 2, "Codex's own instructions follow our system prompt"

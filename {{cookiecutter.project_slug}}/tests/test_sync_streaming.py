@@ -1,0 +1,73 @@
+"""`streaming.streaming_generator` in sync wrappers: a Pipeline and an Agent run in a thread of their own."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+from support import ServiceProcess, stream_raw, user, wait_until
+from upstream import ScriptedUpstream
+
+
+def test_pipeline_streams_text_reasoning_and_usage(test_service: ServiceProcess, upstream: ScriptedUpstream) -> None:
+    upstream.script(reasoning="Short thought.", text="A sync pipeline, streamed.", usage=(9, 4))
+    with test_service.http() as http:
+        _, sse = stream_raw(
+            http,
+            "/v1/chat/completions",
+            {
+                "model": "sync_pipeline_stream",
+                "messages": user("Hi"),
+                "stream": True,
+                "stream_options": {"include_usage": True},
+            },
+        )
+    chunks = sse.chunks()
+    deltas = [c["choices"][0]["delta"] for c in chunks if c["choices"]]
+    assert "".join(d.get("reasoning_content") or "" for d in deltas) == "Short thought."
+    assert "".join(d.get("content") or "" for d in deltas) == "A sync pipeline, streamed."
+    assert chunks[-1]["choices"] == []
+    assert chunks[-1]["usage"] == {"prompt_tokens": 9, "completion_tokens": 4, "total_tokens": 13}
+
+
+def test_pipeline_non_stream_drains_the_generator(test_service: ServiceProcess, upstream: ScriptedUpstream) -> None:
+    upstream.script(text="Drained into one message.", usage=(2, 3))
+    completion = test_service.client().chat.completions.create(model="sync_pipeline_stream", messages=user("Hi"))
+    assert completion.choices[0].message.content == "Drained into one message."
+    assert completion.usage is not None and completion.usage.total_tokens == 5
+
+
+def test_agent_callbacks_inject_text_and_tool_calls_stay_inside(
+    test_service: ServiceProcess, upstream: ScriptedUpstream
+) -> None:
+    """on_tool_call_start / on_tool_call_end return text that lands in the answer; no tool_calls leave."""
+    upstream.script(text="", tool_calls=[{"id": "call_n", "name": "get_secret_number", "arguments": "{}"}])
+    upstream.script(text="The number is 42.")
+    with test_service.http() as http:
+        _, sse = stream_raw(
+            http, "/v1/chat/completions", {"model": "sync_agent_stream", "messages": user("Number?"), "stream": True}
+        )
+    deltas = [c["choices"][0]["delta"] for c in sse.chunks() if c["choices"]]
+    assert not any("tool_calls" in d for d in deltas)
+    text = "".join(d.get("content") or "" for d in deltas)
+    assert text == "[calling get_secret_number {}][get_secret_number -> 42]The number is 42."
+    finish = [c["choices"][0]["finish_reason"] for c in sse.chunks() if c["choices"]]
+    assert [f for f in finish if f] == ["stop"]
+    tool_results = [m for m in upstream.requests[1]["messages"] if m["role"] == "tool"]
+    assert [json.loads(json.dumps(m["content"])) for m in tool_results] == ["42"]
+
+
+def test_disconnect_stops_reading_the_upstream(test_service: ServiceProcess, upstream: ScriptedUpstream) -> None:
+    """The sync run is told to stop at its next chunk, and the upstream connection is closed right away."""
+    words = " ".join(f"word{i}" for i in range(300))
+    upstream.script(text=words, token_delay=0.05)
+    body = {"model": "sync_pipeline_stream", "messages": user("Talk a lot"), "stream": True}
+    with httpx.Client(base_url=test_service.base_url, timeout=30) as http:
+        with http.stream("POST", "/v1/chat/completions", json=body) as response:
+            for line in response.iter_lines():
+                if '"content"' in line:
+                    break
+    stream = wait_until(lambda: upstream.streams[0] if upstream.streams else None)
+    assert wait_until(lambda: stream.disconnected, timeout=10), "the upstream never saw the service hang up"
+    assert not stream.completed
+    assert stream.tokens_sent < 40, f"{stream.tokens_sent} of {stream.planned_chunks} chunks sent"

@@ -1,0 +1,19 @@
+"""A sync wrapper streaming a Pipeline with the generated `streaming_generator` helper."""
+
+from collections.abc import Iterator
+
+from haystack import Pipeline
+
+from {{ cookiecutter.project_slug }}.llm import make_chat_generator
+from {{ cookiecutter.project_slug }}.messages import chat_messages_from_openai
+from {{ cookiecutter.project_slug }}.streaming import streaming_generator
+from {{ cookiecutter.project_slug }}.wrapper import BasePipelineWrapper
+
+
+class PipelineWrapper(BasePipelineWrapper):
+    def setup(self) -> None:
+        self.pipeline = Pipeline()
+        self.pipeline.add_component("llm", make_chat_generator(streaming=True))
+
+    def run_chat_completion(self, model: str, messages: list[dict], body: dict) -> Iterator[object]:
+        return streaming_generator(self.pipeline, {"llm": {"messages": chat_messages_from_openai(messages)}})
