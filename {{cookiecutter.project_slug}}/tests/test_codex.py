@@ -12,6 +12,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+
 from support import ServiceProcess
 from upstream import ScriptedUpstream
 

@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 import openai
 import pytest
+
 from openai_schema import spec_path, validate
 from support import ServiceProcess, assert_error
 from test_wrappers import responses_events, responses_failing
@@ -278,9 +279,7 @@ def test_failure_before_output_is_a_json_error(test_service: ServiceProcess) -> 
         ({"model": "chat", "input": "x"}, 501, "model", "unsupported_api"),
     ],
 )
-def test_bad_requests(
-    service: ServiceProcess, body: dict[str, Any], status: int, param: str, code: str | None
-) -> None:
+def test_bad_requests(service: ServiceProcess, body: dict[str, Any], status: int, param: str, code: str | None) -> None:
     with service.http() as http:
         reply = http.post("/v1/responses", json=body)
     assert_error(reply, status, param=param, code=code)
@@ -305,8 +304,11 @@ def test_schemas_of_a_completed_response(service: ServiceProcess, upstream: Scri
 
 
 def test_http_client_sees_sse_headers(service: ServiceProcess) -> None:
-    with httpx.Client(base_url=service.base_url, timeout=30) as http:
-        with http.stream("POST", "/v1/responses", json={"model": "chat_stream", "input": "Hi", "stream": True}) as r:
-            r.read()
+    body = {"model": "chat_stream", "input": "Hi", "stream": True}
+    with (
+        httpx.Client(base_url=service.base_url, timeout=30) as http,
+        http.stream("POST", "/v1/responses", json=body) as r,
+    ):
+        r.read()
     assert r.headers["cache-control"] == "no-cache"
     assert r.headers["x-accel-buffering"] == "no"

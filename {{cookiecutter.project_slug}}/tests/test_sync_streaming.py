@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import httpx
+
 from support import ServiceProcess, stream_raw, user, wait_until
 from upstream import ScriptedUpstream
 
@@ -62,11 +63,13 @@ def test_disconnect_stops_reading_the_upstream(test_service: ServiceProcess, ups
     words = " ".join(f"word{i}" for i in range(300))
     upstream.script(text=words, token_delay=0.05)
     body = {"model": "sync_pipeline_stream", "messages": user("Talk a lot"), "stream": True}
-    with httpx.Client(base_url=test_service.base_url, timeout=30) as http:
-        with http.stream("POST", "/v1/chat/completions", json=body) as response:
-            for line in response.iter_lines():
-                if '"content"' in line:
-                    break
+    with (
+        httpx.Client(base_url=test_service.base_url, timeout=30) as http,
+        http.stream("POST", "/v1/chat/completions", json=body) as response,
+    ):
+        for line in response.iter_lines():
+            if '"content"' in line:
+                break
     stream = wait_until(lambda: upstream.streams[0] if upstream.streams else None)
     assert wait_until(lambda: stream.disconnected, timeout=10), "the upstream never saw the service hang up"
     assert not stream.completed

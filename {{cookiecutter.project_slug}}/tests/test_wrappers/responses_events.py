@@ -2,7 +2,7 @@
 
 from collections.abc import Iterator
 
-from {{ cookiecutter.project_slug }}.events import ReasoningDelta, TextDelta, ToolCallDelta, Usage
+from {{ cookiecutter.project_slug }}.events import ReasoningDelta, ToolCallDelta, Usage
 from {{ cookiecutter.project_slug }}.wrapper import BasePipelineWrapper
 
 REASONING = ["Let me ", "think."]
