@@ -75,6 +75,25 @@ async def test_disconnect_stops_wrapper_in_process(app: quart_typing.TestAppProt
 
 
 @pytest.mark.asyncio
+@pytest.mark.parametrize("model", sorted(ENDLESS))
+async def test_disconnect_during_non_stream_request(app: quart_typing.TestAppProtocol, model: str) -> None:
+    """A client that gives up waiting for a `stream: false` answer also stops the run."""
+    key = f"{model}-non-stream-{uuid.uuid4().hex}"
+    body = json.dumps({"model": model, "messages": user(key)}).encode()
+    client = app.test_client()
+    async with asyncio.timeout(30):
+        async with client.request(
+            "/v1/chat/completions", method="POST", headers={"Content-Type": "application/json"}
+        ) as connection:
+            await connection.send(body)
+            await connection.send_complete()
+            assert await _eventually(lambda: test_wrappers.COUNTS.get(key, 0) >= 3), "the run never started"
+            await connection.disconnect()
+    assert await _eventually(lambda: key in test_wrappers.STOPPED), f"{model} kept running for a client that left"
+    assert test_wrappers.COUNTS[key] < ENDLESS[model]
+
+
+@pytest.mark.asyncio
 async def test_app_serves_after_disconnects(app: quart_typing.TestAppProtocol) -> None:
     """Abandoned streams leave the app (and its thread pool of 4) able to answer."""
     keys = [f"pool-{index}-{uuid.uuid4().hex}" for index in range(6)]
@@ -111,11 +130,12 @@ def test_disconnect_stops_wrapper_over_http(test_service: ServiceProcess, wrappe
     assert produced < ENDLESS[model]
 
 
-def test_disconnect_stops_upstream_stream(service: ServiceProcess, upstream: ScriptedUpstream) -> None:
-    """chat_stream example: when its client hangs up, the service hangs up on the LLM too (no paid tokens wasted)."""
+@pytest.mark.parametrize("model", ["chat_stream", "agent"])
+def test_disconnect_stops_upstream_stream(service: ServiceProcess, upstream: ScriptedUpstream, model: str) -> None:
+    """Streaming examples: when the client hangs up, the service hangs up on the LLM too (no paid tokens wasted)."""
     total = 400
     upstream.script(text="tok " * total, token_delay=0.1)
-    body = {"model": "chat_stream", "messages": user("count slowly"), "stream": True}
+    body = {"model": model, "messages": user("count slowly"), "stream": True}
     with service.http() as http, http.stream("POST", "/v1/chat/completions", json=body) as response:
         assert response.status_code == 200
         for line in response.iter_lines():

@@ -35,8 +35,10 @@ def test_body_not_an_object(test_service: ServiceProcess) -> None:
     assert_error(_post(test_service, "/v1/chat/completions", b'["plain_sync"]'), 400)
 
 
-def test_missing_model(test_service: ServiceProcess) -> None:
-    body = json.dumps({"messages": user("hi")})
+@pytest.mark.parametrize("model", [None, "", 123, ["plain_sync"]])
+def test_missing_or_bad_model(test_service: ServiceProcess, model: object) -> None:
+    """`model` absent, empty or not a string: 400 naming the field."""
+    body = json.dumps({"messages": user("hi")} if model is None else {"model": model, "messages": user("hi")})
     assert_error(
         _post(test_service, "/v1/chat/completions", body), 400, err_type="invalid_request_error", param="model"
     )

@@ -30,8 +30,16 @@ def test_text_non_stream(test_service: ServiceProcess, model: str) -> None:
 
 @pytest.mark.parametrize("model", sorted(TEXT_WRAPPERS))
 def test_text_stream(test_service: ServiceProcess, model: str) -> None:
-    """Streamed: same text, role once, a single `stop`."""
-    chunks = list(test_service.client().chat.completions.create(model=model, messages=user("hi"), stream=True))
+    """Streamed: same text, role once, a single `stop`; usage (zeros when unknown) when asked for."""
+    stream = test_service.client().chat.completions.create(
+        model=model, messages=user("hi"), stream=True, stream_options={"include_usage": True}
+    )
+    chunks = list(stream)
+    usage_chunk = chunks.pop()
+    assert usage_chunk.choices == []
+    assert usage_chunk.usage is not None
+    usage = usage_chunk.usage
+    assert usage.total_tokens == usage.prompt_tokens + usage.completion_tokens
     deltas = [chunk.choices[0].delta for chunk in chunks]
     assert deltas[0].role == "assistant"
     assert all(delta.role is None for delta in deltas[1:])

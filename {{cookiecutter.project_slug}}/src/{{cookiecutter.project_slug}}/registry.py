@@ -7,6 +7,7 @@ import pkgutil
 import time
 from dataclasses import dataclass, field
 
+from .errors import OpenAIError
 from .wrapper import BasePipelineWrapper
 
 logger = logging.getLogger(__name__)
@@ -40,6 +41,18 @@ class Registry:
 
     def get(self, model_id: str) -> LoadedWrapper | None:
         return self.wrappers.get(model_id)
+
+    def find(self, model_id: str, api: str) -> tuple[LoadedWrapper, str]:
+        """The wrapper serving `model_id` and its method for `api`; 404 or 501 in OpenAI's terms otherwise."""
+        wrapper = self.wrappers.get(model_id)
+        if wrapper is None:
+            message = f"The model '{model_id}' does not exist."
+            raise OpenAIError(404, message, param="model", code="model_not_found")
+        method_name = wrapper.method_for(api)
+        if method_name is None:
+            message = f"The model '{model_id}' does not implement the {api} API."
+            raise OpenAIError(501, message, param="model", code="unsupported_api")
+        return wrapper, method_name
 
     def serving(self) -> list[LoadedWrapper]:
         """Wrappers that implement at least one OpenAI API: the ones `/v1/models` lists."""

@@ -134,6 +134,14 @@ class EventStream:
             return batch
         return None if self._finished else []
 
+    async def drain(self, consume: Callable[[list[Event]], object]) -> None:
+        """Hand every batch to `consume` until the run ends (for `stream: false`); always closes the stream."""
+        try:
+            while (batch := await self.next_batch()) is not None:
+                consume(batch)
+        finally:
+            self.close()
+
     def close(self) -> None:
         """Stop the run: nobody reads it any more."""
         self.stop_flag.set()

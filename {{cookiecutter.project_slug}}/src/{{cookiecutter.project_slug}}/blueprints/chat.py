@@ -5,13 +5,12 @@ from typing import Any
 from quart import Blueprint, Response, current_app, jsonify
 
 from ..errors import OpenAIError
-from ..events import StreamError
-from ..registry import LoadedWrapper, Registry
+from ..registry import Registry
 from ..runner import Runner
 from ..settings import Settings
 from ..wire.chat import ChatCompletionBuilder, ChatStreamEncoder
-from ..wire.sse import sse_body, sse_response
-from .request_body import read_json_object, require_string
+from ..wire.sse import stream_response
+from .request_body import optional_bool, read_json_object, require_string
 
 blueprint = Blueprint("chat", __name__)
 
@@ -29,19 +28,6 @@ async def chat_with_model_in_path(model: str) -> Response:
     return await run_chat(model, await read_json_object())
 
 
-def find_wrapper(model: str, api: str) -> tuple[LoadedWrapper, str]:
-    """The wrapper serving `model` and the name of its method for `api`, or the matching OpenAI error."""
-    registry: Registry = current_app.extensions["registry"]
-    wrapper = registry.get(model)
-    if wrapper is None:
-        raise OpenAIError(404, f"The model '{model}' does not exist.", param="model", code="model_not_found")
-    method_name = wrapper.method_for(api)
-    if method_name is None:
-        message = f"The model '{model}' does not implement the {api} API."
-        raise OpenAIError(501, message, param="model", code="unsupported_api")
-    return wrapper, method_name
-
-
 def validate_messages(body: dict[str, Any]) -> list[dict[str, Any]]:
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
@@ -54,10 +40,9 @@ def validate_messages(body: dict[str, Any]) -> list[dict[str, Any]]:
 
 async def run_chat(model: str, body: dict[str, Any]) -> Response:
     messages = validate_messages(body)
-    wants_stream = body.get("stream") or False
-    if not isinstance(wants_stream, bool):
-        raise OpenAIError(400, "'stream' must be a boolean.", param="stream")
-    wrapper, method_name = find_wrapper(model, "chat")
+    wants_stream = optional_bool(body, "stream")
+    registry: Registry = current_app.extensions["registry"]
+    wrapper, method_name = registry.find(model, "chat")
 
     runner: Runner = current_app.extensions["runner"]
     settings: Settings = current_app.config["SETTINGS"]
@@ -65,25 +50,12 @@ async def run_chat(model: str, body: dict[str, Any]) -> Response:
 
     if not wants_stream:
         builder = ChatCompletionBuilder(model)
-        try:
-            while (batch := await stream.next_batch()) is not None:
-                builder.add(batch)
-        finally:
-            stream.close()
+        await stream.drain(builder.add)
         if builder.error is not None:
             raise OpenAIError(500, builder.error.message, code=builder.error.code)
         return jsonify(builder.build())
 
-    # Wait briefly for the first events: a run that fails at once still gets a proper JSON error status.
-    try:
-        first_batch = await stream.next_batch(settings.keepalive_seconds)
-    except BaseException:
-        stream.close()
-        raise
-    if first_batch and isinstance(first_batch[0], StreamError):
-        stream.close()
-        raise OpenAIError(500, first_batch[0].message, code=first_batch[0].code)
     stream_options = body.get("stream_options")
     include_usage = isinstance(stream_options, dict) and stream_options.get("include_usage") is True
     encoder = ChatStreamEncoder(model, include_usage=include_usage)
-    return sse_response(sse_body(stream, encoder, first_batch, settings.keepalive_seconds))
+    return await stream_response(stream, encoder, settings.keepalive_seconds)

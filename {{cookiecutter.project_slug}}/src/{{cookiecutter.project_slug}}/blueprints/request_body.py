@@ -25,3 +25,13 @@ def require_string(body: dict[str, Any], field: str) -> str:
     if not isinstance(value, str) or not value:
         raise OpenAIError(400, f"'{field}' is required and must be a non-empty string.", param=field)
     return value
+
+
+def optional_bool(body: dict[str, Any], field: str) -> bool:
+    """A boolean flag that may be absent or null (false)."""
+    value = body.get(field)
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        raise OpenAIError(400, f"'{field}' must be a boolean.", param=field)
+    return value

@@ -5,14 +5,13 @@ from typing import Any
 from quart import Blueprint, Response, current_app, jsonify
 
 from ..errors import OpenAIError
-from ..events import StreamError
+from ..registry import Registry
 from ..response_store import ResponseStore
 from ..runner import Runner
 from ..settings import Settings
 from ..wire.responses import ResponseEncoder, response_object
-from ..wire.sse import sse_body, sse_response
-from .chat import find_wrapper
-from .request_body import read_json_object, require_string
+from ..wire.sse import stream_response
+from .request_body import optional_bool, read_json_object, require_string
 
 blueprint = Blueprint("responses", __name__)
 
@@ -44,9 +43,7 @@ async def create_response() -> Response:
     body = await read_json_object()
     model = require_string(body, "model")
     input_items = normalise_input(body.get("input"))
-    wants_stream = body.get("stream") or False
-    if not isinstance(wants_stream, bool):
-        raise OpenAIError(400, "'stream' must be a boolean.", param="stream")
+    wants_stream = optional_bool(body, "stream")
     previous_id = body.get("previous_response_id")
     if previous_id is not None:
         previous = response_store().get(previous_id) if isinstance(previous_id, str) else None
@@ -58,7 +55,8 @@ async def create_response() -> Response:
                 code="previous_response_not_found",
             )
         input_items = [*previous.input_items, *previous.response["output"], *input_items]
-    wrapper, method_name = find_wrapper(model, "responses")
+    registry: Registry = current_app.extensions["registry"]
+    wrapper, method_name = registry.find(model, "responses")
 
     runner: Runner = current_app.extensions["runner"]
     settings: Settings = current_app.config["SETTINGS"]
@@ -69,26 +67,12 @@ async def create_response() -> Response:
         encoder.on_complete = lambda response: store.save(response, input_items)
 
     if not wants_stream:
-        try:
-            while (batch := await stream.next_batch()) is not None:
-                encoder.encode(batch)
-        finally:
-            stream.close()
+        await stream.drain(encoder.encode)
         if encoder.failed:
             raise OpenAIError(500, encoder.response["error"]["message"], code="server_error")
         encoder.finish()
         return jsonify(encoder.response)
-
-    # As for chat: a run that fails before producing anything gets a JSON error with its status.
-    try:
-        first_batch = await stream.next_batch(settings.keepalive_seconds)
-    except BaseException:
-        stream.close()
-        raise
-    if first_batch and isinstance(first_batch[0], StreamError):
-        stream.close()
-        raise OpenAIError(500, first_batch[0].message, code=first_batch[0].code)
-    return sse_response(sse_body(stream, encoder, first_batch, settings.keepalive_seconds))
+    return await stream_response(stream, encoder, settings.keepalive_seconds)
 
 
 @blueprint.get("/v1/responses/<response_id>")

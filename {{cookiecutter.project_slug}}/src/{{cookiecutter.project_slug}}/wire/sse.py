@@ -5,6 +5,7 @@ from typing import Protocol
 
 from quart import Response
 
+from ..errors import OpenAIError
 from ..events import Event, StreamError
 from ..runner import EventStream
 
@@ -46,3 +47,20 @@ def sse_response(body: AsyncIterator[str]) -> Response:
     response = Response(body, headers=SSE_HEADERS)
     response.timeout = None  # Quart's response timeout would cut long streams silently.
     return response
+
+
+async def stream_response(stream: EventStream, encoder: StreamEncoder, keepalive_seconds: float) -> Response:
+    """The SSE response for a run, or, when the run fails before any output, a JSON error with its status.
+
+    The first events are awaited for up to one keep-alive interval, so an immediate failure still gets a proper
+    status code; a slower run starts streaming (with pings) and reports a later failure inside the stream.
+    """
+    try:
+        first_batch = await stream.next_batch(keepalive_seconds)
+    except BaseException:
+        stream.close()
+        raise
+    if first_batch and isinstance(first_batch[0], StreamError):
+        stream.close()
+        raise OpenAIError(500, first_batch[0].message, code=first_batch[0].code)
+    return sse_response(sse_body(stream, encoder, first_batch, keepalive_seconds))
