@@ -2,6 +2,9 @@
 
 Services are session-scoped (starting one imports Haystack, which takes seconds) and started
 only when a test asks for them. Their logs go to files and are attached to failing tests.
+
+Run: `pip install -e '.[dev]'` then `pytest`. Schema tests also need OPENAI_OPENAPI_SPEC=<path to
+OpenAI's openapi.yaml>; without it they skip. Nothing here reaches the internet.
 """
 
 from __future__ import annotations
@@ -25,19 +28,24 @@ from upstream import ScriptedUpstream  # noqa: E402
 SERVICE_FIXTURES = ("service", "offline_service", "test_service")
 
 
+_started_upstreams: list[ScriptedUpstream] = []
+
+
 @pytest.fixture(scope="session")
 def upstream() -> Iterator[ScriptedUpstream]:
     """One scripted OpenAI-compatible LLM on loopback for the whole session."""
     server = ScriptedUpstream().start()
+    _started_upstreams.append(server)
     yield server
+    _started_upstreams.remove(server)
     server.stop()
 
 
 @pytest.fixture(autouse=True)
-def _reset_upstream(request: pytest.FixtureRequest) -> None:
-    """Each test scripts the upstream from scratch (only when the upstream is in use)."""
-    if "upstream" in request.fixturenames:
-        request.getfixturevalue("upstream").reset()
+def _reset_upstream() -> None:
+    """Each test starts from a clean upstream, even one that only reaches it through a service."""
+    for server in _started_upstreams:
+        server.reset()
 
 
 def _serve(tmp_path_factory: pytest.TempPathFactory, name: str, env: dict[str, str]) -> Iterator[ServiceProcess]:
