@@ -1,19 +1,23 @@
 """`python -m <package>`: serve with ./hypercorn.toml; the HOST and PORT settings override its bind."""
 
 import asyncio
+import sys
 from pathlib import Path
 
 from hypercorn.asyncio import serve
 from hypercorn.config import Config
 
 from . import create_app
-from .settings import Settings
+from .settings import Settings, SettingsError
 
 DEFAULT_BIND = "127.0.0.1:1416"
 
 
 def main() -> None:
-    settings = Settings.from_env()
+    try:
+        settings = Settings.from_env()
+    except SettingsError as error:
+        sys.exit(str(error))
     config_file = Path("hypercorn.toml")
     config = Config.from_toml(config_file) if config_file.exists() else Config()
     if not config_file.exists():

@@ -4,7 +4,7 @@ import os
 from collections.abc import Mapping
 
 from dotenv import load_dotenv
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
 # Environment variable for each setting; `.env.example` documents them.
 ENV_NAMES = {
@@ -42,4 +42,12 @@ class Settings(BaseModel):
             load_dotenv(".env", override=False)
             environ = os.environ
         values = {field: environ[name] for field, name in ENV_NAMES.items() if environ.get(name)}
-        return cls.model_validate(values)
+        try:
+            return cls.model_validate(values)
+        except ValidationError as error:
+            problems = "; ".join(f"{ENV_NAMES[str(e['loc'][0])]}={e['input']!r}: {e['msg']}" for e in error.errors())
+            raise SettingsError(f"Invalid setting: {problems}") from None
+
+
+class SettingsError(ValueError):
+    """A setting from the environment or `.env` has a value the service cannot use."""
