@@ -2,20 +2,33 @@
 
 import logging
 
-from quart import Quart
+from .settings import Settings, load_env_file
 
-from .blueprints import chat, models, responses, status
-from .errors import register_error_handlers
-from .registry import load_wrappers
-from .response_store import ResponseStore
-from .runner import Runner
-from .settings import Settings
+load_env_file()  # before Haystack is imported below: it reads some settings only once, at import
+
+from quart import Quart  # noqa: E402
+
+from .auth import require_api_key  # noqa: E402
+from .blueprints import chat, files, models, responses, status  # noqa: E402
+from .errors import register_error_handlers  # noqa: E402
+from .file_store import DiskFileStore  # noqa: E402
+from .files import use_file_store  # noqa: E402
+from .registry import load_wrappers  # noqa: E402
+from .response_store import ResponseStore  # noqa: E402
+from .runner import Runner  # noqa: E402
 
 
 def configure_logging(level: str) -> None:
     """One log format for the service; Haystack's per-component lines only when debugging."""
     level = level.upper()
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    root = logging.getLogger()
+    root.setLevel(level)
+    if not root.handlers:  # a host that configured logging (pytest, a custom runner) keeps its own
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        # Hypercorn prints its own lines with its own handler; do not print them twice.
+        handler.addFilter(lambda record: not record.name.startswith("hypercorn."))
+        root.addHandler(handler)
     logging.getLogger("haystack").setLevel(level if level == "DEBUG" else "WARNING")
     # A run stopped because its client left is a pipeline failure to Haystack, which then warns that it
     # cannot serialise the streaming callback into its (unsaved) snapshot: noise on every disconnect.
@@ -31,14 +44,19 @@ def create_app(settings: Settings | None = None) -> Quart:
     app.config["SETTINGS"] = settings
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False  # keep the OpenAI field order
-    for blueprint in (models.blueprint, chat.blueprint, responses.blueprint, status.blueprint):
+    app.request_class = files.UploadRequest  # file uploads are limited by MAX_FILE_BYTES instead
+    for blueprint in (models.blueprint, chat.blueprint, responses.blueprint, files.blueprint, status.blueprint):
         app.register_blueprint(blueprint)
     register_error_handlers(app)
+    if settings.api_keys:
+        app.before_request(require_api_key({key.strip() for key in settings.api_keys.split(",") if key.strip()}))
 
     @app.before_serving
     async def start() -> None:
         app.extensions["runner"] = Runner(settings.thread_pool_size)
         app.extensions["response_store"] = ResponseStore(settings.responses_store_size)
+        app.extensions["file_store"] = DiskFileStore(settings.data_dir / "files")
+        use_file_store(app.extensions["file_store"])  # for the helpers wrappers call (files.py)
         app.extensions["registry"] = await load_wrappers(settings.wrappers_package)
 
     @app.after_serving

@@ -53,11 +53,13 @@ class Finish:
 
 @dataclass(slots=True)
 class StreamError:
-    """The run failed after it started; encoders turn this into an in-stream error."""
+    """The run failed; before any output it becomes a JSON error with `status`, after it an in-stream error."""
 
     message: str
     type: str = "server_error"
     code: str | None = "server_error"
+    status: int = 500
+    param: str | None = None
 
 
 Event = TextDelta | ReasoningDelta | ToolCallDelta | Usage | Finish | StreamError

@@ -28,16 +28,13 @@ def offline_echo(messages: list[ChatMessage]) -> str:
 
 
 def make_chat_generator(
-    *, streaming: bool, offline_reply: Callable[..., str | ChatMessage] = offline_echo
+    *, offline_reply: Callable[..., str | ChatMessage] = offline_echo
 ) -> OpenAIChatGenerator | MockChatGenerator:
-    """The generator for a wrapper; `streaming=True` also asks the server for token usage while streaming."""
+    """The chat generator for a wrapper: the configured OpenAI-compatible server, or the offline stand-in."""
     if not os.environ.get("OPENAI_API_KEY"):
         _warn_offline()
         return MockChatGenerator(response_fn=offline_reply)
-    generation_kwargs = {"stream_options": {"include_usage": True}} if streaming else {}
-    return ReasoningOpenAIChatGenerator(
-        model=os.environ.get("OPENAI_MODEL") or DEFAULT_MODEL, generation_kwargs=generation_kwargs
-    )
+    return ReasoningOpenAIChatGenerator(model=os.environ.get("OPENAI_MODEL") or DEFAULT_MODEL)
 
 
 @cache
@@ -47,13 +44,21 @@ def _warn_offline() -> None:
 
 @component
 class ReasoningOpenAIChatGenerator(OpenAIChatGenerator):
-    """OpenAIChatGenerator that passes `reasoning_content` deltas on as `StreamingChunk.reasoning`.
+    """OpenAIChatGenerator that passes `reasoning_content` deltas on as `StreamingChunk.reasoning`,
+    and asks for token usage when streaming.
 
     DeepSeek-style reasoning models (on vLLM, Ollama, llama.cpp) stream their thinking in
     `delta.reasoning_content` (or `delta.reasoning`); Haystack 3.4 drops it. Only the streamed
     reasoning is kept: the final reply message still has none. The base class is named
     explicitly below because Haystack's `@component` rebuilds the class, which breaks a bare `super()`.
     """
+
+    def _prepare_api_call(self, **kwargs: Any) -> dict[str, Any]:
+        """Ask for token usage when streaming (servers send none otherwise); never when not, where it is refused."""
+        api_args = OpenAIChatGenerator._prepare_api_call(self, **kwargs)
+        if api_args.get("stream"):
+            api_args.setdefault("stream_options", {"include_usage": True})
+        return api_args
 
     def _handle_stream_response(self, chat_completion: Any, callback: Callable[[StreamingChunk], None]) -> Any:
         info = ComponentInfo.from_component(self)

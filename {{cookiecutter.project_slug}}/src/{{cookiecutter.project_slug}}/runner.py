@@ -19,6 +19,7 @@ from typing import Any
 
 from haystack.dataclasses import ChatMessage, StreamingChunk
 
+from .errors import OpenAIError
 from .events import FINISH_REASONS, Event, Finish, ReasoningDelta, StreamError, TextDelta, ToolCallDelta, Usage
 
 logger = logging.getLogger(__name__)
@@ -168,7 +169,9 @@ class Runner:
     async def _produce(self, stream: EventStream, method: Callable[..., Any], args: tuple[Any, ...]) -> None:
         loop = asyncio.get_running_loop()
         try:
-            if inspect.iscoroutinefunction(method):
+            if inspect.isasyncgenfunction(method):
+                result = method(*args)  # `async def` with `yield`: nothing to await, iterate it below
+            elif inspect.iscoroutinefunction(method):
                 result = await method(*args)
             else:
                 result = await loop.run_in_executor(
@@ -184,6 +187,9 @@ class Runner:
                 stream.put(events_from(result))
         except asyncio.CancelledError:
             raise
+        except OpenAIError as error:
+            # A wrapper may refuse a request on purpose (e.g. 400 for input it cannot use): pass that on as is.
+            stream.put([StreamError(error.message, error.type, error.code, error.status, error.param)])
         except Exception as error:
             if not stream.stop_flag.is_set():
                 logger.exception("Wrapper %s failed", getattr(method, "__qualname__", method))

@@ -2,6 +2,7 @@
 
 import os
 from collections.abc import Mapping
+from pathlib import Path
 
 from dotenv import load_dotenv
 from pydantic import BaseModel, Field, ValidationError
@@ -16,7 +17,19 @@ ENV_NAMES = {
     "keepalive_seconds": "KEEPALIVE_SECONDS",
     "wrappers_package": "WRAPPERS_PACKAGE",
     "responses_store_size": "RESPONSES_STORE_SIZE",
+    "api_keys": "API_KEYS",
+    "data_dir": "DATA_DIR",
+    "max_file_bytes": "MAX_FILE_BYTES",
 }
+
+
+def load_env_file() -> None:
+    """Put `.env` (in the working directory) into the environment, without overriding what is already set.
+
+    Runs when the package is imported, before Haystack is: Haystack reads some variables, such as
+    HAYSTACK_TELEMETRY_ENABLED, once at import time.
+    """
+    load_dotenv(".env", override=False)
 
 
 class Settings(BaseModel):
@@ -32,14 +45,20 @@ class Settings(BaseModel):
     # A `: ping` comment goes out after this many seconds without an event, so proxies keep the stream.
     keepalive_seconds: float = Field(15.0, gt=0)
     wrappers_package: str = f"{__package__}.wrappers"
+    # Comma-separated keys clients must send as `Authorization: Bearer <key>`; unset, the API is open.
+    api_keys: str | None = None
     # Finished responses kept for `previous_response_id` (least recently used dropped first); 0 keeps none.
     responses_store_size: int = Field(1000, ge=0)
+    # Uploaded files (the Files API) are kept in `<data_dir>/files`; relative to the working directory.
+    data_dir: Path = Path("data")
+    # Largest file an upload may carry, in bytes; bigger ones get 413. Independent of MAX_BODY_BYTES.
+    max_file_bytes: int = Field(512 * 1024 * 1024, ge=1)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
         """Read settings; `.env` fills in what the real environment leaves unset."""
         if environ is None:
-            load_dotenv(".env", override=False)
+            load_env_file()
             environ = os.environ
         values = {field: environ[name] for field, name in ENV_NAMES.items() if environ.get(name)}
         try:

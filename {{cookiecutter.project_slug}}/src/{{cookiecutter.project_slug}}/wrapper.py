@@ -6,6 +6,7 @@ from typing import Any
 from haystack.dataclasses import ChatMessage, StreamingChunk
 
 from .events import Event
+from .file_store import StoredFile
 
 # What a run method may return: an answer at once, or a stream of pieces.
 Piece = str | StreamingChunk | Event
@@ -44,3 +45,10 @@ class BasePipelineWrapper:
         self, model: str, input_items: list[dict[str, Any]], body: dict[str, Any]
     ) -> RunResult:
         raise NotImplementedError
+
+    def run_file_upload(self, file: StoredFile) -> None:
+        """Implement to be told of each new file (e.g. to index it); read its bytes with `files.read_file(file.id)`.
+
+        Called after the file is stored and before the upload is answered, in a worker thread (or awaited
+        when you write `async def`). A failure is logged; the upload still succeeds.
+        """

@@ -27,7 +27,7 @@ def announce_end(name: str, arguments: str, result: str, error: bool) -> str:
 
 class PipelineWrapper(BasePipelineWrapper):
     def setup(self) -> None:
-        self.agent = Agent(chat_generator=make_chat_generator(streaming=True), tools=[get_secret_number])
+        self.agent = Agent(chat_generator=make_chat_generator(), tools=[get_secret_number])
 
     def run_chat_completion(self, model: str, messages: list[dict], body: dict) -> Iterator[object]:
         return streaming_generator(

@@ -13,7 +13,7 @@ from {{ cookiecutter.project_slug }}.wrapper import BasePipelineWrapper
 class PipelineWrapper(BasePipelineWrapper):
     def setup(self) -> None:
         self.pipeline = Pipeline()
-        self.pipeline.add_component("llm", make_chat_generator(streaming=True))
+        self.pipeline.add_component("llm", make_chat_generator())
 
     def run_chat_completion(self, model: str, messages: list[dict], body: dict) -> Iterator[object]:
         return streaming_generator(self.pipeline, {"llm": {"messages": chat_messages_from_openai(messages)}})

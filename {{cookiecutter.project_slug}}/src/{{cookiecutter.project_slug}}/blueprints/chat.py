@@ -9,7 +9,7 @@ from ..registry import Registry
 from ..runner import Runner
 from ..settings import Settings
 from ..wire.chat import ChatCompletionBuilder, ChatStreamEncoder
-from ..wire.sse import stream_response
+from ..wire.sse import error_response, stream_response
 from .request_body import optional_bool, read_json_object, require_string
 
 blueprint = Blueprint("chat", __name__)
@@ -52,7 +52,7 @@ async def run_chat(model: str, body: dict[str, Any]) -> Response:
         builder = ChatCompletionBuilder(model)
         await stream.drain(builder.add)
         if builder.error is not None:
-            raise OpenAIError(500, builder.error.message, code=builder.error.code)
+            raise error_response(builder.error)
         return jsonify(builder.build())
 
     stream_options = body.get("stream_options")

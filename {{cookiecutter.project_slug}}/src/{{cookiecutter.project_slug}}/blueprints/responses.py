@@ -10,7 +10,7 @@ from ..response_store import ResponseStore
 from ..runner import Runner
 from ..settings import Settings
 from ..wire.responses import ResponseEncoder, response_object
-from ..wire.sse import stream_response
+from ..wire.sse import error_response, stream_response
 from .request_body import optional_bool, read_json_object, require_string
 
 blueprint = Blueprint("responses", __name__)
@@ -68,8 +68,8 @@ async def create_response() -> Response:
 
     if not wants_stream:
         await stream.drain(encoder.encode)
-        if encoder.failed:
-            raise OpenAIError(500, encoder.response["error"]["message"], code="server_error")
+        if encoder.error is not None:
+            raise error_response(encoder.error)
         encoder.finish()
         return jsonify(encoder.response)
     return await stream_response(stream, encoder, settings.keepalive_seconds)

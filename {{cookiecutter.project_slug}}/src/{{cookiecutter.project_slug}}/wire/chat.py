@@ -10,7 +10,17 @@ import secrets
 import time
 from typing import Any
 
-from ..events import Event, Finish, ReasoningDelta, StreamError, TextDelta, ToolCallDelta, Usage, merge_deltas
+from ..events import (
+    FINISH_REASONS,
+    Event,
+    Finish,
+    ReasoningDelta,
+    StreamError,
+    TextDelta,
+    ToolCallDelta,
+    Usage,
+    merge_deltas,
+)
 
 DONE = "data: [DONE]\n\n"
 
@@ -81,7 +91,7 @@ class ChatCompletionBuilder:
             elif isinstance(event, Usage):
                 self.prompt_tokens += event.prompt_tokens
                 self.completion_tokens += event.completion_tokens
-            elif isinstance(event, Finish):
+            elif isinstance(event, Finish) and event.reason in FINISH_REASONS:
                 self.finish_reason = event.reason
             elif isinstance(event, StreamError):
                 self.error = event
@@ -147,7 +157,7 @@ class ChatStreamEncoder:
             elif isinstance(event, Usage):
                 self._prompt_tokens += event.prompt_tokens
                 self._completion_tokens += event.completion_tokens
-            elif isinstance(event, Finish):
+            elif isinstance(event, Finish) and event.reason in FINISH_REASONS:
                 self._finish_reason = event.reason
             elif isinstance(event, StreamError):
                 out.append(self.error(event))

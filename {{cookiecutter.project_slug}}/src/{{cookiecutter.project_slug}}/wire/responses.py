@@ -80,6 +80,7 @@ class ResponseEncoder:
         self.response = response
         self.emit = emit
         self.on_complete: Callable[[dict[str, Any]], None] | None = None
+        self.error: StreamError | None = None
         self._sequence_number = 0
         self._open: _OpenItem | None = None
         self._input_tokens = 0
@@ -106,7 +107,7 @@ class ResponseEncoder:
                 self._input_tokens += event.prompt_tokens
                 self._output_tokens += event.completion_tokens
             elif isinstance(event, Finish):
-                self._incomplete_reason = INCOMPLETE_REASONS.get(event.reason)
+                self._incomplete_reason = INCOMPLETE_REASONS.get(event.reason)  # stop, tool_calls: completed
             elif isinstance(event, StreamError):
                 self._fail(event)
                 break
@@ -125,10 +126,6 @@ class ResponseEncoder:
         if self.on_complete is not None:
             self.on_complete(self.response)
         return self._flush()
-
-    @property
-    def failed(self) -> bool:
-        return self.response["status"] == "failed"
 
     # --- items ---
 
@@ -196,6 +193,7 @@ class ResponseEncoder:
         self._event("response.output_item.done", output_index=current.output_index, item=item)
 
     def _fail(self, error: StreamError) -> None:
+        self.error = error
         self._close_item(status="incomplete")
         self.response["status"] = "failed"
         self.response["error"] = {"code": error.code or "server_error", "message": error.message}

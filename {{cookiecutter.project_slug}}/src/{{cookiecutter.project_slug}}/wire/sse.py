@@ -62,5 +62,10 @@ async def stream_response(stream: EventStream, encoder: StreamEncoder, keepalive
         raise
     if first_batch and isinstance(first_batch[0], StreamError):
         stream.close()
-        raise OpenAIError(500, first_batch[0].message, code=first_batch[0].code)
+        raise error_response(first_batch[0])
     return sse_response(sse_body(stream, encoder, first_batch, keepalive_seconds))
+
+
+def error_response(error: StreamError) -> OpenAIError:
+    """The JSON error for a run that failed before it produced anything."""
+    return OpenAIError(error.status, error.message, type=error.type, param=error.param, code=error.code)

@@ -44,7 +44,7 @@ def offline_agent_reply(messages: list[ChatMessage], tools: list[Tool] | None) -
 class PipelineWrapper(BasePipelineWrapper):
     def setup(self) -> None:
         self.agent = Agent(
-            chat_generator=make_chat_generator(streaming=True, offline_reply=offline_agent_reply),
+            chat_generator=make_chat_generator(offline_reply=offline_agent_reply),
             tools=[get_current_time],
             system_prompt=SYSTEM_PROMPT,
         )

@@ -27,7 +27,7 @@ class PipelineWrapper(BasePipelineWrapper):
         self.pipeline.add_component(
             "prompt_builder", ChatPromptBuilder(template=PROMPT, required_variables=["question"])
         )
-        self.pipeline.add_component("llm", make_chat_generator(streaming=False))
+        self.pipeline.add_component("llm", make_chat_generator())
         self.pipeline.connect("prompt_builder.prompt", "llm.messages")
 
     def run_chat_completion(self, model: str, messages: list[dict[str, Any]], body: dict[str, Any]) -> ChatMessage:

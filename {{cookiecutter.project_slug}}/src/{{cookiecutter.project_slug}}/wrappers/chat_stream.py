@@ -17,7 +17,7 @@ SYSTEM_PROMPT = "You are a helpful assistant."
 class PipelineWrapper(BasePipelineWrapper):
     def setup(self) -> None:
         self.pipeline = Pipeline()
-        self.pipeline.add_component("llm", make_chat_generator(streaming=True))
+        self.pipeline.add_component("llm", make_chat_generator())
 
     async def run_chat_completion_async(
         self, model: str, messages: list[dict[str, Any]], body: dict[str, Any]

@@ -1,0 +1,94 @@
+"""Service-wide options and guarantees: API keys, refusals from wrappers, and the thread pool's bounds."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import openai
+import pytest
+
+from support import TESTS_DIR, ServiceProcess, assert_error, base_env, user
+from test_wrappers import async_gen, refuses
+
+KEYS = ("first-key", "second-key")
+
+
+def client_with_key(service: ServiceProcess, key: str) -> openai.OpenAI:
+    return openai.OpenAI(base_url=f"{service.base_url}/v1", api_key=key, max_retries=0, timeout=10)
+
+
+@pytest.fixture(scope="module")
+def keyed_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceProcess]:
+    """The test wrappers behind API keys, with a single worker thread for sync wrappers."""
+    env = base_env(
+        WRAPPERS_PACKAGE="test_wrappers",
+        PYTHONPATH=str(TESTS_DIR),
+        API_KEYS=" , ".join(KEYS),
+        THREAD_POOL_SIZE="1",
+        TEST_WRAPPERS_DIR=str(tmp_path_factory.mktemp("keyed_state")),
+    )
+    service = ServiceProcess(name="keyed_service", workdir=tmp_path_factory.mktemp("keyed"), env=env).start()
+    yield service
+    service.stop()
+
+
+def test_api_keys_are_required(keyed_service: ServiceProcess) -> None:
+    with pytest.raises(openai.AuthenticationError) as raised:
+        client_with_key(keyed_service, "wrong").models.list()
+    assert raised.value.code == "invalid_api_key"
+    with httpx.Client(base_url=keyed_service.base_url, timeout=10) as http:
+        assert_error(http.get("/v1/models"), 401, err_type="authentication_error", code="invalid_api_key")
+        assert_error(
+            http.post("/v1/chat/completions", json={"model": "plain_sync", "messages": user("x")}),
+            401,
+            code="invalid_api_key",
+        )
+        assert http.get("/status").status_code == 200, "health checks need no key"
+    for key in KEYS:
+        completion = client_with_key(keyed_service, key).chat.completions.create(model="plain_sync", messages=user("x"))
+        assert completion.choices[0].message.content
+
+
+def test_wrapper_refusal_keeps_its_status(keyed_service: ServiceProcess) -> None:
+    with httpx.Client(base_url=keyed_service.base_url, timeout=10) as http:
+        headers = {"Authorization": f"Bearer {KEYS[0]}"}
+        for stream in (False, True):
+            body = {"model": "refuses", "messages": user("Paris and Rome?"), "stream": stream}
+            reply = http.post("/v1/chat/completions", json=body, headers=headers)
+            error = assert_error(reply, 400, param="messages", code="too_many_cities")
+            assert error["message"] == refuses.MESSAGE
+            assert reply.headers["x-should-retry"] == "false"
+
+
+def test_async_generator_wrapper_does_not_wait_for_the_pool(keyed_service: ServiceProcess, tmp_path: Path) -> None:
+    """With the single worker thread busy streaming a sync wrapper, an `async def` with `yield` still answers."""
+    headers = {"Authorization": f"Bearer {KEYS[0]}"}
+    body = {"model": "endless_sync", "messages": user(f"hold-{tmp_path.name}"), "stream": True}
+    first_tick = threading.Event()
+    release = threading.Event()
+
+    def hold_the_pool() -> None:
+        with (
+            httpx.Client(base_url=keyed_service.base_url, timeout=30, headers=headers) as http,
+            http.stream("POST", "/v1/chat/completions", json=body) as response,
+        ):
+            for line in response.iter_lines():
+                if "tick" in line:
+                    first_tick.set()
+                    release.wait(timeout=30)
+                    return
+
+    holder = threading.Thread(target=hold_the_pool, daemon=True)
+    holder.start()
+    try:
+        assert first_tick.wait(timeout=30), "the sync stream never started"
+        completion = client_with_key(keyed_service, KEYS[0]).chat.completions.create(
+            model="async_gen", messages=user("x")
+        )
+        assert completion.choices[0].message.content == "".join(async_gen.PIECES)
+    finally:
+        release.set()
+        holder.join(timeout=30)
