@@ -12,10 +12,10 @@ from .auth import require_api_key  # noqa: E402
 from .blueprints import chat, files, models, responses, status  # noqa: E402
 from .errors import register_error_handlers  # noqa: E402
 from .file_store import DiskFileStore  # noqa: E402
-from .files import use_file_store  # noqa: E402
 from .registry import load_wrappers  # noqa: E402
 from .response_store import ResponseStore  # noqa: E402
 from .runner import Runner  # noqa: E402
+from .uploaded_files import use_file_store  # noqa: E402
 
 
 def configure_logging(level: str) -> None:
@@ -56,7 +56,7 @@ def create_app(settings: Settings | None = None) -> Quart:
         app.extensions["runner"] = Runner(settings.thread_pool_size)
         app.extensions["response_store"] = ResponseStore(settings.responses_store_size)
         app.extensions["file_store"] = DiskFileStore(settings.data_dir / "files")
-        use_file_store(app.extensions["file_store"])  # for the helpers wrappers call (files.py)
+        use_file_store(app.extensions["file_store"])  # for the helpers wrappers call (uploaded_files.py)
         app.extensions["registry"] = await load_wrappers(settings.wrappers_package)
 
     @app.after_serving

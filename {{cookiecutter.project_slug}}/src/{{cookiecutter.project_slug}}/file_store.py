@@ -53,7 +53,11 @@ class StoredFile:
 
 
 class FileUpload(Protocol):
-    """Bytes on their way into the store: invisible until `commit`; leaving the `with` block uncommitted drops them."""
+    """Bytes on their way into the store: invisible until `commit`; leaving the `with` block uncommitted drops them.
+
+    The upload route calls `write` on the event loop (keep it quick: buffer, or write to local disk) and
+    `commit` in a worker thread (it may take its time, e.g. to send the bytes to an object store).
+    """
 
     def __enter__(self) -> "FileUpload": ...
 
@@ -191,8 +195,8 @@ class DiskFileStore:
 class DiskUpload:
     """One upload into a `DiskFileStore`, written to a temporary file in the store's directory.
 
-    The upload route writes from worker threads while the event loop may drop the upload (the client
-    went away): a lock makes `discard` wait for a write still running, so nothing is left behind.
+    `commit` may run in a worker thread while the event loop drops the upload (the client went away):
+    the lock keeps them apart, and `discard` never waits for it, since a running commit has all the bytes.
     """
 
     def __init__(self, store: DiskFileStore) -> None:
@@ -209,11 +213,10 @@ class DiskUpload:
         self.discard()
 
     def write(self, data: bytes) -> None:
-        with self._lock:
-            if self._file is None:
-                raise ValueError("the upload is closed")
-            self._file.write(data)
-            self._size += len(data)
+        if self._file is None:
+            raise ValueError("the upload is closed")
+        self._file.write(data)
+        self._size += len(data)
 
     def commit(self, *, filename: str, purpose: str) -> StoredFile:
         """Make the file visible; it survives a restart of the service (not a power cut: no fsync)."""
@@ -231,9 +234,13 @@ class DiskUpload:
             return stored
 
     def discard(self) -> None:
-        """Drop the bytes unless committed; safe to call more than once."""
-        with self._lock:
+        """Drop the bytes unless committed or being committed; safe to call more than once."""
+        if not self._lock.acquire(blocking=False):
+            return
+        try:
             if self._file is not None:
                 self._file.close()
                 self._file = None
             self._temp.unlink(missing_ok=True)
+        finally:
+            self._lock.release()

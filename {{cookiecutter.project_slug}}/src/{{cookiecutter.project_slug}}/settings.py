@@ -3,6 +3,7 @@
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Literal
 
 from dotenv import load_dotenv
 from pydantic import BaseModel, Field, ValidationError
@@ -20,6 +21,10 @@ ENV_NAMES = {
     "api_keys": "API_KEYS",
     "data_dir": "DATA_DIR",
     "max_file_bytes": "MAX_FILE_BYTES",
+    "openwebui_events": "OPENWEBUI_EVENTS",
+    "task_model": "TASK_MODEL",
+    "task_base_url": "TASK_BASE_URL",
+    "task_api_key": "TASK_API_KEY",
 }
 
 
@@ -53,6 +58,14 @@ class Settings(BaseModel):
     data_dir: Path = Path("data")
     # Largest file an upload may carry, in bytes; bigger ones get 413. Independent of MAX_BODY_BYTES.
     max_file_bytes: int = Field(512 * 1024 * 1024, ge=1)
+    # Which streamed chat requests get Open WebUI's events (status, details blocks, sources...): `auto` those
+    # with Open WebUI's forwarded X-OpenWebUI-* headers, `always`, or `never` (see openwebui.py).
+    openwebui_events: Literal["auto", "always", "never"] = "auto"
+    # The model that answers Open WebUI's background tasks (titles, tags, follow-ups); unset, they are answered
+    # without any LLM. Any OpenAI-compatible server; the URL and key default to OPENAI_BASE_URL and OPENAI_API_KEY.
+    task_model: str | None = None
+    task_base_url: str | None = None
+    task_api_key: str | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":

@@ -27,6 +27,10 @@ class BasePipelineWrapper:
     is drained into one message when the client asked for `stream: false`.
     """
 
+    # Open WebUI's background tasks (chat titles, tags, follow-ups) are answered by the service without running
+    # this wrapper (see `openwebui_tasks.py`). Set True to get them as ordinary chat requests instead.
+    handles_openwebui_tasks: bool = False
+
     def setup(self) -> None:
         """Called once at startup, before the first request; build pipelines and load models here."""
 
@@ -47,8 +51,9 @@ class BasePipelineWrapper:
         raise NotImplementedError
 
     def run_file_upload(self, file: StoredFile) -> None:
-        """Implement to be told of each new file (e.g. to index it); read its bytes with `files.read_file(file.id)`.
+        """Implement to be told of each uploaded file, e.g. to index it (see `wrappers/files_qa.py`).
 
         Called after the file is stored and before the upload is answered, in a worker thread (or awaited
-        when you write `async def`). A failure is logged; the upload still succeeds.
+        when you write `async def`). Read its bytes with `uploaded_files.read_file(file.id)`. A failure is
+        logged; the upload still succeeds.
         """

@@ -1,7 +1,8 @@
 """`/v1/files` (and `/files`): upload, list, retrieve, download and delete files kept by the file store.
 
 Uploads stream to the store as they arrive (see `multipart.py`), so their limit is MAX_FILE_BYTES, not
-MAX_BODY_BYTES. Store calls may block on disk or network, so they run in worker threads.
+MAX_BODY_BYTES. Store calls may block on disk or network, so they run in worker threads, except an
+upload's writes (see `receive_upload`).
 """
 
 import asyncio
@@ -84,29 +85,31 @@ async def receive_upload(max_file_bytes: int) -> StoredFile:
     if request.content_length is not None and request.content_length > max_file_bytes + FORM_OVERHEAD_BYTES:
         raise too_large(max_file_bytes)
 
-    fields: dict[str, str] = {}
+    purpose: str | None = None
     file_part: FileStart | None = None
-    receiving_file = False
+    receiving_file = False  # the bytes that follow belong to the `file` part (other parts are ignored)
     size = 0
     with file_store().new_upload() as upload:
         async for event in read_form(request.body, boundary, idle_timeout=current_app.config["BODY_TIMEOUT"]):
             if isinstance(event, FormField):
-                fields[event.name] = event.value
                 if event.name == "purpose":
-                    check_purpose(event.value)
+                    purpose = check_purpose(event.value)
             elif isinstance(event, FileStart):
                 receiving_file = event.name == "file"
-                if receiving_file and file_part is not None:
-                    raise OpenAIError(400, "Send one 'file' part per upload.", param="file")
-                file_part = event if receiving_file else file_part
+                if receiving_file:
+                    if file_part is not None:
+                        raise OpenAIError(400, "Send one 'file' part per upload.", param="file")
+                    file_part = event
             elif receiving_file:
                 size += len(event)
                 if size > max_file_bytes:
                     raise too_large(max_file_bytes)
-                await asyncio.to_thread(upload.write, event)
+                # On the event loop on purpose: Quart buffers a request body without limit, so writing in a
+                # thread would let a fast client outrun a slow disk into memory. Blocked here, nothing more is read.
+                upload.write(event)
         if file_part is None:
             raise OpenAIError(400, "The upload has no 'file' part.", param="file")
-        purpose = check_purpose(fields.get("purpose"))
+        purpose = check_purpose(purpose)
         return await asyncio.to_thread(upload.commit, filename=display_name(file_part.filename), purpose=purpose)
 
 

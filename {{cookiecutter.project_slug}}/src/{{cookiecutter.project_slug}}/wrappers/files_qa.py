@@ -30,10 +30,10 @@ from haystack.document_stores.in_memory import InMemoryDocumentStore
 from haystack.document_stores.types import DuplicatePolicy
 
 from ..file_store import StoredFile
-from ..files import InputFile, read_file, resolve_chat_files, resolve_input_files
 from ..llm import OFFLINE_NOTE, make_chat_generator
 from ..messages import get_last_user_input_text, get_last_user_message
 from ..streaming import async_streaming_generator
+from ..uploaded_files import InputFile, read_file, resolve_chat_files, resolve_input_files
 from ..wrapper import BasePipelineWrapper
 
 logger = logging.getLogger(__name__)
@@ -104,12 +104,12 @@ class PipelineWrapper(BasePipelineWrapper):
 
     def best_passages(self, files: list[InputFile], question: str) -> list[Document]:
         """The TOP_K passages of `files` that best match `question` (BM25 over these files only)."""
+        passages = [passage for file in files for passage in self.passages_of(file)]
         store = InMemoryDocumentStore()
-        for file in files:
-            store.write_documents(self.passages_of(file), policy=DuplicatePolicy.SKIP)
-        if store.count_documents() == 0:
-            return []
-        return InMemoryBM25Retriever(store, top_k=TOP_K).run(query=question or " ")["documents"]
+        store.write_documents(passages, policy=DuplicatePolicy.SKIP)
+        found = InMemoryBM25Retriever(store, top_k=TOP_K).run(query=question)["documents"] if passages else []
+        # No word in common with the question (e.g. "Summarise this"): the files' first passages.
+        return found or passages[:TOP_K]
 
     def passages_of(self, file: InputFile) -> list[Document]:
         """`file` converted and split; cached by file id (inline files by their content)."""

@@ -1,6 +1,6 @@
 """Uploaded files, for wrappers: read one by id, and gather the files a request refers to.
 
-    from ..files import resolve_input_files
+    from ..uploaded_files import resolve_input_files
 
     def run_response(self, model, input_items, body):
         for file in resolve_input_files(input_items):   # file.filename, file.data (bytes), file.mime_type
@@ -9,7 +9,8 @@
 Files reach a request three ways: `file_id` of an uploaded file (Responses `input_file` parts, chat
 `file` parts), `file_data` (a data URL, or bare base64) with a `filename`, or `file_url`, which is
 not fetched here (a server that downloads whatever URL a client names is an open proxy).
-These functions read from disk: in an `async` wrapper, call them through `asyncio.to_thread`.
+These functions read from disk: in an `async` wrapper, call them through `asyncio.to_thread`. What they
+cannot read raises `FileReferenceError`, which reaches the client as a 404 (unknown id) or a 400.
 """
 
 import base64
@@ -19,14 +20,18 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
+from .errors import OpenAIError
 from .file_store import FileStore, StoredFile
 from .messages import get_input_files
 
 _store: FileStore | None = None
 
 
-class FileReferenceError(LookupError):
-    """A request names a file that cannot be read: unknown id, undecodable data, or a URL."""
+class FileReferenceError(OpenAIError):
+    """A request names a file that cannot be read; raised from a wrapper, the client gets this status."""
+
+    def __init__(self, message: str, *, status: int = 400) -> None:
+        super().__init__(status, message, code="file_not_found" if status == 404 else "invalid_file")
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +67,7 @@ def read_file(file_id: str) -> InputFile:
     stored = store.get(file_id)
     handle = store.open(file_id) if stored is not None else None
     if stored is None or handle is None:
-        raise FileReferenceError(f"No uploaded file has the id {file_id!r}")
+        raise FileReferenceError(f"No such File object: {file_id}", status=404)
     with handle:
         data = handle.read()
     return InputFile(stored.filename, data, mimetypes.guess_type(stored.filename)[0], file_id)
