@@ -21,7 +21,7 @@ import openai
 
 PACKAGE = "{{ cookiecutter.project_slug }}"
 TESTS_DIR = Path(__file__).resolve().parent
-STARTUP_TIMEOUT = 90.0
+STARTUP_TIMEOUT = 120.0  # generous: importing Haystack on a loaded 2-core CI runner is slow
 CLIENT_TIMEOUT = 30.0
 ERROR_KEYS = {"message", "type", "param", "code"}
 TEST_MAX_BODY_BYTES = 100_000  # MAX_BODY_BYTES of test_service

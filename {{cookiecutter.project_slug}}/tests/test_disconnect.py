@@ -134,7 +134,8 @@ def test_disconnect_stops_wrapper_over_http(test_service: ServiceProcess, wrappe
 def test_disconnect_stops_upstream_stream(service: ServiceProcess, upstream: ScriptedUpstream, model: str) -> None:
     """Streaming examples: when the client hangs up, the service hangs up on the LLM too (no paid tokens wasted)."""
     total = 400
-    upstream.script(text="tok " * total, token_delay=0.1)
+    # 0.2 s per token: "at most 20 more tokens" leaves the service 4 s to notice, even on a loaded machine.
+    upstream.script(text="tok " * total, token_delay=0.2)
     body = {"model": model, "messages": user("count slowly"), "stream": True}
     with service.http() as http, http.stream("POST", "/v1/chat/completions", json=body) as response:
         assert response.status_code == 200

@@ -9,6 +9,10 @@ client tests reuse it standalone:
 It is a plain asyncio HTTP/1.1 server (one request per connection, `Connection: close`) so that
 every SSE chunk written, and the moment the client hangs up, are known exactly. It imports
 nothing from the service package on purpose.
+
+`GET /stats` reports what it saw as JSON (per stream: the prompt, tokens sent, whether it completed
+or the client left, and `time.monotonic()` stamps; `?times=1` adds each token's send time), so a
+benchmark in another process can count the tokens still sent after its client hung up.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from typing import Any
 
 CHAT_PATHS = ("/v1/chat/completions", "/chat/completions")
 MODELS_PATHS = ("/v1/models", "/models")
+STATS_PATH = "/stats"
 MAX_HEADER_BYTES = 64 * 1024
 READ_TIMEOUT = 30.0
 _TOKEN_RE = re.compile(r"\S+\s*|\s+")
@@ -56,6 +61,26 @@ class StreamRecord:
     tokens_sent: int = 0
     completed: bool = False
     disconnected: bool = False
+    # The last user message, so a client can find its own stream; stamps are time.monotonic() (system-wide on Linux).
+    prompt: str = ""
+    started_at: float = 0.0
+    ended_at: float | None = None
+    sent_times: list[float] = field(default_factory=list)
+
+    def as_json(self, with_times: bool = False) -> dict[str, Any]:
+        data = {
+            "model": self.model,
+            "prompt": self.prompt,
+            "planned_chunks": self.planned_chunks,
+            "tokens_sent": self.tokens_sent,
+            "completed": self.completed,
+            "disconnected": self.disconnected,
+            "started_at": self.started_at,
+            "ended_at": self.ended_at,
+        }
+        if with_times:
+            data["sent_times"] = list(self.sent_times)
+        return data
 
 
 def split_tokens(text: str) -> list[str]:
@@ -95,11 +120,12 @@ def _error_body(message: str, err_type: str = "invalid_request_error", code: str
 class _Request:
     """A parsed HTTP request: just what this server needs."""
 
-    def __init__(self, method: str, path: str, headers: dict[str, str], body: bytes) -> None:
+    def __init__(self, method: str, path: str, headers: dict[str, str], body: bytes, query: str = "") -> None:
         self.method = method
         self.path = path
         self.headers = headers
         self.body = body
+        self.query = query
 
 
 async def _read_request(reader: asyncio.StreamReader) -> _Request | None:
@@ -130,7 +156,8 @@ async def _read_request(reader: asyncio.StreamReader) -> _Request | None:
         body = b"".join(parts)
     elif "content-length" in headers:
         body = await reader.readexactly(int(headers["content-length"]))
-    return _Request(method, target.split("?", 1)[0], headers, body)
+    path, _, query = target.partition("?")
+    return _Request(method, path, headers, body, query)
 
 
 class ScriptedUpstream:
@@ -200,6 +227,19 @@ class ScriptedUpstream:
         with self._lock:
             return sum(record.tokens_sent for record in self._streams)
 
+    def stats(self, with_times: bool = False) -> dict[str, Any]:
+        """Counters and per-stream records as JSON-ready data (what `GET /stats` answers)."""
+        with self._lock:
+            streams = [record.as_json(with_times) for record in self._streams]
+            requests = len(self._requests)
+        return {
+            "requests": requests,
+            "streams": streams,
+            "tokens_sent": sum(s["tokens_sent"] for s in streams),
+            "active_streams": sum(1 for s in streams if s["ended_at"] is None),
+            "now": time.monotonic(),
+        }
+
     @property
     def pending_scripts(self) -> int:
         with self._lock:
@@ -229,7 +269,8 @@ class ScriptedUpstream:
         """Listen until `stop()`; usable directly from a standalone script."""
         self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
-        server = await asyncio.start_server(self._on_connection, self.host, self.port)
+        # A deep accept queue: a benchmark opens a thousand streams at once, and a full queue drops connections.
+        server = await asyncio.start_server(self._on_connection, self.host, self.port, backlog=4096)
         self.port = server.sockets[0].getsockname()[1]
         self._ready.set()
         try:
@@ -265,6 +306,8 @@ class ScriptedUpstream:
                 await self._send_json(writer, 405, _error_body("Method not allowed"))
                 return
             await self._chat(request, reader, writer)
+        elif request.path == STATS_PATH and request.method == "GET":
+            await self._send_json(writer, 200, self.stats(with_times="times=1" in request.query.split("&")))
         elif request.path in MODELS_PATHS and request.method == "GET":
             model = {"id": "scripted-model", "object": "model", "created": 0, "owned_by": "upstream"}
             await self._send_json(writer, 200, {"object": "list", "data": [model]})
@@ -305,13 +348,17 @@ class ScriptedUpstream:
         text = script.text if script.text is not None else f"Echo: {last_user_text(messages)}"
         answer = _Answer(script, body, text)
         if body.get("stream"):
-            await self._stream(answer, reader, writer)
+            await self._stream(answer, reader, writer, prompt=last_user_text(messages))
         else:
             await self._send_json(writer, 200, answer.completion())
 
-    async def _stream(self, answer: _Answer, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _stream(
+        self, answer: _Answer, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, prompt: str = ""
+    ) -> None:
         chunks = answer.chunks()
-        record = StreamRecord(model=answer.model, planned_chunks=len(chunks))
+        record = StreamRecord(
+            model=answer.model, planned_chunks=len(chunks), prompt=prompt, started_at=time.monotonic()
+        )
         with self._lock:
             self._streams.append(record)
         head = (
@@ -328,9 +375,8 @@ class ScriptedUpstream:
         try:
             for position, chunk in enumerate(chunks):
                 delay = answer.script.first_token_delay if position == 0 else answer.script.token_delay
-                if delay > 0 or gone.is_set():
-                    with contextlib.suppress(asyncio.TimeoutError):
-                        await asyncio.wait_for(gone.wait(), delay)
+                if delay > 0 and not gone.is_set():
+                    await _sleep_unless(gone, delay)
                 if gone.is_set():
                     record.disconnected = True
                     return
@@ -341,15 +387,24 @@ class ScriptedUpstream:
                     record.disconnected = True
                     return
                 record.tokens_sent += 1
+                record.sent_times.append(time.monotonic())
             writer.write(_http_chunk(b"data: [DONE]\n\n") + b"0\r\n\r\n")
             await writer.drain()
             record.completed = True
         except ConnectionError:
             record.disconnected = True
         finally:
+            record.ended_at = time.monotonic()
             watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await watcher
+
+
+async def _sleep_unless(gone: asyncio.Event, delay: float) -> None:
+    """Wait `delay` seconds, or until `gone` is set; unlike wait_for, it creates no task per token."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(delay):
+            await gone.wait()
 
 
 async def _watch_disconnect(reader: asyncio.StreamReader, gone: asyncio.Event) -> None:
