@@ -25,13 +25,14 @@ class LoadedWrapper:
     instance: BasePipelineWrapper
     created: int = field(default_factory=lambda: int(time.time()))
 
+    def implements(self, method_name: str) -> bool:
+        """Whether the wrapper defines `method_name` itself, rather than inheriting the base class's placeholder."""
+        implementation = getattr(type(self.instance), method_name, None)
+        return implementation is not None and implementation is not getattr(BasePipelineWrapper, method_name, None)
+
     def method_for(self, api: str) -> str | None:
         """Name of the method serving `api`, or None when this wrapper does not implement it."""
-        for name in API_METHODS[api]:
-            implementation = getattr(type(self.instance), name, None)
-            if implementation is not None and implementation is not getattr(BasePipelineWrapper, name, None):
-                return name
-        return None
+        return next((name for name in API_METHODS[api] if self.implements(name)), None)
 
 
 @dataclass

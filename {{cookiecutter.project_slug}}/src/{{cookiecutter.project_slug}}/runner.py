@@ -159,6 +159,12 @@ class Runner:
     def shutdown(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
+    async def call(self, function: Callable[..., Any], *args: Any) -> Any:
+        """Call a wrapper function that is not a run (e.g. `run_file_upload`): async on the loop, sync in the pool."""
+        if inspect.iscoroutinefunction(function):
+            return await function(*args)
+        return await asyncio.get_running_loop().run_in_executor(self._pool, function, *args)
+
     def start(self, method: Callable[..., Any], *args: Any) -> EventStream:
         """Begin running `method(*args)` in the background; read its output from the returned stream."""
         loop = asyncio.get_running_loop()

@@ -6,7 +6,6 @@ upload's writes (see `receive_upload`).
 """
 
 import asyncio
-import inspect
 import logging
 import unicodedata
 from typing import Any
@@ -18,8 +17,8 @@ from quart import Blueprint, Response, current_app, jsonify, request
 from ..errors import OpenAIError
 from ..file_store import FileStore, StoredFile
 from ..registry import Registry
+from ..runner import Runner
 from ..settings import Settings
-from ..wrapper import BasePipelineWrapper
 from .multipart import MAX_BUFFER_BYTES, MAX_FIELD_BYTES, MAX_PARTS, FileStart, FormField, read_form
 
 logger = logging.getLogger(__name__)
@@ -142,19 +141,17 @@ async def discard_unread_body() -> None:
 
 
 async def tell_wrappers(stored: StoredFile) -> None:
-    """Call `run_file_upload` of each wrapper that has one (sync ones in a worker thread); a failure is only logged."""
+    """Call every wrapper's `run_file_upload` at once, before answering: a client that asks about the file next
+    finds it indexed. Sync ones run in the wrappers' thread pool; a failure is only logged."""
     registry: Registry = current_app.extensions["registry"]
-    for wrapper in registry.wrappers.values():
-        hook = type(wrapper.instance).run_file_upload
-        if hook is BasePipelineWrapper.run_file_upload:
-            continue
-        try:
-            if inspect.iscoroutinefunction(hook):
-                await wrapper.instance.run_file_upload(stored)
-            else:
-                await asyncio.to_thread(wrapper.instance.run_file_upload, stored)
-        except Exception:
-            logger.exception("Wrapper %r failed on the upload of %s", wrapper.model_id, stored.id)
+    runner: Runner = current_app.extensions["runner"]
+    listeners = [w for w in registry.wrappers.values() if w.implements("run_file_upload")]
+    outcomes = await asyncio.gather(
+        *(runner.call(w.instance.run_file_upload, stored) for w in listeners), return_exceptions=True
+    )
+    for wrapper, outcome in zip(listeners, outcomes, strict=True):
+        if isinstance(outcome, Exception):
+            logger.error("Wrapper %r failed on the upload of %s", wrapper.model_id, stored.id, exc_info=outcome)
 
 
 @blueprint.get("/v1/files")
