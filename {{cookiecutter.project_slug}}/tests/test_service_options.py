@@ -14,6 +14,7 @@ from support import TESTS_DIR, ServiceProcess, assert_error, base_env, user
 from test_wrappers import async_gen, refuses
 
 KEYS = ("first-key", "second-key")
+ALLOWED_ORIGIN = "https://chat.example"
 
 
 def client_with_key(service: ServiceProcess, key: str) -> openai.OpenAI:
@@ -27,6 +28,7 @@ def keyed_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceP
         WRAPPERS_PACKAGE="test_wrappers",
         PYTHONPATH=str(TESTS_DIR),
         API_KEYS=" , ".join(KEYS),
+        CORS_ALLOW_ORIGINS=ALLOWED_ORIGIN,
         THREAD_POOL_SIZE="1",
         TEST_WRAPPERS_DIR=str(tmp_path_factory.mktemp("keyed_state")),
     )
@@ -92,3 +94,31 @@ def test_async_generator_wrapper_does_not_wait_for_the_pool(keyed_service: Servi
     finally:
         release.set()
         holder.join(timeout=30)
+
+
+def test_cors_for_allowed_origins_only(keyed_service: ServiceProcess) -> None:
+    """A browser page from an allowed origin may call the API; a preflight needs no key; others get no CORS."""
+    with httpx.Client(base_url=keyed_service.base_url, timeout=10) as http:
+        preflight = http.options(
+            "/v1/chat/completions",
+            headers={
+                "Origin": ALLOWED_ORIGIN,
+                "Access-Control-Request-Method": "POST",
+                "Access-Control-Request-Headers": "authorization, content-type",
+            },
+        )
+        assert preflight.status_code == 200, preflight.text
+        assert preflight.headers["access-control-allow-origin"] == ALLOWED_ORIGIN
+        assert "POST" in preflight.headers["access-control-allow-methods"]
+        assert preflight.headers["access-control-allow-headers"] == "authorization, content-type"
+
+        body = {"model": "plain_sync", "messages": user("x")}
+        headers = {"Origin": ALLOWED_ORIGIN, "Authorization": f"Bearer {KEYS[0]}"}
+        allowed = http.post("/v1/chat/completions", json=body, headers=headers)
+        assert allowed.status_code == 200
+        assert allowed.headers["access-control-allow-origin"] == ALLOWED_ORIGIN
+
+        headers["Origin"] = "https://elsewhere.example"
+        other = http.post("/v1/chat/completions", json=body, headers=headers)
+        assert other.status_code == 200
+        assert "access-control-allow-origin" not in other.headers

@@ -10,6 +10,7 @@ from quart import Quart  # noqa: E402
 
 from .auth import require_api_key  # noqa: E402
 from .blueprints import chat, files, models, responses, status  # noqa: E402
+from .cors import allow_origins  # noqa: E402
 from .errors import register_error_handlers  # noqa: E402
 from .file_store import DiskFileStore  # noqa: E402
 from .registry import load_wrappers  # noqa: E402
@@ -35,6 +36,11 @@ def configure_logging(level: str) -> None:
     logging.getLogger("haystack.utils.base_serialization").setLevel(level if level == "DEBUG" else "ERROR")
 
 
+def split_list(value: str) -> set[str]:
+    """The items of a comma-separated setting."""
+    return {item.strip() for item in value.split(",") if item.strip()}
+
+
 def create_app(settings: Settings | None = None) -> Quart:
     """Build the app; wrappers are loaded (and their setup() run) when serving starts."""
     settings = settings or Settings.from_env()
@@ -49,7 +55,9 @@ def create_app(settings: Settings | None = None) -> Quart:
         app.register_blueprint(blueprint)
     register_error_handlers(app)
     if settings.api_keys:
-        app.before_request(require_api_key({key.strip() for key in settings.api_keys.split(",") if key.strip()}))
+        app.before_request(require_api_key(split_list(settings.api_keys)))
+    if settings.cors_allow_origins:
+        allow_origins(app, split_list(settings.cors_allow_origins))
 
     @app.before_serving
     async def start() -> None:

@@ -19,6 +19,7 @@ ENV_NAMES = {
     "wrappers_package": "WRAPPERS_PACKAGE",
     "responses_store_size": "RESPONSES_STORE_SIZE",
     "api_keys": "API_KEYS",
+    "cors_allow_origins": "CORS_ALLOW_ORIGINS",
     "data_dir": "DATA_DIR",
     "max_file_bytes": "MAX_FILE_BYTES",
     "openwebui_events": "OPENWEBUI_EVENTS",
@@ -52,6 +53,8 @@ class Settings(BaseModel):
     wrappers_package: str = f"{__package__}.wrappers"
     # Comma-separated keys clients must send as `Authorization: Bearer <key>`; unset, the API is open.
     api_keys: str | None = None
+    # Comma-separated origins whose browser pages may call the service (`*` for any); unset, none may.
+    cors_allow_origins: str | None = None
     # Finished responses kept for `previous_response_id` (least recently used dropped first); 0 keeps none.
     responses_store_size: int = Field(1000, ge=0)
     # Uploaded files (the Files API) are kept in `<data_dir>/files`; relative to the working directory.
