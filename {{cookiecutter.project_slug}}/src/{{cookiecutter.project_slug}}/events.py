@@ -5,6 +5,7 @@ streaming lands once. Wrappers may yield these directly when plain text is not e
 """
 
 from dataclasses import dataclass
+from typing import Any
 
 FINISH_REASONS = frozenset({"stop", "length", "tool_calls", "content_filter"})
 
@@ -62,7 +63,18 @@ class StreamError:
     param: str | None = None
 
 
-Event = TextDelta | ReasoningDelta | ToolCallDelta | Usage | Finish | StreamError
+@dataclass(slots=True)
+class ClientEvent:
+    """An Open WebUI event, `{"type": ..., "data": ...}`, for clients that render such events.
+
+    Only a chat stream to such a client carries it (see `openwebui.py`, which builds them); every other
+    client, `stream: false` answers and the Responses API drop it, so it never reaches them as garbage.
+    """
+
+    data: dict[str, Any]
+
+
+Event = TextDelta | ReasoningDelta | ToolCallDelta | Usage | Finish | StreamError | ClientEvent
 
 
 def merge_deltas(events: list[Event]) -> list[Event]:

@@ -15,6 +15,7 @@ import threading
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 from haystack.dataclasses import ChatMessage, StreamingChunk
@@ -135,14 +136,6 @@ class EventStream:
             return batch
         return None if self._finished else []
 
-    async def drain(self, consume: Callable[[list[Event]], object]) -> None:
-        """Hand every batch to `consume` until the run ends (for `stream: false`); always closes the stream."""
-        try:
-            while (batch := await self.next_batch()) is not None:
-                consume(batch)
-        finally:
-            self.close()
-
     def close(self) -> None:
         """Stop the run: nobody reads it any more."""
         self.stop_flag.set()
@@ -172,7 +165,28 @@ class Runner:
         stream._task = loop.create_task(self._produce(stream, method, args))
         return stream
 
+    async def collect(self, method: Callable[..., Any], *args: Any) -> list[Event]:
+        """Everything `method(*args)` produces, for `stream: false`.
+
+        No background task and no hand-off per chunk: the request itself awaits the run, so a client that
+        leaves cancels it as usual (and a sync run stops at its next chunk).
+        """
+        events: list[Event] = []
+        output = _Output(events.extend, events.extend, threading.Event())
+        try:
+            await self._run(method, args, output)
+        finally:
+            output.stop_flag.set()
+        return events
+
     async def _produce(self, stream: EventStream, method: Callable[..., Any], args: tuple[Any, ...]) -> None:
+        try:
+            await self._run(method, args, _Output(stream.put, stream.put_from_thread, stream.stop_flag))
+        finally:
+            stream.finish()
+
+    async def _run(self, method: Callable[..., Any], args: tuple[Any, ...], output: "_Output") -> None:
+        """Call the wrapper method and emit events for whatever it returns; failures become a StreamError."""
         loop = asyncio.get_running_loop()
         try:
             if inspect.isasyncgenfunction(method):
@@ -181,46 +195,53 @@ class Runner:
                 result = await method(*args)
             else:
                 result = await loop.run_in_executor(
-                    self._pool, contextvars.copy_context().run, _call_in_thread, stream, method, args
+                    self._pool, contextvars.copy_context().run, _call_in_thread, output, method, args
                 )
             if isinstance(result, Iterator):
                 # An async method handed back a sync generator: drain it off the loop too.
-                await loop.run_in_executor(self._pool, contextvars.copy_context().run, _drain_in_thread, stream, result)
+                await loop.run_in_executor(self._pool, contextvars.copy_context().run, _drain_in_thread, output, result)
             elif isinstance(result, AsyncIterator):
                 async for piece in result:
-                    stream.put(events_from(piece))
+                    output.emit(events_from(piece))
             elif result is not None:
-                stream.put(events_from(result))
+                output.emit(events_from(result))
         except asyncio.CancelledError:
             raise
         except OpenAIError as error:
             # A wrapper may refuse a request on purpose (e.g. 400 for input it cannot use): pass that on as is.
-            stream.put([StreamError(error.message, error.type, error.code, error.status, error.param)])
+            output.emit([StreamError(error.message, error.type, error.code, error.status, error.param)])
         except Exception as error:
-            if not stream.stop_flag.is_set():
+            if not output.stop_flag.is_set():
                 logger.exception("Wrapper %s failed", getattr(method, "__qualname__", method))
-                stream.put([StreamError(f"The pipeline failed ({type(error).__name__}); see the server log.")])
-        finally:
-            stream.finish()
+                output.emit([StreamError(f"The pipeline failed ({type(error).__name__}); see the server log.")])
 
 
-def _call_in_thread(stream: EventStream, method: Callable[..., Any], args: tuple[Any, ...]) -> object:
-    """Call a sync wrapper method; drain a sync generator right here so the stream keeps its worker."""
-    _stop_flag.set(stream.stop_flag)
+@dataclass(slots=True)
+class _Output:
+    """Where a run's events go: `emit` on the event loop, `emit_from_thread` from a worker thread."""
+
+    emit: Callable[[list[Event]], None]
+    emit_from_thread: Callable[[list[Event]], None]
+    stop_flag: threading.Event
+
+
+def _call_in_thread(output: _Output, method: Callable[..., Any], args: tuple[Any, ...]) -> object:
+    """Call a sync wrapper method; drain a sync generator right here so the run keeps its worker."""
+    _stop_flag.set(output.stop_flag)
     result = method(*args)
     if isinstance(result, Iterator):
-        _drain_in_thread(stream, result)
+        _drain_in_thread(output, result)
         return None
     return result
 
 
-def _drain_in_thread(stream: EventStream, pieces: Iterator[object]) -> None:
-    _stop_flag.set(stream.stop_flag)
+def _drain_in_thread(output: _Output, pieces: Iterator[object]) -> None:
+    _stop_flag.set(output.stop_flag)
     try:
         for piece in pieces:
-            if stream.stop_flag.is_set():
+            if output.stop_flag.is_set():
                 break
-            stream.put_from_thread(events_from(piece))
+            output.emit_from_thread(events_from(piece))
     finally:
         close = getattr(pieces, "close", None)
         if close is not None:

@@ -18,6 +18,9 @@ list of them) to put into the stream at that point, or None:
 
 - `on_tool_call_start(name, arguments, id)`: the LLM asked for a tool call (arguments as JSON text).
 - `on_tool_call_end(name, arguments, result, error)`: a tool the agent runs itself has answered.
+  By default these two show the agent's tool calls in Open WebUI: a status while the tool runs, then
+  a block with its arguments and result (`openwebui.show_tool_call_start` / `show_tool_call_end`;
+  other clients get nothing). Pass None to show nothing, or your own functions.
 - `on_reasoning(text, extra)`: a piece of the model's reasoning. Without this callback the
   reasoning is passed on as reasoning; with it, what you return replaces it.
 - `on_pipeline_end(result)`: the run's final output, when everything has streamed.
@@ -40,6 +43,7 @@ from haystack.components.agents import Agent
 from haystack.dataclasses import ChatMessage, StreamingChunk
 
 from .events import Event, Usage
+from .openwebui import show_tool_call_end, show_tool_call_start
 from .runner import RunStopped, current_stop_flag
 
 Injected = str | Event | list[str | Event] | None
@@ -55,8 +59,8 @@ def streaming_generator(
     pipeline: Pipeline | Agent,
     pipeline_run_args: dict[str, Any],
     *,
-    on_tool_call_start: OnToolCallStart | None = None,
-    on_tool_call_end: OnToolCallEnd | None = None,
+    on_tool_call_start: OnToolCallStart | None = show_tool_call_start,
+    on_tool_call_end: OnToolCallEnd | None = show_tool_call_end,
     on_reasoning: OnReasoning | None = None,
     on_pipeline_end: OnPipelineEnd | None = None,
     forward_tool_calls: bool | None = None,
@@ -104,8 +108,8 @@ async def async_streaming_generator(
     pipeline: Pipeline | Agent,
     pipeline_run_args: dict[str, Any],
     *,
-    on_tool_call_start: OnToolCallStart | None = None,
-    on_tool_call_end: OnToolCallEnd | None = None,
+    on_tool_call_start: OnToolCallStart | None = show_tool_call_start,
+    on_tool_call_end: OnToolCallEnd | None = show_tool_call_end,
     on_reasoning: OnReasoning | None = None,
     on_pipeline_end: OnPipelineEnd | None = None,
     forward_tool_calls: bool | None = None,
@@ -222,6 +226,8 @@ class _ChunkShaper:
         calls, self.calls_being_streamed = self.calls_being_streamed, {}
         if self.on_tool_call_start is None:
             return []
+        if self.forward_tool_calls and self.on_tool_call_start is show_tool_call_start:
+            return []  # the default display is for tools run here: a client shows the calls it runs itself
         out: list[Piece] = []
         for call in calls.values():
             out.extend(_injected(self.on_tool_call_start(call["name"], call["arguments"], call["id"] or None)))

@@ -1,13 +1,21 @@
-"""`POST /v1/chat/completions` (and `/chat/completions`, `/<model>/chat`): the Chat Completions API."""
+"""`POST /v1/chat/completions` (and `/chat/completions`, `/<model>/chat`): the Chat Completions API.
+
+Open WebUI's background tasks (titles, tags, follow-ups) are answered here without running the wrapper,
+unless it handles them itself; whether the client takes Open WebUI's events is decided here, per request.
+"""
 
 from typing import Any
 
-from quart import Blueprint, Response, current_app, jsonify
+from quart import Blueprint, Response, current_app, request
 
+from .. import openwebui
 from ..errors import OpenAIError
+from ..events import TextDelta
+from ..openwebui_tasks import answer_task, background_task
 from ..registry import Registry
 from ..runner import Runner
 from ..settings import Settings
+from ..wire import json_response
 from ..wire.chat import ChatCompletionBuilder, ChatStreamEncoder
 from ..wire.sse import error_response, stream_response
 from .request_body import optional_bool, read_json_object, require_string
@@ -43,19 +51,29 @@ async def run_chat(model: str, body: dict[str, Any]) -> Response:
     wants_stream = optional_bool(body, "stream")
     registry: Registry = current_app.extensions["registry"]
     wrapper, method_name = registry.find(model, "chat")
-
-    runner: Runner = current_app.extensions["runner"]
     settings: Settings = current_app.config["SETTINGS"]
-    stream = runner.start(getattr(wrapper.instance, method_name), model, messages, body)
+
+    task = background_task(body)
+    if task is not None and not wrapper.instance.handles_openwebui_tasks:
+        answer = await answer_task(task, settings.task_model, settings.task_base_url, settings.task_api_key)
+        builder = ChatCompletionBuilder(model)
+        builder.add([TextDelta(answer)])
+        return json_response(builder.build())
+
+    client_events = wants_stream and openwebui.takes_events(request.headers.keys(), settings.openwebui_events)
+    openwebui.remember_client(client_events)  # before the run starts: it runs in a copy of this context
+    runner: Runner = current_app.extensions["runner"]
+    method = getattr(wrapper.instance, method_name)
 
     if not wants_stream:
         builder = ChatCompletionBuilder(model)
-        await stream.drain(builder.add)
+        builder.add(await runner.collect(method, model, messages, body))
         if builder.error is not None:
             raise error_response(builder.error)
-        return jsonify(builder.build())
+        return json_response(builder.build())
 
+    stream = runner.start(method, model, messages, body)
     stream_options = body.get("stream_options")
     include_usage = isinstance(stream_options, dict) and stream_options.get("include_usage") is True
-    encoder = ChatStreamEncoder(model, include_usage=include_usage)
+    encoder = ChatStreamEncoder(model, include_usage=include_usage, client_events=client_events)
     return await stream_response(stream, encoder, settings.keepalive_seconds)

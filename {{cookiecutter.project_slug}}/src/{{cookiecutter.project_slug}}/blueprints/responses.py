@@ -9,6 +9,7 @@ from ..registry import Registry
 from ..response_store import ResponseStore
 from ..runner import Runner
 from ..settings import Settings
+from ..wire import json_response
 from ..wire.responses import ResponseEncoder, response_object
 from ..wire.sse import error_response, stream_response
 from .request_body import optional_bool, read_json_object, require_string
@@ -60,18 +61,19 @@ async def create_response() -> Response:
 
     runner: Runner = current_app.extensions["runner"]
     settings: Settings = current_app.config["SETTINGS"]
-    stream = runner.start(getattr(wrapper.instance, method_name), model, input_items, body)
+    method = getattr(wrapper.instance, method_name)
     encoder = ResponseEncoder(response_object(model, body), emit=wants_stream)
     if body.get("store", True) is not False:
         store = response_store()
         encoder.on_complete = lambda response: store.save(response, input_items)
 
     if not wants_stream:
-        await stream.drain(encoder.encode)
+        encoder.encode(await runner.collect(method, model, input_items, body))
         if encoder.error is not None:
             raise error_response(encoder.error)
         encoder.finish()
-        return jsonify(encoder.response)
+        return json_response(encoder.response)
+    stream = runner.start(method, model, input_items, body)
     return await stream_response(stream, encoder, settings.keepalive_seconds)
 
 

@@ -3,6 +3,9 @@
 The rules that real clients depend on (see the project docs): `role` in the first delta only, tool-call
 deltas with `index` and the id/name only on their first piece, exactly one finish_reason after all
 content, an optional usage chunk with `choices: []`, then `data: [DONE]`.
+
+Open WebUI's events (`ClientEvent`) go only to a stream whose client takes them: text events as content
+deltas, the others as a chunk with `choices: []` and an `event` key, the form Open WebUI reads.
 """
 
 import json
@@ -12,6 +15,7 @@ from typing import Any
 
 from ..events import (
     FINISH_REASONS,
+    ClientEvent,
     Event,
     Finish,
     ReasoningDelta,
@@ -124,8 +128,9 @@ class ChatCompletionBuilder:
 class ChatStreamEncoder:
     """Turns batches of events into SSE text; one instance per response, it remembers what was sent."""
 
-    def __init__(self, model: str, include_usage: bool) -> None:
+    def __init__(self, model: str, include_usage: bool, client_events: bool = False) -> None:
         self.include_usage = include_usage
+        self.client_events = client_events  # send ClientEvents (Open WebUI); drop them for everyone else
         # Every chunk shares id, created and model: build that part of the JSON once.
         head = {"id": new_completion_id(), "object": "chat.completion.chunk", "created": int(time.time())}
         head["model"] = model
@@ -159,10 +164,19 @@ class ChatStreamEncoder:
                 self._completion_tokens += event.completion_tokens
             elif isinstance(event, Finish) and event.reason in FINISH_REASONS:
                 self._finish_reason = event.reason
+            elif isinstance(event, ClientEvent) and self.client_events:
+                out.append(self._client_event(event))
             elif isinstance(event, StreamError):
                 out.append(self.error(event))
                 break
         return "".join(out)
+
+    def _client_event(self, event: ClientEvent) -> str:
+        """Text events as content (Open WebUI 0.12 draws a streamed answer from its content); others as events."""
+        if event.data.get("type") in ("message", "chat:message:delta"):
+            return self._chunk({"content": str(event.data.get("data", {}).get("content", ""))})
+        usage = ',"usage":null' if self.include_usage else ""
+        return f'{self._prefix}],"event":{_dumps(event.data)}{usage}}}\n\n'
 
     def _tool_call(self, event: ToolCallDelta) -> dict[str, Any]:
         self._sent_tool_calls = True

@@ -1,0 +1,190 @@
+// The browser half of the Open WebUI test; run.sh starts everything it talks to and sets its environment.
+//
+// For each example model: a new chat in Open WebUI, one message typed into it, the streamed answer read
+// from the page. The agent's tool call must show as a tool-call block (and its status line), chat_stream's
+// reasoning as a Thinking block, and every chat must get, in the sidebar, the title the service's task
+// answer gave. One screenshot per model goes to ARTIFACTS. Every wait is bounded.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { chromium } from 'playwright-core';
+
+const WEBUI_URL = requireEnv('WEBUI_URL');
+const ARTIFACTS = requireEnv('ARTIFACTS');
+const SCENARIO = JSON.parse(fs.readFileSync(requireEnv('SCENARIO'), 'utf8'));
+const LLM_REQUESTS = requireEnv('LLM_REQUESTS');
+const STEP_TIMEOUT_MS = 90_000;
+const TOTAL_TIMEOUT_MS = 10 * 60_000;
+const CHROMIUM_FLAGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+];
+
+function requireEnv(name) {
+  const value = process.env[name];
+  if (!value) throw new Error(`${name} is not set: run this through run.sh`);
+  return value;
+}
+
+function check(condition, message) {
+  if (!condition) throw new Error(message);
+}
+
+// Open WebUI shows its release notes once, shortly after the first page load; they cover the page.
+async function dismissReleaseNotes(page, waitMs) {
+  const button = page.getByRole('button', { name: "Okay, Let's Go!" });
+  const deadline = Date.now() + waitMs;
+  while (Date.now() < deadline && !(await button.isVisible())) {
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+  if (await button.isVisible()) {
+    await button.click();
+    await button.waitFor({ state: 'hidden', timeout: STEP_TIMEOUT_MS });
+  }
+}
+
+async function openSidebar(page) {
+  if (!(await page.getByRole('button', { name: 'Close Sidebar' }).first().isVisible())) {
+    await page.getByRole('button', { name: 'Open Sidebar' }).first().click();
+    await page.getByRole('button', { name: 'Close Sidebar' }).first().waitFor({ state: 'visible' });
+  }
+}
+
+// Wait until `locator`'s text contains `expected`, a string or a RegExp (a streamed answer grows until it does).
+async function waitForText(locator, expected, what) {
+  const found = (text) => (expected instanceof RegExp ? expected.test(text) : text.includes(expected));
+  const deadline = Date.now() + STEP_TIMEOUT_MS;
+  let text = '';
+  while (Date.now() < deadline) {
+    text = (await locator.count()) ? await locator.first().innerText() : '';
+    if (found(text)) return text;
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+  throw new Error(`${what}: ${expected} did not appear; the page showed ${JSON.stringify(text)}`);
+}
+
+async function askModel(page, entry) {
+  console.log(`-- ${entry.model}: asking ${JSON.stringify(entry.question)}`);
+  await page.goto(`${WEBUI_URL}/?models=${encodeURIComponent(entry.model)}`);
+  const input = page.locator('#chat-input');
+  await input.waitFor({ state: 'visible', timeout: STEP_TIMEOUT_MS });
+  await dismissReleaseNotes(page, entry === SCENARIO.models[0] ? 15_000 : 1_000);
+  await openSidebar(page);
+  await input.click();
+  await page.keyboard.type(entry.question);
+  await page.keyboard.press('Enter');
+  await page.waitForURL(/\/c\/[\w-]+/, { timeout: STEP_TIMEOUT_MS });
+
+  const answer = page.locator('#response-content-container').last();
+  const text = await waitForText(answer, entry.answer, `${entry.model}'s answer`);
+  console.log(`   answer in the page: ${JSON.stringify(text.slice(-160))}`);
+  return answer;
+}
+
+async function checkToolCall(page, answer, entry) {
+  // The service's details block, drawn by Open WebUI as one of its own tool calls.
+  const toolCall = answer.getByRole('button').filter({ hasText: entry.tool });
+  await toolCall.first().waitFor({ state: 'visible', timeout: STEP_TIMEOUT_MS });
+  await toolCall.first().click();
+  const opened = await waitForText(answer, /Input[\s\S]*Output/i, `${entry.model}'s opened tool-call block`);
+  for (const [key, value] of Object.entries(entry.tool_arguments)) {
+    check(opened.includes(key) && opened.includes(value), `the tool-call block should show ${key}=${value}`);
+  }
+  check(/\d{4}-\d\d-\d\d \d\d:\d\d:\d\d/.test(opened), "the tool-call block should show the tool's result");
+  // The status line above the answer, left at its last value.
+  await waitForText(page.locator('.status-description'), `Used ${entry.tool}`, `${entry.model}'s status line`);
+  const answerText = await answer.innerText();
+  check(answerText.includes('(Europe/Berlin).'), "the answer should quote the tool's result");
+  console.log('   tool call shown as a block with its arguments and result, status line done');
+}
+
+async function checkReasoning(answer, entry) {
+  const thinking = answer.getByText(/Thought for|Thinking/).first();
+  await thinking.waitFor({ state: 'visible', timeout: STEP_TIMEOUT_MS });
+  await thinking.click();
+  await waitForText(answer, entry.reasoning, `${entry.model}'s Thinking block`);
+  console.log('   reasoning shown in a Thinking block');
+}
+
+async function checkTitle(page, entry) {
+  const item = page.locator('#sidebar').getByText(entry.title, { exact: true });
+  await item.first().waitFor({ state: 'visible', timeout: STEP_TIMEOUT_MS });
+  console.log(`   sidebar title: ${JSON.stringify(entry.title)}`);
+  // Let the chat list finish reloading, for a tidy screenshot (not a check).
+  await page.locator('#sidebar').getByText('Loading...').waitFor({ state: 'hidden', timeout: 5_000 }).catch(() => {});
+}
+
+// What reached the LLM: only the models' own calls, never a background task or Open WebUI's tools.
+function checkLlmRequests() {
+  const requests = fs
+    .readFileSync(LLM_REQUESTS, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => JSON.parse(line));
+  const tasks = requests.filter((body) =>
+    (body.messages ?? []).some((m) => typeof m.content === 'string' && m.content.trimStart().startsWith('### Task:')),
+  );
+  check(tasks.length === 0, `${tasks.length} Open WebUI task requests reached the LLM`);
+  const toolNames = new Set(requests.flatMap((body) => (body.tools ?? []).map((tool) => tool.function?.name)));
+  const agentTool = SCENARIO.models.find((entry) => entry.tool).tool;
+  check([...toolNames].every((name) => name === agentTool), `tools reached the LLM: ${[...toolNames]}`);
+  // chat: one call; chat_stream: one; agent: the tool call, then the answer.
+  check(requests.length === 4, `expected 4 LLM calls, got ${requests.length}`);
+  console.log(`-- the LLM got ${requests.length} calls, none of them a task, no tool but ${agentTool}`);
+}
+
+async function main() {
+  fs.mkdirSync(ARTIFACTS, { recursive: true });
+  const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'openwebui-chromium-'));
+  const context = await chromium.launchPersistentContext(userDataDir, {
+    executablePath: '/usr/bin/chromium',
+    headless: true,
+    args: CHROMIUM_FLAGS,
+    viewport: { width: 1280, height: 860 },
+  });
+  context.setDefaultTimeout(STEP_TIMEOUT_MS);
+  try {
+    const page = context.pages()[0] ?? (await context.newPage());
+    page.on('pageerror', (error) => console.log(`   page error: ${error.message.slice(0, 200)}`));
+    const offLoopback = new Set();
+    context.on('request', (request) => {
+      const url = new URL(request.url());
+      if (url.protocol.startsWith('http') && url.hostname !== '127.0.0.1') offLoopback.add(url.origin);
+    });
+    for (const entry of SCENARIO.models) {
+      const answer = await askModel(page, entry);
+      if (entry.tool) await checkToolCall(page, answer, entry);
+      if (entry.reasoning) await checkReasoning(answer, entry);
+      await checkTitle(page, entry);
+      const shot = path.join(ARTIFACTS, `${entry.model}.png`);
+      await page.screenshot({ path: shot, clip: { x: 0, y: 0, width: 1280, height: 500 } });
+      console.log(`   screenshot: ${shot}`);
+    }
+    checkLlmRequests();
+    check(offLoopback.size === 0, `the page asked for addresses off loopback: ${[...offLoopback]}`);
+    console.log('-- the page made no request off 127.0.0.1');
+  } catch (error) {
+    const pages = context.pages();
+    if (pages.length) await pages[0].screenshot({ path: path.join(ARTIFACTS, 'failure.png') }).catch(() => {});
+    throw error;
+  } finally {
+    await context.close();
+    fs.rmSync(userDataDir, { recursive: true, force: true });
+  }
+}
+
+const overall = setTimeout(() => {
+  console.error(`browser test: not done after ${TOTAL_TIMEOUT_MS / 1000}s`);
+  process.exit(2);
+}, TOTAL_TIMEOUT_MS);
+try {
+  await main();
+  console.log('browser test passed');
+} finally {
+  clearTimeout(overall);
+}

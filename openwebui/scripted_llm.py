@@ -1,0 +1,66 @@
+"""The scripted LLM behind the service in the browser test: a known answer for each example model.
+
+It is the baked project's own scripted upstream (`tests/upstream.py`), answering by what the request
+looks like, since every example model calls the same upstream model:
+
+- with `tools` (only the agent sends its own tool): first a call of the scenario's tool, then, once
+  the tool's result is in the conversation, the scenario's answer followed by that result;
+- streamed, without tools (`chat_stream`): the scenario's reasoning, then its answer;
+- not streamed (`chat`): the scenario's answer.
+
+Open WebUI's background tasks must never get here (the service answers them itself), and Open WebUI's
+own tools must never reach it (the examples ignore them): each request is logged to `--log` as one JSON
+line so the browser test can check both.
+
+    python scripted_llm.py --port 8001 --upstream <baked project>/tests --scenario scenario.json --log requests.jsonl
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--upstream", type=Path, required=True, help="folder holding the baked tests/upstream.py")
+    parser.add_argument("--scenario", type=Path, required=True)
+    parser.add_argument("--log", type=Path, required=True)
+    args = parser.parse_args()
+    sys.path.insert(0, str(args.upstream))
+    from upstream import Script, ScriptedUpstream
+
+    models = {entry["model"]: entry for entry in json.loads(args.scenario.read_text())["models"]}
+
+    def script_for(body: dict[str, Any]) -> Script:
+        messages = body.get("messages") or []
+        if body.get("tools"):
+            agent = models["agent"]
+            last = messages[-1] if messages else {}
+            if last.get("role") == "tool":
+                return Script(text=f"{agent['answer']} {last.get('content')}.")
+            arguments = json.dumps(agent["tool_arguments"])
+            return Script(text="", tool_calls=[{"name": agent["tool"], "arguments": arguments}])
+        if body.get("stream"):
+            return Script(text=models["chat_stream"]["answer"], reasoning=models["chat_stream"]["reasoning"])
+        return Script(text=models["chat"]["answer"])
+
+    class ScenarioUpstream(ScriptedUpstream):
+        def _next_script(self) -> Script:
+            body = self.requests[-1]  # the request being answered: the browser test sends one at a time
+            with args.log.open("a") as log:
+                log.write(json.dumps(body) + "\n")
+            return script_for(body)
+
+    upstream = ScenarioUpstream("127.0.0.1", args.port)
+    print(f"scripted LLM listening on {upstream.base_url}/v1", flush=True)
+    asyncio.run(upstream.serve_forever())
+
+
+if __name__ == "__main__":
+    main()
