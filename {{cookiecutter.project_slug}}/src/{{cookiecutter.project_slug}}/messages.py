@@ -57,13 +57,18 @@ def _convert(message: dict[str, Any]) -> ChatMessage | None:
         text = message_text(message)
         role = message.get("role")
         logger.debug("Keeping only the text of a %s message Haystack cannot convert: %s", role, error)
-        if not text:
-            return None
-        if role in ("system", "developer"):
-            return ChatMessage.from_system(text)
-        if role == "assistant":
-            return ChatMessage.from_assistant(text)
-        return ChatMessage.from_user(text)
+        return text_message(role, text)
+
+
+def text_message(role: object, text: str) -> ChatMessage | None:
+    """A ChatMessage holding only `text`: system and developer become system, anything unknown a user message."""
+    if not text:
+        return None
+    if role in ("system", "developer"):
+        return ChatMessage.from_system(text)
+    if role == "assistant":
+        return ChatMessage.from_assistant(text)
+    return ChatMessage.from_user(text)
 
 
 # --- Responses API input items ---
@@ -143,14 +148,7 @@ def _message_from_item(item: dict[str, Any]) -> ChatMessage | None:
         skipped = [p.get("type") for p in content if isinstance(p, dict) and p.get("type") not in TEXT_PART_TYPES]
         if skipped:
             logger.debug("Skipping %s parts of a %s message: only text is converted", skipped, role)
-    text = item_text(item)
-    if not text:
-        return None
-    if role in ("system", "developer"):
-        return ChatMessage.from_system(text)
-    if role == "assistant":
-        return ChatMessage.from_assistant(text)
-    return ChatMessage.from_user(text)
+    return text_message(role, item_text(item))
 
 
 def _parse_arguments(item: dict[str, Any]) -> dict[str, Any]:

@@ -6,7 +6,7 @@ from quart import Blueprint, Response, current_app, jsonify
 
 from ..errors import OpenAIError
 from ..registry import Registry
-from ..response_store import ResponseStore
+from ..response_store import ResponseStore, StoredResponse
 from ..runner import Runner
 from ..settings import Settings
 from ..wire import json_response
@@ -36,6 +36,13 @@ def normalise_input(raw: object) -> list[dict[str, Any]]:
 
 def response_store() -> ResponseStore:
     return current_app.extensions["response_store"]
+
+
+def stored_or_404(response_id: str) -> StoredResponse:
+    stored = response_store().get(response_id)
+    if stored is None:
+        raise OpenAIError(404, f"No response with id '{response_id}' is stored.", param="response_id")
+    return stored
 
 
 @blueprint.post("/v1/responses")
@@ -80,18 +87,14 @@ async def create_response() -> Response:
 @blueprint.get("/v1/responses/<response_id>")
 @blueprint.get("/responses/<response_id>")
 async def get_response(response_id: str) -> Response:
-    stored = response_store().get(response_id)
-    if stored is None:
-        raise OpenAIError(404, f"No response with id '{response_id}' is stored.", param="response_id")
+    stored = stored_or_404(response_id)
     return jsonify(stored.response)
 
 
 @blueprint.get("/v1/responses/<response_id>/input_items")
 @blueprint.get("/responses/<response_id>/input_items")
 async def list_input_items(response_id: str) -> Response:
-    stored = response_store().get(response_id)
-    if stored is None:
-        raise OpenAIError(404, f"No response with id '{response_id}' is stored.", param="response_id")
+    stored = stored_or_404(response_id)
     items = [{"id": item.get("id") or f"item_{index}", **item} for index, item in enumerate(stored.input_items)]
     return jsonify(
         {
