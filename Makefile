@@ -41,3 +41,12 @@ format: $(TOOLS_STAMP)
 
 clean:
 	rm -rf $(SCRATCH) $(VENV) .pytest_cache .ruff_cache
+
+# The benchmark (see bench/README.md): our service against hayhooks and bare-Quart floors, on loopback.
+# `bench` is the full run (results in bench/results/); `bench-smoke` is a few requests per scenario, for CI.
+.PHONY: bench bench-smoke
+bench: $(TOOLS_STAMP)
+	$(VENV)/bin/python bench/run.py
+
+bench-smoke: $(TOOLS_STAMP)
+	$(VENV)/bin/python bench/run.py --smoke

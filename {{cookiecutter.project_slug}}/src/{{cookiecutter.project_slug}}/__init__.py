@@ -30,7 +30,10 @@ def configure_logging(level: str) -> None:
         # Hypercorn prints its own lines with its own handler; do not print them twice.
         handler.addFilter(lambda record: not record.name.startswith("hypercorn."))
         root.addHandler(handler)
-    logging.getLogger("haystack").setLevel(level if level == "DEBUG" else "WARNING")
+    quiet = level if level == "DEBUG" else "WARNING"
+    logging.getLogger("haystack").setLevel(quiet)
+    for client_logger in ("httpx", "httpx2"):  # one INFO line per LLM call would sit on the hot path
+        logging.getLogger(client_logger).setLevel(quiet)
     # A run stopped because its client left is a pipeline failure to Haystack, which then warns that it
     # cannot serialise the streaming callback into its (unsaved) snapshot: noise on every disconnect.
     logging.getLogger("haystack.utils.base_serialization").setLevel(level if level == "DEBUG" else "ERROR")

@@ -1,0 +1,309 @@
+"""Turns a run's results into the Markdown tables printed at the end and written next to the JSON.
+
+Every row says which way is better; the ratio columns are always ours divided by the other
+target, so for a "lower is better" row a ratio under 1 means ours leads.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+HIGHER, LOWER, INFO = "higher", "lower", "info"
+ARROWS = {HIGHER: "↑", LOWER: "↓", INFO: ""}
+
+
+@dataclass
+class Row:
+    label: str
+    better: str
+    values: dict[str, float | None]
+    unit_format: str = "{:.0f}"
+    # Derived rows (differences) repeat another row: no ratios, and not counted in the lead check.
+    ratios: bool = True
+
+
+@dataclass
+class Table:
+    title: str
+    note: str
+    columns: list[str]
+    rows: list[Row] = field(default_factory=list)
+    short: str = ""  # how the bar check names this table
+
+
+def _fmt(value: float | None, spec: str) -> str:
+    return "—" if value is None else spec.format(value)
+
+
+def _ratio(ours: float | None, other: float | None) -> str:
+    if ours is None or other is None or other == 0:
+        return "—"
+    return f"{ours / other:.2f}"
+
+
+def leads(row: Row, other: str = "hayhooks") -> bool | None:
+    """Whether ours is ahead of `other` on this row; None for a tie, a derived row, or a missing value."""
+    ours, theirs = row.values.get("ours"), row.values.get(other)
+    if row.better == INFO or not row.ratios or ours is None or theirs is None or ours == theirs:
+        return None
+    return ours > theirs if row.better == HIGHER else ours < theirs
+
+
+def render_table(table: Table) -> str:
+    ratio_targets = [name for name in ("hayhooks", "floor") if name in table.columns]
+    head = ["", *table.columns, *[f"ours/{name}" for name in ratio_targets]]
+    lines = [f"### {table.title}", "", table.note, "", "| " + " | ".join(head) + " |"]
+    lines.append("|" + "---|" * len(head))
+    for row in table.rows:
+        cells = [f"{row.label} {ARROWS[row.better]}".strip()]
+        cells += [_fmt(row.values.get(name), row.unit_format) for name in table.columns]
+        for name in ratio_targets:
+            cells.append(_ratio(row.values.get("ours"), row.values.get(name)) if row.ratios else "—")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _get(data: dict[str, Any], *path: str) -> Any:
+    for key in path:
+        if not isinstance(data, dict) or key not in data:
+            return None
+        data = data[key]
+    return data
+
+
+def build_tables(results: dict[str, Any]) -> list[Table]:
+    scenarios = results.get("scenarios", {})
+    tables: list[Table] = []
+    if rps := scenarios.get("rps"):
+        tables += _rps_tables(rps)
+    if streaming := scenarios.get("streaming"):
+        tables.append(_streaming_table(streaming))
+    if slow := scenarios.get("slow_streams"):
+        tables.append(_slow_table(slow))
+    if cold := scenarios.get("cold_start"):
+        tables.append(_cold_table(cold))
+    if cancel := scenarios.get("cancellation"):
+        tables.append(_cancel_table(cancel))
+    return tables
+
+
+def _values(block: dict[str, Any], columns: list[str], metric: str) -> dict[str, float | None]:
+    return {name: _get(block, name, metric) for name in columns}
+
+
+def _rps_tables(rps: dict[str, Any]) -> list[Table]:
+    notes = {
+        "fixed": "Sync wrapper, Haystack pipeline with a fixed short answer (no upstream): pure serving overhead. "
+        "floor = bare Quart returning the same bytes; floor (pipeline) = bare Quart running the same pipeline in a "
+        "thread, i.e. Haystack's own share.",
+        "llm": "Sync wrapper calling the upstream (instant short answer) through OpenAIChatGenerator, not streamed. "
+        "floor = bare Quart running the same pipeline in a thread; upstream = the upstream called directly.",
+    }
+    tables = []
+    for model, by_concurrency in rps.items():
+        if not isinstance(by_concurrency, dict) or "error" in by_concurrency:
+            continue
+        columns = ["ours", "hayhooks", "floor"] + (["upstream"] if model == "llm" else ["floor (pipeline)"])
+        table = Table(
+            f"1. Non-streaming requests per second: `{model}`", notes.get(model, ""), columns, short=f"1 {model}"
+        )
+        for key, block in by_concurrency.items():
+            c = key.removeprefix("c")
+            table.rows.append(Row(f"req/s, c={c}", HIGHER, _values(block, columns, "rps")))
+        for key, block in by_concurrency.items():
+            c = key.removeprefix("c")
+            table.rows.append(Row(f"p99 latency ms, c={c}", LOWER, _values(block, columns, "p99_ms"), "{:.1f}"))
+        for key, block in by_concurrency.items():
+            c = key.removeprefix("c")
+            values = _values(block, columns, "cpu_ms_per_request")
+            table.rows.append(Row(f"server CPU ms/request, c={c}", LOWER, values, "{:.2f}"))
+        tables.append(table)
+    return tables
+
+
+def _streaming_table(streaming: dict[str, Any]) -> Table:
+    columns = ["ours", "hayhooks", "floor", "raw", "upstream"]
+    table = Table(
+        "2. Streaming: time to first token and throughput (`async_stream`)",
+        "Async wrapper streaming the upstream's answer (as fast as it can) through OpenAIChatGenerator. "
+        "floor = the same Haystack code (`Pipeline.stream`) in a bare Quart SSE loop; raw = bare Quart relaying "
+        "the upstream with httpx, no Haystack; upstream = called directly. chunks/s counts upstream chunks "
+        "delivered per second (servers may merge chunks; the text is checked intact).",
+        columns,
+        short="2 streaming",
+    )
+    for key, block in streaming.items():
+        if not isinstance(block, dict) or "error" in block:
+            continue
+        c = key.removeprefix("c")
+        p50 = _values(block, columns, "ttft_p50_ms")
+        table.rows.append(Row(f"TTFT p50 ms, c={c}", LOWER, p50, "{:.2f}"))
+        table.rows.append(Row(f"TTFT p99 ms, c={c}", LOWER, _values(block, columns, "ttft_p99_ms"), "{:.2f}"))
+        for base in ("floor", "upstream"):
+            if p50.get(base) is not None:
+                over = {n: (v - p50[base]) if v is not None else None for n, v in p50.items()}
+                table.rows.append(Row(f"TTFT p50 over {base} ms, c={c}", LOWER, over, "{:+.2f}", ratios=False))
+        table.rows.append(Row(f"chunks/s, c={c}", HIGHER, _values(block, columns, "chunks_per_s")))
+        values = _values(block, columns, "cpu_ms_per_stream")
+        table.rows.append(Row(f"server CPU ms/stream, c={c}", LOWER, values, "{:.1f}"))
+    return table
+
+
+def _slow_table(slow: dict[str, Any]) -> Table:
+    settings = slow.get("settings", {})
+    n = settings.get("streams", "?")
+    columns = ["ours", "ours (pool 1000)", "hayhooks", "floor", "upstream"]
+    table = Table(
+        "3. Many slow streams",
+        f"{n} concurrent streams of {settings.get('seconds', '?')} s (upstream at {settings.get('rate', '?')} tokens/s), "
+        f"all opened at once, each given {settings.get('deadline', '?')} s. Memory is the peak RSS of the server's "
+        "process tree (hypercorn: supervisor + worker). ours (pool 1000) = THREAD_POOL_SIZE=1000."
+        + _saturation_note(slow, n),
+        columns,
+        short="3 slow",
+    )
+    for kind in ("async", "sync"):
+        block = slow.get(kind)
+        if not isinstance(block, dict):
+            continue
+        table.rows.append(Row(f"{kind}: intact of {n}", HIGHER, _values(block, columns, "intact")))
+        table.rows.append(Row(f"{kind}: got a first token", HIGHER, _values(block, columns, "started")))
+        table.rows.append(Row(f"{kind}: TTFT p50 ms", LOWER, _values(block, columns, "ttft_p50_ms"), "{:.1f}"))
+        table.rows.append(Row(f"{kind}: TTFT p99 ms", LOWER, _values(block, columns, "ttft_p99_ms"), "{:.1f}"))
+        table.rows.append(Row(f"{kind}: stream p50 s", LOWER, _values(block, columns, "stream_p50_s"), "{:.1f}"))
+        table.rows.append(Row(f"{kind}: peak RSS MB", LOWER, _values(block, columns, "peak_rss_mb")))
+        table.rows.append(Row(f"{kind}: server CPU s", LOWER, _values(block, columns, "cpu_s"), "{:.1f}"))
+        values = _values(block, columns, "cpu_ms_per_chunk")
+        table.rows.append(Row(f"{kind}: server CPU ms per chunk", LOWER, values, "{:.3f}"))
+        values = _values(block, columns, "listen_overflows")
+        table.rows.append(Row(f"{kind}: connections dropped at accept", LOWER, values, ratios=False))
+    return table
+
+
+def _saturation_note(slow: dict[str, Any], n: Any) -> str:
+    """When the upstream called directly cannot hold the load either, the machine is the limit, not the targets."""
+    direct = _get(slow, "async", "upstream") or {}
+    nominal = _get(slow, "settings", "seconds") or 0
+    intact, took = direct.get("intact"), direct.get("stream_p50_s")
+    if intact is None or (intact == n and (took is None or took <= 1.5 * nominal)):
+        return ""
+    return (
+        f" **Note: called directly, the upstream itself delivered {intact}/{n} streams intact, taking"
+        f" {took or 0:.0f} s each instead of {nominal:.0f} s: at this rate the machine (upstream and load generator)"
+        " is saturated, so this table measures the machine more than the targets. Rerun with a lower"
+        " `--slow-rate`.**"
+    )
+
+
+def _cold_table(cold: dict[str, Any]) -> Table:
+    columns = ["ours", "hayhooks", "floor"]
+    table = Table(
+        "4. Cold start",
+        "From process start to the first answered request (`fixed`), and the server's RSS when idle right after.",
+        columns,
+        short="4 cold",
+    )
+    table.rows.append(Row("seconds to first answer", LOWER, _values(cold, columns, "seconds"), "{:.2f}"))
+    table.rows.append(Row("idle RSS MB", LOWER, _values(cold, columns, "idle_rss_mb")))
+    return table
+
+
+def _cancel_table(cancel: dict[str, Any]) -> Table:
+    settings = cancel.get("settings", {})
+    columns = ["ours", "hayhooks", "floor", "upstream"]
+    table = Table(
+        "5. Cancellation",
+        f"{settings.get('streams', '?')} clients per case hang up after the first token (upstream at "
+        f"{settings.get('rate', '?')} tokens/s); {settings.get('settle', '?')} s later the upstream reports how many "
+        "tokens it still sent after each hang-up, and whether the stream is still open.",
+        columns,
+        short="5 cancel",
+    )
+    for kind in ("async", "sync"):
+        block = cancel.get(kind)
+        if not isinstance(block, dict):
+            continue
+        table.rows.append(
+            Row(f"{kind}: tokens after hang-up, median", LOWER, _values(block, columns, "tokens_after_p50"))
+        )
+        table.rows.append(Row(f"{kind}: tokens after hang-up, max", LOWER, _values(block, columns, "tokens_after_max")))
+        table.rows.append(Row(f"{kind}: upstream streams still open", LOWER, _values(block, columns, "still_open")))
+        values = _values(block, columns, "stop_latency_p50_ms")
+        table.rows.append(Row(f"{kind}: upstream stopped after, p50 ms", LOWER, values, "{:.0f}"))
+    return table
+
+
+def bar_checks(results: dict[str, Any], tables: list[Table]) -> list[tuple[str, bool | None, str]]:
+    """The issue's bar, checked on this run: (what, passed or None when not measured, the numbers)."""
+    checks: list[tuple[str, bool | None, str]] = []
+    behind = [f"[{t.short}] {r.label}" for t in tables for r in t.rows if leads(r) is False]
+    compared = sum(1 for t in tables for r in t.rows if leads(r) is not None)
+    detail = f"{compared - len(behind)}/{compared} rows ahead (ties left out)"
+    detail += f"; behind on {', '.join(behind)}" if behind else ""
+    checks.append(("ahead of hayhooks on every compared row", not behind if compared else None, detail))
+
+    c64 = _get(results, "scenarios", "rps", "fixed", "c64") or {}
+    ours, theirs, floor = (_get(c64, n, "rps") for n in ("ours", "hayhooks", "floor"))
+    if ours is not None and theirs:
+        checks.append(("fixed req/s at c=64 >= 1.5x hayhooks", ours >= 1.5 * theirs, f"{ours / theirs:.2f}x"))
+    if ours is not None and floor:
+        checks.append(("fixed req/s at c=64 >= 0.8x floor", ours >= 0.8 * floor, f"{ours / floor:.2f}x"))
+
+    for key, block in (_get(results, "scenarios", "streaming") or {}).items():
+        ours, floor = _get(block, "ours", "chunks_per_s"), _get(block, "floor", "chunks_per_s")
+        if ours is not None and floor:
+            checks.append((f"streaming chunks/s {key} >= 0.9x floor", ours >= 0.9 * floor, f"{ours / floor:.2f}x"))
+        ours, floor = _get(block, "ours", "ttft_p50_ms"), _get(block, "floor", "ttft_p50_ms")
+        if ours is not None and floor is not None:
+            checks.append((f"TTFT p50 {key} < floor + 1 ms", ours - floor < 1.0, f"{ours - floor:+.2f} ms"))
+
+    slow = _get(results, "scenarios", "slow_streams") or {}
+    n = _get(slow, "settings", "streams")
+    for kind, column in (("async", "ours"), ("sync", "ours (pool 1000)")):
+        intact = _get(slow, kind, column, "intact")
+        if intact is not None and n:
+            checks.append((f"slow streams, {kind} ({column}): all intact", intact == n, f"{intact}/{n}"))
+    return checks
+
+
+def render(results: dict[str, Any]) -> str:
+    tables = build_tables(results)
+    meta = results.get("meta", {})
+    lines = [
+        f"## Benchmark: {meta.get('date', '?')} ({meta.get('mode', '?')})",
+        "",
+        f"{meta.get('cpus', '?')} CPUs, load average {meta.get('loadavg_start', '?')} at start; "
+        f"template commit {meta.get('commit', '?')}; Haystack {meta.get('versions', {}).get('haystack-ai', '?')}, "
+        f"hayhooks {meta.get('versions', {}).get('hayhooks', '?')}. Medians over {meta.get('repeats', '?')} "
+        "repeats; load generator, servers and upstream share the machine, so treat the numbers as indicative "
+        "and the ratios as the result.",
+        "",
+    ]
+    if meta.get("mode") == "smoke":
+        lines += [
+            "**Smoke run: a few requests per scenario, to prove the harness works. The numbers mean nothing.**",
+            "",
+        ]
+    lines += [render_table(table) for table in tables]
+    lines += ["### The bar", "", "| check | result | numbers |", "|---|---|---|"]
+    for what, passed, detail in bar_checks(results, tables):
+        mark = "—" if passed is None else ("pass" if passed else "FAIL")
+        lines.append(f"| {what} | {mark} | {detail} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Re-render the Markdown of saved runs (after a change to this file): `python bench/report.py results/X.json`."""
+    import json
+    import sys
+    from pathlib import Path
+
+    for name in argv if argv is not None else sys.argv[1:]:
+        path = Path(name)
+        path.with_suffix(".md").write_text(render(json.loads(path.read_text())))
+        print(f"wrote {path.with_suffix('.md')}")
+
+
+if __name__ == "__main__":
+    main()

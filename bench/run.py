@@ -1,0 +1,944 @@
+"""The benchmark, in one command: `python bench/run.py` (full) or `python bench/run.py --smoke` (CI-sized).
+
+It bakes the default project into bench/.work/, installs it into its own venv, installs hayhooks
+from PyPI into bench/.venv-hayhooks/, starts the scripted upstream LLM, our service (hypercorn with
+the project's hypercorn.toml), hayhooks (`hayhooks run`, its defaults) and the bare-Quart floor, all
+on 127.0.0.1, drives them with the same load generator (load.py), and writes
+bench/results/<date>.json and .md (smoke: bench/results/smoke-<date>.*). See bench/README.md.
+
+Every process it starts is stopped by PID at the end, on failure and on Ctrl-C too; every loop is
+bounded in time and count, and every scenario has a deadline of its own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import datetime
+import json
+import os
+import platform
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+BENCH = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH))
+sys.path.insert(0, str(BENCH / "targets"))
+
+import load  # noqa: E402
+import procs  # noqa: E402
+import report  # noqa: E402
+from bench_config import FIXED_ANSWER, UPSTREAM_MODEL  # noqa: E402
+
+REPO = BENCH.parent
+WORK = BENCH / ".work"
+LOGS = WORK / "logs"
+SLUG = "haystack_service"
+PROJECT = WORK / SLUG
+OURS_VENV = WORK / "venv"
+HAYHOOKS_VENV = BENCH / ".venv-hayhooks"
+HAYHOOKS_VERSION = "2.1.0"
+TARGETS = BENCH / "targets"
+RESULTS = BENCH / "results"
+HOST = "127.0.0.1"
+SCENARIOS = ("rps", "streaming", "slow", "cold", "cancel")
+TARGET_NAMES = ("ours", "hayhooks", "floor", "upstream")
+# The models both ours and hayhooks must have loaded before a run may start.
+MODELS = ("fixed", "llm", "sync_stream", "async_stream")
+READY_TIMEOUT = 180.0
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """How much load each scenario applies; FULL and SMOKE below, overridable from the command line."""
+
+    repeats: int
+    rps_concurrency: tuple[int, ...]
+    rps_warmup: float
+    rps_duration: float
+    rps_max_requests: int
+    stream_concurrency: tuple[int, ...]
+    stream_tokens: int
+    stream_warmup: float
+    stream_warmup_per_client: float
+    stream_duration: float
+    stream_max_requests: int
+    slow_streams: int
+    slow_seconds: float
+    slow_rate: float
+    slow_deadline: float
+    cold_repeats: int
+    cancel_streams: int
+    cancel_tokens: int
+    cancel_rate: float
+    cancel_settle: float
+
+
+FULL = Sizes(
+    repeats=3,
+    rps_concurrency=(1, 16, 64),
+    rps_warmup=1.0,
+    rps_duration=5.0,
+    rps_max_requests=200_000,
+    stream_concurrency=(1, 64),
+    stream_tokens=64,
+    stream_warmup=1.0,
+    stream_warmup_per_client=0.05,
+    stream_duration=8.0,
+    stream_max_requests=100_000,
+    slow_streams=1000,
+    slow_seconds=30.0,
+    slow_rate=20.0,
+    slow_deadline=150.0,
+    cold_repeats=3,
+    cancel_streams=16,
+    cancel_tokens=200,
+    cancel_rate=20.0,
+    cancel_settle=3.0,
+)
+
+SMOKE = Sizes(
+    repeats=1,
+    rps_concurrency=(1, 16, 64),
+    rps_warmup=0.2,
+    rps_duration=5.0,
+    rps_max_requests=20,
+    stream_concurrency=(1, 64),
+    stream_tokens=16,
+    stream_warmup=0.2,
+    stream_warmup_per_client=0.0,
+    stream_duration=5.0,
+    stream_max_requests=8,
+    slow_streams=20,
+    slow_seconds=2.0,
+    slow_rate=20.0,
+    slow_deadline=20.0,
+    cold_repeats=1,
+    cancel_streams=3,
+    cancel_tokens=60,
+    cancel_rate=20.0,
+    cancel_settle=1.5,
+)
+
+
+def log(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+# ---- setting up ----------------------------------------------------------------------------
+
+
+def sh(argv: list[str | Path], log_name: str, cwd: Path | None = None) -> None:
+    """Run a setup command with its output in a log file; on failure show the end of that log."""
+    LOGS.mkdir(parents=True, exist_ok=True)
+    log_path = LOGS / log_name
+    with log_path.open("w") as out:
+        code = subprocess.call([str(a) for a in argv], cwd=cwd, stdout=out, stderr=subprocess.STDOUT, timeout=1800)
+    if code != 0:
+        tail = "\n".join(log_path.read_text(errors="replace").splitlines()[-30:])
+        raise SystemExit(f"setup step failed ({' '.join(map(str, argv))}), see {log_path}:\n{tail}")
+
+
+def bake_and_install() -> None:
+    """A fresh bake of the default project (the template may have changed), installed into a reused venv."""
+    try:
+        import cookiecutter  # noqa: F401
+    except ImportError:
+        raise SystemExit(
+            "cookiecutter is needed to bake the project: run `make bench`, or pip install cookiecutter"
+        ) from None
+    log(f"baking the default project into {PROJECT.relative_to(REPO)}")
+    shutil.rmtree(PROJECT, ignore_errors=True)
+    sh([sys.executable, "-m", "cookiecutter", REPO, "--no-input", "--output-dir", WORK], "bake.log")
+    if not (OURS_VENV / "bin" / "python").exists():
+        log("creating the service's venv")
+        sh([sys.executable, "-m", "venv", OURS_VENV], "venv-ours.log")
+    log("installing the baked project")
+    sh([OURS_VENV / "bin" / "python", "-m", "pip", "install", "--quiet", "-e", PROJECT], "pip-ours.log")
+
+
+def install_hayhooks(version: str) -> None:
+    """hayhooks from PyPI in a venv of its own, reused while it holds the wanted version."""
+    python = HAYHOOKS_VENV / "bin" / "python"
+    if python.exists() and installed_versions(python, ["hayhooks"]).get("hayhooks") == version:
+        return
+    log(f"installing hayhooks {version} into {HAYHOOKS_VENV.relative_to(REPO)}")
+    if not python.exists():
+        sh([sys.executable, "-m", "venv", HAYHOOKS_VENV], "venv-hayhooks.log")
+    sh([python, "-m", "pip", "install", "--quiet", f"hayhooks=={version}"], "pip-hayhooks.log")
+
+
+def installed_versions(python: Path, packages: Iterable[str]) -> dict[str, str]:
+    code = (
+        "import importlib.metadata as m, json, sys\n"
+        "out = {}\n"
+        "for p in sys.argv[1:]:\n"
+        "    try: out[p] = m.version(p)\n"
+        "    except m.PackageNotFoundError: pass\n"
+        "print(json.dumps(out))"
+    )
+    try:
+        return json.loads(subprocess.check_output([str(python), "-c", code, *packages], text=True, timeout=60))
+    except (OSError, subprocess.SubprocessError, ValueError):
+        return {}
+
+
+def raise_open_file_limit() -> int:
+    """1000 streams need ~4000 sockets across client, servers and upstream; children inherit the limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = hard if hard != resource.RLIM_INFINITY else 65536
+    if soft < wanted:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+# ---- the processes -------------------------------------------------------------------------
+
+
+def base_env(upstream_url: str) -> dict[str, str]:
+    """The environment every server gets: the upstream, a dummy key, no proxies, no telemetry."""
+    env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
+    for name in ("PYTHONPATH", "VIRTUAL_ENV", "PYTHONHOME"):
+        env.pop(name, None)
+    env |= {
+        "HAYSTACK_TELEMETRY_ENABLED": "False",
+        "OPENAI_API_KEY": "bench-key",
+        "OPENAI_BASE_URL": upstream_url,
+        "OPENAI_MODEL": UPSTREAM_MODEL,
+        # Haystack's OpenAI generators read these: no retries (a failure must show), no client-side cut-off.
+        "OPENAI_MAX_RETRIES": "0",
+        "OPENAI_TIMEOUT": "600",
+        "NO_PROXY": "127.0.0.1,localhost",
+        "PYTHONUNBUFFERED": "1",
+    }
+    return env
+
+
+@dataclass
+class Server:
+    """A running target: its process and where it listens."""
+
+    name: str
+    proc: procs.Proc
+    port: int
+    ready_s: float = 0.0
+
+
+def server_command(name: str, port: int, upstream_url: str, thread_pool: int | None = None) -> procs.Proc:
+    env = base_env(upstream_url)
+    bind = f"{HOST}:{port}"
+    hypercorn = [str(OURS_VENV / "bin" / "hypercorn"), "--config", str(PROJECT / "hypercorn.toml"), "--bind", bind]
+    label = name if thread_pool is None else f"{name}-pool{thread_pool}"
+    if name == "ours":
+        env |= {"WRAPPERS_PACKAGE": "bench_wrappers", "PYTHONPATH": f"{TARGETS}:{TARGETS / 'ours'}"}
+        if thread_pool is not None:
+            env["THREAD_POOL_SIZE"] = str(thread_pool)
+        argv, cwd = [*hypercorn, f"{SLUG}.asgi:app"], PROJECT
+    elif name == "hayhooks":
+        env["PYTHONPATH"] = str(TARGETS)
+        cwd = WORK / "hayhooks-cwd"  # an empty folder: no stray .env for hayhooks to pick up
+        argv = [str(HAYHOOKS_VENV / "bin" / "hayhooks"), "run", "--host", HOST, "--port", str(port)]
+        argv += ["--pipelines-dir", str(TARGETS / "hayhooks")]
+    elif name == "floor":
+        env["PYTHONPATH"] = f"{BENCH}:{TARGETS}"
+        argv, cwd = [*hypercorn, "floor_app:app"], WORK / "floor-cwd"
+    else:
+        raise ValueError(name)
+    cwd.mkdir(parents=True, exist_ok=True)
+    return procs.Proc(label, argv, env, cwd, LOGS / f"{label}.log")
+
+
+async def wait_ready(proc: procs.Proc, probe: Callable[[], Any], timeout: float = READY_TIMEOUT) -> float:
+    """Poll until `probe` succeeds; returns seconds since the process started. Fails fast if it died."""
+    deadline = time.perf_counter() + timeout
+    while time.perf_counter() < deadline:
+        if not proc.alive():
+            raise RuntimeError(f"{proc.name} exited during startup:\n{proc.log_tail()}")
+        with contextlib.suppress(Exception):
+            if await probe():
+                return time.perf_counter() - proc.started_at
+        await asyncio.sleep(0.01)
+    raise RuntimeError(f"{proc.name} not ready after {timeout:.0f} s:\n{proc.log_tail()}")
+
+
+async def answers_fixed(port: int) -> bool:
+    conn = load.Connection(HOST, port)
+    try:
+        result = await load.chat_request(conn, load.chat_body("fixed", "ready?", False), stream=False, timeout=5)
+    finally:
+        conn.close()
+    return result.status == 200 and result.content == FIXED_ANSWER
+
+
+async def all_models_loaded(server: Server) -> None:
+    """A wrapper that failed to load would show up as a wall of 404s: stop at once instead, with its log."""
+    if server.name == "floor":
+        return
+    listed = {model["id"] for model in (await load.get_json(HOST, server.port, "/v1/models"))["data"]}
+    if missing := set(MODELS) - listed:
+        raise RuntimeError(f"{server.name} did not load {', '.join(sorted(missing))}:\n{server.proc.log_tail(60)}")
+
+
+async def upstream_ready(port: int) -> bool:
+    return isinstance(await load.get_json(HOST, port, "/stats", timeout=2), dict)
+
+
+class Bench:
+    """One run: the sizes, the upstream of the current scenario, and the results gathered so far."""
+
+    def __init__(
+        self, sizes: Sizes, mode: str, targets: Iterable[str] = TARGET_NAMES, profile: str | None = None
+    ) -> None:
+        self.sizes = sizes
+        self.mode = mode
+        self.targets = set(targets)
+        self.profile = profile
+        self.upstream: procs.Proc | None = None
+        self.upstream_port = 0
+        self.ever_started: set[str] = set()
+        self.results: dict[str, Any] = {"scenarios": {}}
+
+    # -- processes --
+
+    async def start_upstream(self, text: str, rate: float, first_delay: float = 0.0) -> None:
+        self.stop_upstream()
+        self.upstream_port = procs.free_port()
+        script = PROJECT / "tests" / "upstream.py"
+        argv = [sys.executable, str(script), "--port", str(self.upstream_port), "--text", text]
+        argv += ["--tokens-per-second", str(rate), "--first-token-delay", str(first_delay)]
+        self.upstream = procs.Proc("upstream", argv, base_env(""), WORK, LOGS / "upstream.log").start()
+        await wait_ready(self.upstream, lambda: upstream_ready(self.upstream_port), 30)
+
+    def stop_upstream(self) -> None:
+        if self.upstream is not None:
+            self.upstream.stop()
+            self.upstream = None
+
+    @property
+    def upstream_url(self) -> str:
+        return f"http://{HOST}:{self.upstream_port}/v1"
+
+    async def start_servers(self, names: Iterable[str], thread_pool: int | None = None) -> dict[str, Server]:
+        """Start several targets at once and wait until each answers `fixed`."""
+        servers = {}
+        for name in names:
+            port = procs.free_port()
+            servers[name] = Server(name, server_command(name, port, self.upstream_url, thread_pool).start(), port)
+        try:
+            ready = await asyncio.gather(
+                *(wait_ready(s.proc, lambda s=s: answers_fixed(s.port)) for s in servers.values())
+            )
+            for server, seconds in zip(servers.values(), ready, strict=True):
+                server.ready_s = seconds
+                await all_models_loaded(server)
+        except BaseException:
+            for server in servers.values():
+                server.proc.stop()
+            raise
+        self.ever_started.update(servers)
+        return servers
+
+    def wanted(self, columns: Iterable[str]) -> list[str]:
+        """The columns whose process is among the targets asked for (`--targets`)."""
+        return [c for c in columns if server_of(c) in self.targets]
+
+    @contextlib.asynccontextmanager
+    async def servers(self, names: Iterable[str], thread_pool: int | None = None) -> AsyncIterator[dict[str, Server]]:
+        servers = await self.start_servers([n for n in names if n in self.targets], thread_pool)
+        try:
+            yield servers
+        finally:
+            for server in servers.values():
+                server.proc.stop()
+
+    def endpoint(self, servers: dict[str, Server], column: str) -> tuple[int, procs.Proc]:
+        """Port and process behind a report column: `upstream` is the upstream itself, other extra
+        columns (`raw`, `floor (pipeline)`) are other models of the floor app."""
+        if column == "upstream":
+            assert self.upstream is not None
+            return self.upstream_port, self.upstream
+        server = servers[column] if column in servers else servers["floor"]
+        return server.port, server.proc
+
+    # -- measurements --
+
+    @contextlib.contextmanager
+    def watch_all(self, proc: procs.Proc, label: str, interval: float = 0.2) -> Iterator[tuple[procs.Watch, OtherCpu]]:
+        """Watch the measured server; also note the CPU the load generator and the upstream used meanwhile,
+        which shows whether the instruments, rather than the target, were the limit. With --profile,
+        py-spy records the target's process tree meanwhile."""
+        others = OtherCpu(self.upstream.pid if self.upstream is not None and self.upstream is not proc else None)
+        spy = self.start_py_spy(proc, label) if self.profile and proc.name.startswith(self.profile) else None
+        try:
+            with procs.Watch(proc.pid, interval) as watch, others:
+                yield watch, others
+        finally:
+            if spy is not None:
+                spy.stop(timeout=30)
+
+    def start_py_spy(self, proc: procs.Proc, label: str) -> procs.Proc | None:
+        """A flame graph (SVG) of where the target spends CPU: samples holding the GIL, worker process included."""
+        py_spy = shutil.which("py-spy") or shutil.which("py-spy", path=str(OURS_VENV / "bin"))
+        if py_spy is None:
+            log("--profile needs py-spy on PATH (pip install py-spy); not profiling")
+            self.profile = None
+            return None
+        out = WORK / "profiles" / f"{label}.svg"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        argv = [py_spy, "record", "--pid", str(proc.pid), "--subprocesses", "--gil", "--rate", "200", "-o", str(out)]
+        spy = procs.Proc(
+            f"py-spy-{label}", argv, dict(os.environ), WORK, LOGS / "py-spy.log", stop_signal=signal.SIGINT
+        )
+        return spy.start()
+
+    async def warm_up(self, servers: dict[str, Server], models: Iterable[str]) -> None:
+        """First requests pay for lazy imports and client set-up; keep them out of every measurement."""
+        for server in servers.values():
+            for model in models:
+                body = load.chat_body(model, "warm-up", model not in ("fixed", "llm"))
+                conn = load.Connection(HOST, server.port)
+                try:
+                    for _ in range(3):
+                        await load.chat_request(
+                            conn,
+                            body,
+                            stream=model not in ("fixed", "llm"),
+                            timeout=30,
+                            hang_up_after_first_content=True,
+                        )
+                finally:
+                    conn.close()
+
+    async def measure_loop(
+        self,
+        port: int,
+        proc: procs.Proc,
+        body: bytes,
+        *,
+        stream: bool,
+        concurrency: int,
+        expected: str,
+        tokens: int,
+        label: str,
+    ) -> dict[str, Any]:
+        s = self.sizes
+        warmup, duration = (s.stream_warmup, s.stream_duration) if stream else (s.rps_warmup, s.rps_duration)
+        if stream:
+            warmup += s.stream_warmup_per_client * concurrency  # streams started together spread out first
+        max_requests = s.stream_max_requests if stream else s.rps_max_requests
+        with self.watch_all(proc, label) as (watch, others):
+            run = await load.closed_loop(
+                HOST,
+                port,
+                body,
+                stream=stream,
+                concurrency=concurrency,
+                warmup=warmup,
+                duration=duration,
+                max_requests=max_requests,
+                request_timeout=60.0,
+            )
+        good = [r for r in run.results if load.intact(r, expected)]
+        out: dict[str, Any] = {
+            "requests": len(run.results),
+            "intact": len(good),
+            "errors": len(run.results) - len(good),
+            "window_s": run.window,
+            "peak_rss_mb": watch.peak_rss / 2**20,
+            "listen_overflows": watch.listen_overflows,
+            **others.cpu_shares(),
+        }
+        if errors := [r.error or f"status {r.status}" for r in run.results if not load.intact(r, expected)]:
+            out["first_error"] = errors[0]
+            out["error_kinds"] = error_kinds(errors)
+        latencies = [1000 * r.latency for r in good]
+        # The server's average CPU use over the loop (in cores), divided by the rate: CPU per request or stream.
+        finished = sum(1 for r in run.ended_in_window if load.intact(r, expected))
+        cores = watch.cpu / max(watch.wall, 1e-9)
+        cpu_ms = 1000 * cores * run.window / finished if finished else None
+        out["server_cores"] = cores
+        if stream:
+            ttfts = [1000 * r.ttft for r in good if r.ttft is not None]
+            out |= {
+                "ttft_p50_ms": load.percentile(ttfts, 50),
+                "ttft_p99_ms": load.percentile(ttfts, 99),
+                "stream_p50_ms": load.percentile(latencies, 50),
+                "events_per_stream": load.median([float(r.content_events) for r in good]),
+                "chunks_per_s": run.chars / (len(expected) / tokens) / run.window,
+                "cpu_ms_per_stream": cpu_ms,
+            }
+        else:
+            out |= {
+                "rps": finished / run.window,
+                "p50_ms": load.percentile(latencies, 50),
+                "p99_ms": load.percentile(latencies, 99),
+                "cpu_ms_per_request": cpu_ms,
+            }
+        return out
+
+    # -- scenarios --
+
+    async def scenario_rps(self) -> dict[str, Any]:
+        """1. Non-streaming requests per second: serving overhead (`fixed`) and a real upstream call (`llm`)."""
+        s = self.sizes
+        await self.start_upstream(FIXED_ANSWER, rate=0)
+        out: dict[str, Any] = {}
+        async with self.servers(["ours", "hayhooks", "floor"]) as servers:
+            await self.warm_up(servers, ["fixed", "llm"])
+            for model in ("fixed", "llm"):
+                columns = {"ours": model, "hayhooks": model, "floor": model}
+                if model == "fixed":
+                    columns["floor (pipeline)"] = "fixed_pipeline"
+                else:
+                    columns["upstream"] = UPSTREAM_MODEL
+                columns = {c: columns[c] for c in self.wanted(columns)}
+                out[model] = {}
+                for c in s.rps_concurrency:
+                    runs: dict[str, list[dict[str, Any]]] = {n: [] for n in columns}
+                    for repeat in range(s.repeats):
+                        for name, column_model in columns.items():
+                            port, proc = self.endpoint(servers, name)
+                            body = load.chat_body(column_model, "q", False)
+                            label = f"rps-{column_model}-c{c}-{name}-{repeat}".replace(" ", "_")
+                            runs[name].append(
+                                await self.measure_loop(
+                                    port,
+                                    proc,
+                                    body,
+                                    stream=False,
+                                    concurrency=c,
+                                    expected=FIXED_ANSWER,
+                                    tokens=1,
+                                    label=label,
+                                )
+                            )
+                    out[model][f"c{c}"] = {n: summarize(r) for n, r in runs.items()}
+                    log(
+                        f"rps {model} c={c}: "
+                        + ", ".join(f"{n} {fmt(summarize(r).get('rps'))}" for n, r in runs.items())
+                    )
+        return out
+
+    async def scenario_streaming(self) -> dict[str, Any]:
+        """2. Streaming: TTFT and whole-stream throughput of the async wrapper, against both floors and the upstream."""
+        s = self.sizes
+        text = stream_text(s.stream_tokens)
+        await self.start_upstream(text, rate=0)
+        models = {"ours": "async_stream", "hayhooks": "async_stream", "floor": "async_stream", "raw": "relay"}
+        models["upstream"] = UPSTREAM_MODEL
+        models = {c: models[c] for c in self.wanted(models)}
+        out: dict[str, Any] = {}
+        async with self.servers(["ours", "hayhooks", "floor"]) as servers:
+            await self.warm_up(servers, ["async_stream"])
+            for c in s.stream_concurrency:
+                runs: dict[str, list[dict[str, Any]]] = {n: [] for n in models}
+                for repeat in range(s.repeats):
+                    for name, model in models.items():
+                        port, proc = self.endpoint(servers, name)
+                        body = load.chat_body(model, "q", True)
+                        runs[name].append(
+                            await self.measure_loop(
+                                port,
+                                proc,
+                                body,
+                                stream=True,
+                                concurrency=c,
+                                expected=text,
+                                tokens=s.stream_tokens,
+                                label=f"streaming-{model}-c{c}-{name}-{repeat}",
+                            )
+                        )
+                out[f"c{c}"] = {n: summarize(r) for n, r in runs.items()}
+                log(
+                    f"streaming c={c}: "
+                    + ", ".join(
+                        f"{n} ttft {fmt(summarize(r).get('ttft_p50_ms'), 2)} ms / {fmt(summarize(r).get('chunks_per_s'))} ch/s"
+                        for n, r in runs.items()
+                    )
+                )
+        return out
+
+    async def scenario_slow(self) -> dict[str, Any]:
+        """3. Many slow streams held at once, one target at a time (fresh process, so its memory is its own)."""
+        s = self.sizes
+        tokens = max(1, round(s.slow_rate * s.slow_seconds))
+        text = stream_text(tokens)
+        await self.start_upstream(text, rate=s.slow_rate)
+        settings = {
+            "streams": s.slow_streams,
+            "seconds": s.slow_seconds,
+            "rate": s.slow_rate,
+            "deadline": s.slow_deadline,
+        }
+        out: dict[str, Any] = {"settings": settings, "async": {}, "sync": {}}
+        cases = [
+            ("async", "ours", None),
+            ("async", "hayhooks", None),
+            ("async", "floor", None),
+            ("sync", "ours", None),
+            ("sync", "ours", 1000),
+            ("sync", "hayhooks", None),
+            ("sync", "floor", None),
+        ]
+        for kind, name, pool in cases:
+            if name not in self.targets:
+                continue
+            column = name if pool is None else f"{name} (pool {pool})"
+            async with self.servers([name], thread_pool=pool) as servers:
+                await self.warm_up(servers, [f"{kind}_stream"])
+                out[kind][column] = await self.hold_streams(servers, name, f"{kind}_stream", text)
+            log(f"slow {kind} {column}: {brief_slow(out[kind][column], s.slow_streams)}")
+        if "upstream" in self.targets:
+            out["async"]["upstream"] = await self.hold_streams({}, "upstream", UPSTREAM_MODEL, text)
+            out["sync"]["upstream"] = out["async"]["upstream"]
+            log(f"slow upstream direct: {brief_slow(out['async']['upstream'], s.slow_streams)}")
+        return out
+
+    async def hold_streams(self, servers: dict[str, Server], name: str, model: str, text: str) -> dict[str, Any]:
+        s = self.sizes
+        port, proc = self.endpoint(servers, name)
+        bodies = [load.chat_body(model, f"slow-{i}", True) for i in range(s.slow_streams)]
+        idle_rss = procs.tree_rss(proc.pid)
+        label = f"slow-{model}-{proc.name}"
+        with self.watch_all(proc, label, interval=0.5) as (watch, others):
+            results = await load.many_streams(HOST, port, bodies, deadline=s.slow_deadline)
+        good = [r for r in results if load.intact(r, text)]
+        ttfts = [1000 * r.ttft for r in results if r.ttft is not None]
+        errors = [r.error or f"status {r.status}" for r in results if not load.intact(r, text)]
+        # Upstream chunks that reached the client, counted by characters (servers may merge chunks).
+        delivered = sum(len(r.content) for r in results) / (len(text) / max(1, len(text.split())))
+        return {
+            "intact": len(good),
+            "started": len(ttfts),
+            "chunks_delivered": delivered,
+            "cpu_ms_per_chunk": 1000 * watch.cpu / delivered if delivered else None,
+            "ttft_p50_ms": load.percentile(ttfts, 50),
+            "ttft_p99_ms": load.percentile(ttfts, 99),
+            "stream_p50_s": load.percentile([r.latency for r in good], 50),
+            "peak_rss_mb": watch.peak_rss / 2**20,
+            "peak_largest_process_rss_mb": watch.peak_largest_rss / 2**20,
+            "idle_rss_mb": idle_rss / 2**20,
+            "cpu_s": watch.cpu,
+            # System-wide: SYNs dropped because an accept queue was full (the client retries, TTFT grows).
+            "listen_overflows": watch.listen_overflows,
+            **others.cpu_shares(),
+            "first_error": errors[0] if errors else None,
+            "error_kinds": error_kinds(errors),
+        }
+
+    async def scenario_cold(self) -> dict[str, Any]:
+        """4. Cold start: process start to first answered request, each target alone on the machine."""
+        await self.start_upstream(FIXED_ANSWER, rate=0)
+        out: dict[str, Any] = {}
+        for name in self.wanted(("ours", "hayhooks", "floor")):
+            if name not in self.ever_started:  # the very first start also compiles bytecode: not a cold start
+                async with self.servers([name]):
+                    pass
+            runs = []
+            for _ in range(self.sizes.cold_repeats):
+                async with self.servers([name]) as servers:
+                    server = servers[name]
+                    runs.append(
+                        {
+                            "seconds": server.ready_s,
+                            "idle_rss_mb": procs.tree_rss(server.proc.pid) / 2**20,
+                            "idle_largest_process_rss_mb": procs.largest_rss(server.proc.pid) / 2**20,
+                        }
+                    )
+            out[name] = summarize(runs)
+            log(f"cold start {name}: {fmt(out[name]['seconds'], 2)} s, idle {fmt(out[name]['idle_rss_mb'])} MB")
+        return out
+
+    async def scenario_cancel(self) -> dict[str, Any]:
+        """5. Cancellation: clients hang up after the first token; does the upstream stop being read?"""
+        s = self.sizes
+        await self.start_upstream(stream_text(s.cancel_tokens), rate=s.cancel_rate)
+        out: dict[str, Any] = {
+            "settings": {"streams": s.cancel_streams, "rate": s.cancel_rate, "settle": s.cancel_settle},
+            "async": {},
+            "sync": {},
+        }
+        async with self.servers(["ours", "hayhooks", "floor"]) as servers:
+            await self.warm_up(servers, ["async_stream", "sync_stream"])
+            for kind in ("async", "sync"):
+                for name in self.wanted(("ours", "hayhooks", "floor")):
+                    out[kind][name] = await self.hang_up(servers, name, f"{kind}_stream", f"cancel-{kind}-{name}")
+                    log(f"cancel {kind} {name}: {out[kind][name]}")
+            if "upstream" in self.targets:
+                out["async"]["upstream"] = await self.hang_up(servers, "upstream", UPSTREAM_MODEL, "cancel-direct")
+                out["sync"]["upstream"] = out["async"]["upstream"]
+        return out
+
+    async def hang_up(self, servers: dict[str, Server], name: str, model: str, tag: str) -> dict[str, Any]:
+        s = self.sizes
+        port, _ = self.endpoint(servers, name)
+        prompts = [f"{tag}-{i}" for i in range(s.cancel_streams)]
+        results = await load.many_streams(
+            HOST,
+            port,
+            [load.chat_body(model, p, True) for p in prompts],
+            deadline=30.0,
+            hang_up_after_first_content=True,
+        )
+        await asyncio.sleep(s.cancel_settle)
+        stats = await load.get_json(HOST, self.upstream_port, "/stats?times=1")
+        by_prompt = {record["prompt"]: record for record in stats["streams"]}
+        after, latencies, still_open, missing = [], [], 0, 0
+        for prompt, result in zip(prompts, results, strict=True):
+            record = by_prompt.get(prompt)
+            if result.hung_up_at is None or record is None:
+                missing += 1
+                continue
+            after.append(sum(1 for t in record["sent_times"] if t > result.hung_up_at))
+            if record["ended_at"] is None:
+                still_open += 1
+            else:
+                latencies.append(1000 * (record["ended_at"] - result.hung_up_at))
+        return {
+            "hung_up": s.cancel_streams - missing,
+            "tokens_after_p50": load.median([float(a) for a in after]),
+            "tokens_after_max": max(after) if after else None,
+            "still_open": still_open,
+            "stop_latency_p50_ms": load.percentile(latencies, 50),
+            "stop_latency_max_ms": max(latencies) if latencies else None,
+        }
+
+
+# ---- helpers -------------------------------------------------------------------------------
+
+
+class OtherCpu:
+    """CPU used, during one measurement, by this process (the load generator) and by the upstream."""
+
+    def __init__(self, upstream_pid: int | None) -> None:
+        self.upstream_pid = upstream_pid
+        self.client = self.upstream = 0.0
+        self.wall = 0.0
+
+    def __enter__(self) -> OtherCpu:
+        self.wall = time.perf_counter()
+        self.client = time.process_time()
+        self.upstream = procs.tree_cpu(self.upstream_pid) if self.upstream_pid else 0.0
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.wall = time.perf_counter() - self.wall
+        self.client = time.process_time() - self.client
+        self.upstream = (procs.tree_cpu(self.upstream_pid) - self.upstream) if self.upstream_pid else 0.0
+
+    def cpu_shares(self) -> dict[str, float]:
+        """Average cores used by the load generator and by the upstream (1.0 = one core busy all the time)."""
+        wall = max(self.wall, 1e-9)
+        return {"client_cores": self.client / wall, "upstream_cores": self.upstream / wall}
+
+
+def error_kinds(errors: list[str]) -> dict[str, int]:
+    """How many requests failed how: `timeout`, `ConnectionResetError`, `status 500`, a wrong text..."""
+    kinds: dict[str, int] = {}
+    for error in errors:
+        kind = (error if len(error) < 40 else error.split(":", 1)[0]) if error else "wrong or incomplete text"
+        kinds[kind] = kinds.get(kind, 0) + 1
+    return kinds
+
+
+def server_of(column: str) -> str:
+    """The process behind a report column (`raw` and `floor (pipeline)` are models of the floor app)."""
+    return column if column in TARGET_NAMES else "floor"
+
+
+def stream_text(tokens: int) -> str:
+    """An answer of exactly `tokens` upstream chunks (the upstream splits on words)."""
+    return " ".join(f"w{i}" for i in range(tokens))
+
+
+def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Median of every numeric metric over the repeats, plus the repeats themselves."""
+    out: dict[str, Any] = {}
+    for key in runs[0] if runs else ():
+        values = [r.get(key) for r in runs]
+        numbers = [float(v) for v in values if isinstance(v, int | float) and not isinstance(v, bool)]
+        if numbers:
+            out[key] = load.median(numbers)
+        elif any(v is not None for v in values):
+            out[key] = next(v for v in values if v is not None)
+    if len(runs) > 1:
+        out["runs"] = runs
+    return out
+
+
+def fmt(value: Any, digits: int = 0) -> str:
+    return "—" if value is None else f"{value:.{digits}f}"
+
+
+def brief_slow(block: dict[str, Any], n: int) -> str:
+    return (
+        f"{block['intact']}/{n} intact, ttft p99 {fmt(block['ttft_p99_ms'])} ms, "
+        f"peak {fmt(block['peak_rss_mb'])} MB, cpu {fmt(block['cpu_s'], 1)} s"
+        + (f", first error: {block['first_error']}" if block.get("first_error") else "")
+    )
+
+
+def scenario_deadline(name: str, s: Sizes) -> float:
+    """A generous bound on one scenario's wall time, so nothing can hang the run."""
+    startup = 4 * READY_TIMEOUT
+    if name == "rps":
+        per = (s.rps_warmup + s.rps_duration + 10) * s.repeats * len(s.rps_concurrency) * 7
+    elif name == "streaming":
+        per = (s.stream_warmup + s.stream_duration + 10) * s.repeats * len(s.stream_concurrency) * 5
+    elif name == "slow":
+        per = 8 * (s.slow_deadline + READY_TIMEOUT + 30)
+    elif name == "cold":
+        per = 3 * (s.cold_repeats + 1) * READY_TIMEOUT
+    else:
+        per = 7 * (30 + s.cancel_settle + 10)
+    return startup + per
+
+
+def git_commit() -> str:
+    try:
+        commit = subprocess.check_output(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], text=True).strip()
+        dirty = subprocess.check_output(["git", "-C", str(REPO), "status", "--porcelain"], text=True).strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return commit + ("+dirty" if dirty else "")
+
+
+async def run_scenarios(bench: Bench, names: list[str]) -> None:
+    runners = {
+        "rps": bench.scenario_rps,
+        "streaming": bench.scenario_streaming,
+        "slow": bench.scenario_slow,
+        "cold": bench.scenario_cold,
+        "cancel": bench.scenario_cancel,
+    }
+    keys = {"slow": "slow_streams", "cold": "cold_start", "cancel": "cancellation"}
+    for name in names:
+        log(f"scenario {name}")
+        started = time.perf_counter()
+        try:
+            async with asyncio.timeout(scenario_deadline(name, bench.sizes)):
+                result = await runners[name]()
+        except (TimeoutError, RuntimeError, OSError, load.HttpError) as error:
+            log(f"scenario {name} failed: {type(error).__name__}: {error}")
+            result = {"error": f"{type(error).__name__}: {error}"[:2000]}
+        finally:
+            bench.stop_upstream()
+        result["wall_s"] = time.perf_counter() - started
+        bench.results["scenarios"][keys.get(name, name)] = result
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--smoke", action="store_true", help="a few requests per scenario (CI): checks the harness")
+    parser.add_argument(
+        "--scenarios", default=",".join(SCENARIOS), help=f"comma-separated subset of {','.join(SCENARIOS)}"
+    )
+    parser.add_argument(
+        "--targets", default=",".join(TARGET_NAMES), help=f"comma-separated subset of {','.join(TARGET_NAMES)}"
+    )
+    parser.add_argument("--repeats", type=int, help="repeats per measurement (medians are reported)")
+    parser.add_argument("--slow-streams", type=int, help="concurrent streams in scenario 3")
+    parser.add_argument("--slow-seconds", type=float, help="length of each slow stream")
+    parser.add_argument("--slow-deadline", type=float, help="seconds each slow stream gets before it counts as failed")
+    parser.add_argument("--slow-rate", type=float, help="upstream tokens per second in scenario 3")
+    parser.add_argument(
+        "--profile",
+        choices=("ours", "hayhooks", "floor"),
+        help="py-spy flame graphs of one target, in bench/.work/profiles",
+    )
+    parser.add_argument("--hayhooks-version", default=HAYHOOKS_VERSION)
+    parser.add_argument("--out", type=Path, help="results folder (default bench/results)")
+    parser.add_argument(
+        "--label", help="suffix for the result files, for runs with other settings: <date>-<label>.json"
+    )
+    parser.add_argument("--skip-install", action="store_true", help="reuse the last bake and venvs as they are")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    sizes = SMOKE if args.smoke else FULL
+    overrides = {
+        "repeats": args.repeats,
+        "slow_streams": args.slow_streams,
+        "slow_seconds": args.slow_seconds,
+        "slow_deadline": args.slow_deadline,
+        "slow_rate": args.slow_rate,
+    }
+    sizes = replace(sizes, **{k: v for k, v in overrides.items() if v is not None})
+    names = [n.strip() for n in args.scenarios.split(",") if n.strip()]
+    if unknown := set(names) - set(SCENARIOS):
+        raise SystemExit(f"unknown scenarios: {', '.join(sorted(unknown))}")
+    targets = [n.strip() for n in args.targets.split(",") if n.strip()]
+    if unknown := set(targets) - set(TARGET_NAMES):
+        raise SystemExit(f"unknown targets: {', '.join(sorted(unknown))}")
+    mode = "smoke" if args.smoke else "full"
+
+    # Ctrl-C and SIGTERM both end the run through the `finally` below, which stops every process.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    started = time.perf_counter()
+    try:
+        if not args.skip_install:
+            bake_and_install()
+            install_hayhooks(args.hayhooks_version)
+        nofile = raise_open_file_limit()
+        bench = Bench(sizes, mode, targets, args.profile)
+        today = datetime.date.today().isoformat()
+        bench.results["meta"] = {
+            "date": today,
+            "mode": mode,
+            "started": datetime.datetime.now().isoformat(timespec="seconds"),
+            "cpus": os.cpu_count(),
+            "loadavg_start": " ".join(f"{x:.2f}" for x in os.getloadavg()),
+            "python": platform.python_version(),
+            "commit": git_commit(),
+            "repeats": sizes.repeats,
+            "targets": targets,
+            "label": args.label,
+            "open_files_limit": nofile,
+            "sizes": asdict(sizes),
+            "versions": installed_versions(
+                OURS_VENV / "bin" / "python", ["haystack-ai", "quart", "hypercorn", "openai"]
+            )
+            | installed_versions(HAYHOOKS_VENV / "bin" / "python", ["hayhooks", "fastapi", "uvicorn", "uvloop"]),
+        }
+        try:
+            asyncio.run(run_scenarios(bench, names))
+        except KeyboardInterrupt:
+            log("interrupted: writing what was measured so far")
+            bench.results["meta"]["interrupted"] = True
+    finally:
+        procs.stop_all()
+    bench.results["meta"]["wall_s"] = time.perf_counter() - started
+    bench.results["meta"]["loadavg_end"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+    out_dir = args.out or RESULTS
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stem = f"smoke-{today}" if args.smoke else today
+    if args.label:
+        stem += f"-{args.label}"
+    markdown = report.render(bench.results)
+    (out_dir / f"{stem}.json").write_text(json.dumps(bench.results, indent=2) + "\n")
+    (out_dir / f"{stem}.md").write_text(markdown)
+    print(markdown)
+    log(f"wrote {out_dir / stem}.json and .md in {bench.results['meta']['wall_s']:.0f} s")
+    failed = [k for k, v in bench.results["scenarios"].items() if "error" in v]
+    if bench.results["meta"].get("interrupted"):
+        return 130
+    if failed:
+        log(f"scenarios that did not finish: {', '.join(failed)}")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

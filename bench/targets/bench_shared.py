@@ -1,0 +1,47 @@
+"""The pipelines every target serves, built by the same code so the targets differ only in how they serve them.
+
+Our service (`ours/bench_wrappers`), hayhooks (`hayhooks/*/pipeline_wrapper.py`) and the bare-Quart
+floor (`bench/floor_app.py`) all import this module. The LLM is Haystack's `OpenAIChatGenerator`
+talking to the scripted upstream at `OPENAI_BASE_URL`; the harness sets OPENAI_MAX_RETRIES=0 so a
+failure shows as a failure instead of a slow success. Our wrappers pass in the generator the
+template gives its users (`llm.make_chat_generator`, an OpenAIChatGenerator subclass), because that
+is what a user of the template runs.
+"""
+
+from typing import Any
+
+from bench_config import FIXED_ANSWER, UPSTREAM_MODEL
+from haystack import Pipeline, component
+from haystack.components.generators.chat import OpenAIChatGenerator
+from haystack.dataclasses import ChatMessage
+
+
+@component
+class FixedReply:
+    """Stands in for an LLM that answers instantly: the pipeline still runs, nothing leaves the process."""
+
+    @component.output_types(replies=list[ChatMessage])
+    def run(self, messages: list[ChatMessage]) -> dict[str, Any]:
+        return {"replies": [ChatMessage.from_assistant(FIXED_ANSWER)]}
+
+
+def fixed_pipeline() -> Pipeline:
+    pipeline = Pipeline()
+    pipeline.add_component("llm", FixedReply())
+    return pipeline
+
+
+def llm_pipeline(generator: OpenAIChatGenerator | None = None) -> Pipeline:
+    """A lone chat generator: the most common shape, and the one the streaming scenarios use."""
+    pipeline = Pipeline()
+    pipeline.add_component("llm", generator or OpenAIChatGenerator(model=UPSTREAM_MODEL))
+    return pipeline
+
+
+def run_args(question: str) -> dict[str, Any]:
+    """Pipeline inputs for one question; every target passes the user's text through unchanged."""
+    return {"llm": {"messages": [ChatMessage.from_user(question)]}}
+
+
+def reply_text(result: dict[str, Any]) -> str:
+    return result["llm"]["replies"][0].text or ""

@@ -1,0 +1,16 @@
+"""hayhooks' `fixed`: the same sync pipeline as ours, in hayhooks' wrapper format."""
+
+from bench_shared import fixed_pipeline, reply_text, run_args
+from hayhooks import BasePipelineWrapper, get_last_user_message
+
+
+class PipelineWrapper(BasePipelineWrapper):
+    def setup(self) -> None:
+        self.pipeline = fixed_pipeline()
+
+    def run_api(self, question: str) -> str:
+        """Answer a question (hayhooks' own /run endpoint; the benchmark uses the OpenAI route)."""
+        return reply_text(self.pipeline.run(run_args(question)))
+
+    def run_chat_completion(self, model: str, messages: list[dict], body: dict) -> str:
+        return reply_text(self.pipeline.run(run_args(get_last_user_message(messages) or "")))

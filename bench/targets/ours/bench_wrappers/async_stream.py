@@ -1,0 +1,21 @@
+"""Model `async_stream`: an async wrapper streaming the upstream's answer with `async_streaming_generator`."""
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+from bench_shared import llm_pipeline, run_args
+from haystack_service.messages import get_last_user_message
+from haystack_service.streaming import async_streaming_generator
+from haystack_service.wrapper import BasePipelineWrapper
+
+from ._llm import chat_generator
+
+
+class PipelineWrapper(BasePipelineWrapper):
+    def setup(self) -> None:
+        self.pipeline = llm_pipeline(chat_generator(streaming=True))
+
+    async def run_chat_completion_async(
+        self, model: str, messages: list[dict[str, Any]], body: dict[str, Any]
+    ) -> AsyncIterator[Any]:
+        return async_streaming_generator(self.pipeline, run_args(get_last_user_message(messages) or ""))
