@@ -152,10 +152,19 @@ def _run_blocking(
     if isinstance(pipeline, Agent):
         return pipeline.run(**run_args, streaming_callback=on_chunk)
     data = {name: dict(inputs) for name, inputs in run_args.items()}
-    for name, sockets in pipeline.inputs(include_components_with_connected_inputs=True).items():
-        if "streaming_callback" in sockets:
-            data.setdefault(name, {})["streaming_callback"] = on_chunk
+    for name in _streaming_components(pipeline):
+        data.setdefault(name, {})["streaming_callback"] = on_chunk
     return pipeline.run(data)
+
+
+def _streaming_components(pipeline: Pipeline, *, async_only: bool = False) -> list[str]:
+    """Names of the components that take a `streaming_callback` (`Pipeline.stream` streams only async ones)."""
+    return [
+        name
+        for name, sockets in pipeline.inputs(include_components_with_connected_inputs=True).items()
+        if "streaming_callback" in sockets
+        and (not async_only or getattr(pipeline.get_component(name), "__haystack_supports_async__", False))
+    ]
 
 
 def _with_yield_points(pipeline: Pipeline, run_args: dict[str, Any]) -> dict[str, Any]:
@@ -167,11 +176,8 @@ def _with_yield_points(pipeline: Pipeline, run_args: dict[str, Any]) -> dict[str
     keeps throughput (five yields are what the first token needs to pass the hand-offs to the socket).
     """
     data = {name: dict(inputs) for name, inputs in run_args.items()}
-    for name, sockets in pipeline.inputs(include_components_with_connected_inputs=True).items():
-        if "streaming_callback" in sockets and getattr(
-            pipeline.get_component(name), "__haystack_supports_async__", False
-        ):
-            data.setdefault(name, {}).setdefault("streaming_callback", _yield_for_first_chunks())
+    for name in _streaming_components(pipeline, async_only=True):
+        data.setdefault(name, {}).setdefault("streaming_callback", _yield_for_first_chunks())
     return data
 
 
