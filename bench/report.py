@@ -158,7 +158,7 @@ def _slow_table(slow: dict[str, Any]) -> Table:
         "3. Many slow streams",
         f"{n} concurrent streams of {settings.get('seconds', '?')} s (upstream at {settings.get('rate', '?')} tokens/s), "
         f"all opened at once, each given {settings.get('deadline', '?')} s. Memory is the peak RSS of the server's "
-        "process tree (hypercorn: supervisor + worker). ours (pool 1000) = THREAD_POOL_SIZE=1000."
+        "process tree (ours and the floor serve from one hypercorn process, `workers = 0`). ours (pool 1000) = THREAD_POOL_SIZE=1000."
         + _saturation_note(slow, n),
         columns,
         short="3 slow",

@@ -21,6 +21,7 @@ import openai
 
 PACKAGE = "{{ cookiecutter.project_slug }}"
 TESTS_DIR = Path(__file__).resolve().parent
+HYPERCORN_TOML = TESTS_DIR.parent / "hypercorn.toml"
 STARTUP_TIMEOUT = 120.0  # generous: importing Haystack on a loaded 2-core CI runner is slow
 CLIENT_TIMEOUT = 30.0
 ERROR_KEYS = {"message", "type", "param", "code"}
@@ -95,7 +96,8 @@ class ServiceProcess:
         """Start hypercorn and wait (bounded) until GET /status answers 200."""
         self.workdir.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("wb")
-        command = [sys.executable, "-m", "hypercorn", f"{PACKAGE}.asgi:app", "--bind", f"127.0.0.1:{self.port}"]
+        command = [sys.executable, "-m", "hypercorn", f"{PACKAGE}.asgi:app", "--config", str(HYPERCORN_TOML)]
+        command += ["--bind", f"127.0.0.1:{self.port}"]  # the project's own settings, as users run it
         self.process = subprocess.Popen(command, cwd=self.workdir, env=self.env, stdout=log, stderr=subprocess.STDOUT)
         log.close()
         deadline = time.monotonic() + STARTUP_TIMEOUT

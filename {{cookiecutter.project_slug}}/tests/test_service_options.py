@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,7 +11,7 @@ import httpx
 import openai
 import pytest
 
-from support import TESTS_DIR, ServiceProcess, assert_error, base_env, user
+from support import TESTS_DIR, ServiceProcess, assert_error, base_env, parse_sse, user
 from test_wrappers import async_gen, refuses
 
 KEYS = ("first-key", "second-key")
@@ -122,3 +123,21 @@ def test_cors_for_allowed_origins_only(keyed_service: ServiceProcess) -> None:
         other = http.post("/v1/chat/completions", json=body, headers=headers)
         assert other.status_code == 200
         assert "access-control-allow-origin" not in other.headers
+
+
+def test_sigterm_lets_open_streams_finish(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """hypercorn.toml serves in-process (`workers = 0`): that process itself must shut down gracefully."""
+    env = base_env(WRAPPERS_PACKAGE="test_wrappers", PYTHONPATH=str(TESTS_DIR))
+    service = ServiceProcess(name="sigterm_service", workdir=tmp_path_factory.mktemp("sigterm"), env=env).start()
+    try:
+        assert service.process is not None
+        body = {"model": "slow_start", "messages": user("x"), "stream": True}
+        with service.http() as http, http.stream("POST", "/v1/chat/completions", json=body) as response:
+            assert response.status_code == 200  # the stream is open: its wrapper sleeps before the first chunk
+            service.process.send_signal(signal.SIGTERM)
+            sse = parse_sse(response.read().decode())
+        assert "".join(chunk["choices"][0]["delta"].get("content") or "" for chunk in sse.chunks()) == "slow start"
+        assert sse.data[-1] == "[DONE]"
+        assert service.process.wait(timeout=30) == 0, service.log_tail()
+    finally:
+        service.stop()
