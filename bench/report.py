@@ -123,11 +123,13 @@ def _rps_tables(rps: dict[str, Any]) -> list[Table]:
 
 
 def _streaming_table(streaming: dict[str, Any]) -> Table:
-    columns = ["ours", "hayhooks", "floor", "raw", "upstream"]
+    columns = ["ours", "ours (Haystack generator)", "hayhooks", "floor", "raw", "upstream"]
     table = Table(
         "2. Streaming: time to first token and throughput (`async_stream`)",
-        "Async wrapper streaming the upstream's answer (as fast as it can) through OpenAIChatGenerator. "
-        "floor = the same Haystack code (`Pipeline.stream`) in a bare Quart SSE loop; raw = bare Quart relaying "
+        "Async wrapper streaming the upstream's answer (as fast as it can) through the template's generator "
+        "(`llm.make_chat_generator`, which parses the stream itself); ours (Haystack generator) = the same wrapper "
+        "in the same process with Haystack's plain OpenAIChatGenerator, which hayhooks and the floor use. "
+        "floor = that Haystack code (`Pipeline.stream`) in a bare Quart SSE loop; raw = bare Quart relaying "
         "the upstream with httpx, no Haystack; upstream = called directly. chunks/s counts upstream chunks "
         "delivered per second (servers may merge chunks; the text is checked intact).",
         columns,
@@ -251,12 +253,17 @@ def bar_checks(results: dict[str, Any], tables: list[Table]) -> list[tuple[str, 
         checks.append(("fixed req/s at c=64 >= 0.8x floor", ours >= 0.8 * floor, f"{ours / floor:.2f}x"))
 
     for key, block in (_get(results, "scenarios", "streaming") or {}).items():
-        ours, floor = _get(block, "ours", "chunks_per_s"), _get(block, "floor", "chunks_per_s")
+        if not isinstance(block, dict):
+            continue
+        # The floor runs Haystack's plain generator: compare like with like, so the check measures serving alone.
+        column = "ours (Haystack generator)" if isinstance(block.get("ours (Haystack generator)"), dict) else "ours"
+        ours, floor = _get(block, column, "chunks_per_s"), _get(block, "floor", "chunks_per_s")
         if ours is not None and floor:
-            checks.append((f"streaming chunks/s {key} >= 0.9x floor", ours >= 0.9 * floor, f"{ours / floor:.2f}x"))
-        ours, floor = _get(block, "ours", "ttft_p50_ms"), _get(block, "floor", "ttft_p50_ms")
+            what = f"streaming chunks/s {key} >= 0.9x floor ({column})"
+            checks.append((what, ours >= 0.9 * floor, f"{ours / floor:.2f}x"))
+        ours, floor = _get(block, column, "ttft_p50_ms"), _get(block, "floor", "ttft_p50_ms")
         if ours is not None and floor is not None:
-            checks.append((f"TTFT p50 {key} < floor + 1 ms", ours - floor < 1.0, f"{ours - floor:+.2f} ms"))
+            checks.append((f"TTFT p50 {key} < floor + 1 ms ({column})", ours - floor < 1.0, f"{ours - floor:+.2f} ms"))
 
     slow = _get(results, "scenarios", "slow_streams") or {}
     n = _get(slow, "settings", "streams")

@@ -54,6 +54,8 @@ SCENARIOS = ("rps", "streaming", "slow", "cold", "cancel")
 TARGET_NAMES = ("ours", "hayhooks", "floor", "upstream")
 # The models both ours and hayhooks must have loaded before a run may start.
 MODELS = ("fixed", "llm", "sync_stream", "async_stream")
+# Scenario 2's extra column: ours serving the same wrapper with Haystack's plain OpenAIChatGenerator.
+PLAIN_GENERATOR = "ours (Haystack generator)"
 READY_TIMEOUT = 180.0
 
 
@@ -366,7 +368,7 @@ class Bench:
         if column == "upstream":
             assert self.upstream is not None
             return self.upstream_port, self.upstream
-        server = servers[column] if column in servers else servers["floor"]
+        server = servers[server_of(column)]
         return server.port, server.proc
 
     # -- measurements --
@@ -533,12 +535,14 @@ class Bench:
         s = self.sizes
         text = stream_text(s.stream_tokens)
         await self.start_upstream(text, rate=0)
-        models = {"ours": "async_stream", "hayhooks": "async_stream", "floor": "async_stream", "raw": "relay"}
-        models["upstream"] = UPSTREAM_MODEL
+        models = {"ours": "async_stream", PLAIN_GENERATOR: "async_stream_plain", "hayhooks": "async_stream"}
+        models |= {"floor": "async_stream", "raw": "relay", "upstream": UPSTREAM_MODEL}
         models = {c: models[c] for c in self.wanted(models)}
         out: dict[str, Any] = {}
         async with self.servers(["ours", "hayhooks", "floor"]) as servers:
             await self.warm_up(servers, ["async_stream"])
+            if PLAIN_GENERATOR in models:
+                await self.warm_up({"ours": servers["ours"]}, ["async_stream_plain"])
             for c in s.stream_concurrency:
                 runs: dict[str, list[dict[str, Any]]] = {n: [] for n in models}
                 for repeat in range(s.repeats):
@@ -751,8 +755,11 @@ def error_kinds(errors: list[str]) -> dict[str, int]:
 
 
 def server_of(column: str) -> str:
-    """The process behind a report column (`raw` and `floor (pipeline)` are models of the floor app)."""
-    return column if column in TARGET_NAMES else "floor"
+    """The process behind a report column: `ours (...)` columns are other models of ours, `raw` and
+    `floor (pipeline)` other models of the floor app."""
+    if column in TARGET_NAMES:
+        return column
+    return "ours" if column.startswith("ours") else "floor"
 
 
 def stream_text(tokens: int) -> str:

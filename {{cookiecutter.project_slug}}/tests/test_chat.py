@@ -189,3 +189,28 @@ def test_upstream_error_becomes_server_error(service: ServiceProcess, upstream: 
     assert (
         service.client().chat.completions.create(model="chat", messages=user("hi")).choices[0].message.content == TEXT
     )
+
+
+MIDSTREAM_FAILURES = [{"error_event_after": 2}, {"drop_after": 2}]
+STREAMING_MODELS = [("service", "chat_stream"), ("test_service", "sync_pipeline_stream")]
+
+
+@pytest.mark.parametrize("failure", MIDSTREAM_FAILURES, ids=["error_event", "dropped_connection"])
+@pytest.mark.parametrize(("fixture", "model"), STREAMING_MODELS, ids=["async", "sync"])
+def test_upstream_failing_midstream_ends_in_an_error_event(
+    request: pytest.FixtureRequest, upstream: ScriptedUpstream, fixture: str, model: str, failure: dict[str, int]
+) -> None:
+    """What streamed before the failure arrives, then an error event and no [DONE]: never a clean-looking cut."""
+    service: ServiceProcess = request.getfixturevalue(fixture)
+    upstream.script(text=TEXT, error_message="upstream broke: key sk-upstream-secret", **failure)
+    with service.http() as http:
+        _, sse = stream_raw(http, "/v1/chat/completions", {"model": model, "messages": user("hi"), "stream": True})
+    text = "".join(chunk["choices"][0]["delta"].get("content") or "" for chunk in sse.chunks() if chunk["choices"])
+    assert text and TEXT.startswith(text) and text != TEXT, text
+    errors = [event["error"] for event in sse.json_events() if "error" in event]
+    assert len(errors) == 1 and errors[0]["type"] == "server_error", sse.raw[-500:]
+    assert "[DONE]" not in sse.data
+    assert "sk-upstream-secret" not in sse.raw
+    upstream.script(text=TEXT)
+    reply = service.client().chat.completions.create(model=model, messages=user("again"))
+    assert reply.choices[0].message.content == TEXT, "the service must serve the next request normally"

@@ -50,6 +50,9 @@ class Script:
     finish_reason: str | None = None
     status: int = 200
     error_message: str = "scripted upstream failure"
+    # Mid-stream failures, after this many chunks: an error event (as OpenAI sends one), or a dropped connection.
+    error_event_after: int | None = None
+    drop_after: int | None = None
 
 
 @dataclass
@@ -379,6 +382,14 @@ class ScriptedUpstream:
                     await _sleep_unless(gone, delay)
                 if gone.is_set():
                     record.disconnected = True
+                    return
+                if position == answer.script.drop_after:
+                    writer.transport.abort()  # no closing chunk: the body ends mid-stream
+                    return
+                if position == answer.script.error_event_after:
+                    event = _error_body(answer.script.error_message, "server_error")
+                    writer.write(_http_chunk(f"data: {json.dumps(event)}\n\n".encode()) + b"0\r\n\r\n")
+                    await writer.drain()
                     return
                 try:
                     writer.write(_http_chunk(f"data: {json.dumps(chunk)}\n\n".encode()))

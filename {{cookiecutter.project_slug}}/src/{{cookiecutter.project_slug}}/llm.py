@@ -5,15 +5,21 @@ compatible server: Ollama, vLLM, llama.cpp) and `OPENAI_MODEL`. Without a key it
 `MockChatGenerator`, so a fresh checkout serves answers offline.
 """
 
+import asyncio
+import inspect
+import json
 import logging
 import os
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable
+from datetime import datetime
 from functools import cache
 from typing import Any
 
 from haystack import component
 from haystack.components.generators.chat import MockChatGenerator, OpenAIChatGenerator
-from haystack.dataclasses import ChatMessage, ComponentInfo, ReasoningContent, StreamingChunk
+from haystack.components.generators.utils import _convert_streaming_chunks_to_chat_message
+from haystack.dataclasses import ChatMessage, ComponentInfo, ReasoningContent, StreamingChunk, ToolCallDelta
+from openai import APIError, AsyncStream, Stream
 
 logger = logging.getLogger(__name__)
 
@@ -44,13 +50,19 @@ def _warn_offline() -> None:
 
 @component
 class ReasoningOpenAIChatGenerator(OpenAIChatGenerator):
-    """OpenAIChatGenerator that passes `reasoning_content` deltas on as `StreamingChunk.reasoning`,
+    """OpenAIChatGenerator that reads a streamed answer straight from its JSON, keeps the reasoning,
     and asks for token usage when streaming.
 
-    DeepSeek-style reasoning models (on vLLM, Ollama, llama.cpp) stream their thinking in
-    `delta.reasoning_content` (or `delta.reasoning`); Haystack 3.4 drops it. Only the streamed
-    reasoning is kept: the final reply message still has none. The base class is named
-    explicitly below because Haystack's `@component` rebuilds the class, which breaks a bare `super()`.
+    - Speed: the openai SDK turns every streamed chunk into typed objects that Haystack then turns into a
+      `StreamingChunk`; that is most of the CPU a stream costs (about 2/3 of it, profiled against a fast
+      upstream). Here each `data:` line is parsed with `json.loads` and becomes a `StreamingChunk` at once.
+      The request itself (auth, base URL, retries, timeouts) is still made by the SDK.
+    - Reasoning: DeepSeek-style reasoning models (on vLLM, Ollama, llama.cpp) stream their thinking in
+      `delta.reasoning_content` (or `delta.reasoning`), which Haystack 3.4 drops. Here it becomes a
+      `StreamingChunk` with `reasoning`, and the final reply carries it too.
+
+    The base class is named explicitly below because Haystack's `@component` rebuilds the class, which
+    breaks a bare `super()`.
     """
 
     def _prepare_api_call(self, **kwargs: Any) -> dict[str, Any]:
@@ -60,47 +72,140 @@ class ReasoningOpenAIChatGenerator(OpenAIChatGenerator):
             api_args.setdefault("stream_options", {"include_usage": True})
         return api_args
 
-    def _handle_stream_response(self, chat_completion: Any, callback: Callable[[StreamingChunk], None]) -> Any:
-        info = ComponentInfo.from_component(self)
-
-        def with_reasoning() -> Iterator[Any]:
-            for chunk in chat_completion:
-                if reasoning := _reasoning_chunk(chunk, info):
-                    callback(reasoning)
-                yield chunk
-
+    def _handle_stream_response(self, chat_completion: Stream, callback: Callable[[StreamingChunk], None]) -> Any:
+        reader = _ChunkReader(chat_completion.response.request, ComponentInfo.from_component(self))
         try:
-            return OpenAIChatGenerator._handle_stream_response(self, with_reasoning(), callback)
+            for line in chat_completion.response.iter_lines():
+                for chunk in reader.feed(line):
+                    callback(chunk)
         finally:
-            # When the callback raises (the client went away), stop reading the upstream now, not at garbage collection.
+            # Also when the callback raises (the client went away): stop reading the upstream now.
             chat_completion.close()
+        return [_convert_streaming_chunks_to_chat_message(chunks=reader.chunks)]
 
-    async def _handle_async_stream_response(self, chat_completion: Any, callback: Any) -> Any:
-        wrapped = _AsyncStreamWithReasoning(chat_completion, callback, ComponentInfo.from_component(self))
-        return await OpenAIChatGenerator._handle_async_stream_response(self, wrapped, callback)
-
-
-class _AsyncStreamWithReasoning:
-    """Wraps the SDK's async stream; `close()` is kept because Haystack calls it on cancellation."""
-
-    def __init__(self, stream: Any, callback: Any, info: ComponentInfo) -> None:
-        self._stream, self._callback, self._info = stream, callback, info
-
-    async def __aiter__(self) -> AsyncIterator[Any]:
-        async for chunk in self._stream:
-            if reasoning := _reasoning_chunk(chunk, self._info):
-                await self._callback(reasoning)
-            yield chunk
-
-    async def close(self) -> None:
-        await self._stream.close()
+    async def _handle_async_stream_response(self, chat_completion: AsyncStream, callback: Any) -> Any:
+        reader = _ChunkReader(chat_completion.response.request, ComponentInfo.from_component(self))
+        try:
+            async for line in chat_completion.response.aiter_lines():
+                for chunk in reader.feed(line):
+                    if inspect.isawaitable(result := callback(chunk)):
+                        await result
+        finally:
+            # shield: when the run is cancelled (the client went away), the close must still happen.
+            await asyncio.shield(chat_completion.close())
+        return [_convert_streaming_chunks_to_chat_message(chunks=reader.chunks)]
 
 
-def _reasoning_chunk(chunk: Any, info: ComponentInfo) -> StreamingChunk | None:
-    if not chunk.choices:
-        return None
-    extra = chunk.choices[0].delta.model_extra or {}
-    text = extra.get("reasoning_content") or extra.get("reasoning")
-    if not isinstance(text, str) or not text:
-        return None
-    return StreamingChunk(content="", reasoning=ReasoningContent(reasoning_text=text), index=0, component_info=info)
+FINISH_REASONS = {"stop": "stop", "length": "length", "content_filter": "content_filter", "tool_calls": "tool_calls"}
+FINISH_REASONS["function_call"] = "tool_calls"  # the legacy name
+
+
+class _ChunkReader:
+    """Turns the lines of a Chat Completions event stream into Haystack `StreamingChunk`s.
+
+    Follows OpenAIChatGenerator's own conversion, so the final reply (text, tool calls, usage, finish
+    reason) is what Haystack would have built.
+    """
+
+    def __init__(self, request: Any, info: ComponentInfo) -> None:
+        self.request = request  # for the APIError of an error event
+        self.info = info
+        self.chunks: list[StreamingChunk] = []
+        self.data_lines: list[str] = []
+        self.event = ""
+        self.done = False
+
+    def feed(self, line: str) -> list[StreamingChunk]:
+        """The chunks that one line of the event stream completes (most lines complete none)."""
+        if self.done or line.startswith(":"):
+            return []
+        if line:
+            field, _, value = line.partition(":")
+            value = value.removeprefix(" ")
+            if field == "data":
+                self.data_lines.append(value)
+            elif field == "event":
+                self.event = value
+            return []
+        if not self.data_lines:
+            return []
+        data, event = "\n".join(self.data_lines), self.event
+        self.data_lines, self.event = [], ""
+        if data.startswith("[DONE]"):
+            self.done = True
+            return []
+        payload = json.loads(data)
+        if isinstance(payload, dict) and (payload.get("error") or event == "error"):
+            error = payload.get("error")
+            message = error.get("message") if isinstance(error, dict) else None
+            raise APIError(str(message or "The LLM server reported an error mid-stream"), self.request, body=error)
+        if event or not isinstance(payload, dict):
+            return []  # named events are not chat completion chunks
+        new = self._chunks_from(payload)
+        self.chunks.extend(new)
+        return new
+
+    def _chunks_from(self, payload: dict[str, Any]) -> list[StreamingChunk]:
+        meta: dict[str, Any] = {
+            "model": payload.get("model"),
+            "received_at": datetime.now().isoformat(),
+            "usage": payload.get("usage"),
+        }
+        choices = payload.get("choices") or []
+        if not choices:  # the usage chunk
+            return [StreamingChunk(content="", component_info=self.info, index=None, meta=meta)]
+        choice = choices[0]
+        delta = choice.get("delta") or {}
+        reason = choice.get("finish_reason")
+        meta |= {"index": choice.get("index", 0), "tool_calls": delta.get("tool_calls"), "finish_reason": reason}
+        if choice.get("logprobs"):
+            meta["logprobs"] = choice["logprobs"]
+        finish = FINISH_REASONS.get(reason) if reason else None
+        out: list[StreamingChunk] = []
+        reasoning = delta.get("reasoning_content") or delta.get("reasoning")
+        if isinstance(reasoning, str) and reasoning:
+            out.append(
+                StreamingChunk(
+                    content="", reasoning=ReasoningContent(reasoning), index=0, component_info=self.info, meta=meta
+                )
+            )
+        if tool_calls := delta.get("tool_calls"):
+            calls = [_tool_call_delta(call) for call in tool_calls]
+            out.append(
+                StreamingChunk(
+                    content=delta.get("content") or "",
+                    component_info=self.info,
+                    index=calls[0].index,
+                    tool_calls=calls,
+                    start=calls[0].tool_name is not None,
+                    finish_reason=finish,
+                    meta=meta,
+                )
+            )
+            return out
+        content = delta.get("content")
+        if content or not out or finish:
+            # Like Haystack: a content block has index 0; role-only and finish-only chunks have none.
+            index = None if content is None or delta.get("role") is not None else 0
+            start = len(self.chunks) + len(out) == 1
+            out.append(
+                StreamingChunk(
+                    content=content or "",
+                    component_info=self.info,
+                    index=index,
+                    start=start,
+                    finish_reason=finish,
+                    meta=meta,
+                )
+            )
+        return out
+
+
+def _tool_call_delta(call: dict[str, Any]) -> ToolCallDelta:
+    function = call.get("function") or {}
+    return ToolCallDelta(
+        index=call.get("index", 0),
+        id=call.get("id"),
+        tool_name=function.get("name"),
+        arguments=function.get("arguments") or None,
+    )

@@ -12,9 +12,13 @@ from haystack.components.generators.chat import OpenAIChatGenerator
 from haystack_service.llm import make_chat_generator
 
 
+def plain_generator() -> OpenAIChatGenerator:
+    return OpenAIChatGenerator(model=UPSTREAM_MODEL)
+
+
 def chat_generator(*, streaming: bool) -> OpenAIChatGenerator:
     if os.environ.get("BENCH_PLAIN_GENERATOR") == "1":
-        return OpenAIChatGenerator(model=UPSTREAM_MODEL)
+        return plain_generator()
     # The template's signature has changed before; pass `streaming` only where it is still taken.
     takes_streaming = "streaming" in inspect.signature(make_chat_generator).parameters
     generator = make_chat_generator(streaming=streaming) if takes_streaming else make_chat_generator()
