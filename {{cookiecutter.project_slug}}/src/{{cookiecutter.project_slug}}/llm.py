@@ -17,8 +17,7 @@ from typing import Any
 
 from haystack import component
 from haystack.components.generators.chat import MockChatGenerator, OpenAIChatGenerator
-from haystack.components.generators.utils import _convert_streaming_chunks_to_chat_message
-from haystack.dataclasses import ChatMessage, ComponentInfo, ReasoningContent, StreamingChunk, ToolCallDelta
+from haystack.dataclasses import ChatMessage, ComponentInfo, ReasoningContent, StreamingChunk, ToolCall, ToolCallDelta
 from openai import APIError, AsyncStream, Stream
 
 logger = logging.getLogger(__name__)
@@ -81,7 +80,7 @@ class ReasoningOpenAIChatGenerator(OpenAIChatGenerator):
         finally:
             # Also when the callback raises (the client went away): stop reading the upstream now.
             chat_completion.close()
-        return [_convert_streaming_chunks_to_chat_message(chunks=reader.chunks)]
+        return [reader.reply.message()]
 
     async def _handle_async_stream_response(self, chat_completion: AsyncStream, callback: Any) -> Any:
         reader = _ChunkReader(chat_completion.response.request, ComponentInfo.from_component(self))
@@ -93,7 +92,7 @@ class ReasoningOpenAIChatGenerator(OpenAIChatGenerator):
         finally:
             # shield: when the run is cancelled (the client went away), the close must still happen.
             await asyncio.shield(chat_completion.close())
-        return [_convert_streaming_chunks_to_chat_message(chunks=reader.chunks)]
+        return [reader.reply.message()]
 
 
 FINISH_REASONS = {"stop": "stop", "length": "length", "content_filter": "content_filter", "tool_calls": "tool_calls"}
@@ -103,14 +102,15 @@ FINISH_REASONS["function_call"] = "tool_calls"  # the legacy name
 class _ChunkReader:
     """Turns the lines of a Chat Completions event stream into Haystack `StreamingChunk`s.
 
-    Follows OpenAIChatGenerator's own conversion, so the final reply (text, tool calls, usage, finish
-    reason) is what Haystack would have built.
+    Follows OpenAIChatGenerator's own conversion, so the chunks and the final reply (text, tool calls,
+    usage, finish reason) are what Haystack would have built.
     """
 
     def __init__(self, request: Any, info: ComponentInfo) -> None:
         self.request = request  # for the APIError of an error event
         self.info = info
-        self.chunks: list[StreamingChunk] = []
+        self.chunk_count = 0
+        self.reply = _ReplyBuilder()
         self.data_lines: list[str] = []
         self.event = ""
         self.done = False
@@ -142,7 +142,9 @@ class _ChunkReader:
         if event or not isinstance(payload, dict):
             return []  # named events are not chat completion chunks
         new = self._chunks_from(payload)
-        self.chunks.extend(new)
+        self.chunk_count += len(new)
+        for chunk in new:
+            self.reply.add(chunk)
         return new
 
     def _chunks_from(self, payload: dict[str, Any]) -> list[StreamingChunk]:
@@ -188,7 +190,7 @@ class _ChunkReader:
         if content or not out or finish:
             # Like Haystack: a content block has index 0; role-only and finish-only chunks have none.
             index = None if content is None or delta.get("role") is not None else 0
-            start = len(self.chunks) + len(out) == 1
+            start = self.chunk_count + len(out) == 1
             out.append(
                 StreamingChunk(
                     content=content or "",
@@ -200,6 +202,53 @@ class _ChunkReader:
                 )
             )
         return out
+
+
+class _ReplyBuilder:
+    """The final reply of a streamed run, built as the chunks pass.
+
+    Haystack keeps every chunk until the end to build it; a long answer then holds hundreds of chunks,
+    each with its own `meta`, per open stream (about 0.4 MB for 600 chunks). This keeps only the parts.
+    """
+
+    def __init__(self) -> None:
+        self.text: list[str] = []
+        self.reasoning: list[str] = []
+        self.tool_calls: dict[int, dict[str, str]] = {}
+        self.logprobs: list[Any] = []
+        self.meta: dict[str, Any] = {"model": None, "index": 0, "finish_reason": None}
+        self.meta |= {"completion_start_time": None, "usage": None}
+
+    def add(self, chunk: StreamingChunk) -> None:
+        self.text.append(chunk.content)
+        if chunk.reasoning is not None:
+            self.reasoning.append(chunk.reasoning.reasoning_text)
+        for delta in chunk.tool_calls or ():
+            call = self.tool_calls.setdefault(delta.index, {"id": "", "name": "", "arguments": ""})
+            call["id"] = delta.id if delta.id is not None else call["id"]
+            call["name"] += delta.tool_name or ""
+            call["arguments"] += delta.arguments or ""
+        if chunk.meta.get("logprobs"):
+            self.logprobs.append(chunk.meta["logprobs"])
+        self.meta["model"] = chunk.meta.get("model")
+        self.meta["completion_start_time"] = self.meta["completion_start_time"] or chunk.meta.get("received_at")
+        self.meta["finish_reason"] = chunk.finish_reason or self.meta["finish_reason"]
+        self.meta["usage"] = chunk.meta.get("usage") or self.meta["usage"]
+
+    def message(self) -> ChatMessage:
+        tool_calls = []
+        for _, call in sorted(self.tool_calls.items()):
+            try:
+                arguments = json.loads(call["arguments"]) if call["arguments"] else {}
+            except json.JSONDecodeError:
+                logger.warning("Skipping tool call %s (%s): its arguments are not valid JSON", call["id"], call["name"])
+                continue
+            tool_calls.append(ToolCall(id=call["id"], tool_name=call["name"], arguments=arguments))
+        reasoning = ReasoningContent("".join(self.reasoning)) if self.reasoning else None
+        meta = self.meta | ({"logprobs": self.logprobs} if self.logprobs else {})
+        return ChatMessage.from_assistant(
+            text="".join(self.text) or None, tool_calls=tool_calls, reasoning=reasoning, meta=meta
+        )
 
 
 def _tool_call_delta(call: dict[str, Any]) -> ToolCallDelta:

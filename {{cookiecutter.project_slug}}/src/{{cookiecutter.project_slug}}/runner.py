@@ -97,6 +97,10 @@ class EventStream:
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
         self._events: deque[Event] = deque()
+        # Events from a worker thread wait here until the loop takes them: one wake-up of the loop per batch.
+        self._from_thread: list[Event] = []
+        self._from_thread_lock = threading.Lock()
+        self._handoff_scheduled = False
         self._finished = False
         self._waiter: asyncio.Future[None] | None = None
         self.stop_flag = threading.Event()
@@ -108,8 +112,22 @@ class EventStream:
             self._wake()
 
     def put_from_thread(self, events: list[Event]) -> None:
-        if events:
-            self._loop.call_soon_threadsafe(self.put, events)
+        """`put` from a worker thread. A fast sync stream makes many chunks while the loop is busy elsewhere;
+        they travel as one batch, instead of one cross-thread wake-up of the loop each."""
+        if not events:
+            return
+        with self._from_thread_lock:
+            self._from_thread.extend(events)
+            if self._handoff_scheduled:
+                return
+            self._handoff_scheduled = True
+        self._loop.call_soon_threadsafe(self._take_from_thread)
+
+    def _take_from_thread(self) -> None:
+        with self._from_thread_lock:
+            events, self._from_thread = self._from_thread, []
+            self._handoff_scheduled = False
+        self.put(events)
 
     def finish(self) -> None:
         self._finished = True
