@@ -1,23 +1,33 @@
-"""`streaming.streaming_generator` in sync wrappers: a Pipeline and an Agent run in a thread of their own."""
+"""`streaming.streaming_generator` in sync wrappers: a Pipeline and an Agent, pushed or pulled.
+
+`sync_pipeline_stream` returns the generator as it is, so the service has it push its pieces from the worker
+thread; `sync_pipeline_stream_pulled` iterates it itself, so the pipeline runs in a thread of its own.
+"""
 
 from __future__ import annotations
 
 import json
 
 import httpx
+import pytest
 
 from support import ServiceProcess, stream_raw, user, wait_until
 from upstream import ScriptedUpstream
 
+BOTH_PATHS = pytest.mark.parametrize("model", ["sync_pipeline_stream", "sync_pipeline_stream_pulled"])
 
-def test_pipeline_streams_text_reasoning_and_usage(test_service: ServiceProcess, upstream: ScriptedUpstream) -> None:
+
+@BOTH_PATHS
+def test_pipeline_streams_text_reasoning_and_usage(
+    test_service: ServiceProcess, upstream: ScriptedUpstream, model: str
+) -> None:
     upstream.script(reasoning="Short thought.", text="A sync pipeline, streamed.", usage=(9, 4))
     with test_service.http() as http:
         _, sse = stream_raw(
             http,
             "/v1/chat/completions",
             {
-                "model": "sync_pipeline_stream",
+                "model": model,
                 "messages": user("Hi"),
                 "stream": True,
                 "stream_options": {"include_usage": True},
@@ -31,9 +41,12 @@ def test_pipeline_streams_text_reasoning_and_usage(test_service: ServiceProcess,
     assert chunks[-1]["usage"] == {"prompt_tokens": 9, "completion_tokens": 4, "total_tokens": 13}
 
 
-def test_pipeline_non_stream_drains_the_generator(test_service: ServiceProcess, upstream: ScriptedUpstream) -> None:
+@BOTH_PATHS
+def test_pipeline_non_stream_drains_the_generator(
+    test_service: ServiceProcess, upstream: ScriptedUpstream, model: str
+) -> None:
     upstream.script(text="Drained into one message.", usage=(2, 3))
-    completion = test_service.client().chat.completions.create(model="sync_pipeline_stream", messages=user("Hi"))
+    completion = test_service.client().chat.completions.create(model=model, messages=user("Hi"))
     assert completion.choices[0].message.content == "Drained into one message."
     assert completion.usage is not None and completion.usage.total_tokens == 5
 
@@ -58,11 +71,14 @@ def test_agent_callbacks_inject_text_and_tool_calls_stay_inside(
     assert [json.loads(json.dumps(m["content"])) for m in tool_results] == ["42"]
 
 
-def test_disconnect_stops_reading_the_upstream(test_service: ServiceProcess, upstream: ScriptedUpstream) -> None:
+@BOTH_PATHS
+def test_disconnect_stops_reading_the_upstream(
+    test_service: ServiceProcess, upstream: ScriptedUpstream, model: str
+) -> None:
     """The sync run is told to stop at its next chunk, and the upstream connection is closed right away."""
     words = " ".join(f"word{i}" for i in range(300))
     upstream.script(text=words, token_delay=0.05)
-    body = {"model": "sync_pipeline_stream", "messages": user("Talk a lot"), "stream": True}
+    body = {"model": model, "messages": user("Talk a lot"), "stream": True}
     with (
         httpx.Client(base_url=test_service.base_url, timeout=30) as http,
         http.stream("POST", "/v1/chat/completions", json=body) as response,

@@ -12,6 +12,7 @@ import inspect
 import json
 import logging
 import threading
+from abc import abstractmethod
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -34,6 +35,18 @@ def current_stop_flag() -> threading.Event | None:
     Code that runs a pipeline in its own thread (see `streaming.streaming_generator`) checks it at each chunk.
     """
     return _stop_flag.get()
+
+
+class PushIterator(Iterator[Any]):
+    """An iterator that can also push its items to a function, for sources that produce by callback.
+
+    A sync wrapper may return one (as `streaming.streaming_generator` does): the service then calls
+    `push_to` in its worker thread instead of iterating, which spares the source a thread of its own.
+    """
+
+    @abstractmethod
+    def push_to(self, emit: Callable[[Any], None]) -> None:
+        """Produce every item, calling `emit` with each as soon as it exists."""
 
 
 class RunStopped(Exception):
@@ -255,6 +268,9 @@ def _call_in_thread(output: _Output, method: Callable[..., Any], args: tuple[Any
 
 def _drain_in_thread(output: _Output, pieces: Iterator[object]) -> None:
     _stop_flag.set(output.stop_flag)
+    if isinstance(pieces, PushIterator):
+        pieces.push_to(lambda piece: output.emit_from_thread(events_from(piece)))
+        return
     try:
         for piece in pieces:
             if output.stop_flag.is_set():

@@ -44,7 +44,7 @@ from haystack.dataclasses import ChatMessage, StreamingChunk
 
 from .events import Event, Usage
 from .openwebui import show_tool_call_end, show_tool_call_start
-from .runner import RunStopped, current_stop_flag
+from .runner import PushIterator, RunStopped, current_stop_flag
 
 Injected = str | Event | list[str | Event] | None
 Piece = str | StreamingChunk | Event
@@ -65,43 +65,83 @@ def streaming_generator(
     on_pipeline_end: OnPipelineEnd | None = None,
     forward_tool_calls: bool | None = None,
 ) -> Iterator[Piece]:
-    """Run `pipeline` in a thread of its own and yield its chunks as they arrive."""
+    """Run `pipeline` and yield its chunks as they arrive (see `PipelineStream`)."""
     shaper = _ChunkShaper(on_tool_call_start, on_tool_call_end, on_reasoning, on_pipeline_end)
     shaper.forward_tool_calls = _forwards_tool_calls(pipeline, forward_tool_calls)
-    chunks: queue.SimpleQueue[StreamingChunk | None] = queue.SimpleQueue()
-    client_gone = current_stop_flag()  # set by the service when the client disconnects
-    closed = threading.Event()  # set when whoever iterates this generator stops early
-    outcome: dict[str, Any] = {}
+    return PipelineStream(pipeline, pipeline_run_args, shaper)
 
-    def stop_requested() -> bool:
-        return closed.is_set() or (client_gone is not None and client_gone.is_set())
 
-    def on_chunk(chunk: StreamingChunk) -> None:
-        # A closure, not a bound method: Pipeline.run deep-copies its inputs.
-        if stop_requested():
-            raise RunStopped("nobody is reading this stream any more")
-        chunks.put(chunk)
+class PipelineStream(PushIterator):
+    """What `streaming_generator` returns: the pieces of one run, pulled or pushed.
 
-    def run() -> None:
+    A pipeline pushes its chunks into a callback, so iterating over them (pulling) needs the pipeline to run
+    in a thread of its own. When your wrapper returns this object as it is, the service does not iterate: it
+    calls `push_to` in its worker thread, which runs the pipeline right there and hands over each piece as
+    its chunk arrives: one thread per stream instead of two, and half the hand-offs between threads.
+    """
+
+    def __init__(self, pipeline: Pipeline | Agent, run_args: dict[str, Any], shaper: "_ChunkShaper") -> None:
+        self.pipeline, self.run_args, self.shaper = pipeline, run_args, shaper
+        self._pulled: Iterator[Piece] | None = None
+
+    def push_to(self, emit: Callable[[Piece], None]) -> None:
+        client_gone = current_stop_flag()  # set by the service when the client disconnects
+
+        def on_chunk(chunk: StreamingChunk) -> None:
+            if client_gone is not None and client_gone.is_set():
+                raise RunStopped("nobody is reading this stream any more")
+            for piece in self.shaper.pieces(chunk):
+                emit(piece)
+
+        result = _run_blocking(self.pipeline, self.run_args, on_chunk)
+        for piece in self.shaper.finish(result):
+            emit(piece)
+
+    def __next__(self) -> Piece:
+        if self._pulled is None:
+            self._pulled = self._pull()
+        return next(self._pulled)
+
+    def close(self) -> None:
+        if self._pulled is not None:
+            self._pulled.close()  # stops the pipeline's thread at its next chunk
+
+    def _pull(self) -> Iterator[Piece]:
+        """Run the pipeline in a thread of its own and yield its pieces as its chunks arrive."""
+        chunks: queue.SimpleQueue[StreamingChunk | None] = queue.SimpleQueue()
+        client_gone = current_stop_flag()
+        closed = threading.Event()  # set when whoever iterates this stops early
+        outcome: dict[str, Any] = {}
+
+        def stop_requested() -> bool:
+            return closed.is_set() or (client_gone is not None and client_gone.is_set())
+
+        def on_chunk(chunk: StreamingChunk) -> None:
+            # A closure, not a bound method: Pipeline.run deep-copies its inputs.
+            if stop_requested():
+                raise RunStopped("nobody is reading this stream any more")
+            chunks.put(chunk)
+
+        def run() -> None:
+            try:
+                outcome["result"] = _run_blocking(self.pipeline, self.run_args, on_chunk)
+            except BaseException as error:
+                # Keep the error only for a reader: a stopped run's traceback would keep its upstream connection open.
+                if not stop_requested():
+                    outcome["error"] = error
+            finally:
+                chunks.put(None)
+
+        threading.Thread(target=run, name="pipeline-run", daemon=True).start()
         try:
-            outcome["result"] = _run_blocking(pipeline, pipeline_run_args, on_chunk)
-        except BaseException as error:
-            # Keep the error only for a reader: a stopped run's traceback would keep its upstream connection open.
-            if not stop_requested():
-                outcome["error"] = error
+            while (chunk := chunks.get()) is not None:
+                yield from self.shaper.pieces(chunk)
+            if "error" in outcome:
+                raise outcome.pop("error")
+            if "result" in outcome:
+                yield from self.shaper.finish(outcome["result"])
         finally:
-            chunks.put(None)
-
-    threading.Thread(target=run, name="pipeline-run", daemon=True).start()
-    try:
-        while (chunk := chunks.get()) is not None:
-            yield from shaper.pieces(chunk)
-        if "error" in outcome:
-            raise outcome.pop("error")
-        if "result" in outcome:
-            yield from shaper.finish(outcome["result"])
-    finally:
-        closed.set()
+            closed.set()
 
 
 async def async_streaming_generator(
