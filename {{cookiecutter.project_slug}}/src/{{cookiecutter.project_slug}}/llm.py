@@ -53,8 +53,8 @@ class ReasoningOpenAIChatGenerator(OpenAIChatGenerator):
     and asks for token usage when streaming.
 
     - Speed: the openai SDK turns every streamed chunk into typed objects that Haystack then turns into a
-      `StreamingChunk`; that is most of the CPU a stream costs (about 2/3 of it, profiled against a fast
-      upstream). Here each `data:` line is parsed with `json.loads` and becomes a `StreamingChunk` at once.
+      `StreamingChunk`; that was more than half the CPU a stream costs (measured against a fast upstream).
+      Here each `data:` line is parsed with `json.loads` and becomes a `StreamingChunk` at once.
       The request itself (auth, base URL, retries, timeouts) is still made by the SDK.
     - Reasoning: DeepSeek-style reasoning models (on vLLM, Ollama, llama.cpp) stream their thinking in
       `delta.reasoning_content` (or `delta.reasoning`), which Haystack 3.4 drops. Here it becomes a
