@@ -95,8 +95,9 @@ class ReasoningOpenAIChatGenerator(OpenAIChatGenerator):
         return [reader.reply.message()]
 
 
-FINISH_REASONS = {"stop": "stop", "length": "length", "content_filter": "content_filter", "tool_calls": "tool_calls"}
-FINISH_REASONS["function_call"] = "tool_calls"  # the legacy name
+# OpenAI's finish reasons as Haystack names them; "function_call" is the legacy name of "tool_calls".
+HAYSTACK_FINISH_REASON = {"stop": "stop", "length": "length", "content_filter": "content_filter"}
+HAYSTACK_FINISH_REASON |= {"tool_calls": "tool_calls", "function_call": "tool_calls"}
 
 
 class _ChunkReader:
@@ -163,7 +164,7 @@ class _ChunkReader:
         meta |= {"index": choice.get("index", 0), "tool_calls": delta.get("tool_calls"), "finish_reason": reason}
         if choice.get("logprobs"):
             meta["logprobs"] = choice["logprobs"]
-        finish = FINISH_REASONS.get(reason) if reason else None
+        finish = HAYSTACK_FINISH_REASON.get(reason) if reason else None
         out: list[StreamingChunk] = []
         reasoning = delta.get("reasoning_content") or delta.get("reasoning")
         if isinstance(reasoning, str) and reasoning:
