@@ -6,20 +6,13 @@ they wrap the generator instead of returning it.
 
 from collections.abc import Iterator
 
-from haystack import Pipeline
+from {{ cookiecutter.project_slug }}.streaming import PipelineStream
 
-from {{ cookiecutter.project_slug }}.llm import make_chat_generator
-from {{ cookiecutter.project_slug }}.messages import chat_messages_from_openai
-from {{ cookiecutter.project_slug }}.streaming import PipelineStream, streaming_generator
-from {{ cookiecutter.project_slug }}.wrapper import BasePipelineWrapper
+from .sync_pipeline_stream import PipelineWrapper as ReturnsTheStream
 
 
-class PipelineWrapper(BasePipelineWrapper):
-    def setup(self) -> None:
-        self.pipeline = Pipeline()
-        self.pipeline.add_component("llm", make_chat_generator())
-
+class PipelineWrapper(ReturnsTheStream):
     def run_chat_completion(self, model: str, messages: list[dict], body: dict) -> Iterator[object]:
-        pieces = streaming_generator(self.pipeline, {"llm": {"messages": chat_messages_from_openai(messages)}})
+        pieces = ReturnsTheStream.run_chat_completion(self, model, messages, body)
         assert isinstance(pieces, PipelineStream)
         yield from pieces
