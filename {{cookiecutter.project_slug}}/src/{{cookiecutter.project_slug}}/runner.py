@@ -111,9 +111,9 @@ class EventStream:
         self._loop = loop
         self._events: deque[Event] = deque()
         # Events from a worker thread wait here until the loop takes them: one wake-up of the loop per batch.
+        # Not empty means a hand-off to the loop is already scheduled.
         self._from_thread: list[Event] = []
         self._from_thread_lock = threading.Lock()
-        self._handoff_scheduled = False
         self._finished = False
         self._waiter: asyncio.Future[None] | None = None
         self.stop_flag = threading.Event()
@@ -130,16 +130,14 @@ class EventStream:
         if not events:
             return
         with self._from_thread_lock:
+            handoff_scheduled = bool(self._from_thread)
             self._from_thread.extend(events)
-            if self._handoff_scheduled:
-                return
-            self._handoff_scheduled = True
-        self._loop.call_soon_threadsafe(self._take_from_thread)
+        if not handoff_scheduled:
+            self._loop.call_soon_threadsafe(self._take_from_thread)
 
     def _take_from_thread(self) -> None:
         with self._from_thread_lock:
             events, self._from_thread = self._from_thread, []
-            self._handoff_scheduled = False
         self.put(events)
 
     def finish(self) -> None:
