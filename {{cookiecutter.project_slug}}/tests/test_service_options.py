@@ -13,6 +13,7 @@ import pytest
 
 from support import TESTS_DIR, ServiceProcess, assert_error, base_env, parse_sse, user
 from test_wrappers import async_gen, refuses
+from upstream import ScriptedUpstream
 
 KEYS = ("first-key", "second-key")
 ALLOWED_ORIGIN = "https://chat.example"
@@ -23,9 +24,12 @@ def client_with_key(service: ServiceProcess, key: str) -> openai.OpenAI:
 
 
 @pytest.fixture(scope="module")
-def keyed_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceProcess]:
+def keyed_service(upstream: ScriptedUpstream, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceProcess]:
     """The test wrappers behind API keys, with a single worker thread for sync wrappers."""
     env = base_env(
+        OPENAI_API_KEY="test-key",
+        OPENAI_BASE_URL=f"{upstream.base_url}/v1",
+        OPENAI_MODEL="scripted-model",
         WRAPPERS_PACKAGE="test_wrappers",
         PYTHONPATH=str(TESTS_DIR),
         API_KEYS=" , ".join(KEYS),
@@ -95,6 +99,29 @@ def test_async_generator_wrapper_does_not_wait_for_the_pool(keyed_service: Servi
     finally:
         release.set()
         holder.join(timeout=30)
+
+
+def test_sync_streams_of_a_lone_llm_do_not_wait_for_the_pool(
+    keyed_service: ServiceProcess, upstream: ScriptedUpstream
+) -> None:
+    """A sync wrapper streaming a lone LLM holds no worker thread: with one worker, two such streams run at once."""
+    words = " ".join(f"word{i}" for i in range(200))
+    for _ in range(2):
+        upstream.script(text=words, token_delay=0.05)  # 10 s each
+    body = {"model": "sync_pipeline_stream", "messages": user("Talk a lot"), "stream": True}
+    headers = {"Authorization": f"Bearer {KEYS[0]}"}
+    with (
+        httpx.Client(base_url=keyed_service.base_url, timeout=30, headers=headers) as http,
+        http.stream("POST", "/v1/chat/completions", json=body) as first,
+    ):
+        first_lines = first.iter_lines()  # kept: closing the iterator would close the connection and end the stream
+        assert any('"content"' in line for line in first_lines), "the first stream never started"
+        with http.stream("POST", "/v1/chat/completions", json=body) as second:
+            second_lines = second.iter_lines()
+            assert any('"content"' in line for line in second_lines)
+            assert len(upstream.streams) == 2 and not any(s.disconnected or s.completed for s in upstream.streams), (
+                "the second stream started only after the first had ended"
+            )
 
 
 def test_cors_for_allowed_origins_only(keyed_service: ServiceProcess) -> None:

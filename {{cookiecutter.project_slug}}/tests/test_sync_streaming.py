@@ -1,7 +1,9 @@
-"""`streaming.streaming_generator` in sync wrappers: a Pipeline and an Agent, pushed or pulled.
+"""`streaming.streaming_generator` in sync wrappers: a Pipeline and an Agent, by each path a stream can take.
 
-`sync_pipeline_stream` returns the generator as it is, so the service has it push its pieces from the worker
-thread; `sync_pipeline_stream_pulled` iterates it itself, so the pipeline runs in a thread of its own.
+`sync_pipeline_stream` returns the generator of a lone LLM as it is, so the service runs it on the event
+loop; `sync_pipeline_stream_threaded` puts a component before the LLM, so the pipeline runs in the worker
+thread and pushes its pieces from there; `sync_pipeline_stream_pulled` iterates the generator itself, so
+the pipeline runs in a thread of its own.
 """
 
 from __future__ import annotations
@@ -14,10 +16,12 @@ import pytest
 from support import ServiceProcess, stream_raw, user, wait_until
 from upstream import ScriptedUpstream
 
-BOTH_PATHS = pytest.mark.parametrize("model", ["sync_pipeline_stream", "sync_pipeline_stream_pulled"])
+EVERY_PATH = pytest.mark.parametrize(
+    "model", ["sync_pipeline_stream", "sync_pipeline_stream_threaded", "sync_pipeline_stream_pulled"]
+)
 
 
-@BOTH_PATHS
+@EVERY_PATH
 def test_pipeline_streams_text_reasoning_and_usage(
     test_service: ServiceProcess, upstream: ScriptedUpstream, model: str
 ) -> None:
@@ -41,7 +45,7 @@ def test_pipeline_streams_text_reasoning_and_usage(
     assert chunks[-1]["usage"] == {"prompt_tokens": 9, "completion_tokens": 4, "total_tokens": 13}
 
 
-@BOTH_PATHS
+@EVERY_PATH
 def test_pipeline_non_stream_drains_the_generator(
     test_service: ServiceProcess, upstream: ScriptedUpstream, model: str
 ) -> None:
@@ -71,7 +75,7 @@ def test_agent_callbacks_inject_text_and_tool_calls_stay_inside(
     assert [json.loads(json.dumps(m["content"])) for m in tool_results] == ["42"]
 
 
-@BOTH_PATHS
+@EVERY_PATH
 def test_disconnect_stops_reading_the_upstream(
     test_service: ServiceProcess, upstream: ScriptedUpstream, model: str
 ) -> None:

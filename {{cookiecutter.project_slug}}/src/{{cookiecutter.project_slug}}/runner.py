@@ -41,12 +41,17 @@ class PushIterator(Iterator[Any]):
     """An iterator that can also push its items to a function, for sources that produce by callback.
 
     A sync wrapper may return one (as `streaming.streaming_generator` does): the service then calls
-    `push_to` in its worker thread instead of iterating, which spares the source a thread of its own.
+    `push_to` in its worker thread instead of iterating, which spares the source a thread of its own;
+    or, when `on_event_loop` offers an async form, iterates that on the event loop and holds no thread.
     """
 
     @abstractmethod
     def push_to(self, emit: Callable[[Any], None]) -> None:
         """Produce every item, calling `emit` with each as soon as it exists."""
+
+    def on_event_loop(self) -> AsyncIterator[Any] | None:
+        """The same items made on the event loop, for a source that can run there: then no thread waits on it."""
+        return None
 
 
 class RunStopped(Exception):
@@ -221,7 +226,7 @@ class Runner:
             if inspect.isasyncgenfunction(method):
                 result = method(*args)  # `async def` with `yield`: nothing to await, iterate it below
             elif inspect.iscoroutinefunction(method):
-                result = await method(*args)
+                result = _on_event_loop_if_it_can(await method(*args))
             else:
                 result = await loop.run_in_executor(
                     self._pool, contextvars.copy_context().run, _call_in_thread, output, method, args
@@ -257,10 +262,17 @@ class _Output:
 def _call_in_thread(output: _Output, method: Callable[..., Any], args: tuple[Any, ...]) -> object:
     """Call a sync wrapper method; drain a sync generator right here so the run keeps its worker."""
     _stop_flag.set(output.stop_flag)
-    result = method(*args)
+    result = _on_event_loop_if_it_can(method(*args))
     if isinstance(result, Iterator):
         _drain_in_thread(output, result)
         return None
+    return result
+
+
+def _on_event_loop_if_it_can(result: object) -> object:
+    """Run a stream on the event loop when it can run there, freeing the worker at once (see `PushIterator`)."""
+    if isinstance(result, PushIterator) and (on_loop := result.on_event_loop()) is not None:
+        return on_loop
     return result
 
 

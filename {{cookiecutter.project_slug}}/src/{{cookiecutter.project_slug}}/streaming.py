@@ -35,11 +35,12 @@ import asyncio
 import json
 import queue
 import threading
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
-from haystack import Pipeline
+from haystack import Pipeline, tracing
 from haystack.components.agents import Agent
+from haystack.core.pipeline.pipeline import PipelineStreamHandle
 from haystack.dataclasses import ChatMessage, StreamingChunk
 
 from .events import Event, Usage
@@ -53,6 +54,7 @@ OnToolCallStart = Callable[[str, str, str | None], Injected]
 OnToolCallEnd = Callable[[str, str, str, bool], Injected]
 OnReasoning = Callable[[str, dict[str, Any]], Injected]
 OnPipelineEnd = Callable[[dict[str, Any]], Injected]
+AsyncChunkCallback = Callable[[StreamingChunk], Awaitable[None]]
 
 
 def streaming_generator(
@@ -78,6 +80,8 @@ class PipelineStream(PushIterator):
     in a thread of its own. When your wrapper returns this object as it is, the service does not iterate: it
     calls `push_to` in its worker thread, which runs the pipeline right there and hands over each piece as
     its chunk arrives: one thread per stream instead of two, and half the hand-offs between threads.
+    A pipeline that is one async-capable LLM (see `lone_async_streamer`) needs no thread at all: the
+    service runs it on the event loop (`on_event_loop`), as for an async wrapper.
     """
 
     def __init__(self, pipeline: Pipeline | Agent, run_args: dict[str, Any], shaper: "_ChunkShaper") -> None:
@@ -96,6 +100,11 @@ class PipelineStream(PushIterator):
         result = _run_blocking(self.pipeline, self.run_args, on_chunk)
         for piece in self.shaper.finish(result):
             emit(piece)
+
+    def on_event_loop(self) -> AsyncIterator[Piece] | None:
+        if isinstance(self.pipeline, Pipeline) and lone_async_streamer(self.pipeline, self.run_args) is not None:
+            return _pieces_on_loop(self.pipeline, self.run_args, self.shaper)
+        return None
 
     def __next__(self) -> Piece:
         if self._pulled is None:
@@ -157,32 +166,91 @@ async def async_streaming_generator(
     """Run `pipeline` on the event loop and yield its chunks; stopping the iteration cancels the run."""
     shaper = _ChunkShaper(on_tool_call_start, on_tool_call_end, on_reasoning, on_pipeline_end)
     shaper.forward_tool_calls = _forwards_tool_calls(pipeline, forward_tool_calls)
-    if isinstance(pipeline, Pipeline):
-        handle = pipeline.stream(_with_yield_points(pipeline, pipeline_run_args))
-        try:
-            async for chunk in handle:
-                for piece in shaper.pieces(chunk):
-                    yield piece
-        finally:
-            await handle.aclose()
-        result = handle.result
-    else:
-        chunks: asyncio.Queue[StreamingChunk | None] = asyncio.Queue()
-
-        async def on_chunk(chunk: StreamingChunk) -> None:
-            await chunks.put(chunk)
-
-        run = asyncio.ensure_future(pipeline.run_async(**pipeline_run_args, streaming_callback=on_chunk))
-        run.add_done_callback(lambda _: chunks.put_nowait(None))
-        try:
-            while (chunk := await chunks.get()) is not None:
-                for piece in shaper.pieces(chunk):
-                    yield piece
-            result = run.result()
-        finally:
-            run.cancel()
-    for piece in shaper.finish(result):
+    async for piece in _pieces_on_loop(pipeline, pipeline_run_args, shaper):
         yield piece
+
+
+async def _pieces_on_loop(
+    pipeline: Pipeline | Agent, run_args: dict[str, Any], shaper: "_ChunkShaper"
+) -> AsyncIterator[Piece]:
+    """One run on the event loop, by the shortest way its shape allows."""
+    if isinstance(pipeline, Agent):
+        run: _CallbackRun | PipelineStreamHandle = _CallbackRun(
+            lambda on_chunk: pipeline.run_async(**run_args, streaming_callback=on_chunk)
+        )
+    elif (name := lone_async_streamer(pipeline, run_args)) is not None:
+        run = _CallbackRun(lambda on_chunk: _run_lone_component(pipeline, name, run_args[name], on_chunk))
+    else:
+        run = pipeline.stream(_with_yield_points(pipeline, run_args))
+    try:
+        async for chunk in run:
+            for piece in shaper.pieces(chunk):
+                yield piece
+    finally:
+        await run.aclose()
+    for piece in shaper.finish(run.result):
+        yield piece
+
+
+def lone_async_streamer(pipeline: Pipeline, run_args: dict[str, Any]) -> str | None:
+    """The name of the pipeline's only component when it can stream asynchronously (an LLM and nothing else).
+
+    Such a run needs none of `Pipeline`'s scheduling, so the helpers call the component's `run_async`
+    directly: a few milliseconds less to the first token, and a sync wrapper's stream holds no thread.
+    Anything else goes through the pipeline: other shapes, inputs the component does not take (for
+    Haystack's own error), your own `streaming_callback`, and traced runs (for their spans).
+    """
+    if len(pipeline.graph) != 1 or tracing.is_tracing_enabled():
+        return None
+    (name,) = pipeline.graph.nodes
+    if set(run_args) != {name} or not getattr(pipeline.get_component(name), "__haystack_supports_async__", False):
+        return None
+    accepted = pipeline.inputs(include_components_with_connected_inputs=True)[name]
+    given = run_args[name]
+    if "streaming_callback" not in accepted or "streaming_callback" in given or not set(given) <= set(accepted):
+        return None
+    return name
+
+
+async def _run_lone_component(
+    pipeline: Pipeline, name: str, inputs: dict[str, Any], on_chunk: AsyncChunkCallback
+) -> dict[str, Any]:
+    """What `Pipeline.run` returns for a one-component pipeline, without the scheduling around it."""
+    pipeline.warm_up()  # as Pipeline.run does on every run; components warm up once
+    return {name: await pipeline.get_component(name).run_async(**inputs, streaming_callback=on_chunk)}
+
+
+class _CallbackRun:
+    """A run that streams through a callback, iterated like `Pipeline.stream`'s handle.
+
+    `async for` gives the chunks as they arrive; `result` holds the run's output afterwards; `aclose`
+    cancels a run nobody reads any more. The first few chunks pause the run, so that each can go
+    out before the rest of a burst is read (see `_with_yield_points`).
+    """
+
+    def __init__(self, start: Callable[[AsyncChunkCallback], Awaitable[dict[str, Any]]]) -> None:
+        self._chunks: asyncio.Queue[StreamingChunk | None] = asyncio.Queue()
+        self._pauses_left = FIRST_CHUNKS_SENT_AT_ONCE
+        self._task = asyncio.ensure_future(start(self._on_chunk))
+        self._task.add_done_callback(lambda _: self._chunks.put_nowait(None))
+        self.result: dict[str, Any] = {}
+
+    async def _on_chunk(self, chunk: StreamingChunk) -> None:
+        self._chunks.put_nowait(chunk)
+        if self._pauses_left:
+            self._pauses_left -= 1
+            await asyncio.sleep(0)
+
+    async def __aiter__(self) -> AsyncIterator[StreamingChunk]:
+        while (chunk := await self._chunks.get()) is not None:
+            yield chunk
+        self.result = self._task.result()  # the run's own error, if it failed
+
+    async def aclose(self) -> None:
+        """Cancel the run if it is still going, and give it a moment to close its connection."""
+        if not self._task.done():
+            self._task.cancel()
+            await asyncio.wait([self._task], timeout=5)
 
 
 def _run_blocking(
@@ -221,7 +289,10 @@ def _with_yield_points(pipeline: Pipeline, run_args: dict[str, Any]) -> dict[str
     return data
 
 
-def _yield_for_first_chunks(count: int = 5) -> Callable[[StreamingChunk], Any]:
+FIRST_CHUNKS_SENT_AT_ONCE = 5
+
+
+def _yield_for_first_chunks(count: int = FIRST_CHUNKS_SENT_AT_ONCE) -> Callable[[StreamingChunk], Any]:
     left = count
 
     async def yield_to_event_loop(chunk: StreamingChunk) -> None:

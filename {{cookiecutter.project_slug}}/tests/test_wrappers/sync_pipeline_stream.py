@@ -1,4 +1,7 @@
-"""A sync wrapper streaming a Pipeline with the generated `streaming_generator` helper."""
+"""A sync wrapper streaming a lone LLM with the generated `streaming_generator` helper.
+
+A one-component pipeline whose component streams asynchronously: the service runs it on the event loop.
+"""
 
 from collections.abc import Iterator
 
