@@ -56,6 +56,8 @@ TARGET_NAMES = ("ours", "hayhooks", "floor", "upstream")
 MODELS = ("fixed", "llm", "sync_stream", "async_stream")
 # Scenario 2's extra column: ours serving the same wrapper with Haystack's plain OpenAIChatGenerator.
 PLAIN_GENERATOR = "ours (Haystack generator)"
+THREADED = "ours (threaded)"
+THREADED_POOL = "ours (threaded, pool 1000)"
 READY_TIMEOUT = 180.0
 
 
@@ -584,22 +586,25 @@ class Bench:
             "deadline": s.slow_deadline,
         }
         out: dict[str, Any] = {"settings": settings, "async": {}, "sync": {}}
+        # (kind, column, model, thread pool). Our sync `sync_stream` is a lone LLM, which our helpers stream on
+        # the event loop; `sync_stream_threaded` puts a step before it, so its pipeline holds a pool thread.
         cases = [
-            ("async", "ours", None),
-            ("async", "hayhooks", None),
-            ("async", "floor", None),
-            ("sync", "ours", None),
-            ("sync", "ours", 1000),
-            ("sync", "hayhooks", None),
-            ("sync", "floor", None),
+            ("async", "ours", "async_stream", None),
+            ("async", "hayhooks", "async_stream", None),
+            ("async", "floor", "async_stream", None),
+            ("sync", "ours", "sync_stream", None),
+            ("sync", THREADED, "sync_stream_threaded", None),
+            ("sync", THREADED_POOL, "sync_stream_threaded", 1000),
+            ("sync", "hayhooks", "sync_stream", None),
+            ("sync", "floor", "sync_stream", None),
         ]
-        for kind, name, pool in cases:
+        for kind, column, model, pool in cases:
+            name = server_of(column)
             if name not in self.targets:
                 continue
-            column = name if pool is None else f"{name} (pool {pool})"
             async with self.servers([name], thread_pool=pool) as servers:
-                await self.warm_up(servers, [f"{kind}_stream"])
-                out[kind][column] = await self.hold_streams(servers, name, f"{kind}_stream", text)
+                await self.warm_up(servers, [model])
+                out[kind][column] = await self.hold_streams(servers, name, model, text)
             log(f"slow {kind} {column}: {brief_slow(out[kind][column], s.slow_streams)}")
         if "upstream" in self.targets:
             out["async"]["upstream"] = await self.hold_streams({}, "upstream", UPSTREAM_MODEL, text)

@@ -38,6 +38,33 @@ def llm_pipeline(generator: OpenAIChatGenerator | None = None) -> Pipeline:
     return pipeline
 
 
+@component
+class PassMessages:
+    """A step before the LLM that changes nothing: enough to make a pipeline more than a lone LLM."""
+
+    @component.output_types(messages=list[ChatMessage])
+    def run(self, messages: list[ChatMessage]) -> dict[str, Any]:
+        return {"messages": messages}
+
+
+def stepped_llm_pipeline(generator: OpenAIChatGenerator) -> Pipeline:
+    """`llm_pipeline` with `PassMessages` in front: the shape of every pipeline that is more than an LLM.
+
+    Our helpers run a lone LLM on the event loop, even for a sync wrapper; this shape makes a sync
+    wrapper run `Pipeline.run` in a worker thread, which is what the thread pool scenarios measure.
+    Its inputs are `stepped_run_args`.
+    """
+    pipeline = Pipeline()
+    pipeline.add_component("step", PassMessages())
+    pipeline.add_component("llm", generator)
+    pipeline.connect("step.messages", "llm.messages")
+    return pipeline
+
+
+def stepped_run_args(question: str) -> dict[str, Any]:
+    return {"step": {"messages": [ChatMessage.from_user(question)]}}
+
+
 def run_args(question: str) -> dict[str, Any]:
     """Pipeline inputs for one question; every target passes the user's text through unchanged."""
     return {"llm": {"messages": [ChatMessage.from_user(question)]}}
