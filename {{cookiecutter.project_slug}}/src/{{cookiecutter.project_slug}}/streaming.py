@@ -197,13 +197,19 @@ def lone_async_streamer(pipeline: Pipeline, run_args: dict[str, Any]) -> str | N
 
     Such a run needs none of `Pipeline`'s scheduling, so the helpers call the component's `run_async`
     directly: a few milliseconds less to the first token, and a sync wrapper's stream holds no thread.
-    Anything else goes through the pipeline: other shapes, inputs the component does not take (for
-    Haystack's own error), your own `streaming_callback`, and traced runs (for their spans).
+    Anything else goes through the pipeline: other shapes, an Agent (its tools and hooks may block, so a
+    sync wrapper keeps them in its thread), inputs the component does not take (for Haystack's own
+    error), your own `streaming_callback`, and traced runs (for their spans).
     """
     if len(pipeline.graph) != 1 or tracing.is_tracing_enabled():
         return None
     (name,) = pipeline.graph.nodes
-    if set(run_args) != {name} or not getattr(pipeline.get_component(name), "__haystack_supports_async__", False):
+    component = pipeline.get_component(name)
+    if (
+        set(run_args) != {name}
+        or isinstance(component, Agent)
+        or not getattr(component, "__haystack_supports_async__", False)
+    ):
         return None
     accepted = pipeline.inputs(include_components_with_connected_inputs=True)[name]
     given = run_args[name]
