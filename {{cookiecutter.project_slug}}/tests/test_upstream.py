@@ -39,7 +39,8 @@ def test_scripted_stream_with_reasoning_and_usage(llm: openai.OpenAI, upstream: 
     assert chunks[-1].choices == []
     assert chunks[-1].usage is not None
     assert (chunks[-1].usage.prompt_tokens, chunks[-1].usage.completion_tokens) == (3, 4)
-    assert upstream.streams[-1].completed
+    # The upstream's thread marks the stream completed just after its last write: the client can get there first.
+    assert wait_until(lambda: upstream.streams[-1].completed)
 
 
 def test_scripted_tool_calls_via_stream_helper(llm: openai.OpenAI, upstream: ScriptedUpstream) -> None:
