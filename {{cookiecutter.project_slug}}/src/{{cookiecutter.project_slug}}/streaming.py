@@ -56,6 +56,10 @@ OnReasoning = Callable[[str, dict[str, Any]], Injected]
 OnPipelineEnd = Callable[[dict[str, Any]], Injected]
 AsyncChunkCallback = Callable[[StreamingChunk], Awaitable[None]]
 
+# On the event loop, the run pauses after each of its first chunks so that they go out at once (see
+# `_with_yield_points`); later chunks of a burst are left to batch.
+FIRST_CHUNKS_SENT_AT_ONCE = 5
+
 
 def streaming_generator(
     pipeline: Pipeline | Agent,
@@ -293,9 +297,6 @@ def _with_yield_points(pipeline: Pipeline, run_args: dict[str, Any]) -> dict[str
     for name in _streaming_components(pipeline, async_only=True):
         data.setdefault(name, {}).setdefault("streaming_callback", _yield_for_first_chunks())
     return data
-
-
-FIRST_CHUNKS_SENT_AT_ONCE = 5
 
 
 def _yield_for_first_chunks(count: int = FIRST_CHUNKS_SENT_AT_ONCE) -> Callable[[StreamingChunk], Any]:
