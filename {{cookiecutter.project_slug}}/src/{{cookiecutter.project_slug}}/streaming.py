@@ -56,10 +56,6 @@ OnReasoning = Callable[[str, dict[str, Any]], Injected]
 OnPipelineEnd = Callable[[dict[str, Any]], Injected]
 AsyncChunkCallback = Callable[[StreamingChunk], Awaitable[None]]
 
-# On the event loop, the run pauses after each of its first chunks so that they go out at once (see
-# `_with_yield_points`); later chunks of a burst are left to batch.
-FIRST_CHUNKS_SENT_AT_ONCE = 5
-
 
 def streaming_generator(
     pipeline: Pipeline | Agent,
@@ -84,8 +80,8 @@ class PipelineStream(PushIterator):
     in a thread of its own. When your wrapper returns this object as it is, the service does not iterate: it
     calls `push_to` in its worker thread, which runs the pipeline right there and hands over each piece as
     its chunk arrives: one thread per stream instead of two, and half the hand-offs between threads.
-    A pipeline that is one async-capable LLM (see `lone_async_streamer`) needs no thread at all: the
-    service runs it on the event loop (`on_event_loop`), as for an async wrapper.
+    A pipeline that is one async-capable LLM (see `lone_async_streamer`), given none of your callbacks,
+    needs no thread at all: the service runs it on the event loop (`on_event_loop`), as for an async wrapper.
     """
 
     def __init__(self, pipeline: Pipeline | Agent, run_args: dict[str, Any], shaper: "_ChunkShaper") -> None:
@@ -106,7 +102,12 @@ class PipelineStream(PushIterator):
             emit(piece)
 
     def on_event_loop(self) -> AsyncIterator[Piece] | None:
-        if isinstance(self.pipeline, Pipeline) and lone_async_streamer(self.pipeline, self.run_args) is not None:
+        """A lone LLM's pieces made on the event loop, unless callbacks of yours would then run there too."""
+        if (
+            isinstance(self.pipeline, Pipeline)
+            and self.shaper.calls_only_builtin_callbacks()
+            and lone_async_streamer(self.pipeline, self.run_args) is not None
+        ):
             return _pieces_on_loop(self.pipeline, self.run_args, self.shaper)
         return None
 
@@ -240,16 +241,14 @@ class _CallbackRun:
 
     def __init__(self, start: Callable[[AsyncChunkCallback], Awaitable[dict[str, Any]]]) -> None:
         self._chunks: asyncio.Queue[StreamingChunk | None] = asyncio.Queue()
-        self._pauses_left = FIRST_CHUNKS_SENT_AT_ONCE
+        self._pause_for_first_chunks = _yield_for_first_chunks()
         self._task = asyncio.ensure_future(start(self._on_chunk))
         self._task.add_done_callback(lambda _: self._chunks.put_nowait(None))
         self.result: dict[str, Any] = {}
 
     async def _on_chunk(self, chunk: StreamingChunk) -> None:
         self._chunks.put_nowait(chunk)
-        if self._pauses_left:
-            self._pauses_left -= 1
-            await asyncio.sleep(0)
+        await self._pause_for_first_chunks(chunk)
 
     async def __aiter__(self) -> AsyncIterator[StreamingChunk]:
         while (chunk := await self._chunks.get()) is not None:
@@ -299,7 +298,7 @@ def _with_yield_points(pipeline: Pipeline, run_args: dict[str, Any]) -> dict[str
     return data
 
 
-def _yield_for_first_chunks(count: int = FIRST_CHUNKS_SENT_AT_ONCE) -> Callable[[StreamingChunk], Any]:
+def _yield_for_first_chunks(count: int = 5) -> Callable[[StreamingChunk], Any]:
     left = count
 
     async def yield_to_event_loop(chunk: StreamingChunk) -> None:
@@ -343,6 +342,15 @@ class _ChunkShaper:
         self.forward_tool_calls = False
         self.calls_being_streamed: dict[int, dict[str, str]] = {}
         self.saw_usage = False
+
+    def calls_only_builtin_callbacks(self) -> bool:
+        """True when no callback of yours is set: the defaults (which never block) or none."""
+        return (
+            self.on_reasoning is None
+            and self.on_pipeline_end is None
+            and self.on_tool_call_start in (None, show_tool_call_start)
+            and self.on_tool_call_end in (None, show_tool_call_end)
+        )
 
     def pieces(self, chunk: StreamingChunk) -> list[Piece]:
         """What to yield for one chunk: usually just the chunk."""
