@@ -55,6 +55,18 @@ def test_pipeline_non_stream_drains_the_generator(
     assert completion.usage is not None and completion.usage.total_tokens == 5
 
 
+def test_callbacks_of_a_sync_wrapper_run_in_its_worker_thread(
+    test_service: ServiceProcess, upstream: ScriptedUpstream
+) -> None:
+    """A lone LLM streams on the event loop, but not when the wrapper gave a callback: that may block."""
+    upstream.script(text="Streamed.")
+    completion = test_service.client().chat.completions.create(
+        model="sync_pipeline_stream_callback", messages=user("Hi")
+    )
+    text = completion.choices[0].message.content or ""
+    assert text.startswith("Streamed. [on_pipeline_end ran in wrapper"), text
+
+
 def test_agent_callbacks_inject_text_and_tool_calls_stay_inside(
     test_service: ServiceProcess, upstream: ScriptedUpstream
 ) -> None:
