@@ -179,6 +179,7 @@ class ScriptedUpstream:
         self._lock = threading.Lock()
         self._queue: deque[Script] = deque()
         self._requests: list[dict[str, Any]] = []
+        self._request_headers: list[dict[str, str]] = []
         self._streams: list[StreamRecord] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
@@ -205,6 +206,7 @@ class ScriptedUpstream:
         with self._lock:
             self._queue.clear()
             self._requests.clear()
+            self._request_headers.clear()
             self._streams.clear()
             self._default = self._initial_default
 
@@ -217,6 +219,12 @@ class ScriptedUpstream:
         """Every chat completion request body received, in order."""
         with self._lock:
             return list(self._requests)
+
+    @property
+    def request_headers(self) -> list[dict[str, str]]:
+        """The headers of each chat completion request in `requests`, names in lower case."""
+        with self._lock:
+            return list(self._request_headers)
 
     @property
     def streams(self) -> list[StreamRecord]:
@@ -342,6 +350,7 @@ class ScriptedUpstream:
             return
         with self._lock:
             self._requests.append(body)
+            self._request_headers.append(request.headers)
         script = self._next_script()
         if script.status != 200:
             err_type = "server_error" if script.status >= 500 else "invalid_request_error"

@@ -18,7 +18,8 @@ from typing import Any
 from haystack import component
 from haystack.components.generators.chat import MockChatGenerator, OpenAIChatGenerator
 from haystack.dataclasses import ChatMessage, ComponentInfo, ReasoningContent, StreamingChunk, ToolCall, ToolCallDelta
-from openai import APIError, AsyncStream, Stream
+from openai import APIError, AsyncOpenAI, AsyncStream, OpenAI, Stream
+from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
 logger = logging.getLogger(__name__)
 
@@ -54,8 +55,9 @@ class ReasoningOpenAIChatGenerator(OpenAIChatGenerator):
 
     - Speed: the openai SDK turns every streamed chunk into typed objects that Haystack then turns into a
       `StreamingChunk`; that was more than half the CPU a stream costs (measured against a fast upstream).
-      Here each `data:` line is parsed with `json.loads` and becomes a `StreamingChunk` at once.
-      The request itself (auth, base URL, retries, timeouts) is still made by the SDK.
+      Here each `data:` line is parsed with `json.loads` and becomes a `StreamingChunk` at once, and the
+      request goes out as Haystack prepared it, without the SDK's per-message transform (`_PreparedRequests`).
+      Auth, base URL, retries and timeouts are still the SDK's.
     - Reasoning: DeepSeek-style reasoning models (on vLLM, Ollama, llama.cpp) stream their thinking in
       `delta.reasoning_content` (or `delta.reasoning`), which Haystack 3.4 drops. Here it becomes a
       `StreamingChunk` with `reasoning`, and the final reply carries it too.
@@ -63,6 +65,16 @@ class ReasoningOpenAIChatGenerator(OpenAIChatGenerator):
     The base class is named explicitly below because Haystack's `@component` rebuilds the class, which
     breaks a bare `super()`.
     """
+
+    def warm_up(self) -> None:
+        if self.client is None:
+            OpenAIChatGenerator.warm_up(self)
+            self.client.chat.completions = _PreparedRequests(self.client)
+
+    async def warm_up_async(self) -> None:
+        if self.async_client is None:
+            await OpenAIChatGenerator.warm_up_async(self)
+            self.async_client.chat.completions = _PreparedRequests(self.async_client)
 
     def _prepare_api_call(self, **kwargs: Any) -> dict[str, Any]:
         """Ask for token usage when streaming (servers send none otherwise); never when not, where it is refused."""
@@ -93,6 +105,55 @@ class ReasoningOpenAIChatGenerator(OpenAIChatGenerator):
             # shield: when the run is cancelled (the client went away), the close must still happen.
             await asyncio.shield(chat_completion.close())
         return [reader.reply.message()]
+
+
+class _PreparedRequests:
+    """Stands in for the client's `chat.completions`: `create` posts the request Haystack prepared as it is.
+
+    The SDK's own `create` first walks the whole request through its typed-dict transform. For the plain
+    JSON Haystack builds that changes nothing, yet it costs ~1 ms for one message and ~0.55 ms for each
+    further one (measured: 23 ms for 40 messages), on the event loop in async runs, before every request;
+    a chat UI sends the whole conversation each turn. The request still goes through the client, so auth,
+    base URL, retries, timeouts and error types are the SDK's. Anything else (`parse`, or a request
+    holding SDK or pydantic objects) goes to the SDK as before.
+    """
+
+    def __init__(self, client: OpenAI | AsyncOpenAI) -> None:
+        self._client = client
+        self._sdk = client.chat.completions
+        self._stream_type = AsyncStream if isinstance(client, AsyncOpenAI) else Stream
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sdk, name)
+
+    def create(self, **arguments: Any) -> Any:
+        body = {name: value for name, value in arguments.items() if name not in REQUEST_OPTIONS}
+        if not all(isinstance(value, PLAIN_JSON) for value in body.values()):
+            return self._sdk.create(**arguments)
+        # As in `create`: None means "not given" for the extra_* options and "no timeout" for `timeout`.
+        options = {
+            REQUEST_OPTIONS[name]: value
+            for name, value in arguments.items()
+            if name in REQUEST_OPTIONS and (value is not None or name == "timeout")
+        }
+        return self._client.post(
+            "/chat/completions",
+            body=body,
+            options=options,
+            cast_to=ChatCompletion,
+            stream=bool(body.get("stream")),
+            stream_cls=self._stream_type[ChatCompletionChunk],
+        )
+
+
+# `create`'s keyword arguments that are request options rather than body fields, by their names in `post`.
+REQUEST_OPTIONS = {
+    "extra_headers": "headers",
+    "extra_query": "params",
+    "extra_body": "extra_json",
+    "timeout": "timeout",
+}
+PLAIN_JSON = (dict, list, str, int, float, bool, type(None))
 
 
 # OpenAI's finish reasons as Haystack names them; "function_call" is the legacy name of "tool_calls".
