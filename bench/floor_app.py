@@ -88,24 +88,24 @@ class ChunkFormat:
 async def chat() -> Response:
     body = json.loads(await request.get_data())
     model = body["model"]
-    question = next((m["content"] for m in reversed(body["messages"]) if m.get("role") == "user"), "")
+    messages = body["messages"]
     if model == "fixed":
         return Response(completion(model, FIXED_ANSWER), content_type="application/json")
     if model in ("llm", "fixed_pipeline"):
-        result = await asyncio.get_running_loop().run_in_executor(pool, pipelines[model].run, run_args(question))
+        result = await asyncio.get_running_loop().run_in_executor(pool, pipelines[model].run, run_args(messages))
         return Response(completion(model, reply_text(result)), content_type="application/json")
     streams = {"async_stream": haystack_stream, "sync_stream": haystack_thread_stream, "relay": relay_stream}
     if model not in streams or not body.get("stream"):
         return Response(b'{"error":{"message":"unknown model or not streamed"}}', status=400)
-    response = Response(streams[model](model, question), headers=SSE_HEADERS)
+    response = Response(streams[model](model, messages), headers=SSE_HEADERS)
     response.timeout = None
     return response
 
 
-async def haystack_stream(model: str, question: str) -> AsyncIterator[str]:
+async def haystack_stream(model: str, messages: list[dict[str, Any]]) -> AsyncIterator[str]:
     """`Pipeline.stream` in a bare loop: the Haystack cost of one async stream and nothing more."""
     out = ChunkFormat(model)
-    handle = pipelines["async_stream"].stream(run_args(question))
+    handle = pipelines["async_stream"].stream(run_args(messages))
     try:
         async for chunk in handle:
             if chunk.content:
@@ -115,7 +115,7 @@ async def haystack_stream(model: str, question: str) -> AsyncIterator[str]:
     yield out.finish()
 
 
-async def haystack_thread_stream(model: str, question: str) -> AsyncIterator[str]:
+async def haystack_thread_stream(model: str, messages: list[dict[str, Any]]) -> AsyncIterator[str]:
     """`Pipeline.run` with a streaming callback in a worker thread, chunks passed to the loop one by one."""
     out = ChunkFormat(model)
     loop = asyncio.get_running_loop()
@@ -128,7 +128,7 @@ async def haystack_thread_stream(model: str, question: str) -> AsyncIterator[str
         loop.call_soon_threadsafe(queue.put_nowait, chunk)
 
     def run() -> None:
-        data: dict[str, Any] = run_args(question)
+        data: dict[str, Any] = run_args(messages)
         data["llm"]["streaming_callback"] = on_chunk
         try:
             pipelines["sync_stream"].run(data)
@@ -145,11 +145,11 @@ async def haystack_thread_stream(model: str, question: str) -> AsyncIterator[str
     yield out.finish()
 
 
-async def relay_stream(model: str, question: str) -> AsyncIterator[str]:
+async def relay_stream(model: str, messages: list[dict[str, Any]]) -> AsyncIterator[str]:
     """The upstream's SSE relayed without Haystack or the openai SDK: what is left of streaming at all."""
     assert http is not None
     out = ChunkFormat(model)
-    payload = {"model": UPSTREAM_MODEL, "messages": [{"role": "user", "content": question}], "stream": True}
+    payload = {"model": UPSTREAM_MODEL, "messages": messages, "stream": True}
     async with http.stream("POST", "/chat/completions", json=payload) as upstream:
         async for line in upstream.aiter_lines():
             if not line.startswith("data: ") or line == "data: [DONE]":

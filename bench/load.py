@@ -31,9 +31,15 @@ class HttpError(Exception):
     """The server answered something this client cannot read as HTTP/1.1."""
 
 
-def chat_body(model: str, prompt: str, stream: bool) -> bytes:
-    """The request every target gets: one user message; nothing else a server would need to parse."""
-    return json.dumps({"model": model, "messages": [{"role": "user", "content": prompt}], "stream": stream}).encode()
+# One earlier turn of a chat: a chat UI sends the whole conversation with every request.
+EARLIER_TURN = "An earlier turn of this conversation, a sentence or two long, as chats go. " * 2
+
+
+def chat_body(model: str, prompt: str, stream: bool, history: int = 0) -> bytes:
+    """The request every target gets: `history` earlier messages (user and assistant taking turns), then `prompt`."""
+    earlier = [{"role": ("user", "assistant")[i % 2], "content": EARLIER_TURN} for i in range(history, 0, -1)]
+    messages = [*earlier, {"role": "user", "content": prompt}]
+    return json.dumps({"model": model, "messages": messages, "stream": stream}).encode()
 
 
 def request_bytes(host: str, port: int, path: str, body: bytes | None, method: str = "POST") -> bytes:

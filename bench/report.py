@@ -10,6 +10,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 HIGHER, LOWER, INFO = "higher", "lower", "info"
+# Every scenario and target, by the names run.py takes on its command line: a run with fewer is partial.
+SCENARIOS = ("rps", "streaming", "slow", "cold", "cancel")
+TARGET_NAMES = ("ours", "hayhooks", "floor", "upstream")
 ARROWS = {HIGHER: "↑", LOWER: "↓", INFO: ""}
 
 
@@ -138,7 +141,7 @@ def _streaming_table(streaming: dict[str, Any]) -> Table:
     for key, block in streaming.items():
         if not isinstance(block, dict) or "error" in block:
             continue
-        c = key.removeprefix("c")
+        c = _streaming_case(key)
         p50 = _values(block, columns, "ttft_p50_ms")
         table.rows.append(Row(f"TTFT p50 ms, c={c}", LOWER, p50, "{:.2f}"))
         table.rows.append(Row(f"TTFT p99 ms, c={c}", LOWER, _values(block, columns, "ttft_p99_ms"), "{:.2f}"))
@@ -150,6 +153,12 @@ def _streaming_table(streaming: dict[str, Any]) -> Table:
         values = _values(block, columns, "cpu_ms_per_stream")
         table.rows.append(Row(f"server CPU ms/stream, c={c}", LOWER, values, "{:.1f}"))
     return table
+
+
+def _streaming_case(key: str) -> str:
+    """A case's label in the rows: c64 -> "64"; c1-history40 -> "1, 40-message chat" (the long chat)."""
+    concurrency, _, history = key.removeprefix("c").partition("-history")
+    return f"{concurrency}, {history}-message chat" if history else concurrency
 
 
 def _slow_table(slow: dict[str, Any]) -> Table:
@@ -276,11 +285,21 @@ def bar_checks(results: dict[str, Any], tables: list[Table]) -> list[tuple[str, 
     return checks
 
 
+def _subset(meta: dict[str, Any]) -> str:
+    """ ", scenarios streaming; targets ours, floor" when a run left some out, so a partial run says so."""
+    parts = []
+    if (scenarios := meta.get("scenarios")) and len(scenarios) < len(SCENARIOS):
+        parts.append(f"scenarios {', '.join(scenarios)}")
+    if (targets := meta.get("targets")) and len(targets) < len(TARGET_NAMES):
+        parts.append(f"targets {', '.join(targets)}")
+    return "".join(f"; {part}" for part in parts)
+
+
 def render(results: dict[str, Any]) -> str:
     tables = build_tables(results)
     meta = results.get("meta", {})
     lines = [
-        f"## Benchmark: {meta.get('date', '?')} ({meta.get('mode', '?')})",
+        f"## Benchmark: {meta.get('date', '?')} ({meta.get('mode', '?')}{_subset(meta)})",
         "",
         f"{meta.get('cpus', '?')} CPUs, load average {meta.get('loadavg_start', '?')} at start; "
         f"template commit {meta.get('commit', '?')}; Haystack {meta.get('versions', {}).get('haystack-ai', '?')}, "

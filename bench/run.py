@@ -50,8 +50,8 @@ HAYHOOKS_VERSION = "2.1.0"
 TARGETS = BENCH / "targets"
 RESULTS = BENCH / "results"
 HOST = "127.0.0.1"
-SCENARIOS = ("rps", "streaming", "slow", "cold", "cancel")
-TARGET_NAMES = ("ours", "hayhooks", "floor", "upstream")
+SCENARIOS = report.SCENARIOS
+TARGET_NAMES = report.TARGET_NAMES
 # The models both ours and hayhooks must have loaded before a run may start.
 MODELS = ("fixed", "llm", "sync_stream", "async_stream")
 # Scenario 2's extra column: ours serving the same wrapper with Haystack's plain OpenAIChatGenerator.
@@ -72,6 +72,7 @@ class Sizes:
     rps_max_requests: int
     stream_concurrency: tuple[int, ...]
     stream_tokens: int
+    stream_history: int  # earlier messages in the long-chat case of scenario 2 (at concurrency 1); 0: none
     stream_warmup: float
     stream_warmup_per_client: float
     stream_duration: float
@@ -95,6 +96,7 @@ FULL = Sizes(
     rps_max_requests=200_000,
     stream_concurrency=(1, 64),
     stream_tokens=64,
+    stream_history=40,
     stream_warmup=1.0,
     stream_warmup_per_client=0.05,
     stream_duration=8.0,
@@ -118,6 +120,7 @@ SMOKE = Sizes(
     rps_max_requests=20,
     stream_concurrency=(1, 64),
     stream_tokens=16,
+    stream_history=4,
     stream_warmup=0.2,
     stream_warmup_per_client=0.0,
     stream_duration=5.0,
@@ -545,12 +548,15 @@ class Bench:
             await self.warm_up(servers, ["async_stream"])
             if PLAIN_GENERATOR in models:
                 await self.warm_up({"ours": servers["ours"]}, ["async_stream_plain"])
-            for c in s.stream_concurrency:
+            # The long chat: what a chat UI sends, the whole conversation each turn, one user at a time.
+            cases = [(f"c{c}", c, 0) for c in s.stream_concurrency]
+            cases += [(f"c1-history{s.stream_history}", 1, s.stream_history)] if s.stream_history else []
+            for key, c, history in cases:
                 runs: dict[str, list[dict[str, Any]]] = {n: [] for n in models}
                 for repeat in range(s.repeats):
                     for name, model in models.items():
                         port, proc = self.endpoint(servers, name)
-                        body = load.chat_body(model, "q", True)
+                        body = load.chat_body(model, "q", True, history)
                         runs[name].append(
                             await self.measure_loop(
                                 port,
@@ -560,12 +566,12 @@ class Bench:
                                 concurrency=c,
                                 expected=text,
                                 tokens=s.stream_tokens,
-                                label=f"streaming-{model}-c{c}-{name}-{repeat}",
+                                label=f"streaming-{model}-{key}-{name}-{repeat}",
                             )
                         )
-                out[f"c{c}"] = {n: summarize(r) for n, r in runs.items()}
+                out[key] = {n: summarize(r) for n, r in runs.items()}
                 log(
-                    f"streaming c={c}: "
+                    f"streaming {key}: "
                     + ", ".join(
                         f"{n} ttft {fmt(summarize(r).get('ttft_p50_ms'), 2)} ms / {fmt(summarize(r).get('chunks_per_s'))} ch/s"
                         for n, r in runs.items()
@@ -805,7 +811,8 @@ def scenario_deadline(name: str, s: Sizes) -> float:
     if name == "rps":
         per = (s.rps_warmup + s.rps_duration + 10) * s.repeats * len(s.rps_concurrency) * 7
     elif name == "streaming":
-        per = (s.stream_warmup + s.stream_duration + 10) * s.repeats * len(s.stream_concurrency) * 5
+        cases = len(s.stream_concurrency) + (1 if s.stream_history else 0)
+        per = (s.stream_warmup + s.stream_duration + 10) * s.repeats * cases * 6
     elif name == "slow":
         per = 8 * (s.slow_deadline + READY_TIMEOUT + 30)
     elif name == "cold":
@@ -914,6 +921,7 @@ def main(argv: list[str] | None = None) -> int:
             "python": platform.python_version(),
             "commit": git_commit(),
             "repeats": sizes.repeats,
+            "scenarios": names,
             "targets": targets,
             "label": args.label,
             "open_files_limit": nofile,

@@ -61,13 +61,19 @@ def stepped_llm_pipeline(generator: OpenAIChatGenerator) -> Pipeline:
     return pipeline
 
 
-def stepped_run_args(question: str) -> dict[str, Any]:
-    return {"step": {"messages": [ChatMessage.from_user(question)]}}
+def conversation(messages: list[dict[str, Any]]) -> list[ChatMessage]:
+    """The request's whole conversation as Haystack messages, as a chat wrapper passes it to its LLM."""
+    by_role = {"system": ChatMessage.from_system, "assistant": ChatMessage.from_assistant}
+    return [by_role.get(m["role"], ChatMessage.from_user)(m.get("content") or "") for m in messages]
 
 
-def run_args(question: str) -> dict[str, Any]:
-    """Pipeline inputs for one question; every target passes the user's text through unchanged."""
-    return {"llm": {"messages": [ChatMessage.from_user(question)]}}
+def stepped_run_args(messages: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"step": {"messages": conversation(messages)}}
+
+
+def run_args(messages: list[dict[str, Any]]) -> dict[str, Any]:
+    """Pipeline inputs for a request's messages; every target passes them through unchanged."""
+    return {"llm": {"messages": conversation(messages)}}
 
 
 def reply_text(result: dict[str, Any]) -> str:

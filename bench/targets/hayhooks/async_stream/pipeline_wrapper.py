@@ -3,7 +3,7 @@
 from collections.abc import AsyncGenerator
 
 from bench_shared import llm_pipeline, run_args
-from hayhooks import BasePipelineWrapper, async_streaming_generator, get_last_user_message
+from hayhooks import BasePipelineWrapper, async_streaming_generator
 
 
 class PipelineWrapper(BasePipelineWrapper):
@@ -11,6 +11,4 @@ class PipelineWrapper(BasePipelineWrapper):
         self.pipeline = llm_pipeline()
 
     async def run_chat_completion_async(self, model: str, messages: list[dict], body: dict) -> AsyncGenerator:
-        return async_streaming_generator(
-            pipeline=self.pipeline, pipeline_run_args=run_args(get_last_user_message(messages) or "")
-        )
+        return async_streaming_generator(pipeline=self.pipeline, pipeline_run_args=run_args(messages))

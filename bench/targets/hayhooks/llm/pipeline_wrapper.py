@@ -1,7 +1,7 @@
 """hayhooks' `llm`: the same sync, non-streaming upstream call as ours."""
 
 from bench_shared import llm_pipeline, reply_text, run_args
-from hayhooks import BasePipelineWrapper, get_last_user_message
+from hayhooks import BasePipelineWrapper
 
 
 class PipelineWrapper(BasePipelineWrapper):
@@ -10,7 +10,7 @@ class PipelineWrapper(BasePipelineWrapper):
 
     def run_api(self, question: str) -> str:
         """Answer a question (hayhooks' own /run endpoint; the benchmark uses the OpenAI route)."""
-        return reply_text(self.pipeline.run(run_args(question)))
+        return reply_text(self.pipeline.run(run_args([{"role": "user", "content": question}])))
 
     def run_chat_completion(self, model: str, messages: list[dict], body: dict) -> str:
-        return reply_text(self.pipeline.run(run_args(get_last_user_message(messages) or "")))
+        return reply_text(self.pipeline.run(run_args(messages)))

@@ -3,7 +3,7 @@
 from collections.abc import Generator
 
 from bench_shared import llm_pipeline, run_args
-from hayhooks import BasePipelineWrapper, get_last_user_message, streaming_generator
+from hayhooks import BasePipelineWrapper, streaming_generator
 
 
 class PipelineWrapper(BasePipelineWrapper):
@@ -11,6 +11,4 @@ class PipelineWrapper(BasePipelineWrapper):
         self.pipeline = llm_pipeline()
 
     def run_chat_completion(self, model: str, messages: list[dict], body: dict) -> Generator:
-        return streaming_generator(
-            pipeline=self.pipeline, pipeline_run_args=run_args(get_last_user_message(messages) or "")
-        )
+        return streaming_generator(pipeline=self.pipeline, pipeline_run_args=run_args(messages))

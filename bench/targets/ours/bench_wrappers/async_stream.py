@@ -4,7 +4,6 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from bench_shared import llm_pipeline, run_args
-from haystack_service.messages import get_last_user_message
 from haystack_service.streaming import async_streaming_generator
 from haystack_service.wrapper import BasePipelineWrapper
 
@@ -18,4 +17,4 @@ class PipelineWrapper(BasePipelineWrapper):
     async def run_chat_completion_async(
         self, model: str, messages: list[dict[str, Any]], body: dict[str, Any]
     ) -> AsyncIterator[Any]:
-        return async_streaming_generator(self.pipeline, run_args(get_last_user_message(messages) or ""))
+        return async_streaming_generator(self.pipeline, run_args(messages))

@@ -3,7 +3,6 @@
 from typing import Any
 
 from bench_shared import fixed_pipeline, reply_text, run_args
-from haystack_service.messages import get_last_user_message
 from haystack_service.wrapper import BasePipelineWrapper
 
 
@@ -12,4 +11,4 @@ class PipelineWrapper(BasePipelineWrapper):
         self.pipeline = fixed_pipeline()
 
     def run_chat_completion(self, model: str, messages: list[dict[str, Any]], body: dict[str, Any]) -> str:
-        return reply_text(self.pipeline.run(run_args(get_last_user_message(messages) or "")))
+        return reply_text(self.pipeline.run(run_args(messages)))

@@ -3,7 +3,6 @@
 from typing import Any
 
 from bench_shared import llm_pipeline, reply_text, run_args
-from haystack_service.messages import get_last_user_message
 from haystack_service.wrapper import BasePipelineWrapper
 
 from ._llm import chat_generator
@@ -14,4 +13,4 @@ class PipelineWrapper(BasePipelineWrapper):
         self.pipeline = llm_pipeline(chat_generator(streaming=False))
 
     def run_chat_completion(self, model: str, messages: list[dict[str, Any]], body: dict[str, Any]) -> str:
-        return reply_text(self.pipeline.run(run_args(get_last_user_message(messages) or "")))
+        return reply_text(self.pipeline.run(run_args(messages)))

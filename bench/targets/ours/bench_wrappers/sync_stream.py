@@ -4,7 +4,6 @@ from collections.abc import Iterator
 from typing import Any
 
 from bench_shared import llm_pipeline, run_args
-from haystack_service.messages import get_last_user_message
 from haystack_service.streaming import streaming_generator
 from haystack_service.wrapper import BasePipelineWrapper
 
@@ -16,4 +15,4 @@ class PipelineWrapper(BasePipelineWrapper):
         self.pipeline = llm_pipeline(chat_generator(streaming=True))
 
     def run_chat_completion(self, model: str, messages: list[dict[str, Any]], body: dict[str, Any]) -> Iterator[Any]:
-        return streaming_generator(self.pipeline, run_args(get_last_user_message(messages) or ""))
+        return streaming_generator(self.pipeline, run_args(messages))

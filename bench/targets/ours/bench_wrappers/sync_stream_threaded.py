@@ -8,7 +8,6 @@ from collections.abc import Iterator
 from typing import Any
 
 from bench_shared import stepped_llm_pipeline, stepped_run_args
-from haystack_service.messages import get_last_user_message
 from haystack_service.streaming import streaming_generator
 from haystack_service.wrapper import BasePipelineWrapper
 
@@ -20,4 +19,4 @@ class PipelineWrapper(BasePipelineWrapper):
         self.pipeline = stepped_llm_pipeline(chat_generator(streaming=True))
 
     def run_chat_completion(self, model: str, messages: list[dict[str, Any]], body: dict[str, Any]) -> Iterator[Any]:
-        return streaming_generator(self.pipeline, stepped_run_args(get_last_user_message(messages) or ""))
+        return streaming_generator(self.pipeline, stepped_run_args(messages))
