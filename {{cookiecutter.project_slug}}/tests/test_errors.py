@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import importlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,7 +12,7 @@ import httpx
 import openai
 import pytest
 
-from support import TEST_MAX_BODY_BYTES, ServiceProcess, assert_error, iter_sse_lines, user, wait_until
+from support import PACKAGE, TEST_MAX_BODY_BYTES, ServiceProcess, assert_error, iter_sse_lines, user, wait_until
 
 LEAKS = ("secret internal detail", "Traceback", "RuntimeError(")
 
@@ -24,6 +26,27 @@ def _assert_alive(service: ServiceProcess) -> None:
 def _post(service: ServiceProcess, path: str, content: bytes | str, **headers: str) -> httpx.Response:
     with service.http() as http:
         return http.post(path, content=content, headers={"Content-Type": "application/json", **headers})
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("path", ["/v1/chat/completions", "/v1/responses"])
+async def test_stalled_request_body_times_out(tmp_path: Path, path: str) -> None:
+    """In process, with a short BODY_TIMEOUT: a JSON body that stops halfway gets 408 instead of a wait forever."""
+    package, settings = importlib.import_module(PACKAGE), importlib.import_module(f"{PACKAGE}.settings")
+    app = package.create_app(settings.Settings(wrappers_package="test_wrappers", data_dir=tmp_path))
+    app.config["BODY_TIMEOUT"] = 0.5
+    body = json.dumps({"model": "plain_sync", "messages": user("x"), "input": "x"}).encode()
+    headers = {"Content-Type": "application/json", "Content-Length": str(len(body))}
+    async with (
+        app.test_app() as test_app,
+        asyncio.timeout(30),
+        test_app.test_client().request(path, method="POST", headers=headers) as connection,
+    ):
+        await connection.send(body[: len(body) // 2])
+        reply = json.loads(await connection.receive())
+        assert connection.status_code == 408
+    assert reply["error"]["code"] == "request_timeout"
+    assert reply["error"]["message"] == "The request body stopped arriving for 0.5 s."
 
 
 def test_bad_json(test_service: ServiceProcess) -> None:

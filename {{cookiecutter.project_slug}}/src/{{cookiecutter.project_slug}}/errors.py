@@ -60,10 +60,12 @@ def register_error_handlers(app: Quart) -> None:
         messages = {
             404: "Unknown route.",
             405: "Method not allowed on this route.",
+            408: f"The request body stopped arriving for {app.config['BODY_TIMEOUT']} s.",
             413: f"Request body is larger than the limit of {app.config['MAX_CONTENT_LENGTH']} bytes.",
         }
         message = messages.get(status, error.description or error.name)
-        code = {404: "unknown_url", 405: "method_not_allowed", 413: "request_too_large"}.get(status)
+        codes = {404: "unknown_url", 405: "method_not_allowed", 408: "request_timeout", 413: "request_too_large"}
+        code = codes.get(status)
         return OpenAIError(status, message, code=code).to_response()
 
     @app.errorhandler(Exception)
