@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import importlib
 import json
 import uuid
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import pytest_asyncio
+from haystack import Pipeline, component
+from haystack.dataclasses import ChatMessage, StreamingChunk
 from quart import typing as quart_typing
 
 import test_wrappers
@@ -21,6 +25,7 @@ from upstream import ScriptedUpstream
 # Imported by name so the import block sorts the same whatever the package is called.
 service_package = importlib.import_module(PACKAGE)
 Settings = importlib.import_module(f"{PACKAGE}.settings").Settings
+streaming = importlib.import_module(f"{PACKAGE}.streaming")
 
 ENDLESS = {"endless_sync": endless_sync.CAP, "endless_async": endless_async.CAP}
 STOP_TIMEOUT = 10.0
@@ -106,6 +111,38 @@ async def test_app_serves_after_disconnects(app: quart_typing.TestAppProtocol) -
     assert response.status_code == 200
     body = await response.get_json()
     assert body["choices"][0]["message"]["content"] == "sync gen answer"
+
+
+@component
+class FailsAfterOneChunk:
+    """A lone async LLM whose upstream breaks right after the first chunk."""
+
+    @component.output_types(replies=list[ChatMessage])
+    def run(self, messages: list[ChatMessage], streaming_callback: Any = None) -> dict[str, Any]:
+        raise NotImplementedError("only run_async is used here")
+
+    @component.output_types(replies=list[ChatMessage])
+    async def run_async(self, messages: list[ChatMessage], streaming_callback: Any = None) -> dict[str, Any]:
+        await streaming_callback(StreamingChunk(content="first"))
+        raise RuntimeError("the upstream went away")
+
+
+@pytest.mark.asyncio
+async def test_a_run_failing_as_its_reader_leaves_is_not_reported_as_unhandled() -> None:
+    """The reader takes one piece and leaves after the run failed: asyncio must not log a lost task error."""
+    reported: list[str] = []
+    asyncio.get_running_loop().set_exception_handler(lambda _, context: reported.append(context["message"]))
+    pipeline = Pipeline()
+    pipeline.add_component("llm", FailsAfterOneChunk())
+    pieces = streaming.async_streaming_generator(pipeline, {"llm": {"messages": [ChatMessage.from_user("hi")]}})
+    assert (await anext(pieces)).content == "first"
+    await asyncio.sleep(0.1)  # the run fails meanwhile; nobody reads its end
+    await pieces.aclose()
+    del pieces
+    gc.collect()
+    await asyncio.sleep(0.1)  # what the collection hands back to the loop (async generators to close) runs
+    gc.collect()
+    assert reported == []
 
 
 def _state(directory: Path, key: str, suffix: str) -> str | None:

@@ -158,7 +158,7 @@ class PipelineStream(PushIterator):
             closed.set()
 
 
-async def async_streaming_generator(
+def async_streaming_generator(
     pipeline: Pipeline | Agent,
     pipeline_run_args: dict[str, Any],
     *,
@@ -171,8 +171,7 @@ async def async_streaming_generator(
     """Run `pipeline` on the event loop and yield its chunks; stopping the iteration cancels the run."""
     shaper = _ChunkShaper(on_tool_call_start, on_tool_call_end, on_reasoning, on_pipeline_end)
     shaper.forward_tool_calls = _forwards_tool_calls(pipeline, forward_tool_calls)
-    async for piece in _pieces_on_loop(pipeline, pipeline_run_args, shaper):
-        yield piece
+    return _pieces_on_loop(pipeline, pipeline_run_args, shaper)
 
 
 async def _pieces_on_loop(
@@ -260,6 +259,9 @@ class _CallbackRun:
         if not self._task.done():
             self._task.cancel()
             await asyncio.wait([self._task], timeout=5)
+        if self._task.done() and not self._task.cancelled():
+            # A run that failed just as its reader left: nobody waits for that error, so asyncio need not log it.
+            self._task.exception()
 
 
 def _run_blocking(
