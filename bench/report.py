@@ -286,7 +286,7 @@ def bar_checks(results: dict[str, Any], tables: list[Table]) -> list[tuple[str, 
 
 
 def _subset(meta: dict[str, Any]) -> str:
-    """ ", scenarios streaming; targets ours, floor" when a run left some out, so a partial run says so."""
+    """What a partial run left out, for its title: "; scenarios streaming; targets ours, floor"."""
     parts = []
     if (scenarios := meta.get("scenarios")) and len(scenarios) < len(SCENARIOS):
         parts.append(f"scenarios {', '.join(scenarios)}")
