@@ -121,7 +121,7 @@ class _PreparedRequests:
     def __init__(self, client: OpenAI | AsyncOpenAI) -> None:
         self._client = client
         self._sdk = client.chat.completions
-        self._stream_type = AsyncStream if isinstance(client, AsyncOpenAI) else Stream
+        self._stream_class = (AsyncStream if isinstance(client, AsyncOpenAI) else Stream)[ChatCompletionChunk]
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._sdk, name)
@@ -142,7 +142,7 @@ class _PreparedRequests:
             options=options,
             cast_to=ChatCompletion,
             stream=bool(body.get("stream")),
-            stream_cls=self._stream_type[ChatCompletionChunk],
+            stream_cls=self._stream_class,
         )
 
 
