@@ -13,6 +13,10 @@ HIGHER, LOWER, INFO = "higher", "lower", "info"
 # Every scenario and target, by the names run.py takes on its command line: a run with fewer is partial.
 SCENARIOS = ("rps", "streaming", "slow", "cold", "cancel")
 TARGET_NAMES = ("ours", "hayhooks", "floor", "upstream")
+# Scenario 3's extra columns: ours serving sync pipelines that take other paths than a lone LLM.
+STEPPED = "ours (step before the LLM)"
+THREADED = "ours (threaded)"
+THREADED_POOL = "ours (threaded, pool 1000)"
 ARROWS = {HIGHER: "↑", LOWER: "↓", INFO: ""}
 
 
@@ -164,15 +168,16 @@ def _streaming_case(key: str) -> str:
 def _slow_table(slow: dict[str, Any]) -> Table:
     settings = slow.get("settings", {})
     n = settings.get("streams", "?")
-    columns = ["ours", "ours (threaded)", "ours (threaded, pool 1000)", "hayhooks", "floor", "upstream"]
+    columns = ["ours", STEPPED, THREADED, THREADED_POOL, "hayhooks", "floor", "upstream"]
     table = Table(
         "3. Many slow streams",
         f"{n} concurrent streams of {settings.get('seconds', '?')} s (upstream at {settings.get('rate', '?')} tokens/s), "
         f"all opened at once, each given {settings.get('deadline', '?')} s. Memory is the peak RSS of the server's "
-        "process tree (ours and the floor serve from one hypercorn process, `workers = 0`). Ours streams a lone LLM "
-        "on the event loop even from a sync wrapper; ours (threaded) = a sync pipeline with a step before the LLM, "
-        "which holds a pool thread per stream (default pool of 32: the rest queue); ours (threaded, pool 1000) = the "
-        "same with THREAD_POOL_SIZE=1000." + _saturation_note(slow, n),
+        "process tree (ours and the floor serve from one hypercorn process, `workers = 0`). Ours streams a sync "
+        "wrapper's pipeline on the event loop when its LLM streams asynchronously: ours = a lone LLM; "
+        f"{STEPPED} = a sync step before it. Ours (threaded) = the same with a callback of the wrapper's own, which "
+        "keeps the run in a pool thread per stream (default pool of 32: the rest queue); ours (threaded, pool 1000) = "
+        "the same with THREAD_POOL_SIZE=1000." + _saturation_note(slow, n),
         columns,
         short="3 slow",
     )
@@ -278,7 +283,7 @@ def bar_checks(results: dict[str, Any], tables: list[Table]) -> list[tuple[str, 
 
     slow = _get(results, "scenarios", "slow_streams") or {}
     n = _get(slow, "settings", "streams")
-    for kind, column in (("async", "ours"), ("sync", "ours"), ("sync", "ours (threaded, pool 1000)")):
+    for kind, column in (("async", "ours"), ("sync", "ours"), ("sync", STEPPED), ("sync", THREADED_POOL)):
         intact = _get(slow, kind, column, "intact")
         if intact is not None and n:
             checks.append((f"slow streams, {kind} ({column}): all intact", intact == n, f"{intact}/{n}"))

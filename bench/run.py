@@ -56,8 +56,7 @@ TARGET_NAMES = report.TARGET_NAMES
 MODELS = ("fixed", "llm", "sync_stream", "async_stream")
 # Scenario 2's extra column: ours serving the same wrapper with Haystack's plain OpenAIChatGenerator.
 PLAIN_GENERATOR = "ours (Haystack generator)"
-THREADED = "ours (threaded)"
-THREADED_POOL = "ours (threaded, pool 1000)"
+STEPPED, THREADED, THREADED_POOL = report.STEPPED, report.THREADED, report.THREADED_POOL
 READY_TIMEOUT = 180.0
 
 
@@ -592,13 +591,15 @@ class Bench:
             "deadline": s.slow_deadline,
         }
         out: dict[str, Any] = {"settings": settings, "async": {}, "sync": {}}
-        # (kind, column, model, thread pool). Our sync `sync_stream` is a lone LLM, which our helpers stream on
-        # the event loop; `sync_stream_threaded` puts a step before it, so its pipeline holds a pool thread.
+        # (kind, column, model, thread pool). Our helpers stream a sync wrapper's pipeline on the event loop when
+        # its LLM streams asynchronously: `sync_stream` (a lone LLM) and `sync_stream_stepped` (a step before it).
+        # `sync_stream_threaded` adds a callback of the wrapper's own, so its run holds a pool thread.
         cases = [
             ("async", "ours", "async_stream", None),
             ("async", "hayhooks", "async_stream", None),
             ("async", "floor", "async_stream", None),
             ("sync", "ours", "sync_stream", None),
+            ("sync", STEPPED, "sync_stream_stepped", None),
             ("sync", THREADED, "sync_stream_threaded", None),
             ("sync", THREADED_POOL, "sync_stream_threaded", 1000),
             ("sync", "hayhooks", "sync_stream", None),

@@ -195,13 +195,16 @@ MIDSTREAM_FAILURES = [{"error_event_after": 2}, {"drop_after": 2}]
 STREAMING_MODELS = [
     ("service", "chat_stream"),
     ("test_service", "sync_pipeline_stream"),
+    ("test_service", "sync_pipeline_stream_stepped"),
     ("test_service", "sync_pipeline_stream_threaded"),
     ("test_service", "sync_pipeline_stream_pulled"),
 ]
 
 
 @pytest.mark.parametrize("failure", MIDSTREAM_FAILURES, ids=["error_event", "dropped_connection"])
-@pytest.mark.parametrize(("fixture", "model"), STREAMING_MODELS, ids=["async", "sync", "sync_threaded", "sync_pulled"])
+@pytest.mark.parametrize(
+    ("fixture", "model"), STREAMING_MODELS, ids=["async", "sync", "sync_stepped", "sync_threaded", "sync_pulled"]
+)
 def test_upstream_failing_midstream_ends_in_an_error_event(
     request: pytest.FixtureRequest, upstream: ScriptedUpstream, fixture: str, model: str, failure: dict[str, int]
 ) -> None:

@@ -101,14 +101,16 @@ def test_async_generator_wrapper_does_not_wait_for_the_pool(keyed_service: Servi
         holder.join(timeout=30)
 
 
-def test_sync_streams_of_a_lone_llm_do_not_wait_for_the_pool(
-    keyed_service: ServiceProcess, upstream: ScriptedUpstream
+@pytest.mark.parametrize("model", ["sync_pipeline_stream", "sync_pipeline_stream_stepped"])
+def test_sync_streams_of_an_async_llm_do_not_wait_for_the_pool(
+    keyed_service: ServiceProcess, upstream: ScriptedUpstream, model: str
 ) -> None:
-    """A sync wrapper streaming a lone LLM holds no worker thread: with one worker, two such streams run at once."""
+    """A sync wrapper streaming an LLM that streams asynchronously, alone or after a sync step, holds no worker
+    thread while the LLM talks: with one worker, two such streams run at once."""
     words = " ".join(f"word{i}" for i in range(200))
     for _ in range(2):
         upstream.script(text=words, token_delay=0.05)  # 10 s each
-    body = {"model": "sync_pipeline_stream", "messages": user("Talk a lot"), "stream": True}
+    body = {"model": model, "messages": user("Talk a lot"), "stream": True}
     headers = {"Authorization": f"Bearer {KEYS[0]}"}
     with (
         httpx.Client(base_url=keyed_service.base_url, timeout=30, headers=headers) as http,

@@ -1,9 +1,10 @@
 """`streaming.streaming_generator` in sync wrappers: a Pipeline and an Agent, by each path a stream can take.
 
 `sync_pipeline_stream` returns the generator of a lone LLM as it is, so the service runs it on the event
-loop; `sync_pipeline_stream_threaded` puts a component before the LLM, so the pipeline runs in the worker
-thread and pushes its pieces from there; `sync_pipeline_stream_pulled` iterates the generator itself, so
-the pipeline runs in a thread of its own.
+loop; `sync_pipeline_stream_stepped` puts a sync component before the LLM, and still streams on the event
+loop (`Pipeline.stream`); `sync_pipeline_stream_threaded` has an LLM that streams only synchronously, so
+the pipeline runs in the worker thread and pushes its pieces from there; `sync_pipeline_stream_pulled`
+iterates the generator itself, so the pipeline runs in a thread of its own.
 """
 
 from __future__ import annotations
@@ -14,10 +15,17 @@ import httpx
 import pytest
 
 from support import ServiceProcess, stream_raw, user, wait_until
+from test_wrappers.sync_pipeline_stream_stepped import STEP_THREAD_NOTE
 from upstream import ScriptedUpstream
 
 EVERY_PATH = pytest.mark.parametrize(
-    "model", ["sync_pipeline_stream", "sync_pipeline_stream_threaded", "sync_pipeline_stream_pulled"]
+    "model",
+    [
+        "sync_pipeline_stream",
+        "sync_pipeline_stream_stepped",
+        "sync_pipeline_stream_threaded",
+        "sync_pipeline_stream_pulled",
+    ],
 )
 
 
@@ -53,6 +61,23 @@ def test_pipeline_non_stream_drains_the_generator(
     completion = test_service.client().chat.completions.create(model=model, messages=user("Hi"))
     assert completion.choices[0].message.content == "Drained into one message."
     assert completion.usage is not None and completion.usage.total_tokens == 5
+
+
+@pytest.mark.parametrize(
+    ("model", "step_thread"),
+    [("sync_pipeline_stream_stepped", "step_"), ("sync_pipeline_stream_threaded", "wrapper_")],
+)
+def test_where_the_sync_steps_of_a_streamed_pipeline_run(
+    test_service: ServiceProcess, upstream: ScriptedUpstream, model: str, step_thread: str
+) -> None:
+    """With an LLM that streams asynchronously, the stream leaves the wrapper's thread: a sync step before the
+    LLM runs in the service's step pool. With a sync-only LLM, the whole pipeline runs in the wrapper's thread."""
+    upstream.script(text="Streamed.")
+    with test_service.http() as http:
+        _, sse = stream_raw(http, "/v1/chat/completions", {"model": model, "messages": user("Hi"), "stream": True})
+    assert "".join(c["choices"][0]["delta"].get("content") or "" for c in sse.chunks() if c["choices"]) == "Streamed."
+    note = upstream.requests[-1]["messages"][0]["content"]
+    assert note.startswith(STEP_THREAD_NOTE + step_thread), note
 
 
 def test_callbacks_of_a_sync_wrapper_run_in_its_worker_thread(

@@ -178,13 +178,19 @@ class EventStream:
 
 
 class Runner:
-    """Starts wrapper runs; owns the thread pool that sync wrappers run in."""
+    """Starts wrapper runs; owns the thread pools that sync code runs in. Create it on the running event loop."""
 
     def __init__(self, thread_pool_size: int) -> None:
         self._pool = ThreadPoolExecutor(max_workers=thread_pool_size, thread_name_prefix="wrapper")
+        # asyncio's default pool runs the sync steps of pipelines that stream on the event loop (Haystack sends
+        # them there), as well as file reads. Python sizes it to the cores + 4, which would quietly cap how many
+        # retrievers run at once; give it as many threads as the wrappers' own pool. Threads start only when needed.
+        self._step_pool = ThreadPoolExecutor(max_workers=thread_pool_size, thread_name_prefix="step")
+        asyncio.get_running_loop().set_default_executor(self._step_pool)
 
     def shutdown(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
+        self._step_pool.shutdown(wait=False, cancel_futures=True)
 
     async def call(self, function: Callable[..., Any], *args: Any) -> Any:
         """Call a wrapper function that is not a run (e.g. `run_file_upload`): async on the loop, sync in the pool."""

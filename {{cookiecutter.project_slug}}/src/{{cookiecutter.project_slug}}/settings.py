@@ -45,7 +45,8 @@ class Settings(BaseModel):
     host: str | None = None
     port: int | None = Field(None, ge=1, le=65535)
     log_level: str = "INFO"
-    # Sync wrappers run here, never on the event loop; a full pool makes further requests wait.
+    # Sync wrappers run here, never on the event loop; a full pool makes further requests wait. The sync steps
+    # of pipelines that stream on the event loop get a pool of this size too (asyncio's default pool).
     thread_pool_size: int = Field(32, ge=1)
     max_body_bytes: int = Field(32 * 1024 * 1024, ge=1024)
     # A `: ping` comment goes out after this many seconds without an event, so proxies keep the stream.

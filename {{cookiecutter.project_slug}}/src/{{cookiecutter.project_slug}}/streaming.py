@@ -80,8 +80,8 @@ class PipelineStream(PushIterator):
     in a thread of its own. When your wrapper returns this object as it is, the service does not iterate: it
     calls `push_to` in its worker thread, which runs the pipeline right there and hands over each piece as
     its chunk arrives: one thread per stream instead of two, and half the hand-offs between threads.
-    A pipeline that is one async-capable LLM (see `lone_async_streamer`), given none of your callbacks,
-    needs no thread at all: the service runs it on the event loop (`on_event_loop`), as for an async wrapper.
+    A pipeline whose LLMs all stream asynchronously, given none of your callbacks, needs no thread for its
+    stream at all: the service runs it on the event loop (`on_event_loop`, see `streams_on_event_loop`).
     """
 
     def __init__(self, pipeline: Pipeline | Agent, run_args: dict[str, Any], shaper: "_ChunkShaper") -> None:
@@ -102,12 +102,8 @@ class PipelineStream(PushIterator):
             emit(piece)
 
     def on_event_loop(self) -> AsyncIterator[Piece] | None:
-        """A lone LLM's pieces made on the event loop, unless callbacks of yours would then run there too."""
-        if (
-            isinstance(self.pipeline, Pipeline)
-            and self.shaper.calls_only_builtin_callbacks()
-            and lone_async_streamer(self.pipeline, self.run_args) is not None
-        ):
+        """The same pieces made on the event loop, unless something of yours would then run there and may block."""
+        if self.shaper.calls_only_builtin_callbacks() and streams_on_event_loop(self.pipeline, self.run_args):
             return _pieces_on_loop(self.pipeline, self.run_args, self.shaper)
         return None
 
@@ -196,14 +192,35 @@ async def _pieces_on_loop(
         yield piece
 
 
+def streams_on_event_loop(pipeline: Pipeline | Agent, run_args: dict[str, Any]) -> bool:
+    """Whether a sync wrapper's pipeline can stream on the event loop instead of in a worker thread.
+
+    It can when every component that streams does so asynchronously: `Pipeline.stream` awaits those and
+    runs each sync step (a retriever, a prompt builder) in a thread of asyncio's default pool, as Haystack's
+    async runs do. A stream then holds a thread only while a sync step runs, not while the LLM talks, so
+    `THREAD_POOL_SIZE` does not bound how many are open. It cannot with an Agent anywhere (its tools and
+    hooks may block), a component that streams only synchronously (its chunks would not stream), or a
+    `streaming_callback` of yours (it may block).
+    """
+    if isinstance(pipeline, Agent):
+        return False
+    if any(isinstance(instance, Agent) for _, instance in pipeline.walk()):
+        return False
+    streaming = _streaming_components(pipeline)
+    return bool(streaming) and all(
+        getattr(pipeline.get_component(name), "__haystack_supports_async__", False)
+        and "streaming_callback" not in (run_args.get(name) or {})
+        for name in streaming
+    )
+
+
 def lone_async_streamer(pipeline: Pipeline, run_args: dict[str, Any]) -> str | None:
     """The name of the pipeline's only component when it can stream asynchronously (an LLM and nothing else).
 
     Such a run needs none of `Pipeline`'s scheduling, so the helpers call the component's `run_async`
-    directly: a few milliseconds less to the first token, and a sync wrapper's stream holds no thread.
-    Anything else goes through the pipeline: other shapes, an Agent (its tools and hooks may block, so a
-    sync wrapper keeps them in its thread), inputs the component does not take (for Haystack's own
-    error), your own `streaming_callback`, and traced runs (for their spans).
+    directly: a few milliseconds less to the first token. Anything else goes through the pipeline: other
+    shapes, an Agent, inputs the component does not take (for Haystack's own error), your own
+    `streaming_callback`, and traced runs (for their spans).
     """
     if len(pipeline.graph) != 1 or tracing.is_tracing_enabled():
         return None

@@ -1,34 +1,43 @@
-"""`sync_pipeline_stream` with a component before the LLM: no longer a lone LLM, so `Pipeline.run` runs it.
+"""`sync_pipeline_stream_stepped` with an LLM that streams only synchronously, as some integrations do.
 
-The service then has the stream push its pieces from the worker thread (`PipelineStream.push_to`): the
-path every sync pipeline with more than an LLM takes.
+`Pipeline.stream` could not stream it, so `Pipeline.run` runs the whole pipeline in the worker thread
+and the service has the stream push its pieces from there (`PipelineStream.push_to`).
 """
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
-from haystack import Pipeline, component
-from haystack.dataclasses import ChatMessage
+from haystack import component
+from haystack.dataclasses import ChatMessage, StreamingChunk
 
 from {{ cookiecutter.project_slug }}.llm import make_chat_generator
 from {{ cookiecutter.project_slug }}.messages import chat_messages_from_openai
 from {{ cookiecutter.project_slug }}.streaming import streaming_generator
 from {{ cookiecutter.project_slug }}.wrapper import BasePipelineWrapper
 
+from .sync_pipeline_stream_stepped import stepped_pipeline
+
 
 @component
-class PassMessages:
-    @component.output_types(messages=list[ChatMessage])
-    def run(self, messages: list[ChatMessage]) -> dict[str, Any]:
-        return {"messages": messages}
+class SyncOnlyLLM:
+    """The template's chat generator behind a component that has `run` and no `run_async`."""
+
+    def __init__(self) -> None:
+        self.llm = make_chat_generator()
+
+    def warm_up(self) -> None:
+        self.llm.warm_up()
+
+    @component.output_types(replies=list[ChatMessage])
+    def run(
+        self, messages: list[ChatMessage], streaming_callback: Callable[[StreamingChunk], None] | None = None
+    ) -> dict[str, Any]:
+        return self.llm.run(messages=messages, streaming_callback=streaming_callback)
 
 
 class PipelineWrapper(BasePipelineWrapper):
     def setup(self) -> None:
-        self.pipeline = Pipeline()
-        self.pipeline.add_component("messages", PassMessages())
-        self.pipeline.add_component("llm", make_chat_generator())
-        self.pipeline.connect("messages.messages", "llm.messages")
+        self.pipeline = stepped_pipeline(SyncOnlyLLM())
 
     def run_chat_completion(self, model: str, messages: list[dict], body: dict) -> Iterator[object]:
         return streaming_generator(self.pipeline, {"messages": {"messages": chat_messages_from_openai(messages)}})

@@ -1,7 +1,7 @@
-"""Model `sync_stream_threaded`: `sync_stream` with a step before the LLM, so the pipeline runs in a worker thread.
+"""Model `sync_stream_threaded`: `sync_stream_stepped` with a callback of the wrapper's own.
 
-A lone LLM streams on the event loop even from a sync wrapper; this is the path of every other sync
-pipeline, one pool thread per stream (ours only: scenario 3's thread pool columns).
+A wrapper's own callback may block, so our helpers keep such a run in its worker thread: `Pipeline.run`
+there, one pool thread per stream. This is what the thread pool columns of scenario 3 measure (ours only).
 """
 
 from collections.abc import Iterator
@@ -14,9 +14,13 @@ from haystack_service.wrapper import BasePipelineWrapper
 from ._llm import chat_generator
 
 
+def note_the_end(result: dict[str, Any]) -> None:
+    """Adds nothing to the stream; a real one might log the result or store it."""
+
+
 class PipelineWrapper(BasePipelineWrapper):
     def setup(self) -> None:
         self.pipeline = stepped_llm_pipeline(chat_generator(streaming=True))
 
     def run_chat_completion(self, model: str, messages: list[dict[str, Any]], body: dict[str, Any]) -> Iterator[Any]:
-        return streaming_generator(self.pipeline, stepped_run_args(messages))
+        return streaming_generator(self.pipeline, stepped_run_args(messages), on_pipeline_end=note_the_end)
