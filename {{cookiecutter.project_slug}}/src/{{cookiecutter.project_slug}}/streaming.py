@@ -202,9 +202,7 @@ def streams_on_event_loop(pipeline: Pipeline | Agent, run_args: dict[str, Any]) 
     hooks may block), a component that streams only synchronously (its chunks would not stream), or a
     `streaming_callback` of yours (it may block).
     """
-    if isinstance(pipeline, Agent):
-        return False
-    if any(isinstance(instance, Agent) for _, instance in pipeline.walk()):
+    if isinstance(pipeline, Agent) or any(isinstance(instance, Agent) for _, instance in pipeline.walk()):
         return False
     streaming = _streaming_components(pipeline)
     return bool(streaming) and all(
