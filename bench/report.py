@@ -175,9 +175,9 @@ def _slow_table(slow: dict[str, Any]) -> Table:
         f"all opened at once, each given {settings.get('deadline', '?')} s. Memory is the peak RSS of the server's "
         "process tree (ours and the floor serve from one hypercorn process, `workers = 0`). Ours streams a sync "
         "wrapper's pipeline on the event loop when its LLM streams asynchronously: ours = a lone LLM; "
-        f"{STEPPED} = a sync step before it. Ours (threaded) = the same with a callback of the wrapper's own, which "
-        "keeps the run in a pool thread per stream (default pool of 32: the rest queue); ours (threaded, pool 1000) = "
-        "the same with THREAD_POOL_SIZE=1000." + _saturation_note(slow, n),
+        f"{STEPPED} = a sync step before it. Ours (threaded) = the same with an LLM component that streams only "
+        "synchronously, which keeps the run in a pool thread per stream (default pool of 32: the rest queue); ours "
+        "(threaded, pool 1000) = the same with THREAD_POOL_SIZE=1000." + _saturation_note(slow, n),
         columns,
         short="3 slow",
     )

@@ -593,7 +593,7 @@ class Bench:
         out: dict[str, Any] = {"settings": settings, "async": {}, "sync": {}}
         # (kind, column, model, thread pool). Our helpers stream a sync wrapper's pipeline on the event loop when
         # its LLM streams asynchronously: `sync_stream` (a lone LLM) and `sync_stream_stepped` (a step before it).
-        # `sync_stream_threaded` adds a callback of the wrapper's own, so its run holds a pool thread.
+        # `sync_stream_threaded`'s LLM streams only synchronously, so its run holds a pool thread.
         cases = [
             ("async", "ours", "async_stream", None),
             ("async", "hayhooks", "async_stream", None),

@@ -47,12 +47,11 @@ class PassMessages:
         return {"messages": messages}
 
 
-def stepped_llm_pipeline(generator: OpenAIChatGenerator) -> Pipeline:
+def stepped_llm_pipeline(generator: Any) -> Pipeline:
     """`llm_pipeline` with `PassMessages` in front: the shape of every pipeline that is more than an LLM.
 
-    Our helpers run a lone LLM on the event loop, even for a sync wrapper; this shape makes a sync
-    wrapper run `Pipeline.run` in a worker thread, which is what the thread pool scenarios measure.
-    Its inputs are `stepped_run_args`.
+    Our helpers call a lone LLM directly; with this shape they go through `Pipeline` (scenario 3's
+    `sync_stream_stepped` and `sync_stream_threaded`). Its inputs are `stepped_run_args`.
     """
     pipeline = Pipeline()
     pipeline.add_component("step", PassMessages())

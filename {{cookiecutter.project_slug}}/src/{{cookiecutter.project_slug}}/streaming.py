@@ -80,8 +80,9 @@ class PipelineStream(PushIterator):
     in a thread of its own. When your wrapper returns this object as it is, the service does not iterate: it
     calls `push_to` in its worker thread, which runs the pipeline right there and hands over each piece as
     its chunk arrives: one thread per stream instead of two, and half the hand-offs between threads.
-    A pipeline whose LLMs all stream asynchronously, given none of your callbacks, needs no thread for its
-    stream at all: the service runs it on the event loop (`on_event_loop`, see `streams_on_event_loop`).
+    A pipeline whose LLMs all stream asynchronously needs no thread for its stream at all: the service runs
+    it on the event loop (`on_event_loop`, see `streams_on_event_loop`), and your callbacks, which may block,
+    each in a thread when they are called.
     """
 
     def __init__(self, pipeline: Pipeline | Agent, run_args: dict[str, Any], shaper: "_ChunkShaper") -> None:
@@ -102,10 +103,11 @@ class PipelineStream(PushIterator):
             emit(piece)
 
     def on_event_loop(self) -> AsyncIterator[Piece] | None:
-        """The same pieces made on the event loop, unless something of yours would then run there and may block."""
-        if self.shaper.calls_only_builtin_callbacks() and streams_on_event_loop(self.pipeline, self.run_args):
-            return _pieces_on_loop(self.pipeline, self.run_args, self.shaper)
-        return None
+        """The same pieces made on the event loop, when nothing of the run would block it there."""
+        if not streams_on_event_loop(self.pipeline, self.run_args):
+            return None
+        self.shaper.callbacks_may_block = True  # a sync wrapper's: they must not run on the event loop
+        return _pieces_on_loop(self.pipeline, self.run_args, self.shaper)
 
     def __next__(self) -> Piece:
         if self._pulled is None:
@@ -184,11 +186,11 @@ async def _pieces_on_loop(
         run = pipeline.stream(_with_yield_points(pipeline, run_args))
     try:
         async for chunk in run:
-            for piece in shaper.pieces(chunk):
+            for piece in await shaper.pieces_on_loop(chunk):
                 yield piece
     finally:
         await run.aclose()
-    for piece in shaper.finish(run.result):
+    for piece in await shaper.finish_on_loop(run.result):
         yield piece
 
 
@@ -200,7 +202,8 @@ def streams_on_event_loop(pipeline: Pipeline | Agent, run_args: dict[str, Any]) 
     async runs do. A stream then holds a thread only while a sync step runs, not while the LLM talks, so
     `THREAD_POOL_SIZE` does not bound how many are open. It cannot with an Agent anywhere (its tools and
     hooks may block), a component that streams only synchronously (its chunks would not stream), or a
-    `streaming_callback` of yours (it may block).
+    `streaming_callback` of yours (it may block; the helpers' own callbacks, such as `on_pipeline_end`, are
+    moved to a thread when they are called).
     """
     if isinstance(pipeline, Agent) or any(isinstance(instance, Agent) for _, instance in pipeline.walk()):
         return False
@@ -357,6 +360,8 @@ class _ChunkShaper:
         self.on_reasoning = on_reasoning
         self.on_pipeline_end = on_pipeline_end
         self.forward_tool_calls = False
+        # Set for a sync wrapper's run on the event loop: its callbacks then each run in a thread when called.
+        self.callbacks_may_block = False
         self.calls_being_streamed: dict[int, dict[str, str]] = {}
         self.saw_usage = False
 
@@ -368,6 +373,25 @@ class _ChunkShaper:
             and self.on_tool_call_start in (None, show_tool_call_start)
             and self.on_tool_call_end in (None, show_tool_call_end)
         )
+
+    async def pieces_on_loop(self, chunk: StreamingChunk) -> list[Piece]:
+        """`pieces`, called from the event loop: in a thread when it may call a callback of yours that may block."""
+        if self.callbacks_may_block and self._may_call_yours(chunk):
+            return await asyncio.to_thread(self.pieces, chunk)
+        return self.pieces(chunk)
+
+    async def finish_on_loop(self, result: dict[str, Any]) -> list[Piece]:
+        """`finish`, called from the event loop: in a thread when `on_pipeline_end` is set and may block."""
+        if self.callbacks_may_block and self.on_pipeline_end is not None:
+            return await asyncio.to_thread(self.finish, result)
+        return self.finish(result)
+
+    def _may_call_yours(self, chunk: StreamingChunk) -> bool:
+        """Whether `pieces(chunk)` may call a callback other than the built-in ones, which never block."""
+        if chunk.reasoning is not None and self.on_reasoning is not None:
+            return True
+        at_tool_calls = chunk.finish_reason == "tool_calls" or chunk.tool_call_result is not None
+        return at_tool_calls and not self.calls_only_builtin_callbacks()
 
     def pieces(self, chunk: StreamingChunk) -> list[Piece]:
         """What to yield for one chunk: usually just the chunk."""

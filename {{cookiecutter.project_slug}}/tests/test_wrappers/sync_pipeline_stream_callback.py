@@ -1,7 +1,7 @@
-"""`sync_pipeline_stream` with a callback of its own, which says in its output which thread it ran in.
+"""`sync_pipeline_stream` with callbacks of its own, which say in their output which thread they ran in.
 
-A sync wrapper's callbacks may block, so they must run in its worker thread, never on the event loop:
-this lone LLM keeps its thread because of the callback.
+A sync wrapper's callbacks may block, so they never run on the event loop: the LLM still streams there,
+and each callback runs in a thread of the service's step pool when it is called.
 """
 
 import threading
@@ -14,6 +14,10 @@ from {{ cookiecutter.project_slug }}.streaming import streaming_generator
 from .sync_pipeline_stream import PipelineWrapper as LoneLLM
 
 
+def name_the_thread_of_reasoning(text: str, extra: dict[str, Any]) -> str:
+    return f"[on_reasoning ran in {threading.current_thread().name}] "
+
+
 def name_the_thread(result: dict[str, Any]) -> str:
     return f" [on_pipeline_end ran in {threading.current_thread().name}]"
 
@@ -23,5 +27,6 @@ class PipelineWrapper(LoneLLM):
         return streaming_generator(
             self.pipeline,
             {"llm": {"messages": chat_messages_from_openai(messages)}},
+            on_reasoning=name_the_thread_of_reasoning,
             on_pipeline_end=name_the_thread,
         )
