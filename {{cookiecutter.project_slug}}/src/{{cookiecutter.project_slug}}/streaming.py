@@ -74,15 +74,14 @@ def streaming_generator(
 
 
 class PipelineStream(PushIterator):
-    """What `streaming_generator` returns: the pieces of one run, pulled or pushed.
+    """What `streaming_generator` returns: the pieces of one run, made on the event loop, pushed or pulled.
 
-    A pipeline pushes its chunks into a callback, so iterating over them (pulling) needs the pipeline to run
-    in a thread of its own. When your wrapper returns this object as it is, the service does not iterate: it
-    calls `push_to` in its worker thread, which runs the pipeline right there and hands over each piece as
-    its chunk arrives: one thread per stream instead of two, and half the hand-offs between threads.
-    A pipeline whose LLMs all stream asynchronously needs no thread for its stream at all: the service runs
-    it on the event loop (`on_event_loop`, see `streams_on_event_loop`), and your callbacks, which may block,
-    each in a thread when they are called.
+    When your wrapper returns this object as it is, the service does not iterate over it. A pipeline whose
+    LLMs all stream asynchronously needs no thread for its stream: the service runs it on the event loop
+    (`on_event_loop`, see `streams_on_event_loop`), and each call of a callback of yours, which may block, in
+    a thread. Any other pipeline runs in the service's worker thread (`push_to`), which hands over each piece
+    as its chunk arrives. Iterating over it yourself (pulling) runs the pipeline in a thread of its own, since
+    a pipeline pushes its chunks into a callback.
     """
 
     def __init__(self, pipeline: Pipeline | Agent, run_args: dict[str, Any], shaper: "_ChunkShaper") -> None:
