@@ -201,8 +201,8 @@ def streams_on_event_loop(pipeline: Pipeline | Agent, run_args: dict[str, Any]) 
     async runs do. A stream then holds a thread only while a sync step runs, not while the LLM talks, so
     `THREAD_POOL_SIZE` does not bound how many are open. It cannot with an Agent anywhere (its tools and
     hooks may block), a component that streams only synchronously (its chunks would not stream), or a
-    `streaming_callback` of yours (it may block; the helpers' own callbacks, such as `on_pipeline_end`, are
-    moved to a thread when they are called).
+    `streaming_callback` of yours in the run args (it may block). The callbacks you give the helper, such
+    as `on_pipeline_end`, do not count: each call of one runs in a thread.
     """
     if isinstance(pipeline, Agent) or any(isinstance(instance, Agent) for _, instance in pipeline.walk()):
         return False
