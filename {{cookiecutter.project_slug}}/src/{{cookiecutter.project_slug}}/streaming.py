@@ -70,6 +70,7 @@ def streaming_generator(
     """Run `pipeline` and yield its chunks as they arrive (see `PipelineStream`)."""
     shaper = _ChunkShaper(on_tool_call_start, on_tool_call_end, on_reasoning, on_pipeline_end)
     shaper.forward_tool_calls = _forwards_tool_calls(pipeline, forward_tool_calls)
+    shaper.callbacks_may_block = True  # a sync wrapper's: if the run goes to the event loop, they do not
     return PipelineStream(pipeline, pipeline_run_args, shaper)
 
 
@@ -105,7 +106,6 @@ class PipelineStream(PushIterator):
         """The same pieces made on the event loop, when nothing of the run would block it there."""
         if not streams_on_event_loop(self.pipeline, self.run_args):
             return None
-        self.shaper.callbacks_may_block = True  # a sync wrapper's: they must not run on the event loop
         return _pieces_on_loop(self.pipeline, self.run_args, self.shaper)
 
     def __next__(self) -> Piece:
@@ -359,7 +359,7 @@ class _ChunkShaper:
         self.on_reasoning = on_reasoning
         self.on_pipeline_end = on_pipeline_end
         self.forward_tool_calls = False
-        # Set for a sync wrapper's run on the event loop: its callbacks then each run in a thread when called.
+        # True for a sync wrapper's callbacks: on the event loop, each call of one then runs in a thread.
         self.callbacks_may_block = False
         self.calls_being_streamed: dict[int, dict[str, str]] = {}
         self.saw_usage = False
