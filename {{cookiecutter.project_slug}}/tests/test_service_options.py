@@ -102,13 +102,14 @@ def test_async_generator_wrapper_does_not_wait_for_the_pool(keyed_service: Servi
 
 
 @pytest.mark.parametrize(
-    "model", ["sync_pipeline_stream", "sync_pipeline_stream_stepped", "sync_pipeline_stream_callback"]
+    "model",
+    ["sync_pipeline_stream", "sync_pipeline_stream_stepped", "sync_pipeline_stream_callback", "sync_agent_stream"],
 )
 def test_sync_streams_of_an_async_llm_do_not_wait_for_the_pool(
     keyed_service: ServiceProcess, upstream: ScriptedUpstream, model: str
 ) -> None:
-    """A sync wrapper streaming an LLM that streams asynchronously (alone, after a sync step, or with callbacks
-    of its own) holds no worker thread while the LLM talks: with one worker, two such streams run at once."""
+    """A sync wrapper streaming an LLM that streams asynchronously (alone, after a sync step, with callbacks of
+    its own, or in an Agent) holds no worker thread while the LLM talks: with one worker, two streams run at once."""
     words = " ".join(f"word{i}" for i in range(200))
     for _ in range(2):
         upstream.script(text=words, token_delay=0.05)  # 10 s each

@@ -4,7 +4,9 @@
 loop; `sync_pipeline_stream_stepped` puts a sync component before the LLM, and still streams on the event
 loop (`Pipeline.stream`); `sync_pipeline_stream_threaded` has an LLM that streams only synchronously, so
 the pipeline runs in the worker thread and pushes its pieces from there; `sync_pipeline_stream_pulled`
-iterates the generator itself, so the pipeline runs in a thread of its own.
+iterates the generator itself, so the pipeline runs in a thread of its own. Likewise `sync_agent_stream`
+runs its Agent on the event loop, and `sync_agent_stream_threaded` (a sync-only chat generator) in the
+worker thread.
 """
 
 from __future__ import annotations
@@ -19,15 +21,14 @@ from support import ServiceProcess, stream_raw, user, wait_until
 from test_wrappers.sync_pipeline_stream_stepped import STEP_THREAD_NOTE
 from upstream import ScriptedUpstream
 
-EVERY_PATH = pytest.mark.parametrize(
-    "model",
-    [
-        "sync_pipeline_stream",
-        "sync_pipeline_stream_stepped",
-        "sync_pipeline_stream_threaded",
-        "sync_pipeline_stream_pulled",
-    ],
-)
+PIPELINE_PATHS = [
+    "sync_pipeline_stream",
+    "sync_pipeline_stream_stepped",
+    "sync_pipeline_stream_threaded",
+    "sync_pipeline_stream_pulled",
+]
+EVERY_PATH = pytest.mark.parametrize("model", PIPELINE_PATHS)
+AGENT_PATHS = ["sync_agent_stream", "sync_agent_stream_threaded"]
 
 
 @EVERY_PATH
@@ -94,16 +95,15 @@ def test_callbacks_of_a_sync_wrapper_run_off_the_event_loop(
     assert re.fullmatch(in_threads, text), text
 
 
+@pytest.mark.parametrize("model", AGENT_PATHS)
 def test_agent_callbacks_inject_text_and_tool_calls_stay_inside(
-    test_service: ServiceProcess, upstream: ScriptedUpstream
+    test_service: ServiceProcess, upstream: ScriptedUpstream, model: str
 ) -> None:
     """on_tool_call_start / on_tool_call_end return text that lands in the answer; no tool_calls leave."""
     upstream.script(text="", tool_calls=[{"id": "call_n", "name": "get_secret_number", "arguments": "{}"}])
     upstream.script(text="The number is 42.")
     with test_service.http() as http:
-        _, sse = stream_raw(
-            http, "/v1/chat/completions", {"model": "sync_agent_stream", "messages": user("Number?"), "stream": True}
-        )
+        _, sse = stream_raw(http, "/v1/chat/completions", {"model": model, "messages": user("Number?"), "stream": True})
     deltas = [c["choices"][0]["delta"] for c in sse.chunks() if c["choices"]]
     assert not any("tool_calls" in d for d in deltas)
     text = "".join(d.get("content") or "" for d in deltas)
@@ -114,7 +114,24 @@ def test_agent_callbacks_inject_text_and_tool_calls_stay_inside(
     assert [json.loads(json.dumps(m["content"])) for m in tool_results] == ["42"]
 
 
-@EVERY_PATH
+@pytest.mark.parametrize(
+    ("model", "tool_thread"),
+    [("sync_agent_stream", r"step_\d+"), ("sync_agent_stream_threaded", r"ThreadPoolExecutor-\d+_\d+")],
+)
+def test_where_the_tools_of_a_sync_wrappers_agent_run(
+    test_service: ServiceProcess, upstream: ScriptedUpstream, model: str, tool_thread: str
+) -> None:
+    """An Agent whose LLM streams asynchronously runs on the event loop and its sync tool in the service's step
+    pool; with a sync-only LLM, `Agent.run` runs the tool in a pool of Haystack's own, off the step pool."""
+    upstream.script(text="", tool_calls=[{"id": "call_t", "name": "name_your_thread", "arguments": "{}"}])
+    upstream.script(text="Done.")
+    completion = test_service.client().chat.completions.create(model=model, messages=user("Which thread?"))
+    text = completion.choices[0].message.content or ""
+    expected = re.escape("[calling name_your_thread {}][name_your_thread -> ") + tool_thread + re.escape("]Done.")
+    assert re.fullmatch(expected, text), text
+
+
+@pytest.mark.parametrize("model", PIPELINE_PATHS + AGENT_PATHS)
 def test_disconnect_stops_reading_the_upstream(
     test_service: ServiceProcess, upstream: ScriptedUpstream, model: str
 ) -> None:

@@ -196,22 +196,30 @@ async def _pieces_on_loop(
 def streams_on_event_loop(pipeline: Pipeline | Agent, run_args: dict[str, Any]) -> bool:
     """Whether a sync wrapper's pipeline can stream on the event loop instead of in a worker thread.
 
-    It can when every component that streams does so asynchronously: `Pipeline.stream` awaits those and
-    runs each sync step (a retriever, a prompt builder) in a thread of asyncio's default pool, as Haystack's
-    async runs do. A stream then holds a thread only while a sync step runs, not while the LLM talks, so
-    `THREAD_POOL_SIZE` does not bound how many are open. It cannot with an Agent anywhere (its tools and
-    hooks may block), a component that streams only synchronously (its chunks would not stream), or a
-    `streaming_callback` of yours in the run args (it may block). The callbacks you give the helper, such
-    as `on_pipeline_end`, do not count: each call of one runs in a thread.
+    It can when every component that streams does so asynchronously (for an Agent: its chat generator),
+    as Haystack's async runs then send everything that may block to a thread of asyncio's default pool:
+    the sync steps of a `Pipeline.stream` (a retriever, a prompt builder), an Agent's sync tools and hooks.
+    A stream then holds a thread only while such a step runs, not while the LLM talks, so `THREAD_POOL_SIZE`
+    does not bound how many are open. It cannot with a component that streams only synchronously (its chunks
+    would not stream) or a `streaming_callback` of yours in the run args (it may block). The callbacks you
+    give the helper, such as `on_pipeline_end`, do not count: each call of one runs in a thread.
     """
-    if isinstance(pipeline, Agent) or any(isinstance(instance, Agent) for _, instance in pipeline.walk()):
+    if isinstance(pipeline, Agent):
+        return _streams_asynchronously(pipeline) and "streaming_callback" not in run_args
+    if not all(_streams_asynchronously(agent) for _, agent in pipeline.walk() if isinstance(agent, Agent)):
         return False
     streaming = _streaming_components(pipeline)
     return bool(streaming) and all(
-        getattr(pipeline.get_component(name), "__haystack_supports_async__", False)
-        and "streaming_callback" not in (run_args.get(name) or {})
+        _streams_asynchronously(pipeline.get_component(name)) and "streaming_callback" not in (run_args.get(name) or {})
         for name in streaming
     )
+
+
+def _streams_asynchronously(component: Any) -> bool:
+    """Whether a component can stream on the event loop: it has `run_async` (an Agent: its chat generator too)."""
+    if isinstance(component, Agent) and not getattr(component.chat_generator, "__haystack_supports_async__", False):
+        return False
+    return getattr(component, "__haystack_supports_async__", False)
 
 
 def lone_async_streamer(pipeline: Pipeline, run_args: dict[str, Any]) -> str | None:

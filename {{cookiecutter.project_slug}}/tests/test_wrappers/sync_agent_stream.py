@@ -1,5 +1,10 @@
-"""A sync wrapper streaming an Agent with `streaming_generator`, with tool-call callbacks that inject text."""
+"""A sync wrapper streaming an Agent with `streaming_generator`, with tool-call callbacks that inject text.
 
+Its chat generator streams asynchronously, so the service runs the Agent on the event loop and its sync
+tools in threads of the step pool: `name_your_thread` answers with the name of the thread it ran in.
+"""
+
+import threading
 from collections.abc import Iterator
 
 from haystack.components.agents import Agent
@@ -17,6 +22,15 @@ def get_secret_number() -> str:
     return "42"
 
 
+@tool
+def name_your_thread() -> str:
+    """Return the name of the thread this tool runs in."""
+    return threading.current_thread().name
+
+
+TOOLS = [get_secret_number, name_your_thread]
+
+
 def announce_start(name: str, arguments: str, call_id: str | None) -> str:
     return f"[calling {name} {arguments}]"
 
@@ -27,7 +41,7 @@ def announce_end(name: str, arguments: str, result: str, error: bool) -> str:
 
 class PipelineWrapper(BasePipelineWrapper):
     def setup(self) -> None:
-        self.agent = Agent(chat_generator=make_chat_generator(), tools=[get_secret_number])
+        self.agent = Agent(chat_generator=make_chat_generator(), tools=TOOLS)
 
     def run_chat_completion(self, model: str, messages: list[dict], body: dict) -> Iterator[object]:
         return streaming_generator(

@@ -9,6 +9,7 @@ from typing import Any
 
 from haystack import component
 from haystack.dataclasses import ChatMessage, StreamingChunk
+from haystack.tools import Tool
 
 from {{ cookiecutter.project_slug }}.llm import make_chat_generator
 from {{ cookiecutter.project_slug }}.messages import chat_messages_from_openai
@@ -20,7 +21,7 @@ from .sync_pipeline_stream_stepped import stepped_pipeline
 
 @component
 class SyncOnlyLLM:
-    """The template's chat generator behind a component that has `run` and no `run_async`."""
+    """The template's chat generator behind a component that has `run` and no `run_async` (an Agent can use it)."""
 
     def __init__(self) -> None:
         self.llm = make_chat_generator()
@@ -30,9 +31,12 @@ class SyncOnlyLLM:
 
     @component.output_types(replies=list[ChatMessage])
     def run(
-        self, messages: list[ChatMessage], streaming_callback: Callable[[StreamingChunk], None] | None = None
+        self,
+        messages: list[ChatMessage],
+        streaming_callback: Callable[[StreamingChunk], None] | None = None,
+        tools: list[Tool] | None = None,
     ) -> dict[str, Any]:
-        return self.llm.run(messages=messages, streaming_callback=streaming_callback)
+        return self.llm.run(messages=messages, streaming_callback=streaming_callback, tools=tools)
 
 
 class PipelineWrapper(BasePipelineWrapper):
