@@ -1,4 +1,5 @@
-"""Turns a run's results into the Markdown tables printed at the end and written next to the JSON.
+"""Turns a run's results into the Markdown tables printed at the end, written next to the JSON and
+published in docs/benchmark.md.
 
 Every row says which way is better; the ratio columns are always ours divided by the other
 target, so for a "lower is better" row a ratio under 1 means ours leads.
@@ -6,7 +7,10 @@ target, so for a "lower is better" row a ratio under 1 means ours leads.
 
 from __future__ import annotations
 
+import json
+import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 HIGHER, LOWER, INFO = "higher", "lower", "info"
@@ -18,6 +22,7 @@ STEPPED = "ours (step before the LLM)"
 THREADED = "ours (threaded)"
 THREADED_POOL = "ours (threaded, pool 1000)"
 ARROWS = {HIGHER: "↑", LOWER: "↓", INFO: ""}
+DOCS_PAGE = Path(__file__).resolve().parent.parent / "docs" / "benchmark.md"
 
 
 @dataclass
@@ -326,16 +331,44 @@ def render(results: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Re-render the Markdown of saved runs (after a change to this file): `python bench/report.py results/X.json`."""
-    import json
-    import sys
-    from pathlib import Path
+# docs/benchmark.md shows one run's report between these two lines; `publish` rewrites what is between them.
+PUBLISHED_BEGIN = "<!-- Written by `python bench/report.py --publish <run>.json`: do not edit by hand. -->"
+PUBLISHED_END = "<!-- End of the published report. -->"
 
-    for name in argv if argv is not None else sys.argv[1:]:
+
+def published_section(results: dict[str, Any], source: str) -> str:
+    """What docs/benchmark.md shows for a run: where its numbers are, then its report, a heading level down."""
+    report = "".join(f"#{line}" if line.startswith("##") else line for line in render(results).splitlines(True))
+    return f"{PUBLISHED_BEGIN}\n\nThe raw numbers: [{source}](../bench/{source}).\n\n{report}{PUBLISHED_END}"
+
+
+def publish(page: Path, results_path: Path) -> None:
+    """Put the report of `results_path` into the docs page, replacing the one there."""
+    text = page.read_text()
+    if PUBLISHED_BEGIN not in text or PUBLISHED_END not in text:
+        raise SystemExit(f"{page} has lost its markers for the published report")
+    before, rest = text.split(PUBLISHED_BEGIN, 1)
+    after = rest.split(PUBLISHED_END, 1)[1]
+    source = results_path.resolve().relative_to(Path(__file__).resolve().parent).as_posix()
+    section = published_section(json.loads(results_path.read_text()), source)
+    page.write_text(before + section + after)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Re-render saved runs (after a change to this file), or publish one in the docs.
+
+    `python bench/report.py results/X.json` rewrites results/X.md;
+    `python bench/report.py --publish results/X.json` also puts its report into docs/benchmark.md.
+    """
+    args = list(argv if argv is not None else sys.argv[1:])
+    to_docs = "--publish" in args
+    for name in (arg for arg in args if arg != "--publish"):
         path = Path(name)
         path.with_suffix(".md").write_text(render(json.loads(path.read_text())))
         print(f"wrote {path.with_suffix('.md')}")
+        if to_docs:
+            publish(DOCS_PAGE, path)
+            print(f"published it in {DOCS_PAGE}")
 
 
 if __name__ == "__main__":

@@ -958,6 +958,11 @@ def main(argv: list[str] | None = None) -> int:
     if failed:
         log(f"scenarios that did not finish: {', '.join(failed)}")
         return 1
+    complete = set(names) == set(SCENARIOS) and set(targets) == set(TARGET_NAMES)
+    if sizes == FULL and complete and not args.profile and args.out is None:
+        # The standard run, every scenario and target, unprofiled: the one docs/benchmark.md should show.
+        report.publish(report.DOCS_PAGE, out_dir / f"{stem}.json")
+        log(f"published its report in {report.DOCS_PAGE.relative_to(REPO)}")
     return 0
 
 
