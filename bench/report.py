@@ -33,6 +33,8 @@ class Row:
     unit_format: str = "{:.0f}"
     # Derived rows (differences) repeat another row: no ratios, and not counted in the lead check.
     ratios: bool = True
+    # False for a total (memory, CPU seconds) of runs that did unequal work: shown, not counted in the lead check.
+    compared: bool = True
 
 
 @dataclass
@@ -57,7 +59,7 @@ def _ratio(ours: float | None, other: float | None) -> str:
 def leads(row: Row, other: str = "hayhooks") -> bool | None:
     """Whether ours is ahead of `other` on this row; None for a tie, a derived row, or a missing value."""
     ours, theirs = row.values.get("ours"), row.values.get(other)
-    if row.better == INFO or not row.ratios or ours is None or theirs is None or ours == theirs:
+    if row.better == INFO or not row.ratios or not row.compared or ours is None or theirs is None or ours == theirs:
         return None
     return ours > theirs if row.better == HIGHER else ours < theirs
 
@@ -195,8 +197,15 @@ def _slow_table(slow: dict[str, Any]) -> Table:
         table.rows.append(Row(f"{kind}: TTFT p50 ms", LOWER, _values(block, columns, "ttft_p50_ms"), "{:.1f}"))
         table.rows.append(Row(f"{kind}: TTFT p99 ms", LOWER, _values(block, columns, "ttft_p99_ms"), "{:.1f}"))
         table.rows.append(Row(f"{kind}: stream p50 s", LOWER, _values(block, columns, "stream_p50_s"), "{:.1f}"))
-        table.rows.append(Row(f"{kind}: peak RSS MB", LOWER, _values(block, columns, "peak_rss_mb")))
-        table.rows.append(Row(f"{kind}: server CPU s", LOWER, _values(block, columns, "cpu_s"), "{:.1f}"))
+        # A server that holds every stream to the end needs more memory and CPU in all than one that drops them:
+        # such totals compare the targets only when both delivered the same streams.
+        intact = [_get(block, name, "intact") for name in ("ours", "hayhooks")]
+        same_work = intact[0] == intact[1]
+        unequal = "" if same_work else f" (not compared: {intact[0]} vs {intact[1]} intact)"
+        values = _values(block, columns, "peak_rss_mb")
+        table.rows.append(Row(f"{kind}: peak RSS MB{unequal}", LOWER, values, compared=same_work))
+        values = _values(block, columns, "cpu_s")
+        table.rows.append(Row(f"{kind}: server CPU s{unequal}", LOWER, values, "{:.1f}", compared=same_work))
         values = _values(block, columns, "cpu_ms_per_chunk")
         table.rows.append(Row(f"{kind}: server CPU ms per chunk", LOWER, values, "{:.3f}"))
         values = _values(block, columns, "listen_overflows")
@@ -239,7 +248,8 @@ def _cancel_table(cancel: dict[str, Any]) -> Table:
         "5. Cancellation",
         f"{settings.get('streams', '?')} clients per case hang up after the first token (upstream at "
         f"{settings.get('rate', '?')} tokens/s); {settings.get('settle', '?')} s later the upstream reports how many "
-        "tokens it still sent after each hang-up, and whether the stream is still open.",
+        "tokens it still sent after each hang-up, and whether the stream is still open. "
+        f"{_rounds(settings)}",
         columns,
         short="5 cancel",
     )
@@ -255,6 +265,14 @@ def _cancel_table(cancel: dict[str, Any]) -> Table:
         values = _values(block, columns, "stop_latency_p50_ms")
         table.rows.append(Row(f"{kind}: upstream stopped after, p50 ms", LOWER, values, "{:.0f}"))
     return table
+
+
+def _rounds(settings: dict[str, Any]) -> str:
+    """Runs saved before the rounds were repeated have no `rounds`: they had one."""
+    rounds = settings.get("rounds", 1)
+    if rounds == 1:
+        return "One round per case."
+    return f"{rounds} rounds, the targets taking turns; every row is over the hang-ups of all rounds."
 
 
 def bar_checks(results: dict[str, Any], tables: list[Table]) -> list[tuple[str, bool | None, str]]:

@@ -26,7 +26,7 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -675,26 +675,35 @@ class Bench:
         return out
 
     async def scenario_cancel(self) -> dict[str, Any]:
-        """5. Cancellation: clients hang up after the first token; does the upstream stop being read?"""
+        """5. Cancellation: clients hang up after the first token; does the upstream stop being read?
+
+        A round is a few milliseconds per target, which one busy moment of the machine can swing: the
+        targets take turns over `repeats` rounds, and every row is over all the hang-ups of all rounds.
+        """
         s = self.sizes
         await self.start_upstream(stream_text(s.cancel_tokens), rate=s.cancel_rate)
-        out: dict[str, Any] = {
-            "settings": {"streams": s.cancel_streams, "rate": s.cancel_rate, "settle": s.cancel_settle},
-            "async": {},
-            "sync": {},
-        }
+        settings = {"streams": s.cancel_streams, "rate": s.cancel_rate, "settle": s.cancel_settle, "rounds": s.repeats}
+        out: dict[str, Any] = {"settings": settings, "async": {}, "sync": {}}
+        names = self.wanted(("ours", "hayhooks", "floor"))
+        cases = [(kind, name, f"{kind}_stream") for kind in ("async", "sync") for name in names]
+        if "upstream" in self.targets:
+            cases.append(("async", "upstream", UPSTREAM_MODEL))
+        samples = {(kind, name): HangUps() for kind, name, _ in cases}
         async with self.servers(["ours", "hayhooks", "floor"]) as servers:
             await self.warm_up(servers, ["async_stream", "sync_stream"])
-            for kind in ("async", "sync"):
-                for name in self.wanted(("ours", "hayhooks", "floor")):
-                    out[kind][name] = await self.hang_up(servers, name, f"{kind}_stream", f"cancel-{kind}-{name}")
-                    log(f"cancel {kind} {name}: {out[kind][name]}")
-            if "upstream" in self.targets:
-                out["async"]["upstream"] = await self.hang_up(servers, "upstream", UPSTREAM_MODEL, "cancel-direct")
-                out["sync"]["upstream"] = out["async"]["upstream"]
+            for round_number in range(s.repeats):
+                for kind, name, model in cases:
+                    tag = f"cancel-{round_number}-{kind}-{name}"
+                    samples[kind, name].add(await self.hang_up(servers, name, model, tag))
+        for (kind, name), hang_ups in samples.items():
+            out[kind][name] = hang_ups.summary()
+            log(f"cancel {kind} {name}: {out[kind][name]}")
+        if "upstream" in self.targets:
+            out["sync"]["upstream"] = out["async"]["upstream"]
         return out
 
-    async def hang_up(self, servers: dict[str, Server], name: str, model: str, tag: str) -> dict[str, Any]:
+    async def hang_up(self, servers: dict[str, Server], name: str, model: str, tag: str) -> HangUps:
+        """One round: `cancel_streams` clients hang up after the first token; what the upstream did after."""
         s = self.sizes
         port, _ = self.endpoint(servers, name)
         prompts = [f"{tag}-{i}" for i in range(s.cancel_streams)]
@@ -708,24 +717,44 @@ class Bench:
         await asyncio.sleep(s.cancel_settle)
         stats = await load.get_json(HOST, self.upstream_port, "/stats?times=1")
         by_prompt = {record["prompt"]: record for record in stats["streams"]}
-        after, latencies, still_open, missing = [], [], 0, 0
+        round_ = HangUps()
         for prompt, result in zip(prompts, results, strict=True):
             record = by_prompt.get(prompt)
             if result.hung_up_at is None or record is None:
-                missing += 1
+                round_.missing += 1
                 continue
-            after.append(sum(1 for t in record["sent_times"] if t > result.hung_up_at))
+            round_.tokens_after.append(sum(1 for t in record["sent_times"] if t > result.hung_up_at))
             if record["ended_at"] is None:
-                still_open += 1
+                round_.still_open += 1
             else:
-                latencies.append(1000 * (record["ended_at"] - result.hung_up_at))
+                round_.stop_latencies_ms.append(1000 * (record["ended_at"] - result.hung_up_at))
+        return round_
+
+
+@dataclass
+class HangUps:
+    """What the upstream did after clients hung up, per hang-up, over one or more rounds."""
+
+    tokens_after: list[int] = field(default_factory=list)
+    stop_latencies_ms: list[float] = field(default_factory=list)
+    still_open: int = 0
+    missing: int = 0
+
+    def add(self, other: HangUps) -> None:
+        self.tokens_after += other.tokens_after
+        self.stop_latencies_ms += other.stop_latencies_ms
+        self.still_open += other.still_open
+        self.missing += other.missing
+
+    def summary(self) -> dict[str, Any]:
         return {
-            "hung_up": s.cancel_streams - missing,
-            "tokens_after_p50": load.median([float(a) for a in after]),
-            "tokens_after_max": max(after) if after else None,
-            "still_open": still_open,
-            "stop_latency_p50_ms": load.percentile(latencies, 50),
-            "stop_latency_max_ms": max(latencies) if latencies else None,
+            "hung_up": len(self.tokens_after),
+            "missing": self.missing,
+            "tokens_after_p50": load.median([float(a) for a in self.tokens_after]),
+            "tokens_after_max": max(self.tokens_after, default=None),
+            "still_open": self.still_open,
+            "stop_latency_p50_ms": load.percentile(self.stop_latencies_ms, 50),
+            "stop_latency_max_ms": max(self.stop_latencies_ms, default=None),
         }
 
 
@@ -819,7 +848,7 @@ def scenario_deadline(name: str, s: Sizes) -> float:
     elif name == "cold":
         per = 3 * (s.cold_repeats + 1) * READY_TIMEOUT
     else:
-        per = 7 * (30 + s.cancel_settle + 10)
+        per = 7 * (30 + s.cancel_settle + 10) * s.repeats
     return startup + per
 
 
