@@ -13,6 +13,7 @@ difference between the two is our code and nothing else. One app, one model per 
 - `sync_stream`: the same pipeline run with `Pipeline.run` in a thread (a pool of 2000, so nothing
   queues), chunks handed to the loop with `call_soon_threadsafe`.
 - `relay`: the upstream's stream relayed with httpx and no Haystack at all.
+- `agent_stream`: the shared `agent()` run with `Agent.run_async` and a streaming callback, in the same loop.
 """
 
 import asyncio
@@ -27,8 +28,9 @@ from typing import Any
 
 import httpx
 from bench_config import FIXED_ANSWER, UPSTREAM_MODEL
-from bench_shared import fixed_pipeline, llm_pipeline, reply_text, run_args
+from bench_shared import agent, agent_run_args, fixed_pipeline, llm_pipeline, reply_text, run_args
 from haystack import Pipeline
+from haystack.components.agents import Agent
 from haystack.dataclasses import StreamingChunk
 from quart import Quart, Response, request
 
@@ -37,6 +39,7 @@ DONE = "data: [DONE]\n\n"
 
 app = Quart(__name__)
 pipelines: dict[str, Pipeline] = {}
+agents: dict[str, Agent] = {}
 pool = ThreadPoolExecutor(max_workers=2000, thread_name_prefix="floor")
 http: httpx.AsyncClient | None = None
 
@@ -47,6 +50,8 @@ async def setup() -> None:
     pipelines["fixed_pipeline"] = fixed_pipeline()
     for name in ("llm", "async_stream", "sync_stream"):
         pipelines[name] = llm_pipeline()
+    agents["agent_stream"] = agent()
+    agents["agent_stream"].warm_up()
     limits = httpx.Limits(max_connections=None, max_keepalive_connections=None)
     http = httpx.AsyncClient(base_url=os.environ["OPENAI_BASE_URL"], timeout=600.0, limits=limits, trust_env=False)
 
@@ -95,6 +100,7 @@ async def chat() -> Response:
         result = await asyncio.get_running_loop().run_in_executor(pool, pipelines[model].run, run_args(messages))
         return Response(completion(model, reply_text(result)), content_type="application/json")
     streams = {"async_stream": haystack_stream, "sync_stream": haystack_thread_stream, "relay": relay_stream}
+    streams["agent_stream"] = agent_stream
     if model not in streams or not body.get("stream"):
         return Response(b'{"error":{"message":"unknown model or not streamed"}}', status=400)
     response = Response(streams[model](model, messages), headers=SSE_HEADERS)
@@ -142,6 +148,31 @@ async def haystack_thread_stream(model: str, messages: list[dict[str, Any]]) -> 
                 yield out.content(chunk.content)
     finally:
         stop.set()
+    yield out.finish()
+
+
+async def agent_stream(model: str, messages: list[dict[str, Any]]) -> AsyncIterator[str]:
+    """`Agent.run_async` with an async streaming callback feeding the plainest SSE loop."""
+    out = ChunkFormat(model)
+    chunks: asyncio.Queue[StreamingChunk | None] = asyncio.Queue()
+
+    async def on_chunk(chunk: StreamingChunk) -> None:
+        chunks.put_nowait(chunk)
+
+    async def run() -> None:
+        try:
+            await agents["agent_stream"].run_async(**agent_run_args(messages), streaming_callback=on_chunk)
+        finally:
+            chunks.put_nowait(None)
+
+    task = asyncio.create_task(run())
+    try:
+        while (chunk := await chunks.get()) is not None:
+            if chunk.content:
+                yield out.content(chunk.content)
+        await task  # a failed run fails the stream
+    finally:
+        task.cancel()
     yield out.finish()
 
 

@@ -139,13 +139,15 @@ def _rps_tables(rps: dict[str, Any]) -> list[Table]:
 def _streaming_table(streaming: dict[str, Any]) -> Table:
     columns = ["ours", "ours (Haystack generator)", "hayhooks", "floor", "raw", "upstream"]
     table = Table(
-        "2. Streaming: time to first token and throughput (`async_stream`)",
+        "2. Streaming: time to first token and throughput (`async_stream`, `agent_stream`)",
         "Async wrapper streaming the upstream's answer (as fast as it can) through the template's generator "
         "(`llm.make_chat_generator`, which parses the stream itself); ours (Haystack generator) = the same wrapper "
         "in the same process with Haystack's plain OpenAIChatGenerator, which hayhooks and the floor use. "
         "floor = that Haystack code (`Pipeline.stream`) in a bare Quart SSE loop; raw = bare Quart relaying "
         "the upstream with httpx, no Haystack; upstream = called directly. chunks/s counts upstream chunks "
-        "delivered per second (servers may merge chunks; the text is checked intact).",
+        "delivered per second (servers may merge chunks; the text is checked intact). Rows marked Agent: the "
+        "same with an Agent (one tool, never called: one LLM step) instead of the lone LLM; its floor runs "
+        "`Agent.run_async` in the same bare loop, and raw has no Agent to run.",
         columns,
         short="2 streaming",
     )
@@ -167,9 +169,11 @@ def _streaming_table(streaming: dict[str, Any]) -> Table:
 
 
 def _streaming_case(key: str) -> str:
-    """A case's label in the rows: c64 -> "64"; c1-history40 -> "1, 40-message chat" (the long chat)."""
+    """A case's label in the rows: c64 -> "64"; c1-history40 -> "1, 40-message chat"; c1-agent -> "1, Agent"."""
+    key, agent, _ = key.partition("-agent")
     concurrency, _, history = key.removeprefix("c").partition("-history")
-    return f"{concurrency}, {history}-message chat" if history else concurrency
+    label = f"{concurrency}, {history}-message chat" if history else concurrency
+    return f"{label}, Agent" if agent else label
 
 
 def _slow_table(slow: dict[str, Any]) -> Table:
@@ -200,7 +204,7 @@ def _slow_table(slow: dict[str, Any]) -> Table:
         # A server that holds every stream to the end needs more memory and CPU in all than one that drops them:
         # such totals compare the targets only when both delivered the same streams.
         intact = [_get(block, name, "intact") for name in ("ours", "hayhooks")]
-        same_work = intact[0] == intact[1]
+        same_work = intact[0] == intact[1] or None in intact
         unequal = "" if same_work else f" (not compared: {intact[0]} vs {intact[1]} intact)"
         values = _values(block, columns, "peak_rss_mb")
         table.rows.append(Row(f"{kind}: peak RSS MB{unequal}", LOWER, values, compared=same_work))

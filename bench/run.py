@@ -53,7 +53,7 @@ HOST = "127.0.0.1"
 SCENARIOS = report.SCENARIOS
 TARGET_NAMES = report.TARGET_NAMES
 # The models both ours and hayhooks must have loaded before a run may start.
-MODELS = ("fixed", "llm", "sync_stream", "async_stream")
+MODELS = ("fixed", "llm", "sync_stream", "async_stream", "agent_stream")
 # Scenario 2's extra column: ours serving the same wrapper with Haystack's plain OpenAIChatGenerator.
 PLAIN_GENERATOR = "ours (Haystack generator)"
 STEPPED, THREADED, THREADED_POOL = report.STEPPED, report.THREADED, report.THREADED_POOL
@@ -535,22 +535,29 @@ class Bench:
         return out
 
     async def scenario_streaming(self) -> dict[str, Any]:
-        """2. Streaming: TTFT and whole-stream throughput of the async wrapper, against both floors and the upstream."""
+        """2. Streaming: TTFT and whole-stream throughput of the async wrappers, against both floors and the upstream.
+
+        Two shapes: a lone LLM (the pipeline every target serves as `async_stream`), also with a long chat,
+        and an Agent (`agent_stream`; `raw` has no Agent to run, so it sits those cases out).
+        """
         s = self.sizes
         text = stream_text(s.stream_tokens)
         await self.start_upstream(text, rate=0)
-        models = {"ours": "async_stream", PLAIN_GENERATOR: "async_stream_plain", "hayhooks": "async_stream"}
-        models |= {"floor": "async_stream", "raw": "relay", "upstream": UPSTREAM_MODEL}
-        models = {c: models[c] for c in self.wanted(models)}
+        pipeline = {"ours": "async_stream", PLAIN_GENERATOR: "async_stream_plain", "hayhooks": "async_stream"}
+        pipeline |= {"floor": "async_stream", "raw": "relay", "upstream": UPSTREAM_MODEL}
+        agent = {"ours": "agent_stream", PLAIN_GENERATOR: "agent_stream_plain", "hayhooks": "agent_stream"}
+        agent |= {"floor": "agent_stream", "upstream": UPSTREAM_MODEL}
         out: dict[str, Any] = {}
         async with self.servers(["ours", "hayhooks", "floor"]) as servers:
-            await self.warm_up(servers, ["async_stream"])
-            if PLAIN_GENERATOR in models:
-                await self.warm_up({"ours": servers["ours"]}, ["async_stream_plain"])
+            await self.warm_up(servers, ["async_stream", "agent_stream"])
+            if PLAIN_GENERATOR in self.wanted(pipeline):
+                await self.warm_up({"ours": servers["ours"]}, ["async_stream_plain", "agent_stream_plain"])
             # The long chat: what a chat UI sends, the whole conversation each turn, one user at a time.
-            cases = [(f"c{c}", c, 0) for c in s.stream_concurrency]
-            cases += [(f"c1-history{s.stream_history}", 1, s.stream_history)] if s.stream_history else []
-            for key, c, history in cases:
+            cases = [(f"c{c}", c, 0, pipeline) for c in s.stream_concurrency]
+            cases += [(f"c1-history{s.stream_history}", 1, s.stream_history, pipeline)] if s.stream_history else []
+            cases += [(f"c{c}-agent", c, 0, agent) for c in s.stream_concurrency]
+            for key, c, history, case_models in cases:
+                models = {name: case_models[name] for name in self.wanted(case_models)}
                 runs: dict[str, list[dict[str, Any]]] = {n: [] for n in models}
                 for repeat in range(s.repeats):
                     for name, model in models.items():
@@ -841,7 +848,7 @@ def scenario_deadline(name: str, s: Sizes) -> float:
     if name == "rps":
         per = (s.rps_warmup + s.rps_duration + 10) * s.repeats * len(s.rps_concurrency) * 7
     elif name == "streaming":
-        cases = len(s.stream_concurrency) + (1 if s.stream_history else 0)
+        cases = 2 * len(s.stream_concurrency) + (1 if s.stream_history else 0)  # the lone LLM, the agent, the long chat
         per = (s.stream_warmup + s.stream_duration + 10) * s.repeats * cases * 6
     elif name == "slow":
         per = 8 * (s.slow_deadline + READY_TIMEOUT + 30)

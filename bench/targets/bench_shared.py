@@ -12,8 +12,10 @@ from typing import Any
 
 from bench_config import FIXED_ANSWER, UPSTREAM_MODEL
 from haystack import Pipeline, component
+from haystack.components.agents import Agent
 from haystack.components.generators.chat import OpenAIChatGenerator
 from haystack.dataclasses import ChatMessage
+from haystack.tools import tool
 
 
 @component
@@ -36,6 +38,23 @@ def llm_pipeline(generator: OpenAIChatGenerator | None = None) -> Pipeline:
     pipeline = Pipeline()
     pipeline.add_component("llm", generator or OpenAIChatGenerator(model=UPSTREAM_MODEL))
     return pipeline
+
+
+@tool
+def current_time() -> str:
+    """The time of day: a tool the agent is given and the scripted upstream never asks for."""
+    return "12:00"
+
+
+def agent(generator: OpenAIChatGenerator | None = None) -> Agent:
+    """An Agent with one tool, the other common shape. The upstream answers in text, so each run is one LLM
+    step inside the Agent's own bookkeeping (its state, hooks and exit checks): what that costs per stream."""
+    return Agent(chat_generator=generator or OpenAIChatGenerator(model=UPSTREAM_MODEL), tools=[current_time])
+
+
+def agent_run_args(messages: list[dict[str, Any]]) -> dict[str, Any]:
+    """Agent inputs for a request's messages: the whole conversation, as for the pipelines."""
+    return {"messages": conversation(messages)}
 
 
 @component
