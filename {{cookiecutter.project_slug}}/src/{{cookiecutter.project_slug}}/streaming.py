@@ -206,8 +206,6 @@ def streams_on_event_loop(pipeline: Pipeline | Agent, run_args: dict[str, Any]) 
     """
     if isinstance(pipeline, Agent):
         return _streams_asynchronously(pipeline) and "streaming_callback" not in run_args
-    if not all(_streams_asynchronously(agent) for _, agent in pipeline.walk() if isinstance(agent, Agent)):
-        return False
     streaming = _streaming_components(pipeline)
     return bool(streaming) and all(
         _streams_asynchronously(pipeline.get_component(name)) and "streaming_callback" not in (run_args.get(name) or {})
