@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from support import ServiceProcess, assert_error
+from support import ServiceProcess, assert_error, user
+from test_wrappers.startup_objects import INDEX_SIZE
 
 SERVED = (
     "plain_sync",
@@ -49,3 +50,11 @@ def test_broken_models_are_unknown(test_service: ServiceProcess) -> None:
                 "/v1/chat/completions", json={"model": model, "messages": [{"role": "user", "content": "x"}]}
             )
             assert_error(response, 404, code="model_not_found")
+
+
+def test_what_setup_built_is_left_out_of_full_collections(test_service: ServiceProcess) -> None:
+    """Once every wrapper is set up, the service freezes what exists, the wrappers' indexes included: full
+    garbage collections then skip objects that live as long as the process instead of stalling requests."""
+    answer = test_service.client().chat.completions.create(model="startup_objects", messages=user("count"))
+    frozen = int(answer.choices[0].message.content or "0")
+    assert frozen > INDEX_SIZE, f"only {frozen} objects frozen; the index alone has {INDEX_SIZE}"

@@ -1,5 +1,6 @@
 """Haystack pipelines and agents behind the OpenAI API: `create_app()` builds the Quart app."""
 
+import gc
 import logging
 
 from .settings import Settings, load_env_file
@@ -69,12 +70,25 @@ def create_app(settings: Settings | None = None) -> Quart:
         app.extensions["file_store"] = DiskFileStore(settings.data_dir / "files")
         use_file_store(app.extensions["file_store"])  # for the helpers wrappers call (uploaded_files.py)
         app.extensions["registry"] = await load_wrappers(settings.wrappers_package)
+        keep_startup_objects_out_of_gc()
 
     @app.after_serving
     async def stop() -> None:
         app.extensions["runner"].shutdown()
 
     return app
+
+
+def keep_startup_objects_out_of_gc() -> None:
+    """Exempt what imports and the wrappers' `setup()` built from the garbage collector's full passes.
+
+    They live as long as the process, yet a full collection walks all of them (Haystack and the SDKs alone
+    are ~150k objects) and stalls every request meanwhile: 86 ms on a busy 2-core machine, where p99 at 16
+    concurrent requests went from 84-125 ms to 42-48 ms with this. What is garbage already is collected
+    first; what requests create later is collected as usual.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 __all__ = ["Settings", "create_app"]
