@@ -99,8 +99,12 @@ async def chat() -> Response:
     if model in ("llm", "fixed_pipeline"):
         result = await asyncio.get_running_loop().run_in_executor(pool, pipelines[model].run, run_args(messages))
         return Response(completion(model, reply_text(result)), content_type="application/json")
-    streams = {"async_stream": haystack_stream, "sync_stream": haystack_thread_stream, "relay": relay_stream}
-    streams["agent_stream"] = agent_stream
+    streams = {
+        "async_stream": haystack_stream,
+        "sync_stream": haystack_thread_stream,
+        "agent_stream": agent_stream,
+        "relay": relay_stream,
+    }
     if model not in streams or not body.get("stream"):
         return Response(b'{"error":{"message":"unknown model or not streamed"}}', status=400)
     response = Response(streams[model](model, messages), headers=SSE_HEADERS)

@@ -724,18 +724,18 @@ class Bench:
         await asyncio.sleep(s.cancel_settle)
         stats = await load.get_json(HOST, self.upstream_port, "/stats?times=1")
         by_prompt = {record["prompt"]: record for record in stats["streams"]}
-        round_ = HangUps()
+        this_round = HangUps()
         for prompt, result in zip(prompts, results, strict=True):
             record = by_prompt.get(prompt)
             if result.hung_up_at is None or record is None:
-                round_.missing += 1
+                this_round.missing += 1
                 continue
-            round_.tokens_after.append(sum(1 for t in record["sent_times"] if t > result.hung_up_at))
+            this_round.tokens_after.append(sum(1 for t in record["sent_times"] if t > result.hung_up_at))
             if record["ended_at"] is None:
-                round_.still_open += 1
+                this_round.still_open += 1
             else:
-                round_.stop_latencies_ms.append(1000 * (record["ended_at"] - result.hung_up_at))
-        return round_
+                this_round.stop_latencies_ms.append(1000 * (record["ended_at"] - result.hung_up_at))
+        return this_round
 
 
 @dataclass

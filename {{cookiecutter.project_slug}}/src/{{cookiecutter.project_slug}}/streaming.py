@@ -232,11 +232,7 @@ def lone_async_streamer(pipeline: Pipeline, run_args: dict[str, Any]) -> str | N
         return None
     (name,) = pipeline.graph.nodes
     component = pipeline.get_component(name)
-    if (
-        set(run_args) != {name}
-        or isinstance(component, Agent)
-        or not getattr(component, "__haystack_supports_async__", False)
-    ):
+    if set(run_args) != {name} or isinstance(component, Agent) or not _streams_asynchronously(component):
         return None
     accepted = pipeline.inputs(include_components_with_connected_inputs=True)[name]
     given = run_args[name]
@@ -304,8 +300,7 @@ def _streaming_components(pipeline: Pipeline, *, async_only: bool = False) -> li
     return [
         name
         for name, sockets in pipeline.inputs(include_components_with_connected_inputs=True).items()
-        if "streaming_callback" in sockets
-        and (not async_only or getattr(pipeline.get_component(name), "__haystack_supports_async__", False))
+        if "streaming_callback" in sockets and (not async_only or _streams_asynchronously(pipeline.get_component(name)))
     ]
 
 
