@@ -169,10 +169,13 @@ def _streaming_table(streaming: dict[str, Any]) -> Table:
 
 
 def _streaming_case(key: str) -> str:
-    """A case's label in the rows: c64 -> "64"; c1-history40 -> "1, 40-message chat"; c1-agent -> "1, Agent"."""
+    """A case's label in the rows: c64 -> "64"; c1-history40 -> "1, 40-message chat"; c1-agent -> "1, Agent";
+    c64-paced50 -> "64, paced at 50 tokens/s"."""
     key, agent, _ = key.partition("-agent")
+    key, _, pace = key.partition("-paced")
     concurrency, _, history = key.removeprefix("c").partition("-history")
     label = f"{concurrency}, {history}-message chat" if history else concurrency
+    label += f", paced at {pace} tokens/s" if pace else ""
     return f"{label}, Agent" if agent else label
 
 

@@ -72,6 +72,7 @@ class Sizes:
     stream_concurrency: tuple[int, ...]
     stream_tokens: int
     stream_history: int  # earlier messages in the long-chat case of scenario 2 (at concurrency 1); 0: none
+    stream_paced_rate: float  # tokens/s of scenario 2's paced case (at the highest concurrency); 0: none
     stream_warmup: float
     stream_warmup_per_client: float
     stream_duration: float
@@ -96,6 +97,7 @@ FULL = Sizes(
     stream_concurrency=(1, 64),
     stream_tokens=64,
     stream_history=40,
+    stream_paced_rate=50.0,
     stream_warmup=1.0,
     stream_warmup_per_client=0.05,
     stream_duration=8.0,
@@ -120,6 +122,7 @@ SMOKE = Sizes(
     stream_concurrency=(1, 64),
     stream_tokens=16,
     stream_history=4,
+    stream_paced_rate=50.0,
     stream_warmup=0.2,
     stream_warmup_per_client=0.0,
     stream_duration=5.0,
@@ -315,12 +318,14 @@ class Bench:
 
     # -- processes --
 
-    async def start_upstream(self, text: str, rate: float, first_delay: float = 0.0) -> None:
+    async def start_upstream(self, text: str, rate: float, first_delay: float = 0.0, port: int | None = None) -> None:
+        """Start the scripted upstream; on `port` when given, so servers already pointed at it keep working."""
         self.stop_upstream()
-        self.upstream_port = procs.free_port()
+        self.upstream_port = port or procs.free_port()
         script = PROJECT / "tests" / "upstream.py"
         argv = [sys.executable, str(script), "--port", str(self.upstream_port), "--text", text]
         argv += ["--tokens-per-second", str(rate), "--first-token-delay", str(first_delay)]
+        argv += ["--keep-alive"]  # as real LLM servers do: no target pays for a TCP connection per call
         self.upstream = procs.Proc("upstream", argv, base_env(""), WORK, LOGS / "upstream.log").start()
         await wait_ready(self.upstream, lambda: upstream_ready(self.upstream_port), 30)
 
@@ -538,7 +543,9 @@ class Bench:
         """2. Streaming: TTFT and whole-stream throughput of the async wrappers, against both floors and the upstream.
 
         Two shapes: a lone LLM (the pipeline every target serves as `async_stream`), also with a long chat,
-        and an Agent (`agent_stream`; `raw` has no Agent to run, so it sits those cases out).
+        and an Agent (`agent_stream`; `raw` has no Agent to run, so it sits those cases out). The upstream sends
+        each answer as fast as it can, except in the paced case, where it streams at a hosted model's pace: the
+        first token then shows what a user waits for while the server keeps the other answers flowing.
         """
         s = self.sizes
         text = stream_text(s.stream_tokens)
@@ -549,14 +556,23 @@ class Bench:
         agent |= {"floor": "agent_stream", "upstream": UPSTREAM_MODEL}
         out: dict[str, Any] = {}
         async with self.servers(["ours", "hayhooks", "floor"]) as servers:
-            await self.warm_up(servers, ["async_stream", "agent_stream"])
-            if PLAIN_GENERATOR in self.wanted(pipeline):
-                await self.warm_up({"ours": servers["ours"]}, ["async_stream_plain", "agent_stream_plain"])
+
+            async def warm_up() -> None:
+                await self.warm_up(servers, ["async_stream", "agent_stream"])
+                if PLAIN_GENERATOR in self.wanted(pipeline):
+                    await self.warm_up({"ours": servers["ours"]}, ["async_stream_plain", "agent_stream_plain"])
+
+            await warm_up()
             # The long chat: what a chat UI sends, the whole conversation each turn, one user at a time.
             cases = [(f"c{c}", c, 0, pipeline) for c in s.stream_concurrency]
             cases += [(f"c1-history{s.stream_history}", 1, s.stream_history, pipeline)] if s.stream_history else []
             cases += [(f"c{c}-agent", c, 0, agent) for c in s.stream_concurrency]
+            paced = f"c{max(s.stream_concurrency)}-paced{s.stream_paced_rate:g}"
+            cases += [(paced, max(s.stream_concurrency), 0, pipeline)] if s.stream_paced_rate else []
             for key, c, history, case_models in cases:
+                if key == paced:  # the same upstream port, so the servers need not restart
+                    await self.start_upstream(text, rate=s.stream_paced_rate, port=self.upstream_port)
+                    await warm_up()
                 models = {name: case_models[name] for name in self.wanted(case_models)}
                 runs: dict[str, list[dict[str, Any]]] = {n: [] for n in models}
                 for repeat in range(s.repeats):

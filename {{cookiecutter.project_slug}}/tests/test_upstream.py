@@ -96,3 +96,46 @@ def test_notices_client_disconnect(upstream: ScriptedUpstream) -> None:
     assert wait_until(lambda: record.disconnected, timeout=10)
     assert not record.completed
     assert record.tokens_sent < record.planned_chunks
+
+
+def test_keep_alive_serves_a_connection_until_a_stream_is_cut() -> None:
+    """With keep_alive, requests share one connection (streamed or not); a client leaving mid-stream is still seen."""
+    server = ScriptedUpstream(keep_alive=True).start()
+    url = f"{server.base_url}/v1/chat/completions"
+
+    def ask(http: httpx.Client, question: str, stream: bool = False) -> str:
+        body = {"model": "m", "messages": user(question), "stream": stream}
+        response = http.post(url, json=body)
+        if not stream:
+            return response.json()["choices"][0]["message"]["content"]
+        return "".join(chunk["choices"][0]["delta"].get("content") or "" for chunk in parse_sse(response.text).chunks())
+
+    try:
+        with httpx.Client(timeout=CLIENT_TIMEOUT, trust_env=False) as http:
+            assert [ask(http, "one"), ask(http, "two", stream=True), ask(http, "three")] == [
+                "Echo: one",
+                "Echo: two",
+                "Echo: three",
+            ]
+            assert server.connections == 1
+            assert server.streams[-1].completed
+
+            server.script(text="tok " * 300, token_delay=0.02)
+            with http.stream("POST", url, json={"model": "m", "messages": user("four"), "stream": True}) as response:
+                next(line for line in response.iter_lines() if '"content": "tok "' in line)
+            record = server.streams[-1]
+            assert wait_until(lambda: record.disconnected, timeout=10)
+            assert record.tokens_sent < record.planned_chunks
+            assert ask(http, "five") == "Echo: five"
+            assert server.connections == 2  # the cut stream's connection could not be reused
+    finally:
+        server.stop()
+
+
+def test_without_keep_alive_every_request_has_its_own_connection(
+    llm: openai.OpenAI, upstream: ScriptedUpstream
+) -> None:
+    """The default the tests rely on: one request per connection, so a hang-up belongs to exactly one call."""
+    for question in ("one", "two"):
+        llm.chat.completions.create(model="m", messages=user(question))
+    assert upstream.connections == 2

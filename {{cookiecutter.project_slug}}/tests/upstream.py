@@ -6,9 +6,11 @@ client tests reuse it standalone:
 
     python tests/upstream.py --port 8001 --text "Hello there" --tokens-per-second 20
 
-It is a plain asyncio HTTP/1.1 server (one request per connection, `Connection: close`) so that
-every SSE chunk written, and the moment the client hangs up, are known exactly. It imports
-nothing from the service package on purpose.
+It is a plain asyncio HTTP/1.1 server, by default one request per connection (`Connection: close`), so
+that every SSE chunk written, and the moment the client hangs up, are known exactly. `keep_alive=True`
+(`--keep-alive`) serves further requests on a connection whose response went out whole, as real LLM
+servers do: a benchmark then does not pay for a TCP connection per call. It imports nothing from the
+service package on purpose.
 
 `GET /stats` reports what it saw as JSON (per stream: the prompt, tokens sent, whether it completed
 or the client left, and `time.monotonic()` stamps; `?times=1` adds each token's send time), so a
@@ -171,9 +173,12 @@ class ScriptedUpstream:
     their own thread.
     """
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, default: Script | None = None) -> None:
+    def __init__(
+        self, host: str = "127.0.0.1", port: int = 0, default: Script | None = None, keep_alive: bool = False
+    ) -> None:
         self.host = host
         self.port = port
+        self.keep_alive = keep_alive
         self._default = default or Script()
         self._initial_default = self._default
         self._lock = threading.Lock()
@@ -181,6 +186,7 @@ class ScriptedUpstream:
         self._requests: list[dict[str, Any]] = []
         self._request_headers: list[dict[str, str]] = []
         self._streams: list[StreamRecord] = []
+        self._connections = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
         self._thread: threading.Thread | None = None
@@ -208,6 +214,7 @@ class ScriptedUpstream:
             self._requests.clear()
             self._request_headers.clear()
             self._streams.clear()
+            self._connections = 0
             self._default = self._initial_default
 
     @property
@@ -233,6 +240,12 @@ class ScriptedUpstream:
             return list(self._streams)
 
     @property
+    def connections(self) -> int:
+        """TCP connections accepted: with `keep_alive`, fewer than the requests when clients reuse them."""
+        with self._lock:
+            return self._connections
+
+    @property
     def tokens_sent(self) -> int:
         """SSE chunks written successfully across all streams."""
         with self._lock:
@@ -243,8 +256,10 @@ class ScriptedUpstream:
         with self._lock:
             streams = [record.as_json(with_times) for record in self._streams]
             requests = len(self._requests)
+            connections = self._connections
         return {
             "requests": requests,
+            "connections": connections,
             "streams": streams,
             "tokens_sent": sum(s["tokens_sent"] for s in streams),
             "active_streams": sum(1 for s in streams if s["ended_at"] is None),
@@ -299,74 +314,83 @@ class ScriptedUpstream:
         task = asyncio.current_task()
         assert task is not None
         self._tasks.add(task)
+        with self._lock:
+            self._connections += 1
         try:
-            request = await asyncio.wait_for(_read_request(reader), READ_TIMEOUT)
-            if request is not None:
-                await self._dispatch(request, reader, writer)
+            while request := await asyncio.wait_for(_read_request(reader), READ_TIMEOUT):
+                went_out_whole = await self._dispatch(request, reader, writer)
+                if not (went_out_whole and self._keeps_alive(request)):
+                    break
         except (TimeoutError, ConnectionError, asyncio.IncompleteReadError, ValueError):
             pass
+        except asyncio.CancelledError:
+            pass  # stopped while the connection was open (an idle keep-alive one, say): asyncio would log it
         finally:
             self._tasks.discard(task)
             writer.close()
             with contextlib.suppress(Exception):
                 await writer.wait_closed()
 
-    async def _dispatch(self, request: _Request, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    def _keeps_alive(self, request: _Request) -> bool:
+        return self.keep_alive and request.headers.get("connection", "").lower() != "close"
+
+    def _connection_header(self) -> str:
+        return "Connection: keep-alive\r\n" if self.keep_alive else "Connection: close\r\n"
+
+    async def _dispatch(self, request: _Request, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
+        """Answer one request; True when the response went out whole (the connection may carry another)."""
         if request.path in CHAT_PATHS:
             if request.method != "POST":
-                await self._send_json(writer, 405, _error_body("Method not allowed"))
-                return
-            await self._chat(request, reader, writer)
-        elif request.path == STATS_PATH and request.method == "GET":
-            await self._send_json(writer, 200, self.stats(with_times="times=1" in request.query.split("&")))
-        elif request.path in MODELS_PATHS and request.method == "GET":
+                return await self._send_json(writer, 405, _error_body("Method not allowed"))
+            return await self._chat(request, reader, writer)
+        if request.path == STATS_PATH and request.method == "GET":
+            return await self._send_json(writer, 200, self.stats(with_times="times=1" in request.query.split("&")))
+        if request.path in MODELS_PATHS and request.method == "GET":
             model = {"id": "scripted-model", "object": "model", "created": 0, "owned_by": "upstream"}
-            await self._send_json(writer, 200, {"object": "list", "data": [model]})
-        else:
-            await self._send_json(writer, 404, _error_body(f"Unknown route {request.path}"))
+            return await self._send_json(writer, 200, {"object": "list", "data": [model]})
+        return await self._send_json(writer, 404, _error_body(f"Unknown route {request.path}"))
 
-    async def _send_json(self, writer: asyncio.StreamWriter, status: int, body: dict[str, Any]) -> None:
+    async def _send_json(self, writer: asyncio.StreamWriter, status: int, body: dict[str, Any]) -> bool:
         data = json.dumps(body).encode()
         head = (
             f"HTTP/1.1 {status} {'OK' if status == 200 else 'Error'}\r\n"
             "Content-Type: application/json\r\n"
             f"Content-Length: {len(data)}\r\n"
-            "Connection: close\r\n\r\n"
+            f"{self._connection_header()}\r\n"
         )
         writer.write(head.encode() + data)
         await writer.drain()
+        return True
 
     def _next_script(self) -> Script:
         with self._lock:
             return self._queue.popleft() if self._queue else self._default
 
-    async def _chat(self, request: _Request, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _chat(self, request: _Request, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
         try:
             body = json.loads(request.body)
             if not isinstance(body, dict):
                 raise ValueError("body is not an object")
         except ValueError:
-            await self._send_json(writer, 400, _error_body("Request body is not valid JSON"))
-            return
+            return await self._send_json(writer, 400, _error_body("Request body is not valid JSON"))
         with self._lock:
             self._requests.append(body)
             self._request_headers.append(request.headers)
         script = self._next_script()
         if script.status != 200:
             err_type = "server_error" if script.status >= 500 else "invalid_request_error"
-            await self._send_json(writer, script.status, _error_body(script.error_message, err_type))
-            return
+            return await self._send_json(writer, script.status, _error_body(script.error_message, err_type))
         messages = body.get("messages") or []
         text = script.text if script.text is not None else f"Echo: {last_user_text(messages)}"
         answer = _Answer(script, body, text)
         if body.get("stream"):
-            await self._stream(answer, reader, writer, prompt=last_user_text(messages))
-        else:
-            await self._send_json(writer, 200, answer.completion())
+            return await self._stream(answer, reader, writer, prompt=last_user_text(messages))
+        return await self._send_json(writer, 200, answer.completion())
 
     async def _stream(
         self, answer: _Answer, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, prompt: str = ""
-    ) -> None:
+    ) -> bool:
+        """Write the answer as SSE, pacing it as scripted; True when the stream went out whole."""
         chunks = answer.chunks()
         record = StreamRecord(
             model=answer.model, planned_chunks=len(chunks), prompt=prompt, started_at=time.monotonic()
@@ -378,7 +402,7 @@ class ScriptedUpstream:
             "Content-Type: text/event-stream\r\n"
             "Cache-Control: no-cache\r\n"
             "Transfer-Encoding: chunked\r\n"
-            "Connection: close\r\n\r\n"
+            f"{self._connection_header()}\r\n"
         )
         writer.write(head.encode())
         await writer.drain()
@@ -391,33 +415,41 @@ class ScriptedUpstream:
                     await _sleep_unless(gone, delay)
                 if gone.is_set():
                     record.disconnected = True
-                    return
+                    return False
                 if position == answer.script.drop_after:
                     writer.transport.abort()  # no closing chunk: the body ends mid-stream
-                    return
+                    return False
                 if position == answer.script.error_event_after:
                     event = _error_body(answer.script.error_message, "server_error")
                     writer.write(_http_chunk(f"data: {json.dumps(event)}\n\n".encode()) + b"0\r\n\r\n")
                     await writer.drain()
-                    return
+                    return False
                 try:
                     writer.write(_http_chunk(f"data: {json.dumps(chunk)}\n\n".encode()))
                     await writer.drain()
                 except ConnectionError:
                     record.disconnected = True
-                    return
+                    return False
                 record.tokens_sent += 1
                 record.sent_times.append(time.monotonic())
+            # Stop watching before the last chunk: a keep-alive client sends its next request once it has it.
+            await _stop(watcher)
             writer.write(_http_chunk(b"data: [DONE]\n\n") + b"0\r\n\r\n")
             await writer.drain()
             record.completed = True
+            return True
         except ConnectionError:
             record.disconnected = True
+            return False
         finally:
             record.ended_at = time.monotonic()
-            watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await watcher
+            await _stop(watcher)
+
+
+async def _stop(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 async def _sleep_unless(gone: asyncio.Event, delay: float) -> None:
@@ -538,12 +570,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--reasoning", default="", help="reasoning_content streamed before the text")
     parser.add_argument("--tokens-per-second", type=float, default=0.0, help="0 means as fast as possible")
     parser.add_argument("--first-token-delay", type=float, default=0.0, help="seconds before the first chunk")
+    parser.add_argument("--keep-alive", action="store_true", help="serve further requests on a connection")
     args = parser.parse_args(argv)
     delay = 1.0 / args.tokens_per_second if args.tokens_per_second > 0 else 0.0
     default = Script(
         text=args.text, reasoning=args.reasoning, token_delay=delay, first_token_delay=args.first_token_delay
     )
-    upstream = ScriptedUpstream(args.host, args.port, default=default)
+    upstream = ScriptedUpstream(args.host, args.port, default=default, keep_alive=args.keep_alive)
 
     async def run() -> None:
         task = asyncio.create_task(upstream.serve_forever())
