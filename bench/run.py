@@ -557,12 +557,12 @@ class Bench:
         out: dict[str, Any] = {}
         async with self.servers(["ours", "hayhooks", "floor"]) as servers:
 
-            async def warm_up() -> None:
+            async def warm_up_every_model() -> None:
                 await self.warm_up(servers, ["async_stream", "agent_stream"])
                 if PLAIN_GENERATOR in self.wanted(pipeline):
                     await self.warm_up({"ours": servers["ours"]}, ["async_stream_plain", "agent_stream_plain"])
 
-            await warm_up()
+            await warm_up_every_model()
             # The long chat: what a chat UI sends, the whole conversation each turn, one user at a time.
             cases = [(f"c{c}", c, 0, pipeline) for c in s.stream_concurrency]
             cases += [(f"c1-history{s.stream_history}", 1, s.stream_history, pipeline)] if s.stream_history else []
@@ -572,7 +572,7 @@ class Bench:
             for key, c, history, case_models in cases:
                 if key == paced:  # the same upstream port, so the servers need not restart
                     await self.start_upstream(text, rate=s.stream_paced_rate, port=self.upstream_port)
-                    await warm_up()
+                    await warm_up_every_model()
                 models = {name: case_models[name] for name in self.wanted(case_models)}
                 runs: dict[str, list[dict[str, Any]]] = {n: [] for n in models}
                 for repeat in range(s.repeats):
