@@ -176,15 +176,22 @@ def test_concurrent_requests_to_all_models(service: ServiceProcess, upstream: Sc
 
 
 @pytest.mark.parametrize("stream", [False, True])
-def test_upstream_error_becomes_server_error(service: ServiceProcess, upstream: ScriptedUpstream, stream: bool) -> None:
-    """An LLM that rejects the call gives the client a 500 envelope (before any byte: plain JSON), not a hang."""
-    upstream.script(status=400, error_message="upstream says no: key sk-upstream-secret")
+def test_upstream_refusal_becomes_a_400_with_its_reason(
+    service: ServiceProcess, upstream: ScriptedUpstream, stream: bool
+) -> None:
+    """An LLM that refuses the call gives the client a 400 with the server's reason (before any byte: plain JSON),
+    never a key or an address the message held."""
+    reason = "context length exceeded at http://10.0.0.7:8000/v1 for key sk-upstream-secret"
+    upstream.script(status=400, error_message=reason)
     with service.http() as http:
         response = http.post(
             "/v1/chat/completions", json={"model": "chat_stream", "messages": user("hi"), "stream": stream}
         )
-    assert_error(response, 500, err_type="server_error")
+    error = assert_error(response, 400, err_type="invalid_request_error", code="upstream_rejected")
+    assert "context length exceeded" in error["message"]
     assert "sk-upstream-secret" not in response.text
+    assert "10.0.0.7" not in response.text
+    assert response.headers["x-should-retry"] == "false"
     upstream.script(text=TEXT)
     assert (
         service.client().chat.completions.create(model="chat", messages=user("hi")).choices[0].message.content == TEXT

@@ -14,9 +14,11 @@ from .blueprints import chat, files, models, responses, status  # noqa: E402
 from .cors import allow_origins  # noqa: E402
 from .errors import register_error_handlers  # noqa: E402
 from .file_store import DiskFileStore  # noqa: E402
+from .idle_clients import IdleClientLimit  # noqa: E402
 from .registry import load_wrappers  # noqa: E402
 from .response_store import ResponseStore  # noqa: E402
 from .runner import Runner  # noqa: E402
+from .shutdown import on_stop_signal  # noqa: E402
 from .uploaded_files import use_file_store  # noqa: E402
 
 
@@ -62,10 +64,17 @@ def create_app(settings: Settings | None = None) -> Quart:
         app.before_request(require_api_key(split_list(settings.api_keys)))
     if settings.cors_allow_origins:
         allow_origins(app, split_list(settings.cors_allow_origins))
+    app.asgi_app = IdleClientLimit(app.asgi_app, settings.idle_client_seconds)  # type: ignore[method-assign]
 
     @app.before_serving
     async def start() -> None:
-        app.extensions["runner"] = Runner(settings.thread_pool_size)
+        runner = Runner(
+            settings.thread_pool_size,
+            first_output_timeout=settings.first_output_timeout_seconds,
+            run_timeout=settings.run_timeout_seconds,
+        )
+        app.extensions["runner"] = runner
+        on_stop_signal(runner.stop_all, settings.shutdown_grace_seconds)
         app.extensions["response_store"] = ResponseStore(settings.responses_store_size)
         app.extensions["file_store"] = DiskFileStore(settings.data_dir / "files")
         use_file_store(app.extensions["file_store"])  # for the helpers wrappers call (uploaded_files.py)

@@ -28,6 +28,7 @@ class OpenAIError(Exception):
         type: str | None = None,
         param: str | None = None,
         code: str | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
@@ -36,6 +37,7 @@ class OpenAIError(Exception):
         self.type = type or _TYPE_FOR_STATUS.get(status, default_type)
         self.param = param
         self.code = code
+        self.headers = NO_RETRY | (headers or {})
 
     def envelope(self) -> dict:
         return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
@@ -43,7 +45,7 @@ class OpenAIError(Exception):
     def to_response(self) -> Response:
         response = jsonify(self.envelope())
         response.status_code = self.status
-        response.headers.update(NO_RETRY)
+        response.headers.update(self.headers)
         return response
 
 

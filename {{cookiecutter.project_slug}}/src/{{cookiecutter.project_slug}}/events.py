@@ -54,13 +54,18 @@ class Finish:
 
 @dataclass(slots=True)
 class StreamError:
-    """The run failed; before any output it becomes a JSON error with `status`, after it an in-stream error."""
+    """The run failed; before any output it becomes a JSON error with `status`, after it an in-stream error.
+
+    `headers` go on the JSON error (e.g. `Retry-After`); without `x-should-retry: true` among them, clients
+    are told not to retry.
+    """
 
     message: str
     type: str = "server_error"
     code: str | None = "server_error"
     status: int = 500
     param: str | None = None
+    headers: dict[str, str] | None = None
 
 
 @dataclass(slots=True)

@@ -10,21 +10,26 @@ import inspect
 import json
 import logging
 import os
-from collections.abc import Callable
+import time
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from functools import cache
+from functools import cache, partial
 from typing import Any
 
 from haystack import component
 from haystack.components.generators.chat import MockChatGenerator, OpenAIChatGenerator
 from haystack.dataclasses import ChatMessage, ComponentInfo, ReasoningContent, StreamingChunk, ToolCall, ToolCallDelta
-from openai import APIError, AsyncOpenAI, AsyncStream, OpenAI, Stream
+from openai import APIConnectionError, APIError, APIStatusError, AsyncOpenAI, AsyncStream, OpenAI, Stream
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "gpt-4o-mini"
 OFFLINE_NOTE = "[offline: set OPENAI_API_KEY for a real model]"
+# A failed LLM call is tried again this often (OPENAI_MAX_RETRIES), never after a wait longer than
+# MAX_RETRY_WAIT_SECONDS: a rate limit that asks for more goes straight to the client, with its Retry-After.
+DEFAULT_RETRIES = 1
+MAX_RETRY_WAIT_SECONDS = 2.0
 
 
 def offline_echo(messages: list[ChatMessage]) -> str:
@@ -40,7 +45,10 @@ def make_chat_generator(
     if not os.environ.get("OPENAI_API_KEY"):
         _warn_offline()
         return MockChatGenerator(response_fn=offline_reply)
-    return ReasoningOpenAIChatGenerator(model=os.environ.get("OPENAI_MODEL") or DEFAULT_MODEL)
+    return ReasoningOpenAIChatGenerator(
+        model=os.environ.get("OPENAI_MODEL") or DEFAULT_MODEL,
+        max_retries=int(os.environ.get("OPENAI_MAX_RETRIES", DEFAULT_RETRIES)),
+    )
 
 
 @cache
@@ -114,8 +122,8 @@ class _PreparedRequests:
     JSON Haystack builds that changes nothing, yet it costs ~1 ms for one message and ~0.55 ms for each
     further one (measured: 23 ms for 40 messages), on the event loop in async runs, before every request;
     a chat UI sends the whole conversation each turn. The request still goes through the client, so auth,
-    base URL, retries, timeouts and error types are the SDK's. Anything else (`parse`, or a request
-    holding SDK or pydantic objects) goes to the SDK as before.
+    base URL, timeouts and error types are the SDK's; retries follow `retry_wait`. Anything else (`parse`, or
+    a request holding SDK or pydantic objects) goes to the SDK as before.
     """
 
     def __init__(self, client: OpenAI | AsyncOpenAI) -> None:
@@ -136,7 +144,9 @@ class _PreparedRequests:
             for name, value in arguments.items()
             if name in REQUEST_OPTIONS and (value is not None or name == "timeout")
         }
-        return self._client.post(
+        options["max_retries"] = 0  # retried below, by `retry_wait`
+        post = partial(
+            self._client.post,
             "/chat/completions",
             body=body,
             options=options,
@@ -144,6 +154,70 @@ class _PreparedRequests:
             stream=bool(body.get("stream")),
             stream_cls=self._stream_class,
         )
+        if isinstance(self._client, AsyncOpenAI):
+            return _post_async(post, self._client.max_retries)
+        return _post(post, self._client.max_retries)
+
+
+def _post(post: Callable[[], Any], retries: int) -> Any:
+    """`post()`, tried again up to `retries` times when `retry_wait` allows it."""
+    for attempt in range(retries + 1):
+        try:
+            return post()
+        except APIError as error:
+            wait = retry_wait(error, attempt)
+            if wait is None or attempt == retries:
+                raise
+        time.sleep(wait)
+    raise AssertionError("unreachable")
+
+
+async def _post_async(post: Callable[[], Awaitable[Any]], retries: int) -> Any:
+    """`_post` for the async client."""
+    for attempt in range(retries + 1):
+        try:
+            return await post()
+        except APIError as error:
+            wait = retry_wait(error, attempt)
+            if wait is None or attempt == retries:
+                raise
+        await asyncio.sleep(wait)
+    raise AssertionError("unreachable")
+
+
+def retry_wait(error: APIError, attempt: int) -> float | None:
+    """Seconds to wait before trying a failed LLM call again, or None when another try would not help.
+
+    Like the SDK's rule (connection errors, 408, 409, 429 and 5xx, unless the server says `x-should-retry:
+    false`), except for a server that asks to wait longer than MAX_RETRY_WAIT_SECONDS: the SDK would wait up to
+    two minutes on every retry, holding the client for an answer that is then often a failure anyway. The
+    service passes such a 429 on at once, with its `Retry-After` (see `upstream_errors.py`): the client decides.
+    """
+    backoff = 0.5 * 2**attempt
+    if isinstance(error, APIConnectionError):  # timeouts included
+        return backoff
+    if not isinstance(error, APIStatusError):
+        return None
+    headers, status = error.response.headers, error.status_code
+    if headers.get("x-should-retry") == "false" or not (status in (408, 409, 429) or status >= 500):
+        return None
+    asked = _seconds_asked(headers)
+    if asked is None:
+        return backoff
+    return asked if asked <= MAX_RETRY_WAIT_SECONDS else None
+
+
+def _seconds_asked(headers: Any) -> float | None:
+    """The wait a server asks for in `retry-after-ms` or `retry-after` (an HTTP date counts as long)."""
+    for name, per_second in (("retry-after-ms", 1000), ("retry-after", 1)):
+        value = headers.get(name)
+        if value is None:
+            continue
+        try:
+            return max(float(value) / per_second, 0.0)
+        except ValueError:
+            return float("inf")
+    return None
 
 
 # `create`'s keyword arguments that are request options rather than body fields, by their names in `post`.

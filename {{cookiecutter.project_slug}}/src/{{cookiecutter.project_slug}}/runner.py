@@ -14,7 +14,7 @@ import logging
 import threading
 from abc import abstractmethod
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +23,7 @@ from haystack.dataclasses import ChatMessage, StreamingChunk
 
 from .errors import OpenAIError
 from .events import FINISH_REASONS, Event, Finish, ReasoningDelta, StreamError, TextDelta, ToolCallDelta, Usage
+from .upstream_errors import failure_event
 
 logger = logging.getLogger(__name__)
 
@@ -109,29 +110,59 @@ def _usage_from_meta(meta: dict[str, Any]) -> Usage | None:
     return Usage(prompt_tokens=usage.get("prompt_tokens") or 0, completion_tokens=usage.get("completion_tokens") or 0)
 
 
-class EventStream:
-    """What one run produces, read in batches so a burst of chunks costs one write."""
+# Events a run may get ahead of its reader. Past this the run waits (an async run stops awaiting its LLM, a sync
+# run blocks in its callback), so the LLM is read no faster than the client takes the answer.
+MAX_BUFFERED_EVENTS = 256
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+
+class EventStream:
+    """What one run produces, read in batches so a burst of chunks costs one write.
+
+    Bounded: a producer on the loop awaits `room()`, one in a worker thread blocks in `put_from_thread`, while
+    `capacity` events wait unread. `close()` releases both.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, capacity: int = MAX_BUFFERED_EVENTS) -> None:
         self._loop = loop
+        self._capacity = capacity
         self._events: deque[Event] = deque()
         # Events from a worker thread wait here until the loop takes them: one wake-up of the loop per batch.
         # Not empty means a hand-off to the loop is already scheduled.
         self._from_thread: list[Event] = []
         self._from_thread_lock = threading.Lock()
         self._finished = False
+        self._produced = False
         self._waiter: asyncio.Future[None] | None = None
+        self._room_waiter: asyncio.Future[None] | None = None
+        self._room_for_thread = threading.Event()
         self.stop_flag = threading.Event()
         self._task: asyncio.Task[None] | None = None
 
     def put(self, events: list[Event]) -> None:
         if events:  # an empty chunk (e.g. a role-only delta) must not wake the reader for nothing
             self._events.extend(events)
+            self._produced = True
             self._wake()
 
+    def has_output(self) -> bool:
+        """Whether the run produced anything yet (from a worker thread too)."""
+        return self._produced or bool(self._from_thread)
+
+    async def room(self) -> None:
+        """Return once the reader is less than `capacity` events behind (at once, usually)."""
+        while len(self._events) >= self._capacity and not self.stop_flag.is_set():
+            self._room_waiter = self._loop.create_future()
+            try:
+                await self._room_waiter
+            finally:
+                self._room_waiter = None
+
     def put_from_thread(self, events: list[Event]) -> None:
-        """`put` from a worker thread. A fast sync stream makes many chunks while the loop is busy elsewhere;
-        they travel as one batch, instead of one cross-thread wake-up of the loop each."""
+        """`put` from a worker thread, blocking it while the reader is `capacity` events behind.
+
+        A fast sync stream makes many chunks while the loop is busy elsewhere; they travel as one batch,
+        instead of one cross-thread wake-up of the loop each.
+        """
         if not events:
             return
         with self._from_thread_lock:
@@ -139,6 +170,14 @@ class EventStream:
             self._from_thread.extend(events)
         if not handoff_scheduled:
             self._loop.call_soon_threadsafe(self._take_from_thread)
+        while self._unread() >= self._capacity and not self.stop_flag.is_set():
+            self._room_for_thread.clear()
+            if self._unread() < self._capacity or self.stop_flag.is_set():
+                break  # the reader caught up between the check and the clear
+            self._room_for_thread.wait()
+
+    def _unread(self) -> int:
+        return len(self._events) + len(self._from_thread)
 
     def _take_from_thread(self) -> None:
         with self._from_thread_lock:
@@ -152,6 +191,13 @@ class EventStream:
     def _wake(self) -> None:
         if self._waiter is not None and not self._waiter.done():
             self._waiter.set_result(None)
+
+    def _make_room(self) -> None:
+        """The reader took everything: let a waiting producer go on."""
+        if self._room_waiter is not None and not self._room_waiter.done():
+            self._room_waiter.set_result(None)
+        if not self._room_for_thread.is_set():
+            self._room_for_thread.set()
 
     async def next_batch(self, timeout: float | None = None) -> list[Event] | None:
         """The events produced since the last call; [] when `timeout` passed first; None at the end."""
@@ -167,30 +213,47 @@ class EventStream:
         if self._events:
             batch = list(self._events)
             self._events.clear()
+            self._make_room()
             return batch
         return None if self._finished else []
 
     def close(self) -> None:
         """Stop the run: nobody reads it any more."""
         self.stop_flag.set()
+        self._make_room()
         if self._task is not None and not self._task.done():
             self._task.cancel()
 
 
 class Runner:
-    """Starts wrapper runs; owns the thread pools that sync code runs in. Create it on the running event loop."""
+    """Starts wrapper runs; owns the thread pools that sync code runs in. Create it on the running event loop.
 
-    def __init__(self, thread_pool_size: int) -> None:
+    Every run has a deadline: `first_output_timeout` seconds to produce its first event, `run_timeout` in all
+    (0: none). `stop_all()`, at shutdown, ends every run with a retryable error instead of cutting it off.
+    """
+
+    def __init__(self, thread_pool_size: int, *, first_output_timeout: float = 0, run_timeout: float = 0) -> None:
         self._pool = ThreadPoolExecutor(max_workers=thread_pool_size, thread_name_prefix="wrapper")
         # asyncio's default pool runs the sync steps of pipelines that stream on the event loop (Haystack sends
         # them there), as well as file reads. Python sizes it to the cores + 4, which would quietly cap how many
         # retrievers run at once; give it as many threads as the wrappers' own pool. Threads start only when needed.
         self._step_pool = ThreadPoolExecutor(max_workers=thread_pool_size, thread_name_prefix="step")
         asyncio.get_running_loop().set_default_executor(self._step_pool)
+        self.first_output_timeout = first_output_timeout
+        self.run_timeout = run_timeout
+        self.stopping = False
+        self._running: dict[asyncio.Task[Any], threading.Event] = {}  # each run's task and its stop flag
 
     def shutdown(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
         self._step_pool.shutdown(wait=False, cancel_futures=True)
+
+    def stop_all(self) -> None:
+        """End every run now with `SHUTTING_DOWN` (the client may retry elsewhere), and refuse new ones."""
+        self.stopping = True
+        for task, stop_flag in list(self._running.items()):
+            stop_flag.set()
+            task.cancel()
 
     async def call(self, function: Callable[..., Any], *args: Any) -> Any:
         """Call a wrapper function that is not a run (e.g. `run_file_upload`): async on the loop, sync in the pool."""
@@ -212,7 +275,7 @@ class Runner:
         leaves cancels it as usual (and a sync run stops at its next chunk).
         """
         events: list[Event] = []
-        output = _Output(events.extend, events.extend, threading.Event())
+        output = _Output(events.extend, events.extend, None, threading.Event(), lambda: bool(events))
         try:
             await self._run(method, args, output)
         finally:
@@ -220,13 +283,40 @@ class Runner:
         return events
 
     async def _produce(self, stream: EventStream, method: Callable[..., Any], args: tuple[Any, ...]) -> None:
+        output = _Output(stream.put, stream.put_from_thread, stream.room, stream.stop_flag, stream.has_output)
         try:
-            await self._run(method, args, _Output(stream.put, stream.put_from_thread, stream.stop_flag))
+            await self._run(method, args, output)
         finally:
             stream.finish()
 
     async def _run(self, method: Callable[..., Any], args: tuple[Any, ...], output: "_Output") -> None:
-        """Call the wrapper method and emit events for whatever it returns; failures become a StreamError."""
+        """Run the wrapper method under its deadline; whatever ends it early becomes a StreamError."""
+        if self.stopping:
+            output.emit([SHUTTING_DOWN])
+            return
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        assert task is not None
+        self._running[task] = output.stop_flag
+        deadline = asyncio.timeout(None)
+        checks = _DeadlineChecks(loop, deadline, output, self.first_output_timeout, self.run_timeout)
+        try:
+            async with deadline:
+                await self._call(method, args, output)
+        except TimeoutError:
+            output.stop_flag.set()  # a sync run still in its thread stops at its next chunk
+            output.emit([checks.timeout_error()])
+        except asyncio.CancelledError:
+            if self.stopping and task.uncancel() == 0:  # cancelled by stop_all, and by nothing else
+                output.emit([SHUTTING_DOWN])
+                return
+            raise
+        finally:
+            checks.cancel()
+            del self._running[task]
+
+    async def _call(self, method: Callable[..., Any], args: tuple[Any, ...], output: "_Output") -> None:
+        """Call the wrapper method and emit events for whatever it returns; its failures become a StreamError."""
         loop = asyncio.get_running_loop()
         try:
             if inspect.isasyncgenfunction(method):
@@ -243,26 +333,86 @@ class Runner:
             elif isinstance(result, AsyncIterator):
                 async for piece in result:
                     output.emit(events_from(piece))
+                    if output.room is not None:
+                        await output.room()  # a reader that fell behind pauses the run here
             elif result is not None:
                 output.emit(events_from(result))
         except asyncio.CancelledError:
             raise
         except OpenAIError as error:
             # A wrapper may refuse a request on purpose (e.g. 400 for input it cannot use): pass that on as is.
-            output.emit([StreamError(error.message, error.type, error.code, error.status, error.param)])
+            output.emit([StreamError(error.message, error.type, error.code, error.status, error.param, error.headers)])
         except Exception as error:
             if not output.stop_flag.is_set():
-                logger.exception("Wrapper %s failed", getattr(method, "__qualname__", method))
-                output.emit([StreamError(f"The pipeline failed ({type(error).__name__}); see the server log.")])
+                output.emit([failure_event(error, getattr(method, "__qualname__", str(method)))])
+
+
+# What every run still going gets when the server shuts down: clients may retry it on another replica.
+SHUTTING_DOWN = StreamError(
+    "The server is shutting down; retry the request.",
+    code="server_shutting_down",
+    status=503,
+    headers={"x-should-retry": "true", "Retry-After": "1"},
+)
+
+
+class _DeadlineChecks:
+    """Moves a run's deadline without touching its hot path: a timer looks whether output came, twice at most.
+
+    Until the first event the deadline is `first_output` seconds away; once output came, `total` seconds from
+    the start. 0 means no limit.
+    """
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        deadline: asyncio.Timeout,
+        output: "_Output",
+        first_output: float,
+        total: float,
+    ) -> None:
+        self._loop, self._deadline, self._output = loop, deadline, output
+        self._first_output, self._total = first_output, total
+        self._started = loop.time()
+        self._expired_waiting_for_output = False
+        self._timer: asyncio.TimerHandle | None = None
+        if first_output and (not total or first_output < total):
+            self._timer = loop.call_at(self._started + first_output, self._check)
+        elif total:
+            self._timer = loop.call_at(self._started + total, self._expire)
+
+    def _check(self) -> None:
+        if not self._output.has_output():
+            self._expired_waiting_for_output = True
+            self._expire()
+        elif self._total:
+            self._timer = self._loop.call_at(self._started + self._total, self._expire)
+
+    def _expire(self) -> None:
+        self._deadline.reschedule(self._loop.time())
+
+    def timeout_error(self) -> StreamError:
+        if self._expired_waiting_for_output:
+            message = f"The model produced no output within {self._first_output:g} s (FIRST_OUTPUT_TIMEOUT_SECONDS)."
+        else:
+            message = f"The run took longer than its limit of {self._total:g} s (RUN_TIMEOUT_SECONDS)."
+        return StreamError(message, code="timeout", status=504)
+
+    def cancel(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
 
 
 @dataclass(slots=True)
 class _Output:
-    """Where a run's events go: `emit` on the event loop, `emit_from_thread` from a worker thread."""
+    """Where a run's events go: `emit` on the event loop, `emit_from_thread` from a worker thread (which may block
+    it while the reader is behind); `room`, when set, is awaited on the loop before producing more."""
 
     emit: Callable[[list[Event]], None]
     emit_from_thread: Callable[[list[Event]], None]
+    room: Callable[[], Awaitable[None]] | None
     stop_flag: threading.Event
+    has_output: Callable[[], bool]
 
 
 def _call_in_thread(output: _Output, method: Callable[..., Any], args: tuple[Any, ...]) -> object:

@@ -16,6 +16,11 @@ ENV_NAMES = {
     "thread_pool_size": "THREAD_POOL_SIZE",
     "max_body_bytes": "MAX_BODY_BYTES",
     "keepalive_seconds": "KEEPALIVE_SECONDS",
+    "idle_client_seconds": "IDLE_CLIENT_SECONDS",
+    "first_output_timeout_seconds": "FIRST_OUTPUT_TIMEOUT_SECONDS",
+    "run_timeout_seconds": "RUN_TIMEOUT_SECONDS",
+    "max_input_items": "MAX_INPUT_ITEMS",
+    "shutdown_grace_seconds": "SHUTDOWN_GRACE_SECONDS",
     "wrappers_package": "WRAPPERS_PACKAGE",
     "responses_store_size": "RESPONSES_STORE_SIZE",
     "api_keys": "API_KEYS",
@@ -51,6 +56,17 @@ class Settings(BaseModel):
     max_body_bytes: int = Field(32 * 1024 * 1024, ge=1024)
     # A `: ping` comment goes out after this many seconds without an event, so proxies keep the stream.
     keepalive_seconds: float = Field(15.0, gt=0)
+    # A client that takes no data of its response for this long is treated as gone: its run stops. 0: never.
+    idle_client_seconds: float = Field(60.0, ge=0)
+    # Every run ends with a 504-style error (or the in-stream error, once streaming began) when it produced nothing
+    # for FIRST_OUTPUT_TIMEOUT_SECONDS, or ran RUN_TIMEOUT_SECONDS in all. 0: no limit.
+    first_output_timeout_seconds: float = Field(90.0, ge=0)
+    run_timeout_seconds: float = Field(300.0, ge=0)
+    # Chat messages (or Responses input items), content parts included, one request may carry; more get a 400.
+    max_input_items: int = Field(4096, ge=1)
+    # After SIGTERM, runs still going after this many seconds end with a retryable error instead of being cut off
+    # mid-stream; keep it below hypercorn.toml's `graceful_timeout`.
+    shutdown_grace_seconds: float = Field(8.0, ge=0)
     wrappers_package: str = f"{__package__}.wrappers"
     # Comma-separated keys clients must send as `Authorization: Bearer <key>`; unset, the API is open.
     api_keys: str | None = None

@@ -47,6 +47,13 @@ from .events import Event, Usage
 from .openwebui import show_tool_call_end, show_tool_call_start
 from .runner import PushIterator, RunStopped, current_stop_flag
 
+# Five yields are what the first token needs to pass the hand-offs to the socket (see `_Pacing`).
+FIRST_CHUNKS_SENT_AT_ONCE = 5
+# Chunks a run may be ahead of its reader before it waits for it.
+CHUNKS_AHEAD = 128
+# How often a pipeline thread waiting for its reader looks whether the reader left.
+STOP_CHECK_SECONDS = 0.5
+
 Injected = str | Event | list[str | Event] | None
 Piece = str | StreamingChunk | Event
 
@@ -119,7 +126,8 @@ class PipelineStream(PushIterator):
 
     def _pull(self) -> Iterator[Piece]:
         """Run the pipeline in a thread of its own and yield its pieces as its chunks arrive."""
-        chunks: queue.SimpleQueue[StreamingChunk | None] = queue.SimpleQueue()
+        # Bounded, so a reader that falls behind holds the pipeline (and its LLM) back in `on_chunk`.
+        chunks: queue.Queue[StreamingChunk | None] = queue.Queue(maxsize=CHUNKS_AHEAD)
         client_gone = current_stop_flag()
         closed = threading.Event()  # set when whoever iterates this stops early
         outcome: dict[str, Any] = {}
@@ -127,11 +135,20 @@ class PipelineStream(PushIterator):
         def stop_requested() -> bool:
             return closed.is_set() or (client_gone is not None and client_gone.is_set())
 
+        def hand_over(chunk: StreamingChunk | None) -> bool:
+            """Wait for room in `chunks`; False when nobody will read it any more."""
+            while not stop_requested():
+                try:
+                    chunks.put(chunk, timeout=STOP_CHECK_SECONDS)
+                    return True
+                except queue.Full:
+                    continue
+            return False
+
         def on_chunk(chunk: StreamingChunk) -> None:
             # A closure, not a bound method: Pipeline.run deep-copies its inputs.
-            if stop_requested():
+            if not hand_over(chunk):
                 raise RunStopped("nobody is reading this stream any more")
-            chunks.put(chunk)
 
         def run() -> None:
             try:
@@ -141,7 +158,7 @@ class PipelineStream(PushIterator):
                 if not stop_requested():
                     outcome["error"] = error
             finally:
-                chunks.put(None)
+                hand_over(None)
 
         threading.Thread(target=run, name="pipeline-run", daemon=True).start()
         try:
@@ -175,16 +192,18 @@ async def _pieces_on_loop(
     pipeline: Pipeline | Agent, run_args: dict[str, Any], shaper: "_ChunkShaper"
 ) -> AsyncIterator[Piece]:
     """One run on the event loop, by the shortest way its shape allows."""
+    pacing = _Pacing()
     if isinstance(pipeline, Agent):
         run: _CallbackRun | PipelineStreamHandle = _CallbackRun(
-            lambda on_chunk: pipeline.run_async(**run_args, streaming_callback=on_chunk)
+            lambda on_chunk: pipeline.run_async(**run_args, streaming_callback=on_chunk), pacing
         )
     elif (name := lone_async_streamer(pipeline, run_args)) is not None:
-        run = _CallbackRun(lambda on_chunk: _run_lone_component(pipeline, name, run_args[name], on_chunk))
+        run = _CallbackRun(lambda on_chunk: _run_lone_component(pipeline, name, run_args[name], on_chunk), pacing)
     else:
-        run = pipeline.stream(_with_yield_points(pipeline, run_args))
+        run = pipeline.stream(_with_pacing(pipeline, run_args, pacing))
     try:
         async for chunk in run:
+            pacing.chunk_taken()
             for piece in await shaper.pieces_on_loop(chunk):
                 yield piece
     finally:
@@ -253,20 +272,19 @@ class _CallbackRun:
     """A run that streams through a callback, iterated like `Pipeline.stream`'s handle.
 
     `async for` gives the chunks as they arrive; `result` holds the run's output afterwards; `aclose`
-    cancels a run nobody reads any more. The first few chunks pause the run, so that each can go
-    out before the rest of a burst is read (see `_with_yield_points`).
+    cancels a run nobody reads any more. `pacing` holds the run back in its callback (see `_Pacing`).
     """
 
-    def __init__(self, start: Callable[[AsyncChunkCallback], Awaitable[dict[str, Any]]]) -> None:
-        self._chunks: asyncio.Queue[StreamingChunk | None] = asyncio.Queue()
-        self._pause_for_first_chunks = _yield_for_first_chunks()
+    def __init__(self, start: Callable[[AsyncChunkCallback], Awaitable[dict[str, Any]]], pacing: "_Pacing") -> None:
+        self._chunks: asyncio.Queue[StreamingChunk | None] = asyncio.Queue()  # bounded by `pacing`
+        self._pacing = pacing
         self._task = asyncio.ensure_future(start(self._on_chunk))
         self._task.add_done_callback(lambda _: self._chunks.put_nowait(None))
         self.result: dict[str, Any] = {}
 
     async def _on_chunk(self, chunk: StreamingChunk) -> None:
         self._chunks.put_nowait(chunk)
-        await self._pause_for_first_chunks(chunk)
+        await self._pacing.chunk_made(chunk)
 
     async def __aiter__(self) -> AsyncIterator[StreamingChunk]:
         while (chunk := await self._chunks.get()) is not None:
@@ -304,30 +322,55 @@ def _streaming_components(pipeline: Pipeline, *, async_only: bool = False) -> li
     ]
 
 
-def _with_yield_points(pipeline: Pipeline, run_args: dict[str, Any]) -> dict[str, Any]:
-    """The run args, plus a callback on each async streaming component that yields to the event loop.
+def _with_pacing(pipeline: Pipeline, run_args: dict[str, Any], pacing: "_Pacing") -> dict[str, Any]:
+    """The run args, plus `pacing` as the streaming callback of each async streaming component.
 
-    `Pipeline.stream` queues chunks without pausing, so when the LLM sends a burst the whole burst is
-    read before the first chunk goes out. Yielding after the first few chunks sends the first token at
-    once (measured: 11 ms instead of 18 ms on a 2-core machine); later chunks are left to batch, which
-    keeps throughput (five yields are what the first token needs to pass the hand-offs to the socket).
+    `Pipeline.stream` queues chunks without pausing and without limit; it awaits the component's own callback
+    after queueing each, which is where `pacing` holds the run. A callback of yours in the run args is kept
+    instead (it is then yours to pace).
     """
     data = {name: dict(inputs) for name, inputs in run_args.items()}
     for name in _streaming_components(pipeline, async_only=True):
-        data.setdefault(name, {}).setdefault("streaming_callback", _yield_for_first_chunks())
+        data.setdefault(name, {}).setdefault("streaming_callback", pacing.callback())
     return data
 
 
-def _yield_for_first_chunks(count: int = 5) -> Callable[[StreamingChunk], Any]:
-    left = count
+class _Pacing:
+    """How far a run on the event loop may get ahead of whoever reads its chunks; awaited in its streaming callback.
 
-    async def yield_to_event_loop(chunk: StreamingChunk) -> None:
-        nonlocal left
-        if left:
-            left -= 1
+    - When the LLM sends a burst, the whole burst would be read before the first chunk goes out. Yielding to
+      the event loop after each of the first few chunks sends the first token at once (measured: 11 ms instead
+      of 18 ms on a 2-core machine); later chunks are left to batch, which keeps throughput.
+    - A reader that falls CHUNKS_AHEAD chunks behind (a client that stopped reading: see `runner.EventStream`)
+      holds the run here, so the LLM is read no faster than the client takes the answer.
+    """
+
+    def __init__(self) -> None:
+        self._first_chunks_left = FIRST_CHUNKS_SENT_AT_ONCE
+        self._unread = 0
+        self._caught_up = asyncio.Event()
+
+    async def chunk_made(self, chunk: StreamingChunk) -> None:
+        self._unread += 1
+        if self._first_chunks_left:
+            self._first_chunks_left -= 1
             await asyncio.sleep(0)
+        while self._unread > CHUNKS_AHEAD:
+            self._caught_up.clear()
+            await self._caught_up.wait()
 
-    return yield_to_event_loop
+    def chunk_taken(self) -> None:
+        self._unread -= 1
+        if self._unread <= CHUNKS_AHEAD:
+            self._caught_up.set()
+
+    def callback(self) -> AsyncChunkCallback:
+        """`chunk_made` as a closure: Pipeline.run deep-copies its inputs, and a bound method with them."""
+
+        async def chunk_made(chunk: StreamingChunk) -> None:
+            await self.chunk_made(chunk)
+
+        return chunk_made
 
 
 def _forwards_tool_calls(pipeline: Pipeline | Agent, forward_tool_calls: bool | None) -> bool:

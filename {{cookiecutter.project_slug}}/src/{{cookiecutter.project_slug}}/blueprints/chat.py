@@ -18,7 +18,14 @@ from ..settings import Settings
 from ..wire import json_response
 from ..wire.chat import ChatCompletionBuilder, ChatStreamEncoder
 from ..wire.sse import error_response, stream_response
-from .request_body import optional_bool, read_json_object, require_string
+from .request_body import (
+    check_item_count,
+    check_sampling,
+    optional_bool,
+    optional_number,
+    read_json_object,
+    require_string,
+)
 
 blueprint = Blueprint("chat", __name__)
 
@@ -36,22 +43,46 @@ async def chat_with_model_in_path(model: str) -> Response:
     return await run_chat(model, await read_json_object())
 
 
-def validate_messages(body: dict[str, Any]) -> list[dict[str, Any]]:
+def validate_messages(body: dict[str, Any], max_items: int) -> list[dict[str, Any]]:
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
         raise OpenAIError(400, "'messages' is required and must be a non-empty array.", param="messages")
+    parts = 0
     for position, message in enumerate(messages):
         if not isinstance(message, dict) or not isinstance(message.get("role"), str):
             raise OpenAIError(400, "Each message must be an object with a 'role'.", param=f"messages[{position}]")
+        content = message.get("content")
+        parts += len(content) if isinstance(content, list) else 0
+    check_item_count(len(messages) + parts, "messages", max_items)
     return messages
 
 
+def validate_fields(body: dict[str, Any]) -> None:
+    """The fields besides `messages` that the service or the wrappers use."""
+    check_sampling(body)
+    optional_number(body, "max_tokens", low=1, integer=True)
+    optional_number(body, "max_completion_tokens", low=1, integer=True)
+    if optional_number(body, "n", low=1, integer=True) not in (None, 1):
+        raise OpenAIError(400, "This service answers with one choice: 'n' must be 1.", param="n", code="invalid_value")
+    stop = body.get("stop")
+    if (
+        stop is not None
+        and not isinstance(stop, str)
+        and not (isinstance(stop, list) and len(stop) <= 4 and all(isinstance(item, str) for item in stop))
+    ):
+        raise OpenAIError(400, "'stop' must be a string or an array of at most 4 strings.", param="stop")
+    optional_bool(body, "logprobs")
+    if body.get("stream_options") is not None and not isinstance(body["stream_options"], dict):
+        raise OpenAIError(400, "'stream_options' must be an object.", param="stream_options")
+
+
 async def run_chat(model: str, body: dict[str, Any]) -> Response:
-    messages = validate_messages(body)
+    settings: Settings = current_app.config["SETTINGS"]
+    messages = validate_messages(body, settings.max_input_items)
+    validate_fields(body)
     wants_stream = optional_bool(body, "stream")
     registry: Registry = current_app.extensions["registry"]
     wrapper, method_name = registry.find(model, "chat")
-    settings: Settings = current_app.config["SETTINGS"]
 
     task = background_task(body)
     if task is not None and not wrapper.instance.handles_openwebui_tasks:

@@ -12,12 +12,20 @@ from ..settings import Settings
 from ..wire import json_response
 from ..wire.responses import ResponseEncoder, response_object
 from ..wire.sse import error_response, stream_response
-from .request_body import optional_bool, read_json_object, require_string
+from .request_body import (
+    check_item_count,
+    check_sampling,
+    optional_bool,
+    optional_number,
+    optional_string,
+    read_json_object,
+    require_string,
+)
 
 blueprint = Blueprint("responses", __name__)
 
 
-def normalise_input(raw: object) -> list[dict[str, Any]]:
+def normalise_input(raw: object, max_items: int) -> list[dict[str, Any]]:
     """`input` as a list of items: a string is one user message, absent is none."""
     if raw is None:
         return []
@@ -26,12 +34,37 @@ def normalise_input(raw: object) -> list[dict[str, Any]]:
     if not isinstance(raw, list):
         raise OpenAIError(400, "'input' must be a string or an array of items.", param="input")
     items = []
+    parts = 0
     for position, item in enumerate(raw):
         if not isinstance(item, dict):
             raise OpenAIError(400, "Each input item must be an object.", param=f"input[{position}]")
+        content = item.get("content")
+        parts += len(content) if isinstance(content, list) else 0
         # A bare {"role", "content"} is shorthand for a message item.
         items.append(item if "type" in item else {"type": "message", **item})
+    check_item_count(len(items) + parts, "input", max_items)
     return items
+
+
+def validate_fields(body: dict[str, Any]) -> None:
+    """The fields besides `input` that the service uses or echoes in the response object."""
+    check_sampling(body)
+    optional_number(body, "max_output_tokens", low=1, integer=True)
+    optional_number(body, "max_tool_calls", low=1, integer=True)
+    optional_string(body, "instructions")
+    optional_string(body, "previous_response_id")
+    optional_bool(body, "store")
+    optional_bool(body, "parallel_tool_calls")
+    for field in ("text", "reasoning"):
+        if body.get(field) is not None and not isinstance(body[field], dict):
+            raise OpenAIError(400, f"'{field}' must be an object.", param=field)
+    if body.get("tools") is not None and not isinstance(body["tools"], list):
+        raise OpenAIError(400, "'tools' must be an array.", param="tools")
+    tool_choice = body.get("tool_choice")
+    if tool_choice is not None and not isinstance(tool_choice, str | dict):
+        raise OpenAIError(400, "'tool_choice' must be a string or an object.", param="tool_choice")
+    if body.get("truncation") not in (None, "auto", "disabled"):
+        raise OpenAIError(400, "'truncation' must be 'auto' or 'disabled'.", param="truncation")
 
 
 def response_store() -> ResponseStore:
@@ -49,8 +82,10 @@ def stored_or_404(response_id: str) -> StoredResponse:
 @blueprint.post("/responses")
 async def create_response() -> Response:
     body = await read_json_object()
+    settings: Settings = current_app.config["SETTINGS"]
     model = require_string(body, "model")
-    input_items = normalise_input(body.get("input"))
+    input_items = normalise_input(body.get("input"), settings.max_input_items)
+    validate_fields(body)
     wants_stream = optional_bool(body, "stream")
     previous_id = body.get("previous_response_id")
     if previous_id is not None:
@@ -67,7 +102,6 @@ async def create_response() -> Response:
     wrapper, method_name = registry.find(model, "responses")
 
     runner: Runner = current_app.extensions["runner"]
-    settings: Settings = current_app.config["SETTINGS"]
     method = getattr(wrapper.instance, method_name)
     encoder = ResponseEncoder(response_object(model, body), emit=wants_stream)
     if body.get("store", True) is not False:

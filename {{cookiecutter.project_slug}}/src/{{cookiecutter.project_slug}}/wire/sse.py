@@ -68,4 +68,6 @@ async def stream_response(stream: EventStream, encoder: StreamEncoder, keepalive
 
 def error_response(error: StreamError) -> OpenAIError:
     """The JSON error for a run that failed before it produced anything."""
-    return OpenAIError(error.status, error.message, type=error.type, param=error.param, code=error.code)
+    return OpenAIError(
+        error.status, error.message, type=error.type, param=error.param, code=error.code, headers=error.headers
+    )
