@@ -28,6 +28,7 @@ import threading
 import time
 import uuid
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -52,6 +53,10 @@ class Script:
     finish_reason: str | None = None
     status: int = 200
     error_message: str = "scripted upstream failure"
+    # Extra headers of an error response (e.g. Retry-After on a 429).
+    headers: dict[str, str] = field(default_factory=dict)
+    # The text is streamed this many times over (10**9: a stream that does not end while anyone reads it).
+    repeat: int = 1
     # Mid-stream failures, after this many chunks: an error event (as OpenAI sends one), or a dropped connection.
     error_event_after: int | None = None
     drop_after: int | None = None
@@ -350,13 +355,16 @@ class ScriptedUpstream:
             return await self._send_json(writer, 200, {"object": "list", "data": [model]})
         return await self._send_json(writer, 404, _error_body(f"Unknown route {request.path}"))
 
-    async def _send_json(self, writer: asyncio.StreamWriter, status: int, body: dict[str, Any]) -> bool:
+    async def _send_json(
+        self, writer: asyncio.StreamWriter, status: int, body: dict[str, Any], headers: dict[str, str] | None = None
+    ) -> bool:
         data = json.dumps(body).encode()
+        extra = "".join(f"{name}: {value}\r\n" for name, value in (headers or {}).items())
         head = (
             f"HTTP/1.1 {status} {'OK' if status == 200 else 'Error'}\r\n"
             "Content-Type: application/json\r\n"
             f"Content-Length: {len(data)}\r\n"
-            f"{self._connection_header()}\r\n"
+            f"{extra}{self._connection_header()}\r\n"
         )
         writer.write(head.encode() + data)
         await writer.drain()
@@ -379,7 +387,8 @@ class ScriptedUpstream:
         script = self._next_script()
         if script.status != 200:
             err_type = "server_error" if script.status >= 500 else "invalid_request_error"
-            return await self._send_json(writer, script.status, _error_body(script.error_message, err_type))
+            body = _error_body(script.error_message, err_type)
+            return await self._send_json(writer, script.status, body, script.headers)
         messages = body.get("messages") or []
         text = script.text if script.text is not None else f"Echo: {last_user_text(messages)}"
         answer = _Answer(script, body, text)
@@ -393,7 +402,7 @@ class ScriptedUpstream:
         """Write the answer as SSE, pacing it as scripted; True when the stream went out whole."""
         chunks = answer.chunks()
         record = StreamRecord(
-            model=answer.model, planned_chunks=len(chunks), prompt=prompt, started_at=time.monotonic()
+            model=answer.model, planned_chunks=answer.chunk_count(), prompt=prompt, started_at=time.monotonic()
         )
         with self._lock:
             self._streams.append(record)
@@ -497,7 +506,7 @@ class _Answer:
             self.prompt_tokens, self.completion_tokens = script.usage
         else:
             self.prompt_tokens = _count_prompt_words(body.get("messages") or [])
-            self.completion_tokens = len(self.text_tokens) + len(self.reasoning_tokens)
+            self.completion_tokens = len(self.text_tokens) * script.repeat + len(self.reasoning_tokens)
 
     @property
     def finish_reason(self) -> str:
@@ -542,23 +551,36 @@ class _Answer:
             chunk["usage"] = None
         return chunk
 
-    def chunks(self) -> list[dict[str, Any]]:
-        """The whole stream, OpenAI style: role first, reasoning, content, tool calls, finish, usage."""
-        out = [self._chunk({"role": "assistant", "content": "", "refusal": None})]
-        out += [self._chunk({"reasoning_content": piece}) for piece in self.reasoning_tokens]
-        out += [self._chunk({"content": piece}) for piece in self.text_tokens]
+    def chunks(self) -> Iterator[dict[str, Any]]:
+        """The whole stream, OpenAI style: role first, reasoning, content, tool calls, finish, usage.
+
+        Made as it is sent, so a stream repeated without end takes no memory.
+        """
+        yield self._chunk({"role": "assistant", "content": "", "refusal": None})
+        for piece in self.reasoning_tokens:
+            yield self._chunk({"reasoning_content": piece})
+        for _ in range(self.script.repeat):
+            for piece in self.text_tokens:
+                yield self._chunk({"content": piece})
         for index, call in enumerate(self.tool_calls):
             head = {"index": index, "id": call["id"], "type": "function", "function": {"name": call["name"]}}
             head["function"]["arguments"] = ""
-            out.append(self._chunk({"tool_calls": [head]}))
-            arguments = call["arguments"]
-            for start in range(0, len(arguments), 8):
-                piece = {"index": index, "function": {"arguments": arguments[start : start + 8]}}
-                out.append(self._chunk({"tool_calls": [piece]}))
-        out.append(self._chunk({}, self.finish_reason))
+            yield self._chunk({"tool_calls": [head]})
+            for piece in self._argument_pieces(call["arguments"]):
+                yield self._chunk({"tool_calls": [{"index": index, "function": {"arguments": piece}}]})
+        yield self._chunk({}, self.finish_reason)
         if self.include_usage:
-            out.append({**self._chunk({}), "choices": [], "usage": self.usage()})
-        return out
+            yield {**self._chunk({}), "choices": [], "usage": self.usage()}
+
+    def chunk_count(self) -> int:
+        """How many chunks `chunks()` makes."""
+        calls = sum(1 + len(self._argument_pieces(call["arguments"])) for call in self.tool_calls)
+        text = len(self.text_tokens) * self.script.repeat
+        return 2 + len(self.reasoning_tokens) + text + calls + int(self.include_usage)
+
+    @staticmethod
+    def _argument_pieces(arguments: str) -> list[str]:
+        return [arguments[start : start + 8] for start in range(0, len(arguments), 8)]
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -571,10 +593,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--tokens-per-second", type=float, default=0.0, help="0 means as fast as possible")
     parser.add_argument("--first-token-delay", type=float, default=0.0, help="seconds before the first chunk")
     parser.add_argument("--keep-alive", action="store_true", help="serve further requests on a connection")
+    parser.add_argument("--repeat", type=int, default=1, help="stream the text this many times over")
     args = parser.parse_args(argv)
     delay = 1.0 / args.tokens_per_second if args.tokens_per_second > 0 else 0.0
     default = Script(
-        text=args.text, reasoning=args.reasoning, token_delay=delay, first_token_delay=args.first_token_delay
+        text=args.text,
+        reasoning=args.reasoning,
+        token_delay=delay,
+        first_token_delay=args.first_token_delay,
+        repeat=args.repeat,
     )
     upstream = ScriptedUpstream(args.host, args.port, default=default, keep_alive=args.keep_alive)
 

@@ -331,10 +331,16 @@ class Runner:
                 # An async method handed back a sync generator: drain it off the loop too.
                 await loop.run_in_executor(self._pool, contextvars.copy_context().run, _drain_in_thread, output, result)
             elif isinstance(result, AsyncIterator):
-                async for piece in result:
-                    output.emit(events_from(piece))
-                    if output.room is not None:
-                        await output.room()  # a reader that fell behind pauses the run here
+                try:
+                    async for piece in result:
+                        output.emit(events_from(piece))
+                        if output.room is not None:
+                            await output.room()  # a reader that fell behind pauses the run here
+                finally:
+                    # Cancelled while paused above, the generator sits at its `yield`: close it now, so its own
+                    # cleanup (cancelling the pipeline, closing the LLM stream) runs at once, not when collected.
+                    if (close := getattr(result, "aclose", None)) is not None:
+                        await close()
             elif result is not None:
                 output.emit(events_from(result))
         except asyncio.CancelledError:

@@ -1,0 +1,198 @@
+"""Hostile or unlucky clients, measured: what they cost the service, for several builds in one run.
+
+    python bench/hostile.py --target after=<venv python>:<baked project> --target before=<...>:<...>
+
+Each target is a baked project and the python of its venv; they take turns, against the same scripted upstream.
+
+- dead-reader: `--readers` streams of `chat_stream` whose clients read the response headers and then nothing
+  (a 4 KB receive buffer), against an upstream streaming 1 KB chunks without end, as fast as it can. Every few
+  seconds: the upstream chunks sent so far (the service read them, or the upstream could not send them) and the
+  service's RSS. A service that holds its runs back stops reading after what the sockets' buffers hold; one
+  that does not reads, and keeps, the endless answer. IDLE_CLIENT_SECONDS=0, which would end the streams.
+- big-body: one client posts a chat request of `--messages` tiny messages (32 MB for 800,000) while another
+  asks `GET /status` over and over: the slowest /status answer is how long the event loop stood still.
+
+Prints Markdown tables; nothing is asserted (tests never assert on time or size).
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import socket
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH))
+
+import procs  # noqa: E402
+
+TOKEN = "x" * 1023 + " "
+SAMPLES = (2.0, 5.0, 10.0, 20.0)
+
+
+def start(name: str, argv: list[str], cwd: Path, env: dict[str, str], logs: Path) -> procs.Proc:
+    return procs.Proc(name, argv, env, cwd, logs / f"{name}.log").start()
+
+
+def wait_for(url: str, timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise SystemExit(f"{url} did not answer within {timeout} s")
+
+
+def tokens_sent(upstream_port: int) -> int:
+    with urllib.request.urlopen(f"http://127.0.0.1:{upstream_port}/stats", timeout=5) as response:
+        return int(json.load(response)["tokens_sent"])
+
+
+def dead_reader(port: int, prompt: str) -> socket.socket:
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.settimeout(30)
+    sock.connect(("127.0.0.1", port))
+    body = json.dumps({"model": "chat_stream", "stream": True, "messages": [{"role": "user", "content": prompt}]})
+    head = "POST /v1/chat/completions HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\n"
+    sock.sendall(f"{head}Content-Length: {len(body)}\r\n\r\n{body}".encode())
+    received = b""
+    while b"\r\n\r\n" not in received:
+        received += sock.recv(1024)
+    return sock
+
+
+class Service:
+    """The baked service of one target, with its own scripted upstream, stopped by PID on exit."""
+
+    def __init__(self, name: str, python: Path, project: Path, upstream_script: Path, logs: Path) -> None:
+        self.upstream_port, self.port = procs.free_port(), procs.free_port()
+        env = {"PATH": os.environ.get("PATH", ""), "HAYSTACK_TELEMETRY_ENABLED": "False", "NO_PROXY": "*"}
+        upstream_argv = [sys.executable, str(upstream_script), "--port", str(self.upstream_port), "--text", TOKEN]
+        self.upstream = start(f"{name}-upstream", [*upstream_argv, "--repeat", str(10**9)], project, env, logs)
+        service_env = env | {
+            "OPENAI_API_KEY": "bench",
+            "OPENAI_BASE_URL": f"http://127.0.0.1:{self.upstream_port}/v1",
+            "OPENAI_MODEL": "bench",
+            "IDLE_CLIENT_SECONDS": "0",
+        }
+        hypercorn = [str(python), "-m", "hypercorn", "haystack_service.asgi:app", "--config", "hypercorn.toml"]
+        self.proc = start(name, [*hypercorn, "--bind", f"127.0.0.1:{self.port}"], project, service_env, logs)
+
+    def __enter__(self) -> Service:
+        wait_for(f"http://127.0.0.1:{self.upstream_port}/stats")
+        wait_for(f"http://127.0.0.1:{self.port}/status")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.proc.stop()
+        self.upstream.stop()
+
+
+def dead_readers(name: str, service: Service, readers: int) -> list[str]:
+    idle_rss = procs.tree_rss(service.proc.pid)
+    sockets = [dead_reader(service.port, f"reader {index}") for index in range(readers)]
+    started = time.monotonic()
+    rows = []
+    for at in SAMPLES:
+        time.sleep(max(0.0, started + at - time.monotonic()))
+        sent = tokens_sent(service.upstream_port)
+        rss = procs.tree_rss(service.proc.pid)
+        rows.append(
+            f"| {name} | {at:g} | {sent:,} | {sent / readers:,.0f} | {idle_rss / 2**20:.0f} | {rss / 2**20:.0f} |"
+        )
+        print(rows[-1], flush=True)
+    for sock in sockets:
+        sock.close()
+    return rows
+
+
+def big_body(name: str, service: Service, messages: int) -> list[str]:
+    body = json.dumps({"model": "chat_stream", "messages": [{"role": "user", "content": "hi"}] * messages}).encode()
+    outcome: dict[str, object] = {}
+
+    def post() -> None:
+        connection = http.client.HTTPConnection("127.0.0.1", service.port, timeout=300)
+        started = time.perf_counter()
+        connection.request("POST", "/v1/chat/completions", body, {"Content-Type": "application/json"})
+        response = connection.getresponse()
+        response.read()
+        outcome["status"], outcome["seconds"] = response.status, time.perf_counter() - started
+        connection.close()
+
+    poster = threading.Thread(target=post)
+    connection = http.client.HTTPConnection("127.0.0.1", service.port, timeout=300)
+    slowest, answered = 0.0, 0
+    poster.start()
+    while poster.is_alive():
+        started = time.perf_counter()
+        connection.request("GET", "/status")
+        connection.getresponse().read()
+        slowest, answered = max(slowest, time.perf_counter() - started), answered + 1
+    poster.join()
+    connection.close()
+    row = (
+        f"| {name} | {messages:,} | {len(body) / 2**20:.1f} | {outcome['status']} | {outcome['seconds']:.2f} "
+        f"| {answered} | {slowest * 1000:.0f} |"
+    )
+    print(row, flush=True)
+    return [row]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--target", action="append", required=True, help="NAME=PYTHON:PROJECT (a baked project and its venv's python)"
+    )
+    parser.add_argument("--scenarios", default="dead-reader,big-body")
+    parser.add_argument("--readers", type=int, default=8, help="dead-reader: clients that stop reading, at once")
+    parser.add_argument("--messages", type=int, default=800_000, help="big-body: messages in the one request")
+    parser.add_argument("--upstream", type=Path, help="the scripted upstream (default: the first project's)")
+    args = parser.parse_args(argv)
+    targets = []
+    for spec in args.target:
+        name, _, rest = spec.partition("=")
+        python, _, project = rest.partition(":")
+        targets.append((name, Path(python), Path(project)))
+    upstream_script = args.upstream or targets[0][2] / "tests" / "upstream.py"
+    logs = BENCH / ".work" / "logs"
+    scenarios = args.scenarios.split(",")
+    tables = {
+        "dead-reader": [
+            f"{args.readers} clients that read nothing, the upstream streaming 1 KB chunks without end",
+            "",
+            "| target | seconds | upstream chunks read | per stream | RSS idle (MB) | RSS now (MB) |",
+            "| --- | --- | --- | --- | --- | --- |",
+        ],
+        "big-body": [
+            "One request of many tiny messages, while another client asks GET /status over and over",
+            "",
+            "| target | messages | MB | status | its seconds | /status answered meanwhile | slowest /status (ms) |",
+            "| --- | --- | --- | --- | --- | --- | --- |",
+        ],
+    }
+    try:
+        for name, python, project in targets:
+            with Service(name, python, project, upstream_script, logs) as service:
+                if "dead-reader" in scenarios:
+                    tables["dead-reader"] += dead_readers(name, service, args.readers)
+                if "big-body" in scenarios:
+                    tables["big-body"] += big_body(name, service, args.messages)
+    finally:
+        procs.stop_all()
+    for scenario in scenarios:
+        print("\n" + "\n".join(tables[scenario]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
