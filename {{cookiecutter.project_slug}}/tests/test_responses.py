@@ -9,32 +9,14 @@ import httpx
 import openai
 import pytest
 
-from openai_schema import spec_path, validate
+from openai_schema import RESPONSE_EVENT_SCHEMAS, spec_path, validate
+from openresponses_schema import validate_event, validate_response
 from support import ServiceProcess, assert_error
 from test_wrappers import responses_events, responses_failing
 from upstream import ScriptedUpstream
 
-EVENT_SCHEMAS = {
-    "response.created": "ResponseCreatedEvent",
-    "response.in_progress": "ResponseInProgressEvent",
-    "response.output_item.added": "ResponseOutputItemAddedEvent",
-    "response.output_item.done": "ResponseOutputItemDoneEvent",
-    "response.content_part.added": "ResponseContentPartAddedEvent",
-    "response.content_part.done": "ResponseContentPartDoneEvent",
-    "response.output_text.delta": "ResponseTextDeltaEvent",
-    "response.output_text.done": "ResponseTextDoneEvent",
-    "response.reasoning_summary_part.added": "ResponseReasoningSummaryPartAddedEvent",
-    "response.reasoning_summary_part.done": "ResponseReasoningSummaryPartDoneEvent",
-    "response.reasoning_summary_text.delta": "ResponseReasoningSummaryTextDeltaEvent",
-    "response.reasoning_summary_text.done": "ResponseReasoningSummaryTextDoneEvent",
-    "response.function_call_arguments.delta": "ResponseFunctionCallArgumentsDeltaEvent",
-    "response.function_call_arguments.done": "ResponseFunctionCallArgumentsDoneEvent",
-    "response.completed": "ResponseCompletedEvent",
-    "response.failed": "ResponseFailedEvent",
-    "response.incomplete": "ResponseIncompleteEvent",
-}
 TERMINAL = {"response.completed", "response.failed", "response.incomplete"}
-ITEM_EVENTS_WITH_ITEM_ID = {name for name in EVENT_SCHEMAS if name.count(".") >= 2 and "output_item" not in name}
+ITEM_EVENTS_WITH_ITEM_ID = {name for name in RESPONSE_EVENT_SCHEMAS if name.count(".") >= 2 and "output_item" not in name}
 
 
 def stream_events(service: ServiceProcess, body: dict[str, Any]) -> list[dict[str, Any]]:
@@ -81,10 +63,11 @@ def check_event_order(events: list[dict[str, Any]]) -> None:
 
 
 def check_schemas(events: list[dict[str, Any]]) -> None:
-    if spec_path() is None:
-        return  # the schema test below reports the skip; order checks still ran
+    """Every event against Open Responses, and against OpenAI's spec when it is configured."""
     for event in events:
-        validate(event, EVENT_SCHEMAS[event["type"]])
+        validate_event(event)
+        if spec_path() is not None:  # the schema test below reports the skip
+            validate(event, RESPONSE_EVENT_SCHEMAS[event["type"]])
 
 
 @pytest.mark.parametrize("model", ["chat_stream", "agent"])
@@ -276,7 +259,12 @@ def test_failure_before_output_is_a_json_error(test_service: ServiceProcess) -> 
         ({"model": "chat_stream", "input": ["not an item"]}, 400, "input[0]", None),
         ({"model": "chat_stream", "input": "x", "stream": "yes"}, 400, "stream", None),
         ({"model": "no_such_model", "input": "x"}, 404, "model", "model_not_found"),
-        ({"model": "chat", "input": "x"}, 501, "model", "unsupported_api"),
+        ({"model": "chat_stream", "input": "x", "background": True}, 400, "background", "unsupported_parameter"),
+        ({"model": "chat_stream", "input": "x", "conversation": "conv_1"}, 400, "conversation", None),
+        ({"model": "chat_stream", "input": "x", "tools": [{"type": "function"}]}, 400, "tools[0].name", None),
+        ({"model": "chat_stream", "input": "x", "tool_choice": {"type": "web_search"}}, 400, "tool_choice", None),
+        ({"model": "chat_stream", "input": "x", "text": {"format": {"type": "xml"}}}, 400, "text.format", None),
+        ({"model": "chat_stream", "input": "x", "reasoning": {"effort": "max"}}, 400, "reasoning.effort", None),
     ],
 )
 def test_bad_requests(service: ServiceProcess, body: dict[str, Any], status: int, param: str, code: str | None) -> None:
@@ -292,15 +280,16 @@ def test_unknown_stored_response(service: ServiceProcess) -> None:
 
 
 def test_schemas_of_a_completed_response(service: ServiceProcess, upstream: ScriptedUpstream) -> None:
-    """Skips (with the reason) when OPENAI_OPENAPI_SPEC does not name OpenAI's openapi.yaml."""
-    if spec_path() is None:
-        pytest.skip("OPENAI_OPENAPI_SPEC is not set; schema checks skipped")
+    """Open Responses always; OpenAI's spec skips (with the reason) when OPENAI_OPENAPI_SPEC is not set."""
     upstream.script(text="Schema-checked.", reasoning="Briefly.")
     with service.http() as http:
         reply = http.post("/v1/responses", json={"model": "chat_stream", "input": "Check"})
     assert reply.status_code == 200
-    validate(reply.json(), "Response")
+    validate_response(reply.json())
     check_schemas(stream_events(service, {"model": "chat_stream", "input": "Check"}))
+    if spec_path() is None:
+        pytest.skip("OPENAI_OPENAPI_SPEC is not set; OpenAI's schema checks skipped")
+    validate(reply.json(), "Response")
 
 
 def test_http_client_sees_sse_headers(service: ServiceProcess) -> None:

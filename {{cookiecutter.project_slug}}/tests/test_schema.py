@@ -1,16 +1,21 @@
-"""What the service sends validates against OpenAI's own published schemas (OPENAI_OPENAPI_SPEC)."""
+"""What the service sends validates against OpenAI's own published schemas (OPENAI_OPENAPI_SPEC), and every
+Responses object and event also against the Open Responses specification (`openresponses-types`)."""
 
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
-from openai_schema import require_spec, validate
+from openai_schema import RESPONSE_EVENT_SCHEMAS, require_spec, validate
+from openresponses_schema import validate_event, validate_response
 from support import ServiceProcess, stream_raw, user
 from upstream import ScriptedUpstream
 
 pytestmark = pytest.mark.usefixtures("spec")
+
+EXAMPLE_MODELS = ["chat", "chat_stream", "agent", "files_qa", "llm"]
 
 
 @pytest.fixture(scope="module")
@@ -19,7 +24,7 @@ def spec() -> None:
     require_spec()
 
 
-@pytest.mark.parametrize("model", ["chat", "chat_stream", "agent"])
+@pytest.mark.parametrize("model", EXAMPLE_MODELS)
 def test_example_models(service: ServiceProcess, upstream: ScriptedUpstream, model: str) -> None:
     """Non-stream body and every streamed chunk (usage chunk included) of each example model."""
     upstream.script(text="Schema check, one two three.", reasoning="thinking first", usage=(4, 6))
@@ -50,6 +55,68 @@ def test_edge_case_wrappers(test_service: ServiceProcess, model: str) -> None:
             _, sse = stream_raw(http, "/v1/chat/completions", body)
             for chunk in sse.chunks():
                 validate(chunk, "CreateChatCompletionStreamResponse")
+
+
+def responses_events(http: Any, body: dict[str, Any]) -> list[dict[str, Any]]:
+    """The JSON of each event of a streamed response (the `data:` lines; `event:` lines name the same type)."""
+    with http.stream("POST", "/v1/responses", json={**body, "stream": True}) as response:
+        raw = response.read().decode()
+    assert response.status_code == 200, raw[:500]
+    return [json.loads(line[len("data: ") :]) for line in raw.split("\n") if line.startswith("data: ")]
+
+
+def check_response_and_events(http: Any, body: dict[str, Any]) -> dict[str, Any]:
+    """The non-streamed response and every streamed event against both schemas; returns the response."""
+    reply = http.post("/v1/responses", json=body)
+    assert reply.status_code == 200, reply.text
+    validate_response(reply.json())
+    validate(reply.json(), "Response")
+    events = responses_events(http, body)
+    assert events
+    for event in events:
+        validate_event(event)
+        validate(event, RESPONSE_EVENT_SCHEMAS[event["type"]])
+    return reply.json()
+
+
+@pytest.mark.parametrize("model", EXAMPLE_MODELS)
+def test_example_models_on_the_responses_api(service: ServiceProcess, upstream: ScriptedUpstream, model: str) -> None:
+    """Every example model serves the Responses API, and its objects and events match both schemas."""
+    upstream.set_default(text="Schema check, one two three.", reasoning="thinking first", usage=(4, 6))
+    with service.http() as http:
+        check_response_and_events(http, {"model": model, "input": "hi"})
+        # What the request sets is echoed in the spec's types, and what it leaves out has the spec's defaults.
+        settings = {"temperature": 0.5, "top_p": 0.9, "max_output_tokens": 50, "metadata": {"tenant": "a"}}
+        settings |= {"instructions": "Be brief.", "store": False, "user": "u-1", "safety_identifier": "s-1"}
+        response = check_response_and_events(http, {"model": model, "input": "hi", **settings})
+    assert (response["temperature"], response["top_p"], response["max_output_tokens"]) == (0.5, 0.9, 50)
+    assert (response["metadata"], response["safety_identifier"], response["store"]) == ({"tenant": "a"}, "s-1", False)
+
+
+def test_client_tools_and_structured_output_on_the_responses_api(
+    service: ServiceProcess, upstream: ScriptedUpstream
+) -> None:
+    """A function_call item, the request's tools echoed with the spec's defaults, a json_schema text format."""
+    upstream.set_default(text="", tool_calls=[{"id": "call_1", "name": "get_weather", "arguments": '{"city":"Oslo"}'}])
+    tool = {"type": "function", "name": "get_weather", "parameters": {"type": "object", "properties": {}}}
+    text_format = {"type": "json_schema", "name": "answer", "schema": {"type": "object", "properties": {}}}
+    body = {"model": "llm", "input": "Weather?", "tools": [tool], "tool_choice": "required"}
+    body["text"] = {"format": text_format}
+    with service.http() as http:
+        response = check_response_and_events(http, body)
+    assert [item["type"] for item in response["output"]] == ["function_call"]
+    assert response["tools"][0]["name"] == "get_weather"
+
+
+@pytest.mark.parametrize("model", ["responses_events", "responses_failing", "responses_only"])
+def test_edge_case_wrappers_on_the_responses_api(test_service: ServiceProcess, model: str) -> None:
+    """Reasoning, tool calls, keep-alive streams and failures mid-stream: still both schemas' shapes."""
+    with test_service.http() as http:
+        events = responses_events(http, {"model": model, "input": "midway"})
+    assert events
+    for event in events:
+        validate_event(event)
+        validate(event, RESPONSE_EVENT_SCHEMAS[event["type"]])
 
 
 def test_error_envelopes(test_service: ServiceProcess) -> None:

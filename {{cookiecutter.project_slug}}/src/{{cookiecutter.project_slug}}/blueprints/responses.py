@@ -12,6 +12,7 @@ from ..settings import Settings
 from ..wire import json_response
 from ..wire.responses import ResponseEncoder, response_object
 from ..wire.sse import error_response, stream_response
+from .model_options import check_reasoning, check_text, check_tool_choice, check_tools
 from .request_body import (
     check_item_count,
     check_sampling,
@@ -55,16 +56,23 @@ def validate_fields(body: dict[str, Any]) -> None:
     optional_string(body, "previous_response_id")
     optional_bool(body, "store")
     optional_bool(body, "parallel_tool_calls")
-    for field in ("text", "reasoning"):
-        if body.get(field) is not None and not isinstance(body[field], dict):
-            raise OpenAIError(400, f"'{field}' must be an object.", param=field)
-    if body.get("tools") is not None and not isinstance(body["tools"], list):
-        raise OpenAIError(400, "'tools' must be an array.", param="tools")
-    tool_choice = body.get("tool_choice")
-    if tool_choice is not None and not isinstance(tool_choice, str | dict):
-        raise OpenAIError(400, "'tool_choice' must be a string or an object.", param="tool_choice")
+    check_text(body)
+    check_reasoning(body)
+    check_tools(body, nested=False)
+    check_tool_choice(body, nested=False)
     if body.get("truncation") not in (None, "auto", "disabled"):
         raise OpenAIError(400, "'truncation' must be 'auto' or 'disabled'.", param="truncation")
+    for field, why in UNSUPPORTED.items():
+        if body.get(field) not in (None, False):
+            raise OpenAIError(400, f"'{field}' is not supported here: {why}", param=field, code="unsupported_parameter")
+
+
+# Fields that would change what a response means, which this service cannot honour: refused, not ignored.
+UNSUPPORTED = {
+    "background": "responses run while the request is open; stream them instead.",
+    "conversation": "there is no Conversations API here; send previous_response_id or the whole input.",
+    "prompt": "there are no stored prompt templates here; send instructions and input.",
+}
 
 
 def response_store() -> ResponseStore:
