@@ -16,7 +16,9 @@ from test_wrappers import responses_events, responses_failing
 from upstream import ScriptedUpstream
 
 TERMINAL = {"response.completed", "response.failed", "response.incomplete"}
-ITEM_EVENTS_WITH_ITEM_ID = {name for name in RESPONSE_EVENT_SCHEMAS if name.count(".") >= 2 and "output_item" not in name}
+ITEM_EVENTS_WITH_ITEM_ID = {
+    name for name in RESPONSE_EVENT_SCHEMAS if name.count(".") >= 2 and "output_item" not in name
+}
 
 
 def stream_events(service: ServiceProcess, body: dict[str, Any]) -> list[dict[str, Any]]:

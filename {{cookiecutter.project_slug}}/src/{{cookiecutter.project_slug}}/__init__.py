@@ -9,7 +9,7 @@ load_env_file()  # before Haystack is imported below: it reads some settings onl
 
 from quart import Quart  # noqa: E402
 
-from .auth import require_api_key  # noqa: E402
+from .auth import parse_api_keys, require_api_key  # noqa: E402
 from .blueprints import chat, files, models, responses, status  # noqa: E402
 from .cors import allow_origins  # noqa: E402
 from .errors import register_error_handlers  # noqa: E402
@@ -61,7 +61,7 @@ def create_app(settings: Settings | None = None) -> Quart:
         app.register_blueprint(blueprint)
     register_error_handlers(app)
     if settings.api_keys:
-        app.before_request(require_api_key(split_list(settings.api_keys)))
+        app.before_request(require_api_key(parse_api_keys(settings.api_keys)))
     if settings.cors_allow_origins:
         allow_origins(app, split_list(settings.cors_allow_origins))
     app.asgi_app = IdleClientLimit(app.asgi_app, settings.idle_client_seconds)  # type: ignore[method-assign]

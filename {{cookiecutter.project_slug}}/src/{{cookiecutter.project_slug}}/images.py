@@ -39,9 +39,7 @@ def image_from_url(url: object, detail: object = None) -> ImageContent:
     if urlsplit(url).scheme not in ("http", "https"):
         raise ImageError("An image URL must be http(s) or a data URL.", "invalid_image_url")
     mime_type = mimetypes.guess_type(urlsplit(url).path)[0]
-    return ImageContent(
-        base64_image="", mime_type=mime_type, detail=detail, meta={URL_META: url}, validation=False
-    )
+    return ImageContent(base64_image="", mime_type=mime_type, detail=detail, meta={URL_META: url}, validation=False)
 
 
 def image_from_file(file_id: str, detail: object = None) -> ImageContent:

@@ -32,6 +32,7 @@ Force either with `forward_tool_calls=True` or `False`.
 """
 
 import asyncio
+import contextvars
 import json
 import queue
 import threading
@@ -160,7 +161,8 @@ class PipelineStream(PushIterator):
             finally:
                 hand_over(None)
 
-        threading.Thread(target=run, name="pipeline-run", daemon=True).start()
+        # In a copy of this context, so the pipeline sees the request's (`request_context.current_request()`).
+        threading.Thread(target=contextvars.copy_context().run, args=(run,), name="pipeline-run", daemon=True).start()
         try:
             while (chunk := chunks.get()) is not None:
                 yield from self.shaper.pieces(chunk)

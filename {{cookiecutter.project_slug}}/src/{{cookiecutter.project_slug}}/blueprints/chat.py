@@ -6,13 +6,14 @@ unless it handles them itself; whether the client takes Open WebUI's events is d
 
 from typing import Any
 
-from quart import Blueprint, Response, current_app, request
+from quart import Blueprint, Response, current_app, g, request
 
 from .. import openwebui
 from ..errors import OpenAIError
 from ..events import TextDelta
 from ..openwebui_tasks import answer_task, background_task
 from ..registry import Registry
+from ..request_context import remember_request
 from ..runner import Runner
 from ..settings import Settings
 from ..wire import json_response
@@ -90,7 +91,9 @@ async def run_chat(model: str, body: dict[str, Any]) -> Response:
         return json_response(builder.build())
 
     client_events = wants_stream and openwebui.takes_events(request.headers.keys(), settings.openwebui_events)
-    openwebui.remember_client(client_events)  # before the run starts: it runs in a copy of this context
+    # Before the run starts: it runs in a copy of this context.
+    openwebui.remember_client(client_events)
+    remember_request("chat", request.headers.items(), body, g.get("api_key_name"))
     runner: Runner = current_app.extensions["runner"]
     method = getattr(wrapper.instance, method_name)
 

@@ -73,9 +73,9 @@ def check_tool_choice(body: dict[str, Any], *, nested: bool) -> None:
         allowed = choice.get("allowed_tools") if nested else choice
         allowed = allowed if isinstance(allowed, dict) else {}
         tools = allowed.get("tools")
-        if allowed.get("mode") in ("auto", "required") and isinstance(tools, list):
-            if all(function_spec(tool) is not None for tool in tools):
-                return
+        functions_only = isinstance(tools, list) and all(function_spec(tool) is not None for tool in tools)
+        if allowed.get("mode") in ("auto", "required") and functions_only:
+            return
     raise _invalid(message + " This service offers only function tools.", "tool_choice")
 
 

@@ -2,10 +2,11 @@
 
 from typing import Any
 
-from quart import Blueprint, Response, current_app, jsonify
+from quart import Blueprint, Response, current_app, g, jsonify, request
 
 from ..errors import OpenAIError
 from ..registry import Registry
+from ..request_context import remember_request
 from ..response_store import ResponseStore, StoredResponse
 from ..runner import Runner
 from ..settings import Settings
@@ -109,6 +110,7 @@ async def create_response() -> Response:
     registry: Registry = current_app.extensions["registry"]
     wrapper, method_name = registry.find(model, "responses")
 
+    remember_request("responses", request.headers.items(), body, g.get("api_key_name"))  # the run inherits it
     runner: Runner = current_app.extensions["runner"]
     method = getattr(wrapper.instance, method_name)
     encoder = ResponseEncoder(response_object(model, body), emit=wants_stream)
