@@ -24,7 +24,9 @@ OPENWEBUI_HEADERS = {
 
 
 @pytest.fixture(scope="module")
-def named_keys_service(upstream: ScriptedUpstream, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceProcess]:
+def named_keys_service(
+    upstream: ScriptedUpstream, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServiceProcess]:
     env = base_env(
         WRAPPERS_PACKAGE="test_wrappers",
         PYTHONPATH=str(TESTS_DIR),
