@@ -10,7 +10,7 @@ import pytest
 
 from openai_schema import RESPONSE_EVENT_SCHEMAS, require_spec, validate
 from openresponses_schema import validate_event, validate_response
-from support import ServiceProcess, stream_raw, user
+from support import ServiceProcess, stream_events, stream_raw, user
 from upstream import ScriptedUpstream
 
 pytestmark = pytest.mark.usefixtures("spec")
@@ -57,21 +57,14 @@ def test_edge_case_wrappers(test_service: ServiceProcess, model: str) -> None:
                 validate(chunk, "CreateChatCompletionStreamResponse")
 
 
-def responses_events(http: Any, body: dict[str, Any]) -> list[dict[str, Any]]:
-    """The JSON of each event of a streamed response (the `data:` lines; `event:` lines name the same type)."""
-    with http.stream("POST", "/v1/responses", json={**body, "stream": True}) as response:
-        raw = response.read().decode()
-    assert response.status_code == 200, raw[:500]
-    return [json.loads(line[len("data: ") :]) for line in raw.split("\n") if line.startswith("data: ")]
-
-
-def check_response_and_events(http: Any, body: dict[str, Any]) -> dict[str, Any]:
+def check_response_and_events(service: ServiceProcess, body: dict[str, Any]) -> dict[str, Any]:
     """The non-streamed response and every streamed event against both schemas; returns the response."""
-    reply = http.post("/v1/responses", json=body)
+    with service.http() as http:
+        reply = http.post("/v1/responses", json=body)
     assert reply.status_code == 200, reply.text
     validate_response(reply.json())
     validate(reply.json(), "Response")
-    events = responses_events(http, body)
+    events = stream_events(service, body)
     assert events
     for event in events:
         validate_event(event)
@@ -83,12 +76,11 @@ def check_response_and_events(http: Any, body: dict[str, Any]) -> dict[str, Any]
 def test_example_models_on_the_responses_api(service: ServiceProcess, upstream: ScriptedUpstream, model: str) -> None:
     """Every example model serves the Responses API, and its objects and events match both schemas."""
     upstream.set_default(text="Schema check, one two three.", reasoning="thinking first", usage=(4, 6))
-    with service.http() as http:
-        check_response_and_events(http, {"model": model, "input": "hi"})
-        # What the request sets is echoed in the spec's types, and what it leaves out has the spec's defaults.
-        settings = {"temperature": 0.5, "top_p": 0.9, "max_output_tokens": 50, "metadata": {"tenant": "a"}}
-        settings |= {"instructions": "Be brief.", "store": False, "user": "u-1", "safety_identifier": "s-1"}
-        response = check_response_and_events(http, {"model": model, "input": "hi", **settings})
+    check_response_and_events(service, {"model": model, "input": "hi"})
+    # What the request sets is echoed in the spec's types, and what it leaves out has the spec's defaults.
+    settings = {"temperature": 0.5, "top_p": 0.9, "max_output_tokens": 50, "metadata": {"tenant": "a"}}
+    settings |= {"instructions": "Be brief.", "store": False, "user": "u-1", "safety_identifier": "s-1"}
+    response = check_response_and_events(service, {"model": model, "input": "hi", **settings})
     assert (response["temperature"], response["top_p"], response["max_output_tokens"]) == (0.5, 0.9, 50)
     assert (response["metadata"], response["safety_identifier"], response["store"]) == ({"tenant": "a"}, "s-1", False)
 
@@ -102,8 +94,7 @@ def test_client_tools_and_structured_output_on_the_responses_api(
     text_format = {"type": "json_schema", "name": "answer", "schema": {"type": "object", "properties": {}}}
     body = {"model": "llm", "input": "Weather?", "tools": [tool], "tool_choice": "required"}
     body["text"] = {"format": text_format}
-    with service.http() as http:
-        response = check_response_and_events(http, body)
+    response = check_response_and_events(service, body)
     assert [item["type"] for item in response["output"]] == ["function_call"]
     assert response["tools"][0]["name"] == "get_weather"
 
@@ -111,8 +102,7 @@ def test_client_tools_and_structured_output_on_the_responses_api(
 @pytest.mark.parametrize("model", ["responses_events", "responses_failing", "responses_only"])
 def test_edge_case_wrappers_on_the_responses_api(test_service: ServiceProcess, model: str) -> None:
     """Reasoning, tool calls, keep-alive streams and failures mid-stream: still both schemas' shapes."""
-    with test_service.http() as http:
-        events = responses_events(http, {"model": model, "input": "midway"})
+    events = stream_events(test_service, {"model": model, "input": "midway"})
     assert events
     for event in events:
         validate_event(event)
