@@ -121,6 +121,14 @@ def test_tool_choice_naming_a_function_and_parallel_calls(service: ServiceProces
     assert sent["tool_choice"] == {"type": "function", "function": {"name": "get_weather"}}
     assert sent["parallel_tool_calls"] is False
 
+    other_tool = {**WEATHER_TOOL, "name": "get_time"}
+    allowed = {"type": "allowed_tools", "mode": "required", "tools": [{"type": "function", "name": "get_weather"}]}
+    upstream.script(text="", tool_calls=[WEATHER_CALL])
+    create(service, input="Oslo?", tools=[other_tool, WEATHER_TOOL], tool_choice=allowed)
+    sent = upstream.requests[1]
+    assert [t["function"]["name"] for t in sent["tools"]] == ["get_weather"], "only the allowed tools are offered"
+    assert sent["tool_choice"] == "required"
+
 
 def test_sdk_tool_loop_multi_turn(service: ServiceProcess, upstream: ScriptedUpstream) -> None:
     """The client runs the tool and sends its output in the next turn; the LLM sees call and result."""

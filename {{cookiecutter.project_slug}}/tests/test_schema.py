@@ -81,6 +81,11 @@ def test_example_models_on_the_responses_api(service: ServiceProcess, upstream: 
     settings = {"temperature": 0.5, "top_p": 0.9, "max_output_tokens": 50, "metadata": {"tenant": "a"}}
     settings |= {"instructions": "Be brief.", "store": False, "user": "u-1", "safety_identifier": "s-1"}
     response = check_response_and_events(service, {"model": model, "input": "hi", **settings})
+    with service.http() as http:
+        stored = http.get(f"/v1/responses/{check_response_and_events(service, {'model': model, 'input': 'hi'})['id']}")
+    assert stored.status_code == 200, stored.text
+    validate_response(stored.json())
+    validate(stored.json(), "Response")
     assert (response["temperature"], response["top_p"], response["max_output_tokens"]) == (0.5, 0.9, 50)
     assert (response["metadata"], response["safety_identifier"], response["store"]) == ({"tenant": "a"}, "s-1", False)
 
@@ -92,11 +97,21 @@ def test_client_tools_and_structured_output_on_the_responses_api(
     upstream.set_default(text="", tool_calls=[{"id": "call_1", "name": "get_weather", "arguments": '{"city":"Oslo"}'}])
     tool = {"type": "function", "name": "get_weather", "parameters": {"type": "object", "properties": {}}}
     text_format = {"type": "json_schema", "name": "answer", "schema": {"type": "object", "properties": {}}}
-    body = {"model": "llm", "input": "Weather?", "tools": [tool], "tool_choice": "required"}
+    allowed = {"type": "allowed_tools", "mode": "required", "tools": [{"type": "function", "name": "get_weather"}]}
+    body = {"model": "llm", "input": "Weather?", "tools": [tool], "tool_choice": {**allowed, "extra": "not echoed"}}
     body["text"] = {"format": text_format}
     response = check_response_and_events(service, body)
     assert [item["type"] for item in response["output"]] == ["function_call"]
     assert response["tools"][0]["name"] == "get_weather"
+    assert response["tool_choice"] == allowed, "rebuilt from its checked parts"
+
+
+def test_an_incomplete_response(service: ServiceProcess, upstream: ScriptedUpstream) -> None:
+    """Cut at the length limit: status incomplete, the reason given, no completed_at."""
+    upstream.set_default(text="Cut short", finish_reason="length", usage=(2, 2))
+    response = check_response_and_events(service, {"model": "llm", "input": "Go on", "max_output_tokens": 2})
+    assert (response["status"], response["incomplete_details"]) == ("incomplete", {"reason": "max_output_tokens"})
+    assert response["completed_at"] is None
 
 
 @pytest.mark.parametrize("model", ["responses_events", "responses_failing", "responses_only"])

@@ -62,7 +62,7 @@ def response_object(model: str, body: dict[str, Any]) -> dict[str, Any]:
         "store": body.get("store", True) is not False,
         "temperature": _given(body, "temperature", 1.0),
         "text": _text(body.get("text")),
-        "tool_choice": _given(body, "tool_choice", "auto"),
+        "tool_choice": _tool_choice(body.get("tool_choice")),
         "tools": function_tools(body),
         "top_logprobs": _given(body, "top_logprobs", 0),
         "top_p": _given(body, "top_p", 1.0),
@@ -99,6 +99,16 @@ def function_tools(body: dict[str, Any]) -> list[dict[str, Any]]:
         for tool in body.get("tools") or ()
         if tool.get("type") == "function"
     ]
+
+
+def _tool_choice(choice: str | dict[str, Any] | None) -> str | dict[str, Any]:
+    """`tool_choice` in the response's form, rebuilt from its checked parts (nothing else of the request's)."""
+    if choice is None or isinstance(choice, str):
+        return choice or "auto"
+    if choice["type"] == "function":
+        return {"type": "function", "name": choice["name"]}
+    tools = [{"type": "function", "name": tool["name"]} for tool in choice["tools"]]
+    return {"type": "allowed_tools", "mode": choice["mode"], "tools": tools}
 
 
 def _reasoning(reasoning: dict[str, Any] | None) -> dict[str, Any]:
