@@ -233,6 +233,13 @@ def test_unknown_stored_response(service: ServiceProcess) -> None:
         assert_error(http.delete("/v1/responses/resp_missing"), 404, param="response_id")
 
 
+def test_compaction_is_not_served(service: ServiceProcess) -> None:
+    """A clear 404 the SDK raises as NotFoundError, not the 405 of the `/v1/responses/<id>` route it resembles."""
+    with pytest.raises(openai.NotFoundError) as raised:
+        service.client().responses.compact(model="llm", input="A long conversation")
+    assert "compact" in raised.value.message
+
+
 def test_schemas_of_a_completed_response(service: ServiceProcess, upstream: ScriptedUpstream) -> None:
     """Open Responses always; OpenAI's spec skips (with the reason) when OPENAI_OPENAPI_SPEC is not set."""
     upstream.script(text="Schema-checked.", reasoning="Briefly.")

@@ -128,6 +128,14 @@ async def create_response() -> Response:
     return await stream_response(stream, encoder, settings.keepalive_seconds)
 
 
+@blueprint.post("/v1/responses/compact")
+@blueprint.post("/responses/compact")
+async def compact_response() -> Response:
+    """Not served: a compaction is a summary only the model that wrote it reads back (docs/responses.md)."""
+    message = "This service does not compact conversations: send the whole input, or use previous_response_id."
+    raise OpenAIError(404, message, code="unknown_url")
+
+
 @blueprint.get("/v1/responses/<response_id>")
 @blueprint.get("/responses/<response_id>")
 async def get_response(response_id: str) -> Response:
