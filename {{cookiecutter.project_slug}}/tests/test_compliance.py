@@ -266,6 +266,21 @@ def test_chat_tools_images_and_response_format(service: ServiceProcess, upstream
     assert upstream.requests[1]["response_format"] == response_format
 
 
+def test_chat_image_beside_an_inline_file(service: ServiceProcess, upstream: ScriptedUpstream) -> None:
+    """A user message keeps all its parts in order: text, the image, and a file sent inline."""
+    upstream.script(text="Seen both.")
+    pdf = "data:application/pdf;base64," + base64.b64encode(b"%PDF-1.4 tiny").decode()
+    content = [
+        {"type": "text", "text": "Compare these."},
+        {"type": "image_url", "image_url": {"url": PNG_DATA_URL}},
+        {"type": "file", "file": {"file_data": pdf, "filename": "tiny.pdf"}},
+    ]
+    service.client().chat.completions.create(model="llm", messages=[{"role": "user", "content": content}])
+    sent = upstream.requests[0]["messages"][-1]["content"]
+    assert [part["type"] for part in sent] == ["text", "image_url", "file"]
+    assert sent[2]["file"] == {"file_data": pdf, "filename": "tiny.pdf"}
+
+
 def test_chat_tool_results_in_the_next_turn(service: ServiceProcess, upstream: ScriptedUpstream) -> None:
     upstream.script(text="4 C.")
     messages = [

@@ -5,7 +5,7 @@ import logging
 from dataclasses import replace
 from typing import Any
 
-from haystack.dataclasses import ChatMessage, ImageContent, TextContent, ToolCall
+from haystack.dataclasses import ChatMessage, FileContent, ImageContent, TextContent, ToolCall
 
 from .images import image_from_input_part, image_from_url
 
@@ -74,18 +74,22 @@ def _has_part(content: list[Any], kind: str) -> bool:
 
 
 def _user_message_with_images(message: dict[str, Any], content: list[Any]) -> ChatMessage | None:
-    """A chat user message's text and image parts, in order; other parts are dropped with a debug log."""
-    parts: list[TextContent | ImageContent] = []
+    """A chat user message's parts in order: images here, the others (text, inline files) as Haystack converts
+    them; a part Haystack cannot convert (a file by id) is dropped with a debug log."""
+    parts: list[TextContent | ImageContent | FileContent] = []
     for part in content:
         kind = part.get("type") if isinstance(part, dict) else None
-        if kind == "text" and isinstance(part.get("text"), str):
-            parts.append(TextContent(part["text"]))
-        elif kind == "image_url":
+        if kind == "image_url":
             image_url = part.get("image_url")
             image_url = image_url if isinstance(image_url, dict) else {}
             parts.append(image_from_url(image_url.get("url"), image_url.get("detail")))
-        else:
-            logger.debug("Dropping a %s part of a user message that also holds images", kind)
+            continue
+        try:
+            single = ChatMessage.from_openai_dict_format({"role": "user", "content": [part]})
+        except (ValueError, KeyError, TypeError, AttributeError) as error:
+            logger.debug("Dropping a %s part of a user message that also holds images: %s", kind, error)
+            continue
+        parts.extend([*(TextContent(text) for text in single.texts), *single.files])
     name = message.get("name") if isinstance(message.get("name"), str) else None
     return ChatMessage.from_user(content_parts=parts, name=name) if parts else None
 
