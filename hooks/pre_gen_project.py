@@ -46,6 +46,8 @@ DEPENDENCY_MODULES = frozenset(
         "numpy",
         "openai",
         "openai_schema",
+        "openresponses_schema",
+        "openresponses_types",
         "pip",
         "pkg_resources",
         "priority",
