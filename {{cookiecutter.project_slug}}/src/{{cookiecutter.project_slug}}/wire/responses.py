@@ -121,7 +121,9 @@ def _text(text: dict[str, Any] | None) -> dict[str, Any]:
     text = text or {}
     text_format = text.get("format") or {"type": "text"}
     if text_format["type"] == "json_schema":
-        text_format = {"type": "json_schema", "name": text_format["name"]} | {
+        text_format = {
+            "type": "json_schema",
+            "name": text_format["name"],
             "description": text_format.get("description"),
             "schema": text_format.get("schema", {}),
             "strict": bool(text_format.get("strict")),
