@@ -52,6 +52,70 @@ def stream(service: ServiceProcess, **body: Any) -> list[dict[str, Any]]:
     return events
 
 
+def message(role: str, content: Any) -> dict[str, Any]:
+    return {"type": "message", "role": role, "content": content}
+
+
+WEATHER_IN_SF = {
+    "input": [message("user", "What's the weather like in San Francisco?")],
+    "tools": [{**WEATHER_TOOL, "parameters": {"type": "object", "properties": {"location": {"type": "string"}}}}],
+}
+# The requests of the Open Responses compliance suite, case by case (the same shapes; our own texts and image).
+SUITE_CASES = {
+    "basic-response": {"input": [message("user", "Say hello in exactly 3 words.")]},
+    "streaming-response": {"input": [message("user", "Count from 1 to 5.")], "stream": True},
+    "system-prompt": {"input": [message("system", "You are a pirate."), message("user", "Say hello.")]},
+    "tool-calling": WEATHER_IN_SF,
+    "tool-calling-streaming": {**WEATHER_IN_SF, "stream": True},
+    "image-input": {
+        "input": [
+            message(
+                "user",
+                [
+                    {"type": "input_text", "text": "What do you see?"},
+                    {"type": "input_image", "image_url": PNG_DATA_URL},
+                ],
+            )
+        ]
+    },
+    "multi-turn": {
+        "input": [
+            message("user", "My name is Alice."),
+            message("assistant", "Hello Alice!"),
+            message("user", "What is my name?"),
+        ]
+    },
+}
+
+
+@pytest.mark.parametrize("case", SUITE_CASES)
+def test_the_compliance_suites_requests(service: ServiceProcess, upstream: ScriptedUpstream, case: str) -> None:
+    """Each of the suite's requests: a valid response with output; completed, or a function_call for a tool."""
+    body = dict(SUITE_CASES[case])
+    if "tools" in body:
+        arguments = json.dumps({"location": "San Francisco, CA"})
+        upstream.script(text="", tool_calls=[{"id": "call_sf", "name": "get_weather", "arguments": arguments}])
+    else:
+        upstream.script(text="Ahoy, matey.")
+    if body.pop("stream", False):
+        events = stream(service, **body)
+        response = events[-1]["response"]
+        if "tools" in body:
+            kinds = {(e["type"], e.get("item", {}).get("type")) for e in events}
+            assert ("response.output_item.added", "function_call") in kinds
+            assert ("response.output_item.done", "function_call") in kinds
+            assert ("response.function_call_arguments.delta", None) in kinds
+            assert ("response.function_call_arguments.done", None) in kinds
+    else:
+        response = create(service, **body)
+    assert response["output"], "the response has output items"
+    assert response["status"] == "completed"
+    if "tools" in body:
+        assert [item["type"] for item in response["output"]] == ["function_call"]
+    sent = upstream.requests[0]["messages"]
+    assert [m["role"] for m in sent] == [item["role"] for item in body["input"]], "the conversation as sent"
+
+
 def test_basic(service: ServiceProcess, upstream: ScriptedUpstream) -> None:
     upstream.script(text="Hello there.", usage=(3, 2))
     response = create(service, input="Say hello")
