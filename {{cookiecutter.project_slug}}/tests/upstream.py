@@ -52,6 +52,10 @@ class Script:
     finish_reason: str | None = None
     status: int = 200
     error_message: str = "scripted upstream failure"
+    # The whole JSON body of a refusal, as a real server words it (llama.cpp: an int `code`, its own `type`).
+    error_body: dict[str, Any] | None = None
+    # False: no usage chunk even when asked for, as llama-cpp-python's server streams.
+    streams_usage: bool = True
     # Mid-stream failures, after this many chunks: an error event (as OpenAI sends one), or a dropped connection.
     error_event_after: int | None = None
     drop_after: int | None = None
@@ -379,7 +383,8 @@ class ScriptedUpstream:
         script = self._next_script()
         if script.status != 200:
             err_type = "server_error" if script.status >= 500 else "invalid_request_error"
-            return await self._send_json(writer, script.status, _error_body(script.error_message, err_type))
+            error_body = script.error_body or _error_body(script.error_message, err_type)
+            return await self._send_json(writer, script.status, error_body)
         messages = body.get("messages") or []
         text = script.text if script.text is not None else f"Echo: {last_user_text(messages)}"
         answer = _Answer(script, body, text)
@@ -480,7 +485,7 @@ class _Answer:
         self.script = script
         self.model = str(body.get("model") or "scripted-model")
         self.text = text
-        self.include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+        self.include_usage = script.streams_usage and bool((body.get("stream_options") or {}).get("include_usage"))
         self.id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
         self.created = int(time.time())
         self.tool_calls = [
