@@ -6,6 +6,7 @@ would reach users as garbage, so the handlers below cover everything Quart can r
 
 import logging
 
+import openai
 from quart import Quart, Response, jsonify
 from werkzeug.exceptions import HTTPException
 
@@ -45,6 +46,40 @@ class OpenAIError(Exception):
         response.status_code = self.status
         response.headers.update(NO_RETRY)
         return response
+
+
+# An LLM server's refusal (HTTP 400, or 422 from servers that validate with FastAPI) is for the client to fix:
+# a conversation too long for the model's context, a sampling value the model does not take.
+REFUSAL_STATUSES = (400, 422)
+# How servers say a prompt is too long for the context (OpenAI's code, llama.cpp's type): clients act on
+# OpenAI's code, e.g. by compacting the conversation.
+CONTEXT_OVERFLOW = {"context_length_exceeded", "exceed_context_size_error"}
+
+
+def refusal_by_llm_server(error: BaseException) -> OpenAIError | None:
+    """The client's error when an LLM server refused the request: a 400 with the server's own reason, else None.
+
+    `error` is what a run raised: the openai SDK's error, or Haystack's wrapping of it (a pipeline raises
+    `PipelineRuntimeError` from it).
+    """
+    cause: BaseException | None = error
+    for _ in range(10):  # a chain of causes is short; never loop on a cycle
+        if cause is None:
+            return None
+        if isinstance(cause, openai.APIStatusError) and cause.status_code in REFUSAL_STATUSES:
+            return _refusal(cause)
+        cause = cause.__cause__
+    return None
+
+
+def _refusal(error: openai.APIStatusError) -> OpenAIError:
+    body = error.body if isinstance(error.body, dict) else {}
+    reason = body.get("message") if isinstance(body.get("message"), str) else error.message
+    if {body.get("code"), body.get("type")} & CONTEXT_OVERFLOW:
+        code = "context_length_exceeded"
+    else:  # some servers send the HTTP status as the code; OpenAI's codes are strings
+        code = body.get("code") if isinstance(body.get("code"), str) else None
+    return OpenAIError(400, f"The LLM server refused the request: {reason}", code=code)
 
 
 def register_error_handlers(app: Quart) -> None:

@@ -21,7 +21,7 @@ from typing import Any
 
 from haystack.dataclasses import ChatMessage, StreamingChunk
 
-from .errors import OpenAIError
+from .errors import OpenAIError, refusal_by_llm_server
 from .events import FINISH_REASONS, Event, Finish, ReasoningDelta, StreamError, TextDelta, ToolCallDelta, Usage
 
 logger = logging.getLogger(__name__)
@@ -251,7 +251,11 @@ class Runner:
             # A wrapper may refuse a request on purpose (e.g. 400 for input it cannot use): pass that on as is.
             output.emit([StreamError(error.message, error.type, error.code, error.status, error.param)])
         except Exception as error:
-            if not output.stop_flag.is_set():
+            if (refusal := refusal_by_llm_server(error)) is not None:
+                # Not a failure of the service: the client learns why (e.g. its conversation is too long).
+                logger.warning("%s", refusal.message)
+                output.emit([StreamError(refusal.message, refusal.type, refusal.code, refusal.status)])
+            elif not output.stop_flag.is_set():
                 logger.exception("Wrapper %s failed", getattr(method, "__qualname__", method))
                 output.emit([StreamError(f"The pipeline failed ({type(error).__name__}); see the server log.")])
 
