@@ -176,14 +176,18 @@ def test_concurrent_requests_to_all_models(service: ServiceProcess, upstream: Sc
 
 
 @pytest.mark.parametrize("stream", [False, True])
-def test_upstream_error_becomes_server_error(service: ServiceProcess, upstream: ScriptedUpstream, stream: bool) -> None:
-    """An LLM that rejects the call gives the client a 500 envelope (before any byte: plain JSON), not a hang."""
+def test_upstream_refusal_becomes_a_400_without_secrets(
+    service: ServiceProcess, upstream: ScriptedUpstream, stream: bool
+) -> None:
+    """An LLM that refuses the call gives the client a 400 envelope with its reason (before any byte: plain JSON),
+    not a hang; anything in it that looks like an API key is left out."""
     upstream.script(status=400, error_message="upstream says no: key sk-upstream-secret")
     with service.http() as http:
         response = http.post(
             "/v1/chat/completions", json={"model": "chat_stream", "messages": user("hi"), "stream": stream}
         )
-    assert_error(response, 500, err_type="server_error")
+    error = assert_error(response, 400, err_type="invalid_request_error")
+    assert "upstream says no" in error["message"]
     assert "sk-upstream-secret" not in response.text
     upstream.script(text=TEXT)
     assert (

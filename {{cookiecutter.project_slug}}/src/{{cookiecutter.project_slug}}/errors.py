@@ -5,6 +5,8 @@ would reach users as garbage, so the handlers below cover everything Quart can r
 """
 
 import logging
+import os
+import re
 
 import openai
 from quart import Quart, Response, jsonify
@@ -54,6 +56,8 @@ REFUSAL_STATUSES = (400, 422)
 # How servers say a prompt is too long for the context (OpenAI's code, llama.cpp's type): clients act on
 # OpenAI's code, e.g. by compacting the conversation.
 CONTEXT_OVERFLOW = {"context_length_exceeded", "exceed_context_size_error"}
+# What an API key looks like in a server's words (OpenAI's `sk-...`): never passed on to a client.
+API_KEY_LIKE = re.compile(r"\bsk-[\w-]{6,}")
 
 
 def refusal_by_llm_server(error: BaseException) -> OpenAIError | None:
@@ -79,7 +83,15 @@ def _refusal(error: openai.APIStatusError) -> OpenAIError:
         code = "context_length_exceeded"
     else:  # some servers send the HTTP status as the code; OpenAI's codes are strings
         code = body.get("code") if isinstance(body.get("code"), str) else None
-    return OpenAIError(400, f"The LLM server refused the request: {reason}", code=code)
+    return OpenAIError(400, f"The LLM server refused the request: {_without_keys(reason)}", code=code)
+
+
+def _without_keys(text: str) -> str:
+    """The server's words without the service's own key or anything that looks like one."""
+    key = os.environ.get("OPENAI_API_KEY", "")
+    if len(key) >= 8:  # a dummy key for a local server ("x") is no secret, and replacing it would mangle the text
+        text = text.replace(key, "[key]")
+    return API_KEY_LIKE.sub("[key]", text)
 
 
 def register_error_handlers(app: Quart) -> None:
