@@ -10,14 +10,17 @@ load_env_file()  # before Haystack is imported below: it reads some settings onl
 from quart import Quart  # noqa: E402
 
 from .auth import require_api_key  # noqa: E402
+from .blobs import open_blob_store  # noqa: E402
 from .blueprints import chat, files, models, responses, status  # noqa: E402
 from .cors import allow_origins  # noqa: E402
 from .errors import register_error_handlers  # noqa: E402
-from .file_store import DiskFileStore  # noqa: E402
+from .file_store import FileStore  # noqa: E402
 from .registry import load_wrappers  # noqa: E402
-from .response_store import ResponseStore  # noqa: E402
 from .runner import Runner  # noqa: E402
+from .state import ResponseLimits, StateStore, StoreUnavailable, open_state_store  # noqa: E402
 from .uploaded_files import use_file_store  # noqa: E402
+
+logger = logging.getLogger(__name__)
 
 
 def configure_logging(level: str) -> None:
@@ -66,8 +69,11 @@ def create_app(settings: Settings | None = None) -> Quart:
     @app.before_serving
     async def start() -> None:
         app.extensions["runner"] = Runner(settings.thread_pool_size)
-        app.extensions["response_store"] = ResponseStore(settings.responses_store_size)
-        app.extensions["file_store"] = DiskFileStore(settings.data_dir / "files")
+        app.extensions["state"] = await open_state(settings)
+        app.extensions["file_store"] = FileStore(
+            app.extensions["state"], open_blob_store(settings.files_url, settings.data_dir)
+        )
+        await tidy_file_store(app.extensions["file_store"])
         use_file_store(app.extensions["file_store"])  # for the helpers wrappers call (uploaded_files.py)
         app.extensions["registry"] = await load_wrappers(settings.wrappers_package)
         keep_startup_objects_out_of_gc()
@@ -75,8 +81,33 @@ def create_app(settings: Settings | None = None) -> Quart:
     @app.after_serving
     async def stop() -> None:
         app.extensions["runner"].shutdown()
+        await app.extensions["state"].close()
 
     return app
+
+
+async def open_state(settings: Settings) -> StateStore:
+    """The state store STATE_URL names. One that cannot be reached yet is no reason not to start: requests that
+    need it get 503 until it answers, and /status says so."""
+    limits = ResponseLimits(
+        settings.responses_store_size, settings.responses_store_bytes, settings.responses_ttl_seconds
+    )
+    store = open_state_store(settings.state_url, settings.data_dir, limits)
+    try:
+        await store.ping()
+        await store.prune()
+    except StoreUnavailable as error:
+        logger.warning("Starting without the state store: %s", error.message)
+    return store
+
+
+async def tidy_file_store(files: FileStore) -> None:
+    """List files uploaded before the state store existed, and drop bytes left by uploads that died."""
+    try:
+        await files.import_metadata_files()
+        await files.prune()
+    except StoreUnavailable as error:
+        logger.warning("File store not tidied at startup: %s", error.message)
 
 
 def keep_startup_objects_out_of_gc() -> None:

@@ -11,7 +11,6 @@ the client a `function_call` item.
 import json
 import secrets
 import time
-from collections.abc import Callable
 from typing import Any
 
 from ..events import Event, Finish, ReasoningDelta, StreamError, TextDelta, ToolCallDelta, Usage, merge_deltas
@@ -79,7 +78,6 @@ class ResponseEncoder:
     def __init__(self, response: dict[str, Any], *, emit: bool = True) -> None:
         self.response = response
         self.emit = emit
-        self.on_complete: Callable[[dict[str, Any]], None] | None = None
         self.error: StreamError | None = None
         self._sequence_number = 0
         self._open: _OpenItem | None = None
@@ -123,8 +121,6 @@ class ResponseEncoder:
             self.response["status"] = "incomplete"
             self.response["incomplete_details"] = {"reason": self._incomplete_reason}
             self._event("response.incomplete", response=self.response)
-        if self.on_complete is not None:
-            self.on_complete(self.response)
         return self._flush()
 
     # --- items ---
