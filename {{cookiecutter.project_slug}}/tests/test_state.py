@@ -332,6 +332,7 @@ def test_files_from_before_the_state_store_are_imported(tmp_path: Path, replicas
 # --- the stores themselves, on both engines ---
 
 state = importlib.import_module(f"{PACKAGE}.state")
+sqlite_store = importlib.import_module(f"{PACKAGE}.state.sqlite")
 
 
 @pytest.fixture(params=["sqlite", "redis"])
@@ -368,6 +369,7 @@ async def test_responses_are_bounded_by_count(open_store: Any) -> None:
     store = open_store(max_count=3)
     for number in range(5):
         assert await store.save_response(f"resp_{number}", stored_response(number))
+    await store.prune()  # SQLite applies the bounds after every TRIM_WRITES writes; prune applies them now
     assert await kept(store, range(5)) == [2, 3, 4]
     assert (await store.get_response("resp_4")) == stored_response(4)
     await store.close()
@@ -378,9 +380,24 @@ async def test_responses_are_bounded_by_bytes(open_store: Any) -> None:
     store = open_store(max_bytes=int(size * 2.5))
     for number in range(4):
         assert await store.save_response(f"resp_{number}", stored_response(number, padding=10_000))
+    await store.prune()
     assert await kept(store, range(4)) == [2, 3]
     assert not await store.save_response("resp_9", stored_response(9, padding=100_000)), "larger than the bound"
     assert await kept(store, range(10)) == [2, 3], "a refused response evicts nothing"
+    await store.close()
+
+
+async def test_bounds_hold_without_pruning(open_store: Any) -> None:
+    """Redis applies them on each write, SQLite every TRIM_WRITES writes of a process (in its thread)."""
+    store = open_store(max_count=3)
+    for number in range(250):
+        await store.save_response(f"resp_{number}", stored_response(number))
+    slack = sqlite_store.TRIM_WRITES if store.engine == "sqlite" else 0
+    deadline = time.monotonic() + 15
+    while len(await kept(store, range(250))) > 3 + slack and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+    remaining = await kept(store, range(250))
+    assert 3 <= len(remaining) <= 3 + slack and remaining[-1] == 249, remaining
     await store.close()
 
 

@@ -18,12 +18,16 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Generator, Iterator
-from datetime import datetime
+from contextlib import contextmanager
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
 import obstore
+import obstore.exceptions
 from obstore.store import S3Store
+
+from .state import StoreUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +35,10 @@ CHUNK_BYTES = 256 * 1024  # one read of a stored file
 TEMP_PREFIX = ".upload-"
 S3_PART_BYTES = 8 * 1024 * 1024  # a multipart upload's part; S3 wants at least 5 MiB
 S3_PARALLEL_PARTS = 4
+# An object store that does not answer fails the request within about this long (not in obstore's 3 minutes).
+S3_RETRY = {"max_retries": 3, "retry_timeout": timedelta(seconds=20)}
+# A request may last as long as its client takes to download the file (obstore's default cuts it at 30 s).
+S3_REQUEST_TIMEOUT = timedelta(hours=1)
 
 Chunks = Generator[bytes, None, None]  # a stored file's bytes, read as they are iterated; close() when done early
 
@@ -144,32 +152,50 @@ class S3Blobs:
     engine = "s3"
 
     def __init__(self, url: str) -> None:
-        self._store = S3Store.from_url(url)  # endpoint, credentials and region from the AWS_* variables
+        # Endpoint, credentials and region come from the AWS_* variables; client options given here replace
+        # those read from the environment, so AWS_ALLOW_HTTP is passed on by hand.
+        allow_http = os.environ.get("AWS_ALLOW_HTTP", "").lower() in ("1", "true", "yes")
+        options = {"timeout": S3_REQUEST_TIMEOUT, "connect_timeout": timedelta(seconds=5), "allow_http": allow_http}
+        self._store = S3Store.from_url(url, retry_config=S3_RETRY, client_options=options)
 
     def new_upload(self) -> BlobUpload:
         def publish(spool: BinaryIO, key: str) -> None:
             spool.seek(0)
-            obstore.put(self._store, key, spool, chunk_size=S3_PART_BYTES, max_concurrency=S3_PARALLEL_PARTS)
+            with reachable():
+                obstore.put(self._store, key, spool, chunk_size=S3_PART_BYTES, max_concurrency=S3_PARALLEL_PARTS)
 
         # An anonymous temporary file: nothing is left on disk even when the process is killed.
         return BlobUpload(tempfile.TemporaryFile(prefix=TEMP_PREFIX), publish, lambda: None)
 
     def open(self, key: str) -> Chunks | None:
         try:
-            result = obstore.get(self._store, key)
+            with reachable():
+                result = obstore.get(self._store, key)
         except FileNotFoundError:
             return None
         return (bytes(chunk) for chunk in result.stream(min_chunk_size=CHUNK_BYTES))
 
     def delete(self, key: str) -> None:
-        obstore.delete(self._store, key)  # deleting a missing key is no error in S3
+        with reachable():
+            obstore.delete(self._store, key)  # deleting a missing key is no error in S3
 
     def keys_older_than(self, seconds: float) -> Iterator[str]:
         cutoff = datetime.now().astimezone().timestamp() - seconds
-        for batch in obstore.list(self._store):
-            for meta in batch:
-                if meta["last_modified"].timestamp() < cutoff:
-                    yield meta["path"]
+        with reachable():
+            for batch in obstore.list(self._store):
+                for meta in batch:
+                    if meta["last_modified"].timestamp() < cutoff:
+                        yield meta["path"]
+
+
+@contextmanager
+def reachable() -> Iterator[None]:
+    """An object store that fails (down, refusing our credentials, no such bucket) is a 503; the details go to the log."""
+    try:
+        yield
+    except obstore.exceptions.BaseError as error:
+        logger.error("S3 file store failed: %s", str(error).splitlines()[0])
+        raise StoreUnavailable("S3 file store", "the object store failed; see the service's log") from None
 
 
 def open_blob_store(url: str | None, data_dir: Path) -> BlobStore:

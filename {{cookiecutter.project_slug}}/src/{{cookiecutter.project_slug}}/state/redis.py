@@ -53,6 +53,7 @@ local time = redis.call('TIME')
 local now = time[1] * 1000 + math.floor(time[2] / 1000)
 local expired = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[4]), 'LIMIT', 0, ARGV[7])
 for _, id in ipairs(expired) do forget(id) end
+forget(ARGV[2])  -- saved again: counted once
 redis.call('SET', ARGV[1] .. ARGV[2], ARGV[3], 'PX', ARGV[4])
 redis.call('ZADD', KEYS[1], now, ARGV[2])
 redis.call('HSET', KEYS[2], ARGV[2], #ARGV[3])
@@ -124,7 +125,7 @@ class RedisStore:
             yield
         except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError) as error:
             logger.error("Redis state store unreachable: %s", error)
-            raise StoreUnavailable(self.engine, "cannot reach Redis") from None
+            raise StoreUnavailable("Redis state store", "cannot reach Redis") from None
 
     # --- responses ---
 

@@ -22,7 +22,8 @@ class StoredResponse:
     input_items: list[dict[str, Any]]  # the whole conversation that led to it, earlier turns included
 
     def to_json(self) -> bytes:
-        return json.dumps(asdict(self), ensure_ascii=False, separators=(",", ":")).encode()
+        record = {"response": self.response, "input_items": self.input_items}  # not asdict(): it deep-copies
+        return json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode()
 
     @classmethod
     def from_json(cls, data: bytes | str) -> "StoredResponse":
@@ -71,10 +72,8 @@ class ResponseLimits:
 class StoreUnavailable(OpenAIError):
     """The store cannot be reached (or failed): 503, and the SDK may retry, since an outage is transient."""
 
-    def __init__(self, engine: str, reason: object) -> None:
-        super().__init__(
-            503, f"The service's {engine} state store is unavailable ({reason}).", code="store_unavailable"
-        )
+    def __init__(self, store: str, reason: object) -> None:
+        super().__init__(503, f"The {store} is unavailable ({reason}); try again shortly.", code="store_unavailable")
 
     def to_response(self) -> Response:
         response = super().to_response()
