@@ -1,5 +1,6 @@
 """Haystack pipelines and agents behind the OpenAI API: `create_app()` builds the Quart app."""
 
+import asyncio
 import gc
 import logging
 
@@ -73,7 +74,9 @@ def create_app(settings: Settings | None = None) -> Quart:
         app.extensions["file_store"] = FileStore(
             app.extensions["state"], open_blob_store(settings.files_url, settings.data_dir)
         )
-        await tidy_file_store(app.extensions["file_store"])
+        await import_old_file_metadata(app.extensions["file_store"])
+        # Looking for bytes left by uploads that died may list a whole bucket: not before serving.
+        app.extensions["file_store_upkeep"] = asyncio.create_task(prune_file_store(app.extensions["file_store"]))
         use_file_store(app.extensions["file_store"])  # for the helpers wrappers call (uploaded_files.py)
         app.extensions["registry"] = await load_wrappers(settings.wrappers_package)
         keep_startup_objects_out_of_gc()
@@ -81,6 +84,7 @@ def create_app(settings: Settings | None = None) -> Quart:
     @app.after_serving
     async def stop() -> None:
         app.extensions["runner"].shutdown()
+        app.extensions["file_store_upkeep"].cancel()
         await app.extensions["state"].close()
 
     return app
@@ -101,13 +105,20 @@ async def open_state(settings: Settings) -> StateStore:
     return store
 
 
-async def tidy_file_store(files: FileStore) -> None:
-    """List files uploaded before the state store existed, and drop bytes left by uploads that died."""
+async def import_old_file_metadata(files: FileStore) -> None:
+    """List the files uploaded before the state store existed (their metadata was in `<id>.json` files)."""
     try:
         await files.import_metadata_files()
+    except StoreUnavailable as error:  # the service starts anyway: requests that need the store get 503
+        logger.warning("Files from before the state store not imported yet: %s", error.message)
+
+
+async def prune_file_store(files: FileStore) -> None:
+    """Remove bytes that uploads or deletes killed midway left unlisted."""
+    try:
         await files.prune()
     except StoreUnavailable as error:
-        logger.warning("File store not tidied at startup: %s", error.message)
+        logger.warning("File store not pruned: %s", error.message)
 
 
 def keep_startup_objects_out_of_gc() -> None:

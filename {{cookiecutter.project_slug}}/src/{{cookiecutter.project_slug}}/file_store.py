@@ -79,7 +79,12 @@ class FileStore:
             return
         for path in sorted(self.blobs.directory.glob("file-*.json")):
             if FILE_ID.fullmatch(path.stem) and (self.blobs.directory / path.stem).exists():
-                await self.state.add_file(StoredFile(**json.loads(path.read_text(encoding="utf-8"))))
+                try:
+                    stored = StoredFile(**json.loads(path.read_text(encoding="utf-8")))
+                except (OSError, ValueError, TypeError) as error:
+                    logger.warning("Not imported: %s is not the metadata of a file (%s)", path, error)
+                    continue
+                await self.state.add_file(stored)
                 logger.info("Imported the metadata of %s into the state store", path.stem)
             path.unlink(missing_ok=True)  # imported: the store has it now (adding it twice changes nothing)
 

@@ -8,8 +8,8 @@ A write here takes tens of microseconds and never waits for the disk, which is l
 thread costs (measured: ~100 µs of CPU per hand-off, plus waits for the GIL), so each process runs its
 queries on the event loop, on a connection that never waits: no busy timeout, no checkpoints. What may
 wait runs in the store's own thread, on a second connection: a write that finds another worker writing
-(retried there, waiting up to BUSY_TIMEOUT_MS), the upkeep every TRIM_WRITES writes (the bounds, then a
-WAL checkpoint, which flushes to disk), opening the file, listing files.
+(retried there, waiting up to BUSY_TIMEOUT_MS), the upkeep after every tenth of a bound written (the bounds,
+then a WAL checkpoint, which flushes to disk), opening the file, listing files.
 """
 
 import asyncio
@@ -48,8 +48,10 @@ DELETE FROM responses WHERE expires_at <= :now OR seq <= (
 )
 """
 BUSY_TIMEOUT_MS = 10_000  # how long a write waits for another process's write before giving up
-# A save is one row written, and nothing more (the fastest write); every TRIM_WRITES saves of a process, or
-# as many bytes as 1/TRIM_WRITES of RESPONSES_STORE_BYTES, its thread applies the bounds and checkpoints the WAL.
+# A save is one row written, and nothing more (the fastest write). Applying the bounds reads every row, so a
+# process does it (in its thread, then checkpoints the WAL) once it has written a tenth of a bound since the last
+# time, or TRIM_WRITES rows at least: the store may hold that much more for a moment.
+TRIM_FRACTION = 10
 TRIM_WRITES = 100
 
 
@@ -106,8 +108,9 @@ class SQLiteStore:
         if writes is not None:
             self._unchecked_writes += 1
             self._unchecked_bytes += writes
+            enough_rows = self._unchecked_writes >= max(TRIM_WRITES, self.limits.max_count // TRIM_FRACTION)
             if self._trimming is None and (
-                self._unchecked_writes >= TRIM_WRITES or self._unchecked_bytes * TRIM_WRITES >= self.limits.max_bytes
+                enough_rows or self._unchecked_bytes * TRIM_FRACTION >= self.limits.max_bytes
             ):
                 self._unchecked_writes = self._unchecked_bytes = 0
                 self._trimming = asyncio.ensure_future(self._upkeep())
