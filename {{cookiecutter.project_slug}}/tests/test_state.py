@@ -311,6 +311,25 @@ def test_redis_outage_is_a_503_and_the_service_recovers(
     assert service.http().get("/status").json()["store"] == {"engine": "redis", "reachable": True}
 
 
+def test_the_service_starts_before_redis_and_uses_it_once_it_is_up(
+    tmp_path: Path, replicas: list[ServiceProcess]
+) -> None:
+    redis_server = RedisServer(tmp_path / "redis")
+    service = ServiceProcess("before_redis", tmp_path / "service", base_env(STATE_URL=redis_server.url))
+    replicas.append(service)
+    client = service.start().client()
+    assert service.http().get("/status").json()["store"] == {"engine": "redis", "reachable": False}
+    with pytest.raises(openai.InternalServerError):
+        client.responses.create(model=FOLLOW_UP_MODEL, input="Too early.")
+    redis_server.start()
+    try:
+        first = client.responses.create(model=FOLLOW_UP_MODEL, input="Now.")
+        assert client.responses.retrieve(first.id).id == first.id
+        assert service.http().get("/status").json()["store"]["reachable"] is True
+    finally:
+        redis_server.close()
+
+
 def test_files_from_before_the_state_store_are_imported(tmp_path: Path, replicas: list[ServiceProcess]) -> None:
     """An upgrade: DATA_DIR/files holds `<id>` and `<id>.json` as the service used to write them."""
     files = tmp_path / "data" / "files"
@@ -333,6 +352,7 @@ def test_files_from_before_the_state_store_are_imported(tmp_path: Path, replicas
 
 state = importlib.import_module(f"{PACKAGE}.state")
 sqlite_store = importlib.import_module(f"{PACKAGE}.state.sqlite")
+migrate = importlib.import_module(f"{PACKAGE}.state.migrate")
 
 
 @pytest.fixture(params=["sqlite", "redis"])
@@ -440,3 +460,22 @@ async def test_file_metadata_pages_by_id(store: Any) -> None:
     assert not await store.delete_file(files[3].id)
     assert await store.get_file(files[3].id) is None
     assert await store.list_files(purpose="batch", order="asc", after=None, limit=10) == [files[1], files[5]]
+
+
+async def test_migrate_copies_sqlite_into_redis(tmp_path: Path, redis_server: RedisServer) -> None:
+    """`python -m <package>.state.migrate`: what one host kept in SQLite, continued by replicas on Redis."""
+    limits = state.ResponseLimits(100, 10_000_000, 3600)
+    sqlite = state.open_state_store(None, tmp_path, limits)
+    files = [state.StoredFile(f"file-{n:032x}", f"f{n}.txt", "user_data", n, n) for n in range(3)]
+    for number in range(5):
+        await sqlite.save_response(f"resp_{number}", stored_response(number))
+    for file in files:
+        await sqlite.add_file(file)
+    await sqlite.close()
+    for _ in range(2):  # copying twice changes nothing
+        assert await migrate.copy_state(tmp_path / "state.db", redis_server.url, limits) == (5, 3)
+    redis = state.open_state_store(redis_server.url, tmp_path, limits)
+    assert await kept(redis, range(5)) == [0, 1, 2, 3, 4]
+    assert await redis.get_response("resp_3") == stored_response(3)
+    assert await redis.list_files(purpose=None, order="asc", after=None, limit=10) == files
+    await redis.close()

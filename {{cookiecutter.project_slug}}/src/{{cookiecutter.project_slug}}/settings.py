@@ -82,7 +82,7 @@ class Settings(BaseModel):
     state_url: str | None = Field(None, pattern=r"^(sqlite:///|redis://|rediss://|unix://)")
     # Where the bytes of uploaded files live: unset, DATA_DIR/files; another directory, or s3://bucket/prefix
     # with the AWS_* variables (AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION).
-    files_url: str | None = None
+    files_url: str | None = Field(None, pattern=r"^(s3://.+|file://.+|[^:]+)$")
     # Stored responses are bounded by their total size (JSON, conversations included) and by age as well.
     responses_store_bytes: int = Field(1024 * 1024 * 1024, ge=1024)
     responses_ttl_seconds: int = Field(30 * 24 * 3600, ge=1)

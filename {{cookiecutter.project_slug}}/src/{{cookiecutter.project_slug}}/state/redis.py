@@ -120,12 +120,15 @@ class RedisStore:
 
     @asynccontextmanager
     async def _reachable(self) -> AsyncIterator[None]:
-        """Redis going away (refused, reset, timed out) becomes StoreUnavailable: a 503 for the request."""
+        """Redis going away (refused, reset, timed out) or refusing a write (out of memory) is a 503 for the request."""
         try:
             yield
         except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError) as error:
             logger.error("Redis state store unreachable: %s", error)
             raise StoreUnavailable("Redis state store", "cannot reach Redis") from None
+        except redis.exceptions.RedisError as error:
+            logger.error("Redis state store failed: %s", error)
+            raise StoreUnavailable("Redis state store", "Redis refused the command; see the service's log") from None
 
     # --- responses ---
 
