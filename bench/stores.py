@@ -18,6 +18,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -57,7 +58,9 @@ class Target:
 def bake(source: Path, into: Path) -> Path:
     shutil.rmtree(into, ignore_errors=True)
     into.mkdir(parents=True)
-    harness.sh([sys.executable, "-m", "cookiecutter", source, "--no-input", "--output-dir", into], f"bake-{into.name}.log")
+    harness.sh(
+        [sys.executable, "-m", "cookiecutter", source, "--no-input", "--output-dir", into], f"bake-{into.name}.log"
+    )
     return into / harness.SLUG
 
 
@@ -152,8 +155,15 @@ async def measure(target: Target, stream: bool, concurrency: int, warmup: float,
 
 def report(targets: list[Target], runs: dict[str, dict[str, list[dict]]], meta: dict[str, Any]) -> str:
     first = targets[0].name
-    lines = [f"# State store benchmark ({meta['date']}, {meta['commit']})", "", meta["note"], ""]
-    header = "| target | " + " | ".join(f"{kind} c={c}" for kind, _, c in CASES) + " | p99 ms (c=16) | CPU ms/req (c=16) |"
+    lines = [f"# State store benchmark ({meta['date']}, {meta['commit']})", "", meta["note"]]
+    lines += [
+        "",
+        f"{meta['cpus']} CPUs; load average {meta['load_average']['start']} at the start, {meta['load_average']['end']} at the end.",
+        "",
+    ]
+    header = (
+        "| target | " + " | ".join(f"{kind} c={c}" for kind, _, c in CASES) + " | p99 ms (c=16) | CPU ms/req (c=16) |"
+    )
     lines += [header, "|" + "---|" * (len(CASES) + 3)]
     medians: dict[str, dict[str, float]] = {}
     for target in targets:
@@ -193,6 +203,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 async def run_all(args: argparse.Namespace) -> int:
     WORK.mkdir(parents=True, exist_ok=True)
+    load_at_start = [round(x, 2) for x in os.getloadavg()]
     harness.log("baking the working tree's template")
     head = bake(harness.REPO, WORK / "head")
     python = install(head)
@@ -233,6 +244,8 @@ async def run_all(args: argparse.Namespace) -> int:
         "2 cores shared by the load generator, the targets and redis-server."
     )
     meta = {"date": time.strftime("%Y-%m-%d"), "commit": harness.git_commit(), "note": note, "baseline": args.baseline}
+    meta["load_average"] = {"start": load_at_start, "end": [round(x, 2) for x in os.getloadavg()]}
+    meta["cpus"] = os.cpu_count()
     text = report(targets, runs, meta)
     print(text)
     if not args.smoke:

@@ -1,4 +1,4 @@
-{% raw %}"""Real engines for the state tests, each started in a temp dir on loopback and stopped by its PID.
+"""Real engines for the state tests, each started in a temp dir on loopback and stopped by its PID.
 
 - `RedisServer`: Debian's `redis-server` on a unix socket (`url` is `unix://...`), optionally persisting (AOF),
   and restartable at the same address, to test an outage and the recovery after it.
@@ -301,4 +301,4 @@ class SeaweedFS:
 
     def stop(self) -> None:
         stop_process(self.process, signal.SIGKILL)
-        self.process = None{% endraw %}
+        self.process = None
