@@ -153,41 +153,44 @@ async def measure(target: Target, stream: bool, concurrency: int, warmup: float,
     }
 
 
-def report(targets: list[Target], runs: dict[str, dict[str, list[dict]]], meta: dict[str, Any]) -> str:
-    first = targets[0].name
-    lines = [f"# State store benchmark ({meta['date']}, {meta['commit']})", "", meta["note"]]
-    lines += [
-        "",
-        f"{meta['cpus']} CPUs; load average {meta['load_average']['start']} at the start, {meta['load_average']['end']} at the end.",
-        "",
-    ]
-    header = (
-        "| target | " + " | ".join(f"{kind} c={c}" for kind, _, c in CASES) + " | p99 ms (c=16) | CPU ms/req (c=16) |"
-    )
+def report(names: list[str], runs: dict[str, dict[str, list[dict]]], meta: dict[str, Any]) -> str:
+    """Medians over the repeats; a ratio is the median of the ratios to the first target within each repeat,
+    which ran a few seconds apart, so that a busy moment on the machine weighs on both sides of it."""
+    first = names[0]
+    load = meta["load_average"]
+    lines = [f"# State store benchmark ({meta['date']}, {meta['commit']})", "", meta["note"], ""]
+    lines += [f"{meta['cpus']} CPUs; load average {load['start']} at the start, {load['end']} at the end."]
+    lines += [f"A ratio is the median over the repeats of the rate over `{first}`'s in the same repeat.", ""]
+    cases = [f"{kind} c={concurrency}" for kind, _, concurrency in CASES]
+    header = "| target | " + " | ".join(cases) + " | p99 ms (c=16) | CPU ms/request: non-streamed, streamed (c=16) |"
     lines += [header, "|" + "---|" * (len(CASES) + 3)]
-    medians: dict[str, dict[str, float]] = {}
-    for target in targets:
+    for name in names:
         cells = []
-        medians[target.name] = {}
-        for kind, _, concurrency in CASES:
-            key = f"{kind} c={concurrency}"
-            rate = load.median([run["rate"] for run in runs[target.name][key]]) or 0.0
-            medians[target.name][key] = rate
-            base = medians[first].get(key) or rate
+        for kind, key in zip((kind for kind, _, _ in CASES), cases, strict=True):
+            rate = median_of(runs[name][key], "rate")
+            ratios = [run["rate"] / base["rate"] for run, base in zip(runs[name][key], runs[first][key], strict=True)]
             unit = "answers/s" if kind == "streamed" else "req/s"
-            cells.append(f"{rate:.0f} {unit} ({rate / base:.2f}x)" if base else f"{rate:.0f}")
-        p99 = load.median([run["p99_ms"] for run in runs[target.name]["non-streamed c=16"]])
-        cpu = load.median([run["cpu_ms"] for run in runs[target.name]["non-streamed c=16"]])
-        lines.append(f"| {target.name} | " + " | ".join(cells) + f" | {p99:.1f} | {cpu:.2f} |")
+            cells.append(f"{rate:.0f} {unit} ({load_median(ratios):.2f}x)")
+        p99 = median_of(runs[name]["non-streamed c=16"], "p99_ms")
+        cpu = [median_of(runs[name][key], "cpu_ms") for key in ("non-streamed c=16", "streamed c=16")]
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {p99:.1f} | {cpu[0]:.2f}, {cpu[1]:.2f} |")
     broken = [
         f"{name} {key}: {run['requests'] - run['intact']} of {run['requests']} not intact {run['errors']}"
-        for name, cases in runs.items()
-        for key, repeats in cases.items()
+        for name, by_case in runs.items()
+        for key, repeats in by_case.items()
         for run in repeats
         if run["intact"] != run["requests"]
     ]
     lines += ["", "Every answer intact." if not broken else "Not intact:\n" + "\n".join(f"- {b}" for b in broken)]
     return "\n".join(lines) + "\n"
+
+
+def median_of(repeats: list[dict], key: str) -> float:
+    return load_median([run[key] for run in repeats])
+
+
+def load_median(values: list[float]) -> float:
+    return load.median(values) or 0.0
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -198,6 +201,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--smoke", action="store_true", help="one repeat of a few requests per case, nothing saved")
     parser.add_argument("--label", default="stores")
     parser.add_argument("--targets", help="a subset, e.g. memory,sqlite,redis,sqlite-w2 (-wN: --workers N)")
+    parser.add_argument("--report", type=Path, help="only print the report of a saved run's .json")
     return parser.parse_args(argv)
 
 
@@ -246,7 +250,7 @@ async def run_all(args: argparse.Namespace) -> int:
     meta = {"date": time.strftime("%Y-%m-%d"), "commit": harness.git_commit(), "note": note, "baseline": args.baseline}
     meta["load_average"] = {"start": load_at_start, "end": [round(x, 2) for x in os.getloadavg()]}
     meta["cpus"] = os.cpu_count()
-    text = report(targets, runs, meta)
+    text = report([target.name for target in targets], runs, meta)
     print(text)
     if not args.smoke:
         out = harness.RESULTS / f"{meta['date']}-{args.label}"
@@ -259,6 +263,10 @@ async def run_all(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.report:
+        saved = json.loads(args.report.read_text())
+        print(report(list(saved["runs"]), saved["runs"], saved["meta"]), end="")
+        return 0
     try:
         return asyncio.run(run_all(args))
     finally:
