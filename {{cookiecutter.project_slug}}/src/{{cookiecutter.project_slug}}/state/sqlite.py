@@ -8,8 +8,9 @@ A write here takes tens of microseconds and never waits for the disk, which is l
 thread costs (measured: ~100 µs of CPU per hand-off, plus waits for the GIL), so each process runs its
 queries on the event loop, on a connection that never waits: no busy timeout, no checkpoints. What may
 wait runs in the store's own thread, on a second connection: a write that finds another worker writing
-(retried there, waiting up to BUSY_TIMEOUT_MS), the upkeep after every tenth of a bound written (the bounds,
-then a WAL checkpoint, which flushes to disk), opening the file, listing files.
+(retried there, waiting up to BUSY_TIMEOUT_MS), opening the file, listing files; and, in a third thread and
+connection, the upkeep after every tenth of a bound written (the bounds, then a WAL checkpoint, which flushes
+to disk).
 """
 
 import asyncio
@@ -38,14 +39,13 @@ CREATE TABLE IF NOT EXISTS responses (
 );
 CREATE TABLE IF NOT EXISTS files (id TEXT PRIMARY KEY, purpose TEXT NOT NULL, record TEXT NOT NULL) WITHOUT ROWID;
 """
-# Past the bounds, the oldest responses go: newest first, the first row whose running total passes a bound.
-TRIM = """
-DELETE FROM responses WHERE expires_at <= :now OR seq <= (
-    SELECT seq FROM (
-        SELECT seq, row_number() OVER newest_first AS count, sum(size) OVER newest_first AS bytes
-        FROM responses WINDOW newest_first AS (ORDER BY seq DESC)
-    ) WHERE count > :max_count OR bytes > :max_bytes ORDER BY seq DESC LIMIT 1
-)
+# Past the bounds, the oldest responses go: newest first, the first row whose running total passes a bound, and
+# all older ones. Found by a read (which never blocks writers), then deleted by `seq`, which is quick.
+PAST_THE_BOUNDS = """
+SELECT max(seq) FROM (
+    SELECT seq, row_number() OVER newest_first AS count, sum(size) OVER newest_first AS bytes
+    FROM responses WINDOW newest_first AS (ORDER BY seq DESC)
+) WHERE count > :max_count OR bytes > :max_bytes
 """
 BUSY_TIMEOUT_MS = 10_000  # how long a write waits for another process's write before giving up
 # A save is one row written, and nothing more (the fastest write). Applying the bounds reads every row, so a
@@ -62,8 +62,11 @@ class SQLiteStore:
         self.path = path
         self.limits = limits
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="sqlite-state")
+        # Upkeep has a thread and a connection of its own, so a write waiting for the lock never waits behind it.
+        self._upkeep_thread = ThreadPoolExecutor(1, thread_name_prefix="sqlite-upkeep")
         self._on_loop: sqlite3.Connection | None = None  # never waits
-        self._in_thread: sqlite3.Connection | None = None  # waits for locks, checkpoints
+        self._in_thread: sqlite3.Connection | None = None  # waits for locks
+        self._for_upkeep: sqlite3.Connection | None = None  # trims, checkpoints
         self._unchecked_writes = self._unchecked_bytes = 0  # written by this process since the last trim
         self._trimming: asyncio.Future[None] | None = None
 
@@ -117,10 +120,10 @@ class SQLiteStore:
         return result
 
     async def _upkeep(self) -> None:
-        """In the thread: the bounds, then a checkpoint (copying the WAL into the database, never waiting for readers)."""
+        """The bounds, then a checkpoint (copying the WAL into the database, never waiting for readers)."""
         try:
             await self.prune()
-            await self._threaded(lambda db: db.execute("PRAGMA wal_checkpoint(PASSIVE)"))
+            await self._in_upkeep_thread(lambda db: db.execute("PRAGMA wal_checkpoint(PASSIVE)"))
         except StoreUnavailable as error:
             logger.warning("SQLite upkeep of %s failed: %s", self.path, error.message)
         finally:
@@ -195,18 +198,42 @@ class SQLiteStore:
         await self._run(lambda db: db.execute("SELECT 1").fetchone())
 
     async def prune(self) -> int:
-        bounds = {"now": time.time(), "max_count": self.limits.max_count, "max_bytes": self.limits.max_bytes}
-        return await self._threaded(lambda db: db.execute(TRIM, bounds).rowcount)
+        bounds = {"max_count": self.limits.max_count, "max_bytes": self.limits.max_bytes}
+
+        def trim(db: sqlite3.Connection) -> int:
+            (cutoff,) = db.execute(PAST_THE_BOUNDS, bounds).fetchone()
+            dropped = db.execute("DELETE FROM responses WHERE seq <= ?", (cutoff,)).rowcount if cutoff else 0
+            expired = db.execute("SELECT seq FROM responses WHERE expires_at <= ?", (time.time(),)).fetchall()
+            if expired:
+                dropped += db.executemany("DELETE FROM responses WHERE seq = ?", expired).rowcount
+            return dropped
+
+        return await self._in_upkeep_thread(trim)
+
+    async def _in_upkeep_thread(self, query: Callable[[sqlite3.Connection], Result]) -> Result:
+        if self._on_loop is None:
+            await self._threaded(lambda db: None)  # creates the file and its tables
+
+        def run() -> Result:
+            if self._for_upkeep is None:
+                self._for_upkeep = self._connect(BUSY_TIMEOUT_MS)
+            return query(self._for_upkeep)
+
+        with failures_unavailable(self.path):
+            return await asyncio.get_running_loop().run_in_executor(self._upkeep_thread, run)
 
     async def close(self) -> None:
         def close() -> None:
-            for connection in (self._on_loop, self._in_thread):
+            for connection in (self._on_loop, self._in_thread, self._for_upkeep):
                 if connection is not None:
                     connection.close()
-            self._on_loop = self._in_thread = None
+            self._on_loop = self._in_thread = self._for_upkeep = None
 
+        if self._trimming is not None:
+            await asyncio.wait([self._trimming])
         await asyncio.get_running_loop().run_in_executor(self._thread, close)
         self._thread.shutdown(wait=False)
+        self._upkeep_thread.shutdown(wait=False)
 
 
 @contextmanager
