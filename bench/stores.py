@@ -2,6 +2,8 @@
 
     python bench/stores.py                        # SQLite and Redis, --workers 0 (shipped), 1 and 2
     python bench/stores.py --baseline a4129df     # ... and the in-memory store of that commit, as `memory`
+    python bench/stores.py --baseline 38bc5d4 --baseline-engines --targets baseline-sqlite,sqlite,baseline-redis,redis
+                                                  # ... a commit that has the store, on both engines
     python bench/stores.py --smoke                # a few requests per case: proves the harness works
 
 Every request goes to the Responses API with `store` on (the default), answered by models with no LLM
@@ -196,6 +198,11 @@ def load_median(values: list[float]) -> float:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--baseline", help="a git ref whose template (in-memory store) runs as the first target")
+    parser.add_argument(
+        "--baseline-engines",
+        action="store_true",
+        help="the baseline has the state store: run it as `baseline-sqlite` and `baseline-redis`, not as `memory`",
+    )
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--duration", type=float, default=5.0)
     parser.add_argument("--smoke", action="store_true", help="one repeat of a few requests per case, nothing saved")
@@ -215,7 +222,13 @@ async def run_all(args: argparse.Namespace) -> int:
     targets: list[Target] = []
     if args.baseline:
         harness.log(f"baking the template at {args.baseline} (the baseline)")
-        targets.append(Target("memory", bake_commit(args.baseline, WORK / "baseline"), None))
+        baseline = bake_commit(args.baseline, WORK / "baseline")
+        if args.baseline_engines:
+            targets.append(Target("baseline-sqlite", baseline, None))
+            database = len(targets)
+            targets.append(Target("baseline-redis", baseline, None, {"STATE_URL": f"{redis_url}?db={database}"}))
+        else:
+            targets.append(Target("memory", baseline, None))
     for workers in (None, 1, 2):
         suffix = "" if workers is None else f" --workers {workers}"
         targets.append(Target(f"sqlite{suffix}", head, workers))

@@ -8,6 +8,7 @@ talks to the service through the official SDK. The setups are those of docs/runn
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 import json
 import secrets
@@ -21,6 +22,7 @@ from typing import Any
 import httpx
 import openai
 import pytest
+import redis.asyncio
 
 from engines import Nginx, RedisServer, SeaweedFS
 from support import PACKAGE, TESTS_DIR, ServiceProcess, base_env, wait_until
@@ -49,6 +51,24 @@ def follow_ups(client: openai.OpenAI, model: str = FOLLOW_UP_MODEL, rounds: int 
     # The last response carries the whole conversation, and every replica can read it back.
     history = client.responses.input_items.list(previous, limit=100).data
     assert f"Turn {rounds}" in json.dumps([item.model_dump() for item in history])
+    return found
+
+
+def references(client: openai.OpenAI, model: str = FOLLOW_UP_MODEL, rounds: int = ROUNDS) -> int:
+    """How many of `rounds` requests found the answer before them by `item_reference`, whoever saved it."""
+    previous = client.responses.create(model=model, input="Turn 0")
+    found = 0
+    for turn in range(1, rounds + 1):
+        reference = {"type": "item_reference", "id": previous.output[0].id}
+        turn_input: Any = [reference, {"role": "user", "content": f"Turn {turn}"}]
+        try:
+            previous = client.responses.create(model=model, input=turn_input)
+        except openai.BadRequestError as error:
+            assert error.param == "input[0]", error
+            continue
+        found += 1
+        stored = client.responses.input_items.list(previous.id).data[0]
+        assert (stored.type, stored.id) == ("message", reference["id"]), "the item itself, not the reference"
     return found
 
 
@@ -111,6 +131,7 @@ def test_two_workers_share_responses_and_files(tmp_path: Path, replicas: list[Se
     service.start()
     client = new_connection_client(service.base_url)
     assert follow_ups(client) == ROUNDS
+    assert references(client) == ROUNDS
     assert file_rounds(client) == ROUNDS
 
 
@@ -131,6 +152,7 @@ def test_replicas_behind_nginx_share_state_through_redis(
     try:
         client = new_connection_client(nginx.base_url)
         assert follow_ups(client, model="responses_only") == ROUNDS
+        assert references(client, model="responses_only") == ROUNDS
         assert file_rounds(client) == ROUNDS
         assert_stream_is_not_buffered(nginx.base_url, tmp_path)
     finally:
@@ -256,8 +278,14 @@ def test_sigkill_mid_write_leaves_whole_records(tmp_path: Path, replicas: list[S
 
     database = sqlite3.connect(tmp_path / "data" / "state.db")
     assert database.execute("PRAGMA integrity_check").fetchone() == ("ok",)
-    for (record,) in database.execute("SELECT record FROM responses"):
-        assert json.loads(record)["response"]["status"] == "completed"  # whole, not cut
+    indexed = dict(database.execute("SELECT item_id, response_seq FROM response_items").fetchall())
+    for seq, record in database.execute("SELECT seq, record FROM responses"):
+        response = json.loads(record)["response"]
+        assert response["status"] == "completed"  # whole, not cut
+        assert {item["id"]: indexed.get(item["id"]) for item in response["output"]} == {
+            item["id"]: seq for item in response["output"]
+        }, "a response is saved with its item index, or not at all"
+    assert database.execute("PRAGMA foreign_key_check").fetchall() == [], "no index entry outlives its response"
     database.close()
 
     restarted = ServiceProcess("after_kill", tmp_path / "after", env)
@@ -364,6 +392,7 @@ def open_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
     def make(max_count: int = 100, max_bytes: int = 10_000_000, ttl_seconds: int = 3600) -> Any:
         return state.open_state_store(url, tmp_path / "data", state.ResponseLimits(max_count, max_bytes, ttl_seconds))
 
+    make.redis_url = url  # type: ignore[attr-defined]  # for index_entries
     yield make
     if redis_server is not None:
         redis_server.close()
@@ -376,9 +405,17 @@ async def store(open_store: Any) -> AsyncIterator[Any]:
     await opened.close()
 
 
-def stored_response(number: int, padding: int = 0) -> Any:
-    response = {"id": f"resp_{number}", "output": [], "metadata": {"pad": "x" * padding}}
-    return state.StoredResponse(response, [{"type": "message", "role": "user", "content": f"turn {number}"}])
+def stored_response(number: int, padding: int = 0, carried: tuple[dict[str, Any], ...] = ()) -> Any:
+    """resp_<n>: a user turn (no id) and `carried` items in, msg_<n> and rs_<n> out."""
+    output = [answer(number), {"id": f"rs_{number}", "type": "reasoning", "summary": []}]
+    response = {"id": f"resp_{number}", "output": output, "metadata": {"pad": "x" * padding}}
+    input_items = [{"type": "message", "role": "user", "content": f"turn {number}"}, *carried]
+    return state.StoredResponse(response, input_items)
+
+
+def answer(number: int) -> dict[str, Any]:
+    content = [{"type": "output_text", "text": f"answer {number}", "annotations": []}]
+    return {"id": f"msg_{number}", "type": "message", "role": "assistant", "status": "completed", "content": content}
 
 
 async def kept(store: Any, numbers: range) -> list[int]:
@@ -445,6 +482,70 @@ async def test_deleting_a_response_frees_its_place(open_store: Any) -> None:
     await store.close()
 
 
+async def test_items_are_found_by_id(store: Any) -> None:
+    """`item_reference`'s lookup: output items, and input items stored with an id, from one or several responses."""
+    note = {"type": "message", "id": "msg_client_note", "role": "user", "content": "a note"}
+    await store.save_response("resp_1", stored_response(1, carried=(note,)))
+    await store.save_response("resp_2", stored_response(2))
+    wanted = ["msg_1", "rs_1", "msg_client_note", "msg_2", "msg_never_stored", "msg_1"]
+    assert await store.get_items(wanted) == {
+        "msg_1": answer(1),
+        "rs_1": {"id": "rs_1", "type": "reasoning", "summary": []},
+        "msg_client_note": note,
+        "msg_2": answer(2),
+    }
+    assert await store.get_items([]) == {}
+
+
+async def test_items_go_with_their_response(open_store: Any) -> None:
+    """Deleted, saved again without them, past the bounds, expired: and the index keeps nothing of them."""
+    store = open_store(max_count=2)
+    await store.save_response("resp_1", stored_response(1))
+    assert await store.delete_response("resp_1")
+    assert await store.get_items(["msg_1", "rs_1"]) == {}
+
+    await store.save_response("resp_2", stored_response(2))
+    again = stored_response(2)
+    again.response["output"] = [answer(20)]
+    await store.save_response("resp_2", again)
+    assert await store.get_items(["msg_2", "rs_2", "msg_20"]) == {"msg_20": answer(20)}
+
+    # A later turn holds msg_3 again (the client sent it back): it stays findable once resp_3 is pushed out.
+    await store.save_response("resp_3", stored_response(3))
+    await store.save_response("resp_4", stored_response(4, carried=(answer(3),)))
+    await store.save_response("resp_5", stored_response(5))
+    await store.prune()
+    assert await kept(store, range(6)) == [4, 5]
+    assert await store.get_items(["msg_20", "rs_3", "msg_3"]) == {"msg_3": answer(3)}
+    for number in (4, 5):
+        assert await store.delete_response(f"resp_{number}")
+    assert await index_entries(store, open_store.redis_url) == 0
+    await store.close()
+
+    store = open_store(ttl_seconds=1)
+    await store.save_response("resp_6", stored_response(6))
+    deadline = time.monotonic() + 15
+    while await store.get_items(["msg_6"]) and time.monotonic() < deadline:
+        await asyncio.sleep(0.2)
+    assert await store.get_items(["msg_6"]) == {}, "expired with its response"
+    assert await store.prune() == 1
+    assert await index_entries(store, open_store.redis_url) == 0
+    await store.close()
+
+
+async def index_entries(store: Any, redis_url: str | None) -> int:
+    """What the item index holds: SQLite's rows; Redis's item keys and per-response lists."""
+    if store.engine == "sqlite":
+        with contextlib.closing(sqlite3.connect(store.path)) as database:
+            return database.execute("SELECT count(*) FROM response_items").fetchone()[0]
+    client = redis.asyncio.Redis.from_url(redis_url)
+    try:
+        item_keys = [key async for key in client.scan_iter(match="state:item:*")]
+        return len(item_keys) + await client.hlen("state:response_items")
+    finally:
+        await client.aclose()
+
+
 async def test_file_metadata_pages_by_id(store: Any) -> None:
     files = [state.StoredFile(f"file-{n:032x}", f"f{n}.txt", "batch" if n % 2 else "user_data", n, n) for n in range(7)]
     for file in reversed(files):
@@ -477,5 +578,6 @@ async def test_migrate_copies_sqlite_into_redis(tmp_path: Path, redis_server: Re
     redis = state.open_state_store(redis_server.url, tmp_path, limits)
     assert await kept(redis, range(5)) == [0, 1, 2, 3, 4]
     assert await redis.get_response("resp_3") == stored_response(3)
+    assert await redis.get_items(["msg_3"]) == {"msg_3": answer(3)}, "with its items by id"
     assert await redis.list_files(purpose=None, order="asc", after=None, limit=10) == files
     await redis.close()

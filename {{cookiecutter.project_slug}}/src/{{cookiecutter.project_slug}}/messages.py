@@ -8,6 +8,7 @@ from typing import Any
 
 from haystack.dataclasses import ChatMessage, FileContent, ImageContent, TextContent, ToolCall
 
+from .errors import OpenAIError
 from .images import image_from_input_part, image_from_url
 
 logger = logging.getLogger(__name__)
@@ -145,9 +146,15 @@ def chat_messages_from_openai_response(
 ) -> list[ChatMessage]:
     """The whole conversation as ChatMessages: `instructions` first, then messages, tool calls and their results.
 
-    A user message's `input_image` parts become `ImageContent` (a URL, a data URL, or an uploaded file read
-    from the file store: see `images.py`). Parts with no Haystack counterpart here (files, reasoning, custom
-    tool calls) are skipped with a debug log; use `get_input_files` to handle files yourself.
+    Every item is converted or refused, never dropped unseen (the table in docs/responses.md):
+    - messages of every role: text; an assistant's `refusal`; a user's `input_image` and `input_file` parts
+      (`ImageContent` and `FileContent`: a URL, inline data, or an uploaded file read from the file store);
+    - `function_call` and `custom_tool_call` items as assistant tool calls (parallel ones in one message),
+      their `*_output` items as the tool results (text);
+    - `reasoning` items are left out: the Chat Completions LLMs here take no earlier reasoning back.
+    Anything else (a built-in tool's item such as `web_search_call`, an image in a system message, an image in
+    a tool result, a part of unknown type) raises `UnsupportedInput`, a 400 naming it. A wrapper that can use
+    those reads `input_items` itself; `get_input_files` gives the files alone.
     """
     messages = [ChatMessage.from_system(instructions)] if instructions else []
     calls_by_id: dict[str, ToolCall] = {}
@@ -157,8 +164,8 @@ def chat_messages_from_openai_response(
             message = _message_from_item(item)
             if message is not None:
                 messages.append(message)
-        elif kind == "function_call":
-            call = ToolCall(tool_name=item.get("name", ""), arguments=_parse_arguments(item), id=item.get("call_id"))
+        elif kind in ("function_call", "custom_tool_call"):
+            call = _tool_call(item)
             calls_by_id[call.id or ""] = call
             previous = messages[-1] if messages else None
             if previous is not None and previous.is_from("assistant") and previous.tool_calls and not previous.text:
@@ -166,52 +173,100 @@ def chat_messages_from_openai_response(
                 messages[-1] = ChatMessage.from_assistant(tool_calls=[*previous.tool_calls, call])
             else:
                 messages.append(ChatMessage.from_assistant(tool_calls=[call]))
-        elif kind == "function_call_output":
+        elif kind in ("function_call_output", "custom_tool_call_output"):
             call_id = item.get("call_id", "")
             origin = calls_by_id.get(call_id) or ToolCall(tool_name="", arguments={}, id=call_id)
-            output = item.get("output")
-            result = output if isinstance(output, str) else item_text({"content": output})
-            messages.append(ChatMessage.from_tool(tool_result=result, origin=origin))
-        else:
-            logger.debug("Skipping a %s input item: no Haystack message for it", kind)
+            messages.append(ChatMessage.from_tool(tool_result=_tool_output(item), origin=origin))
+        elif kind != "reasoning":
+            raise UnsupportedInput(
+                f"Input items of type '{kind}'",
+                "a conversation here holds messages, reasoning, function and custom tool calls and their outputs "
+                "(no model here has OpenAI's built-in tools); leave such items out.",
+            )
     return messages
+
+
+class UnsupportedInput(OpenAIError):
+    """An input item or part that no ChatMessage here can carry: a 400 that names it, not a silent drop."""
+
+    def __init__(self, what: str, why: str) -> None:
+        super().__init__(400, f"{what} are not supported here: {why}", param="input", code="unsupported_value")
 
 
 async def chat_messages_from_openai_response_async(
     input_items: list[dict[str, Any]], instructions: str | None = None
 ) -> list[ChatMessage]:
-    """`chat_messages_from_openai_response` for `async` wrappers: when the input names an uploaded image by
-    `file_id`, it is read from the file store (a disk or an S3 bucket) in a worker thread, not on the event loop.
+    """`chat_messages_from_openai_response` for `async` wrappers: when the input holds a file, or names an uploaded
+    image by `file_id`, it is read (from a disk or an S3 bucket) and encoded in a worker thread, not on the event loop.
     """
-    if any(_uploaded_images(item) for item in input_items):
+    if any(_reads_files(item) for item in input_items):
         return await asyncio.to_thread(chat_messages_from_openai_response, input_items, instructions)
     return chat_messages_from_openai_response(input_items, instructions)
 
 
-def _uploaded_images(item: dict[str, Any]) -> bool:
+def _reads_files(item: dict[str, Any]) -> bool:
     content = item.get("content")
     return isinstance(content, list) and any(
-        isinstance(part, dict) and part.get("type") == "input_image" and part.get("file_id") for part in content
+        isinstance(part, dict)
+        and (part.get("type") == "input_file" or (part.get("type") == "input_image" and part.get("file_id")))
+        for part in content
     )
 
 
 def _message_from_item(item: dict[str, Any]) -> ChatMessage | None:
+    """Text-only messages as plain text; a user's images and files as content parts; an assistant's refusal kept."""
     role = item.get("role")
     content = item.get("content")
     if not isinstance(content, list):
         return text_message(role, item_text(item))
-    if role == "user" and _has_part(content, "input_image"):
-        parts: list[TextContent | ImageContent] = []
-        for part in content:
-            if isinstance(part, dict) and part.get("type") in TEXT_PART_TYPES and isinstance(part.get("text"), str):
+    parts: list[TextContent | ImageContent | FileContent] = []
+    refusals: list[str] = []
+    for part in content:
+        kind = part.get("type") if isinstance(part, dict) else type(part).__name__
+        if kind in TEXT_PART_TYPES:
+            if isinstance(part.get("text"), str):
                 parts.append(TextContent(part["text"]))
-            elif isinstance(part, dict) and part.get("type") == "input_image":
-                parts.append(image_from_input_part(part))
-        return ChatMessage.from_user(content_parts=parts) if parts else None
-    skipped = [p.get("type") for p in content if isinstance(p, dict) and p.get("type") not in TEXT_PART_TYPES]
-    if skipped:
-        logger.debug("Skipping %s parts of a %s message: only text (and a user's images) is converted", skipped, role)
+        elif kind == "refusal" and role == "assistant":
+            refusals.append(str(part.get("refusal") or ""))
+        elif kind == "input_image" and role == "user":
+            parts.append(image_from_input_part(part))
+        elif kind == "input_file" and role == "user":
+            parts.append(file_from_input_part(part))
+        else:
+            why = "a message holds text parts, a user's input_image and input_file parts, an assistant's refusal."
+            raise UnsupportedInput(f"'{kind}' parts in a {role} message", why)
+    if refusals:
+        text = "\n".join(part.text for part in parts if isinstance(part, TextContent)) or None
+        return ChatMessage.from_assistant(text, meta={"refusal": "\n".join(refusals)})
+    if any(not isinstance(part, TextContent) for part in parts):
+        return ChatMessage.from_user(content_parts=parts)
     return text_message(role, item_text(item))
+
+
+def file_from_input_part(part: dict[str, Any]) -> FileContent:
+    """A Responses `input_file` part: inline `file_data` with its `filename`, or an uploaded file read now."""
+    from .uploaded_files import file_content  # here: uploaded_files reads this module
+
+    return file_content(part)
+
+
+def _tool_call(item: dict[str, Any]) -> ToolCall:
+    """A function call, or a custom tool's call with its free-form `input` as the one argument `input`."""
+    arguments = {"input": item.get("input", "")} if item["type"] == "custom_tool_call" else _parse_arguments(item)
+    return ToolCall(tool_name=item.get("name", ""), arguments=arguments, id=item.get("call_id"))
+
+
+def _tool_output(item: dict[str, Any]) -> str:
+    """A tool's output, a string or text parts: a Chat Completions tool result holds text only."""
+    output = item.get("output")
+    if isinstance(output, str):
+        return output
+    for part in output if isinstance(output, list) else []:
+        kind = part.get("type") if isinstance(part, dict) else type(part).__name__
+        if kind not in TEXT_PART_TYPES:
+            why = "a tool result holds text only for the LLMs here (Chat Completions); send it in a user message."
+            raise UnsupportedInput(f"'{kind}' parts in a {item['type']}", why)
+    return item_text({"content": output})
 
 
 def _parse_arguments(item: dict[str, Any]) -> dict[str, Any]:

@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import unquote_to_bytes
 
+from haystack.dataclasses import FileContent
+
 from .errors import OpenAIError
 from .file_store import FileStore, StoredFile
 from .messages import get_input_files
@@ -105,6 +107,13 @@ def resolve_chat_files(messages: list[dict[str, Any]]) -> list[InputFile]:
             if isinstance(part, dict) and part.get("type") == "file" and isinstance(part.get("file"), dict):
                 files.append(_resolve(part["file"]))
     return files
+
+
+def file_content(reference: dict[str, Any]) -> FileContent:
+    """A file part as Haystack's `FileContent`, which a chat generator sends to the LLM (`messages.py` uses it)."""
+    file = _resolve(reference)
+    data = base64.b64encode(file.data).decode("ascii")
+    return FileContent(data, mime_type=file.mime_type, filename=file.filename, validation=False)
 
 
 def _resolve(reference: dict[str, Any]) -> InputFile:

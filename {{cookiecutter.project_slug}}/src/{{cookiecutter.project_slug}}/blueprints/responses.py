@@ -42,10 +42,33 @@ def normalise_input(raw: object, max_items: int) -> list[dict[str, Any]]:
             raise OpenAIError(400, "Each input item must be an object.", param=f"input[{position}]")
         content = item.get("content")
         parts += len(content) if isinstance(content, list) else 0
-        # A bare {"role", "content"} is shorthand for a message item.
-        items.append(item if "type" in item else {"type": "message", **item})
+        items.append(item if item.get("type") is not None else {"type": implied_type(item), **item})
     check_item_count(len(items) + parts, "input", max_items)
     return items
+
+
+def implied_type(item: dict[str, Any]) -> str:
+    """A bare {"role", "content"} is shorthand for a message item; a bare {"id"}, for an item reference."""
+    return "item_reference" if "id" in item and "role" not in item and "content" not in item else "message"
+
+
+async def resolve_item_references(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each `item_reference` replaced by the stored item it names (docs/responses.md); one not stored is a 400."""
+    references = {position: item.get("id") for position, item in enumerate(items) if item["type"] == "item_reference"}
+    if not references:
+        return items
+    for position, item_id in references.items():
+        if not isinstance(item_id, str) or not item_id:
+            raise OpenAIError(400, "An item_reference needs the 'id' of a stored item.", param=f"input[{position}].id")
+    stored = await state().get_items(list(dict.fromkeys(references.values())))
+    for position, item_id in references.items():
+        if item_id not in stored:
+            message = (
+                f"Item with id '{item_id}' not found. Items are kept with the stored response that holds them: "
+                "not with store: false, and not once that response is deleted or has expired."
+            )
+            raise OpenAIError(400, message, param=f"input[{position}]")
+    return [stored[item["id"]] if item["type"] == "item_reference" else item for item in items]
 
 
 def validate_fields(body: dict[str, Any]) -> None:
@@ -96,6 +119,7 @@ async def create_response() -> Response:
     input_items = normalise_input(body.get("input"), settings.max_input_items)
     validate_fields(body)
     wants_stream = optional_bool(body, "stream")
+    input_items = await resolve_item_references(input_items)
     previous_id = body.get("previous_response_id")
     if previous_id is not None:
         previous = await state().get_response(previous_id) if isinstance(previous_id, str) else None

@@ -18,11 +18,15 @@ Design for what comes next, so that it is added beside the methods in `store.Sta
   SQLite: a table (response_id, seq, event), read after `seq`, polled while following.
 - Conversations: a record plus its items, ordered by position, paged like files (by id after a cursor)
   and deletable one by one. SQLite: a table keyed (conversation_id, position). Redis: a sorted set of
-  item ids per conversation by position, and one key per item.
-- Items by id (`item_reference`): `save_response` would also write item id -> response id for the
-  response's output items and the input items it carries that have ids (SQLite: a table with a
-  foreign key that cascades on delete; Redis: a hash per response, the reverse index expiring with it);
-  a lookup is then one read of the index and one of the response.
+  item ids per conversation by position, and one key per item. Their items join `get_items` (which
+  `item_reference` uses) by id: SQLite, a unique `item_id` column read in the same query; Redis, the
+  per-item keys read in the same round trip as the response index.
+
+Items by id (`get_items`, for `item_reference`) are built: `save_response` also writes item id -> response for
+the response's output items and the input items it holds that have ids, in the same write (SQLite: the
+`response_items` table, whose foreign key cascades when the response goes; Redis: `state:item:<id>` keys
+expiring with the response, and a hash of each response's item ids, so they go with it). A lookup is one
+read of the index and one of the responses found.
 """
 
 from pathlib import Path

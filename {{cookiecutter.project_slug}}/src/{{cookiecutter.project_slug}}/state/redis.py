@@ -5,6 +5,8 @@ Keys, all under the prefix `state:` (give each service its own database, `redis:
     state:response:<id>         a stored response with its input items (JSON), expiring with RESPONSES_TTL_SECONDS
     state:responses             sorted set of response ids by the time they were saved (the oldest go first)
     state:response_sizes        hash: response id -> bytes;  state:response_bytes: their sum
+    state:item:<item id>        the id of the newest stored response holding that item (`item_reference`),
+                                expiring with it;  state:response_items: hash, response id -> its item ids (JSON)
     state:file:<id>             an uploaded file's metadata (JSON)
     state:files, state:files:<purpose>   sorted sets of file ids (all scores 0, so ordered by id = by upload time)
 
@@ -13,9 +15,11 @@ from Redis, so replicas with skewed clocks agree. Lost connections are re-made a
 service recovers by itself once Redis is back. (Not for Redis Cluster: the scripts touch keys they name.)
 """
 
+import json
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import redis.asyncio
 import redis.exceptions
@@ -28,12 +32,15 @@ PREFIX = "state:"
 RESPONSES = PREFIX + "responses"
 RESPONSE_SIZES = PREFIX + "response_sizes"
 RESPONSE_BYTES = PREFIX + "response_bytes"
+RESPONSE_ITEMS = PREFIX + "response_items"
+RESPONSE_KEYS = [RESPONSES, RESPONSE_SIZES, RESPONSE_BYTES, RESPONSE_ITEMS]  # every script's KEYS
 FILES = PREFIX + "files"
 CONNECT_TIMEOUT = 2.0  # seconds: a request that needs an unreachable store gets its 503 this soon
 COMMAND_TIMEOUT = 5.0
 EXPIRED_PER_WRITE = 100  # expired responses cleaned from the indexes by one save, so no save takes long
 
-# A response's key goes, and its entries in the indexes with it.
+# Every script's KEYS are RESPONSE_KEYS: responses, sizes, bytes, items; ARGV[1] and ARGV[2] the key prefixes of a
+# response and of an item. A response's key goes, its entries in the indexes, and its items' keys that point to it.
 FORGET = """
 local function forget(id)
     redis.call('DEL', ARGV[1] .. id)
@@ -43,22 +50,32 @@ local function forget(id)
         redis.call('DECRBY', KEYS[3], size)
         redis.call('HDEL', KEYS[2], id)
     end
+    local items = redis.call('HGET', KEYS[4], id)
+    if items then
+        for _, item in ipairs(cjson.decode(items)) do
+            if redis.call('GET', ARGV[2] .. item) == id then redis.call('DEL', ARGV[2] .. item) end
+        end
+        redis.call('HDEL', KEYS[4], id)
+    end
 end
 """
-# KEYS: responses, sizes, bytes. ARGV: key prefix, id, record, ttl ms, max count, max bytes, expired per write.
+# ARGV[3...]: id, record, ttl ms, max count, max bytes, expired per write, item ids (a JSON array).
 SAVE_RESPONSE = (
     FORGET
     + """
 local time = redis.call('TIME')
 local now = time[1] * 1000 + math.floor(time[2] / 1000)
-local expired = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[4]), 'LIMIT', 0, ARGV[7])
+local expired = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[5]), 'LIMIT', 0, ARGV[8])
 for _, id in ipairs(expired) do forget(id) end
-forget(ARGV[2])  -- saved again: counted once
-redis.call('SET', ARGV[1] .. ARGV[2], ARGV[3], 'PX', ARGV[4])
-redis.call('ZADD', KEYS[1], now, ARGV[2])
-redis.call('HSET', KEYS[2], ARGV[2], #ARGV[3])
-local bytes = redis.call('INCRBY', KEYS[3], #ARGV[3])
-while redis.call('ZCARD', KEYS[1]) > tonumber(ARGV[5]) or bytes > tonumber(ARGV[6]) do
+forget(ARGV[3])  -- saved again: counted once
+redis.call('SET', ARGV[1] .. ARGV[3], ARGV[4], 'PX', ARGV[5])
+redis.call('ZADD', KEYS[1], now, ARGV[3])
+redis.call('HSET', KEYS[2], ARGV[3], #ARGV[4])
+local items = cjson.decode(ARGV[9])
+for _, item in ipairs(items) do redis.call('SET', ARGV[2] .. item, ARGV[3], 'PX', ARGV[5]) end
+if #items > 0 then redis.call('HSET', KEYS[4], ARGV[3], ARGV[9]) end
+local bytes = redis.call('INCRBY', KEYS[3], #ARGV[4])
+while redis.call('ZCARD', KEYS[1]) > tonumber(ARGV[6]) or bytes > tonumber(ARGV[7]) do
     local oldest = redis.call('ZRANGE', KEYS[1], 0, 0)[1]
     if not oldest then break end
     forget(oldest)
@@ -66,12 +83,12 @@ while redis.call('ZCARD', KEYS[1]) > tonumber(ARGV[5]) or bytes > tonumber(ARGV[
 end
 """
 )
-# KEYS: responses, sizes, bytes. ARGV: key prefix, id. Returns 1 when the response was there.
+# ARGV[3]: id. Returns 1 when the response was there.
 DELETE_RESPONSE = (
     FORGET
     + """
-local existed = redis.call('EXISTS', ARGV[1] .. ARGV[2])
-forget(ARGV[2])
+local existed = redis.call('EXISTS', ARGV[1] .. ARGV[3])
+forget(ARGV[3])
 return existed
 """
 )
@@ -84,13 +101,13 @@ redis.call('ZREM', KEYS[2], ARGV[1])
 redis.call('ZREM', ARGV[2] .. cjson.decode(record)['purpose'], ARGV[1])
 return 1
 """
-# KEYS: responses, sizes, bytes. ARGV: key prefix, ttl ms. Returns how many expired responses were dropped.
+# ARGV[3]: ttl ms. Returns how many expired responses were dropped.
 PRUNE = (
     FORGET
     + """
 local time = redis.call('TIME')
 local now = time[1] * 1000 + math.floor(time[2] / 1000)
-local expired = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[2]))
+local expired = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[3]))
 for _, id in ipairs(expired) do forget(id) end
 return #expired
 """
@@ -99,6 +116,13 @@ return #expired
 
 def response_key(response_id: str) -> str:
     return f"{PREFIX}response:{response_id}"
+
+
+def item_key(item_id: str) -> str:
+    return f"{PREFIX}item:{item_id}"
+
+
+KEY_PREFIXES = [response_key(""), item_key("")]  # every script's ARGV[1] and ARGV[2]
 
 
 def file_key(file_id: str) -> str:
@@ -136,11 +160,11 @@ class RedisStore:
         record = stored.to_json()
         if len(record) > self.limits.max_bytes or self.limits.max_count <= 0:
             return False
-        keys = [RESPONSES, RESPONSE_SIZES, RESPONSE_BYTES]
         ttl_ms = self.limits.ttl_seconds * 1000
-        arguments = [response_key(""), response_id, record, ttl_ms, self.limits.max_count, self.limits.max_bytes]
+        bounds = [self.limits.max_count, self.limits.max_bytes, EXPIRED_PER_WRITE]
+        arguments = [*KEY_PREFIXES, response_id, record, ttl_ms, *bounds, json.dumps(stored.item_ids())]
         async with self._reachable():
-            await self._save_response(keys=keys, args=[*arguments, EXPIRED_PER_WRITE])
+            await self._save_response(keys=RESPONSE_KEYS, args=arguments)
         return True
 
     async def get_response(self, response_id: str) -> StoredResponse | None:
@@ -149,9 +173,19 @@ class RedisStore:
         return StoredResponse.from_json(record) if record is not None else None
 
     async def delete_response(self, response_id: str) -> bool:
-        keys = [RESPONSES, RESPONSE_SIZES, RESPONSE_BYTES]
         async with self._reachable():
-            return bool(await self._delete_response(keys=keys, args=[response_key(""), response_id]))
+            return bool(await self._delete_response(keys=RESPONSE_KEYS, args=[*KEY_PREFIXES, response_id]))
+
+    async def get_items(self, item_ids: list[str]) -> dict[str, dict[str, Any]]:
+        async with self._reachable():
+            holders = await self._redis.mget([item_key(item_id) for item_id in item_ids]) if item_ids else []
+            response_ids = list(dict.fromkeys(holder.decode() for holder in holders if holder is not None))
+            records = await self._redis.mget([response_key(i) for i in response_ids]) if response_ids else []
+        found: dict[str, dict[str, Any]] = {}
+        for record in records:
+            if record is not None:  # None: deleted or expired meanwhile
+                found |= StoredResponse.from_json(record).find_items(item_ids)
+        return found
 
     # --- files ---
 
@@ -190,9 +224,9 @@ class RedisStore:
             await self._redis.ping()
 
     async def prune(self) -> int:
-        keys = [RESPONSES, RESPONSE_SIZES, RESPONSE_BYTES]
+        ttl_ms = self.limits.ttl_seconds * 1000
         async with self._reachable():
-            return int(await self._prune(keys=keys, args=[response_key(""), self.limits.ttl_seconds * 1000]))
+            return int(await self._prune(keys=RESPONSE_KEYS, args=[*KEY_PREFIXES, ttl_ms]))
 
     async def close(self) -> None:
         await self._redis.aclose()

@@ -1,8 +1,8 @@
 """The default state store: one SQLite file (in DATA_DIR), shared by every worker process on the host.
 
 WAL mode lets readers go on while one process writes; `synchronous=NORMAL` keeps every committed write
-through a crash of the process (a power cut may lose the last ones). Every write is one statement, so
-one transaction: after a crash a record is whole or absent.
+through a crash of the process (a power cut may lose the last ones). Every write is one transaction (one
+statement, or a response and its item index in `transaction`): after a crash a record is whole or absent.
 
 A write here takes tens of microseconds and never waits for the disk, which is less than handing it to a
 thread costs (measured: ~100 µs of CPU per hand-off, plus waits for the GIL), so each process runs its
@@ -14,6 +14,7 @@ to disk).
 """
 
 import asyncio
+import json
 import logging
 import sqlite3
 import time
@@ -21,7 +22,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from .store import FileOrder, ResponseLimits, StoredFile, StoredResponse, StoreUnavailable
 
@@ -38,6 +39,18 @@ CREATE TABLE IF NOT EXISTS responses (
     record BLOB NOT NULL
 );
 CREATE TABLE IF NOT EXISTS files (id TEXT PRIMARY KEY, purpose TEXT NOT NULL, record TEXT NOT NULL) WITHOUT ROWID;
+-- Items by id, for `item_reference`: each in the newest response that holds it, and gone with that response.
+CREATE TABLE IF NOT EXISTS response_items (
+    item_id TEXT PRIMARY KEY,
+    response_seq INTEGER NOT NULL REFERENCES responses (seq) ON DELETE CASCADE
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS response_items_by_response ON response_items (response_seq);
+"""
+# The responses that hold any of the item ids in the JSON array `:ids`, oldest first.
+HOLDING_ITEMS = """
+SELECT record FROM responses WHERE expires_at > :now AND seq IN (
+    SELECT response_seq FROM response_items WHERE item_id IN (SELECT value FROM json_each(:ids))
+) ORDER BY seq
 """
 # Past the bounds, the oldest responses go: newest first, the first row whose running total passes a bound, and
 # all older ones. Found by a read (which never blocks writers), then deleted by `seq`, which is quick.
@@ -74,6 +87,7 @@ class SQLiteStore:
         connection = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         connection.execute(f"PRAGMA busy_timeout = {busy_timeout_ms}")
         connection.execute("PRAGMA synchronous = NORMAL")
+        connection.execute("PRAGMA foreign_keys = ON")  # a response's items go with it
         return connection
 
     def _open(self) -> None:
@@ -136,8 +150,16 @@ class SQLiteStore:
         if len(record) > self.limits.max_bytes or self.limits.max_count <= 0:
             return False
         row = (response_id, time.time() + self.limits.ttl_seconds, len(record), record)
-        query = "INSERT OR REPLACE INTO responses (id, expires_at, size, record) VALUES (?, ?, ?, ?)"
-        await self._run(lambda db: db.execute(query, row), writes=len(record))
+        item_ids = stored.item_ids()
+
+        def save(db: sqlite3.Connection) -> None:
+            with transaction(db):
+                query = "INSERT OR REPLACE INTO responses (id, expires_at, size, record) VALUES (?, ?, ?, ?)"
+                seq = db.execute(query, row).lastrowid
+                query = "INSERT OR REPLACE INTO response_items (item_id, response_seq) VALUES (?, ?)"
+                db.executemany(query, [(item_id, seq) for item_id in item_ids])
+
+        await self._run(save, writes=len(record))
         return True
 
     async def get_response(self, response_id: str) -> StoredResponse | None:
@@ -154,6 +176,14 @@ class SQLiteStore:
             return db.execute("DELETE FROM responses WHERE id = ?", (response_id,)).rowcount > 0
 
         return await self._run(delete, writes=0)
+
+    async def get_items(self, item_ids: list[str]) -> dict[str, dict[str, Any]]:
+        wanted = {"ids": json.dumps(item_ids), "now": time.time()}
+        records = await self._run(lambda db: db.execute(HOLDING_ITEMS, wanted).fetchall())
+        found: dict[str, dict[str, Any]] = {}
+        for (record,) in records:  # the newest copy of an item wins (they are the same, unless a client resent it)
+            found |= StoredResponse.from_json(record).find_items(item_ids)
+        return found
 
     # --- files ---
 
@@ -234,6 +264,19 @@ class SQLiteStore:
         await asyncio.get_running_loop().run_in_executor(self._thread, close)
         self._thread.shutdown(wait=False)
         self._upkeep_thread.shutdown(wait=False)
+
+
+@contextmanager
+def transaction(db: sqlite3.Connection) -> Iterator[None]:
+    """Several statements as one write: all of them or none (BEGIN IMMEDIATE: the lock first, or SQLITE_BUSY now)."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+        db.execute("COMMIT")
+    except BaseException:
+        if db.in_transaction:  # some failures (a full disk) have rolled it back already
+            db.execute("ROLLBACK")
+        raise
 
 
 @contextmanager

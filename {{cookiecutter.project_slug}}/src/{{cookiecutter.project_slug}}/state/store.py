@@ -6,6 +6,7 @@ is atomic: after a crash a record is whole or absent.
 """
 
 import json
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Any, Literal, Protocol
 
@@ -28,6 +29,21 @@ class StoredResponse:
     @classmethod
     def from_json(cls, data: bytes | str) -> "StoredResponse":
         return cls(**json.loads(data))
+
+    def item_ids(self) -> list[str]:
+        """The ids an `item_reference` may name here: of its output items, and of its input items that have one."""
+        ids = (item.get("id") for item in (*self.response.get("output", ()), *self.input_items))
+        return list(dict.fromkeys(item_id for item_id in ids if isinstance(item_id, str) and item_id))
+
+    def find_items(self, item_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """The items it holds with these ids, by id (an output item before an input item of the same id)."""
+        wanted = set(item_ids)
+        found: dict[str, dict[str, Any]] = {}
+        for item in (*self.response.get("output", ()), *self.input_items):
+            item_id = item.get("id")
+            if item_id in wanted and item_id not in found:
+                found[item_id] = item
+        return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +109,15 @@ class StateStore(Protocol):
     async def get_response(self, response_id: str) -> StoredResponse | None: ...
 
     async def delete_response(self, response_id: str) -> bool: ...
+
+    async def get_items(self, item_ids: list[str]) -> dict[str, dict[str, Any]]:
+        """The stored items with these ids (for `item_reference`), by id; an id that is not stored is left out.
+
+        Saving a response indexes its items (`StoredResponse.item_ids`) in the same write, each to the newest
+        response that holds it; the index entries go with that response (deleted, expired, past the bounds,
+        which drop the oldest first, so the newest holder is the last to go).
+        """
+        ...
 
     async def add_file(self, file: StoredFile) -> None:
         """List an uploaded file (its bytes are already in the blob store); adding it again changes nothing."""
