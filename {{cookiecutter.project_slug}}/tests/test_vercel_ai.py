@@ -1,7 +1,8 @@
 """The Vercel AI SDK (npm `ai` + `@ai-sdk/openai`), for real: two turns of one conversation, streamed and not.
 
 Its Responses model sends an earlier answer back as an `item_reference` (with `store` at its default), which
-the service resolves from its store: the LLM's second prompt holds the first answer. Needs node and the two
+the service resolves from its store, or as text with `store` off: either way the LLM's second prompt holds
+the first answer. Needs node and the two
 packages (`.ci/run` installs them into .tools/vercel-ai): set VERCEL_AI_DIR to that folder, or the test skips
 (in CI, where it must run, it fails).
 """
@@ -42,9 +43,13 @@ def vercel_ai_script(tmp_path: Path) -> list[str]:
     return [node, str(work / SCRIPT.name)]
 
 
-@pytest.mark.parametrize("stream", [False, True], ids=["generateText", "streamText"])
+@pytest.mark.parametrize(
+    ("stream", "store"),
+    [(False, True), (True, True), (False, False)],
+    ids=["generateText", "streamText", "generateText-store-off"],
+)
 def test_a_second_turn_holds_the_first_answer(
-    service: ServiceProcess, upstream: ScriptedUpstream, tmp_path: Path, stream: bool
+    service: ServiceProcess, upstream: ScriptedUpstream, tmp_path: Path, stream: bool, store: bool
 ) -> None:
     command = vercel_ai_script(tmp_path)
     upstream.script(text=ANSWER)
@@ -54,6 +59,7 @@ def test_a_second_turn_holds_the_first_answer(
         "SERVICE_URL": service.base_url,
         "MODEL": "llm",
         "STREAM": "1" if stream else "0",
+        "STORE": "1" if store else "0",
         "QUESTION": QUESTION,
         "FOLLOW_UP": FOLLOW_UP,
     }
@@ -64,6 +70,6 @@ def test_a_second_turn_holds_the_first_answer(
 
     second_input = result["sent"][1]["input"]
     references = [item for item in second_input if item.get("type") == "item_reference"]
-    assert len(references) == 1, f"the SDK sends the first answer by reference: {second_input}"
+    assert len(references) == (1 if store else 0), f"with store, the first answer goes by reference: {second_input}"
     prompt = [(message["role"], message["content"]) for message in upstream.requests[1]["messages"]]
     assert prompt == [("user", QUESTION), ("assistant", ANSWER), ("user", FOLLOW_UP)]

@@ -4,10 +4,12 @@
 // {"first", "second": the answers' texts, "sent": the request bodies the SDK sent, in order}.
 //
 //   SERVICE_URL=http://127.0.0.1:1416 MODEL=llm STREAM=1 QUESTION=... FOLLOW_UP=... node vercel_ai_two_turns.mjs
+// STORE=0 sets the SDK's `store` option off: it then sends the first answer's text instead of a reference.
 import { createOpenAI } from "@ai-sdk/openai";
 import { generateText, streamText } from "ai";
 
-const { SERVICE_URL, MODEL, STREAM, QUESTION, FOLLOW_UP } = process.env;
+const { SERVICE_URL, MODEL, STREAM, STORE, QUESTION, FOLLOW_UP } = process.env;
+const providerOptions = STORE === "0" ? { openai: { store: false } } : undefined;
 const sent = [];
 const provider = createOpenAI({
   baseURL: `${SERVICE_URL}/v1`,
@@ -21,11 +23,12 @@ const model = provider.responses(MODEL);
 
 async function turn(messages) {
   if (STREAM !== "1") {
-    const result = await generateText({ model, messages, maxRetries: 0 });
+    const result = await generateText({ model, messages, providerOptions, maxRetries: 0 });
     return { text: result.text, messages: result.response.messages };
   }
   const errors = [];
-  const result = streamText({ model, messages, maxRetries: 0, onError: ({ error }) => errors.push(error) });
+  const onError = ({ error }) => errors.push(error);
+  const result = streamText({ model, messages, providerOptions, maxRetries: 0, onError });
   let text = "";
   for await (const delta of result.textStream) text += delta;
   if (errors.length > 0) throw errors[0];

@@ -33,15 +33,16 @@ RESPONSES = PREFIX + "responses"
 RESPONSE_SIZES = PREFIX + "response_sizes"
 RESPONSE_BYTES = PREFIX + "response_bytes"
 RESPONSE_ITEMS = PREFIX + "response_items"
-RESPONSE_KEYS = [RESPONSES, RESPONSE_SIZES, RESPONSE_BYTES, RESPONSE_ITEMS]  # every script's KEYS
+ITEM_PREFIX = PREFIX + "item:"
 FILES = PREFIX + "files"
 CONNECT_TIMEOUT = 2.0  # seconds: a request that needs an unreachable store gets its 503 this soon
 COMMAND_TIMEOUT = 5.0
 EXPIRED_PER_WRITE = 100  # expired responses cleaned from the indexes by one save, so no save takes long
 
-# Every script's KEYS are RESPONSE_KEYS: responses, sizes, bytes, items; ARGV[1] and ARGV[2] the key prefixes of a
-# response and of an item. A response's key goes, its entries in the indexes, and its items' keys that point to it.
-FORGET = """
+# A response's key goes, its entries in the indexes, and the keys of its items that still name it. (The item index's
+# keys are named here, not passed: the scripts already name keys they compute, so Redis Cluster is out anyway.)
+FORGET = f"""
+local response_items, item_prefix = '{RESPONSE_ITEMS}', '{ITEM_PREFIX}'
 local function forget(id)
     redis.call('DEL', ARGV[1] .. id)
     redis.call('ZREM', KEYS[1], id)
@@ -50,32 +51,33 @@ local function forget(id)
         redis.call('DECRBY', KEYS[3], size)
         redis.call('HDEL', KEYS[2], id)
     end
-    local items = redis.call('HGET', KEYS[4], id)
+    local items = redis.call('HGET', response_items, id)
     if items then
         for _, item in ipairs(cjson.decode(items)) do
-            if redis.call('GET', ARGV[2] .. item) == id then redis.call('DEL', ARGV[2] .. item) end
+            if redis.call('GET', item_prefix .. item) == id then redis.call('DEL', item_prefix .. item) end
         end
-        redis.call('HDEL', KEYS[4], id)
+        redis.call('HDEL', response_items, id)
     end
 end
 """
-# ARGV[3...]: id, record, ttl ms, max count, max bytes, expired per write, item ids (a JSON array).
+# KEYS: responses, sizes, bytes. ARGV: key prefix, id, record, ttl ms, max count, max bytes, expired per write,
+# the ids of its items (a JSON array).
 SAVE_RESPONSE = (
     FORGET
     + """
 local time = redis.call('TIME')
 local now = time[1] * 1000 + math.floor(time[2] / 1000)
-local expired = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[5]), 'LIMIT', 0, ARGV[8])
+local expired = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[4]), 'LIMIT', 0, ARGV[7])
 for _, id in ipairs(expired) do forget(id) end
-forget(ARGV[3])  -- saved again: counted once
-redis.call('SET', ARGV[1] .. ARGV[3], ARGV[4], 'PX', ARGV[5])
-redis.call('ZADD', KEYS[1], now, ARGV[3])
-redis.call('HSET', KEYS[2], ARGV[3], #ARGV[4])
-local items = cjson.decode(ARGV[9])
-for _, item in ipairs(items) do redis.call('SET', ARGV[2] .. item, ARGV[3], 'PX', ARGV[5]) end
-if #items > 0 then redis.call('HSET', KEYS[4], ARGV[3], ARGV[9]) end
-local bytes = redis.call('INCRBY', KEYS[3], #ARGV[4])
-while redis.call('ZCARD', KEYS[1]) > tonumber(ARGV[6]) or bytes > tonumber(ARGV[7]) do
+forget(ARGV[2])  -- saved again: counted once
+redis.call('SET', ARGV[1] .. ARGV[2], ARGV[3], 'PX', ARGV[4])
+redis.call('ZADD', KEYS[1], now, ARGV[2])
+redis.call('HSET', KEYS[2], ARGV[2], #ARGV[3])
+local items = cjson.decode(ARGV[8])
+for _, item in ipairs(items) do redis.call('SET', item_prefix .. item, ARGV[2], 'PX', ARGV[4]) end
+if #items > 0 then redis.call('HSET', response_items, ARGV[2], ARGV[8]) end
+local bytes = redis.call('INCRBY', KEYS[3], #ARGV[3])
+while redis.call('ZCARD', KEYS[1]) > tonumber(ARGV[5]) or bytes > tonumber(ARGV[6]) do
     local oldest = redis.call('ZRANGE', KEYS[1], 0, 0)[1]
     if not oldest then break end
     forget(oldest)
@@ -83,12 +85,12 @@ while redis.call('ZCARD', KEYS[1]) > tonumber(ARGV[6]) or bytes > tonumber(ARGV[
 end
 """
 )
-# ARGV[3]: id. Returns 1 when the response was there.
+# KEYS: responses, sizes, bytes. ARGV: key prefix, id. Returns 1 when the response was there.
 DELETE_RESPONSE = (
     FORGET
     + """
-local existed = redis.call('EXISTS', ARGV[1] .. ARGV[3])
-forget(ARGV[3])
+local existed = redis.call('EXISTS', ARGV[1] .. ARGV[2])
+forget(ARGV[2])
 return existed
 """
 )
@@ -101,13 +103,13 @@ redis.call('ZREM', KEYS[2], ARGV[1])
 redis.call('ZREM', ARGV[2] .. cjson.decode(record)['purpose'], ARGV[1])
 return 1
 """
-# ARGV[3]: ttl ms. Returns how many expired responses were dropped.
+# KEYS: responses, sizes, bytes. ARGV: key prefix, ttl ms. Returns how many expired responses were dropped.
 PRUNE = (
     FORGET
     + """
 local time = redis.call('TIME')
 local now = time[1] * 1000 + math.floor(time[2] / 1000)
-local expired = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[3]))
+local expired = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[2]))
 for _, id in ipairs(expired) do forget(id) end
 return #expired
 """
@@ -119,10 +121,7 @@ def response_key(response_id: str) -> str:
 
 
 def item_key(item_id: str) -> str:
-    return f"{PREFIX}item:{item_id}"
-
-
-KEY_PREFIXES = [response_key(""), item_key("")]  # every script's ARGV[1] and ARGV[2]
+    return f"{ITEM_PREFIX}{item_id}"
 
 
 def file_key(file_id: str) -> str:
@@ -160,11 +159,12 @@ class RedisStore:
         record = stored.to_json()
         if len(record) > self.limits.max_bytes or self.limits.max_count <= 0:
             return False
+        keys = [RESPONSES, RESPONSE_SIZES, RESPONSE_BYTES]
         ttl_ms = self.limits.ttl_seconds * 1000
-        bounds = [self.limits.max_count, self.limits.max_bytes, EXPIRED_PER_WRITE]
-        arguments = [*KEY_PREFIXES, response_id, record, ttl_ms, *bounds, json.dumps(stored.item_ids())]
+        arguments = [response_key(""), response_id, record, ttl_ms, self.limits.max_count, self.limits.max_bytes]
+        item_ids = json.dumps(stored.item_ids())
         async with self._reachable():
-            await self._save_response(keys=RESPONSE_KEYS, args=arguments)
+            await self._save_response(keys=keys, args=[*arguments, EXPIRED_PER_WRITE, item_ids])
         return True
 
     async def get_response(self, response_id: str) -> StoredResponse | None:
@@ -173,8 +173,9 @@ class RedisStore:
         return StoredResponse.from_json(record) if record is not None else None
 
     async def delete_response(self, response_id: str) -> bool:
+        keys = [RESPONSES, RESPONSE_SIZES, RESPONSE_BYTES]
         async with self._reachable():
-            return bool(await self._delete_response(keys=RESPONSE_KEYS, args=[*KEY_PREFIXES, response_id]))
+            return bool(await self._delete_response(keys=keys, args=[response_key(""), response_id]))
 
     async def get_items(self, item_ids: list[str]) -> dict[str, dict[str, Any]]:
         async with self._reachable():
@@ -224,9 +225,9 @@ class RedisStore:
             await self._redis.ping()
 
     async def prune(self) -> int:
-        ttl_ms = self.limits.ttl_seconds * 1000
+        keys = [RESPONSES, RESPONSE_SIZES, RESPONSE_BYTES]
         async with self._reachable():
-            return int(await self._prune(keys=RESPONSE_KEYS, args=[*KEY_PREFIXES, ttl_ms]))
+            return int(await self._prune(keys=keys, args=[response_key(""), self.limits.ttl_seconds * 1000]))
 
     async def close(self) -> None:
         await self._redis.aclose()
