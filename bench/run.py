@@ -395,6 +395,16 @@ class Bench:
                 out.append(self.baseline.label)
         return out
 
+    def in_turn(self, columns: Iterable[str], repeat: int) -> list[str]:
+        """The targets' order in one repeat. With a baseline, it and ours swap places every other repeat: the
+        before and the after must not always run in the same place (an A/A run put one copy ahead of the other)."""
+        order = list(columns)
+        if self.baseline is None or repeat % 2 == 0 or not {"ours", self.baseline.label} <= set(order):
+            return order
+        ours, baseline = order.index("ours"), order.index(self.baseline.label)
+        order[ours], order[baseline] = order[baseline], order[ours]
+        return order
+
     @contextlib.asynccontextmanager
     async def servers(self, names: Iterable[str], thread_pool: int | None = None) -> AsyncIterator[dict[str, Server]]:
         servers = await self.start_servers([n for n in names if n in self.targets], thread_pool)
@@ -549,7 +559,8 @@ class Bench:
                 for c in s.rps_concurrency:
                     runs: dict[str, list[dict[str, Any]]] = {n: [] for n in columns}
                     for repeat in range(s.repeats):
-                        for name, column_model in columns.items():
+                        for name in self.in_turn(columns, repeat):
+                            column_model = columns[name]
                             port, proc = self.endpoint(servers, name)
                             body = load.chat_body(column_model, "q", False)
                             label = f"rps-{column_model}-c{c}-{name}-{repeat}".replace(" ", "_")
@@ -612,7 +623,8 @@ class Bench:
                 }
                 runs: dict[str, list[dict[str, Any]]] = {n: [] for n in models}
                 for repeat in range(s.repeats):
-                    for name, model in models.items():
+                    for name in self.in_turn(models, repeat):
+                        model = models[name]
                         port, proc = self.endpoint(servers, name)
                         body = load.chat_body(model, "q", True, history)
                         runs[name].append(
@@ -724,8 +736,8 @@ class Bench:
                 async with self.servers([name]):
                     pass
         runs: dict[str, list[dict[str, Any]]] = {column: [] for column in columns}
-        for _ in range(self.sizes.cold_repeats):
-            for column in columns:
+        for repeat in range(self.sizes.cold_repeats):
+            for column in self.in_turn(columns, repeat):
                 name = self.server_of(column)
                 async with self.servers([name]) as servers:
                     server = servers[name]
@@ -753,14 +765,18 @@ class Bench:
         settings = {"streams": s.cancel_streams, "rate": s.cancel_rate, "settle": s.cancel_settle, "rounds": s.repeats}
         out: dict[str, Any] = {"settings": settings, "async": {}, "sync": {}}
         names = self.wanted(self.with_baseline(("ours", "hayhooks", "floor")))
-        cases = [(kind, name, f"{kind}_stream") for kind in ("async", "sync") for name in names]
-        if "upstream" in self.targets:
-            cases.append(("async", "upstream", UPSTREAM_MODEL))
-        samples = {(kind, name): HangUps() for kind, name, _ in cases}
+
+        def cases(round_number: int) -> list[tuple[str, str, str]]:
+            """(kind, target, model) in this round's order, then the upstream called directly."""
+            turn = self.in_turn(names, round_number)
+            order = [(kind, name, f"{kind}_stream") for kind in ("async", "sync") for name in turn]
+            return order + ([("async", "upstream", UPSTREAM_MODEL)] if "upstream" in self.targets else [])
+
+        samples = {(kind, name): HangUps() for kind, name, _ in cases(0)}
         async with self.servers(["ours", BASELINE, "hayhooks", "floor"]) as servers:
             await self.warm_up(servers, ["async_stream", "sync_stream"])
             for round_number in range(s.repeats):
-                for kind, name, model in cases:
+                for kind, name, model in cases(round_number):
                     tag = f"cancel-{round_number}-{kind}-{name}"
                     samples[kind, name].add(await self.hang_up(servers, name, model, tag))
         for (kind, name), hang_ups in samples.items():
