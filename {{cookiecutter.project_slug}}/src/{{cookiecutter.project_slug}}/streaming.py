@@ -32,6 +32,7 @@ Force either with `forward_tool_calls=True` or `False`.
 """
 
 import asyncio
+import contextvars
 import json
 import queue
 import threading
@@ -160,7 +161,9 @@ class PipelineStream(PushIterator):
             finally:
                 hand_over(None)
 
-        threading.Thread(target=run, name="pipeline-run", daemon=True).start()
+        # In a copy of this context: the request's id reaches the pipeline's log lines, and its trace the spans.
+        context = contextvars.copy_context()
+        threading.Thread(target=context.run, args=(run,), name="pipeline-run", daemon=True).start()
         try:
             while (chunk := chunks.get()) is not None:
                 yield from self.shaper.pieces(chunk)

@@ -18,7 +18,9 @@ from functools import cache
 
 import openai
 
+from . import metrics
 from .events import StreamError
+from .request_info import see_the_server_log
 
 logger = logging.getLogger(__name__)
 
@@ -28,8 +30,9 @@ def failure_event(error: BaseException, where: str) -> StreamError:
     upstream = _upstream_cause(error)
     if upstream is None:
         logger.error("Wrapper %s failed", where, exc_info=error)
-        return StreamError(f"The pipeline failed ({type(error).__name__}); see the server log.")
+        return StreamError(f"The pipeline failed ({type(error).__name__}); {see_the_server_log()}.")
     failure = _for_upstream(upstream)
+    metrics.count_upstream_error(failure.code or "upstream_error")
     if failure.code == "upstream_authentication_failed":
         _log_refused_credentials(type(upstream).__name__)
     else:

@@ -6,6 +6,7 @@ from quart import Blueprint, Response, current_app, jsonify
 
 from ..errors import OpenAIError
 from ..registry import Registry
+from ..request_info import note_model
 from ..response_store import ResponseStore, StoredResponse
 from ..runner import Runner
 from ..settings import Settings
@@ -100,6 +101,7 @@ async def create_response() -> Response:
         input_items = [*previous.input_items, *previous.response["output"], *input_items]
     registry: Registry = current_app.extensions["registry"]
     wrapper, method_name = registry.find(model, "responses")
+    note_model(wrapper.model_id)
 
     runner: Runner = current_app.extensions["runner"]
     method = getattr(wrapper.instance, method_name)
