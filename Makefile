@@ -19,11 +19,15 @@ $(TOOLS_STAMP): Makefile
 	$(VENV)/bin/python -m pip install --quiet "cookiecutter>=2.6,<3" "pytest>=8" "ruff>=0.9"
 	touch $@
 
-# Bake with the default answers into .scratch/ (replacing the last bake), install it, and serve it.
+# Bake with the default answers into .scratch/, install it, and serve it. An existing bake is kept, with your edits
+# in it: `make serve REBAKE=1` replaces it with a fresh one.
 # Settings come from .scratch/$(SLUG)/.env; exported variables (e.g. OPENAI_API_KEY) take precedence.
 serve: $(TOOLS_STAMP)
-	rm -rf $(SCRATCH)/$(SLUG)
-	$(VENV)/bin/cookiecutter . --no-input --output-dir $(SCRATCH)
+	@if [ -n "$(REBAKE)" ] || [ ! -d $(SCRATCH)/$(SLUG) ]; then \
+		rm -rf $(SCRATCH)/$(SLUG) && $(VENV)/bin/cookiecutter . --no-input --output-dir $(SCRATCH); \
+	else \
+		echo "Serving the existing bake in $(SCRATCH)/$(SLUG) (make serve REBAKE=1 for a fresh one)"; \
+	fi
 	test -x $(SCRATCH)/venv/bin/python || $(PYTHON) -m venv $(SCRATCH)/venv
 	$(SCRATCH)/venv/bin/python -m pip install --quiet -e $(SCRATCH)/$(SLUG)
 	cd $(SCRATCH)/$(SLUG) && ../venv/bin/hypercorn $(SLUG).asgi:app --bind 127.0.0.1:$(PORT)

@@ -4,6 +4,10 @@
 // from the page. The agent's tool call must show as a tool-call block (and its status line), chat_stream's
 // reasoning as a Thinking block, and every chat must get, in the sidebar, the title the service's task
 // answer gave. One screenshot per model goes to ARTIFACTS. Every wait is bounded.
+//
+// With REAL_MODEL=1 the service behind Open WebUI talks to a real LLM (llama-server, see run.sh): one chat
+// with SCENARIO.real_model, whose answer must appear in the page and finish. A small model's words are not
+// stable, so they are not checked; the sidebar title (the service's, from the question) is.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -12,7 +16,7 @@ import { chromium } from 'playwright-core';
 const WEBUI_URL = requireEnv('WEBUI_URL');
 const ARTIFACTS = requireEnv('ARTIFACTS');
 const SCENARIO = JSON.parse(fs.readFileSync(requireEnv('SCENARIO'), 'utf8'));
-const LLM_REQUESTS = requireEnv('LLM_REQUESTS');
+const REAL_MODEL = process.env.REAL_MODEL === '1';
 const STEP_TIMEOUT_MS = 90_000;
 const TOTAL_TIMEOUT_MS = 10 * 60_000;
 const CHROMIUM_FLAGS = [
@@ -68,12 +72,12 @@ async function waitForText(locator, expected, what) {
   throw new Error(`${what}: ${expected} did not appear; the page showed ${JSON.stringify(text)}`);
 }
 
-async function askModel(page, entry) {
+async function askModel(page, entry, first) {
   console.log(`-- ${entry.model}: asking ${JSON.stringify(entry.question)}`);
   await page.goto(`${WEBUI_URL}/?models=${encodeURIComponent(entry.model)}`);
   const input = page.locator('#chat-input');
   await input.waitFor({ state: 'visible', timeout: STEP_TIMEOUT_MS });
-  await dismissReleaseNotes(page, entry === SCENARIO.models[0] ? 15_000 : 1_000);
+  await dismissReleaseNotes(page, first ? 15_000 : 1_000);
   await openSidebar(page);
   await input.click();
   await page.keyboard.type(entry.question);
@@ -119,10 +123,18 @@ async function checkTitle(page, entry) {
   await page.locator('#sidebar').getByText('Loading...').waitFor({ state: 'hidden', timeout: 5_000 }).catch(() => {});
 }
 
+// The real model's answer: some text, and Open WebUI done with it (it shows Regenerate once an answer is whole).
+async function checkRealModelAnswer(page, answer) {
+  await page.getByRole('button', { name: 'Regenerate' }).last().waitFor({ state: 'visible', timeout: STEP_TIMEOUT_MS });
+  const text = (await answer.innerText()).trim();
+  check(text.length > 0, 'the real model should have answered in the page');
+  console.log(`   the whole answer: ${JSON.stringify(text.slice(0, 160))}`);
+}
+
 // What reached the LLM: only the models' own calls, never a background task or Open WebUI's tools.
 function checkLlmRequests() {
   const requests = fs
-    .readFileSync(LLM_REQUESTS, 'utf8')
+    .readFileSync(requireEnv('LLM_REQUESTS'), 'utf8')
     .split('\n')
     .filter(Boolean)
     .map((line) => JSON.parse(line));
@@ -156,16 +168,18 @@ async function main() {
       const url = new URL(request.url());
       if (url.protocol.startsWith('http') && url.hostname !== '127.0.0.1') offLoopback.add(url.origin);
     });
-    for (const entry of SCENARIO.models) {
-      const answer = await askModel(page, entry);
+    const entries = REAL_MODEL ? [{ ...SCENARIO.real_model, answer: /\S/ }] : SCENARIO.models;
+    for (const entry of entries) {
+      const answer = await askModel(page, entry, entry === entries[0]);
+      if (REAL_MODEL) await checkRealModelAnswer(page, answer);
       if (entry.tool) await checkToolCall(page, answer, entry);
       if (entry.reasoning) await checkReasoning(answer, entry);
       await checkTitle(page, entry);
-      const shot = path.join(ARTIFACTS, `${entry.model}.png`);
+      const shot = path.join(ARTIFACTS, `${REAL_MODEL ? 'real-model-' : ''}${entry.model}.png`);
       await page.screenshot({ path: shot, clip: { x: 0, y: 0, width: 1280, height: 500 } });
       console.log(`   screenshot: ${shot}`);
     }
-    checkLlmRequests();
+    if (!REAL_MODEL) checkLlmRequests();
     check(offLoopback.size === 0, `the page asked for addresses off loopback: ${[...offLoopback]}`);
     console.log('-- the page made no request off 127.0.0.1');
   } catch (error) {

@@ -10,6 +10,9 @@
 # 2. In a network namespace that has only loopback (`unshare -n`), starts the scripted LLM
 #    (scripted_llm.py), the service and Open WebUI on free ports, waits for each (bounded), and runs
 #    browser_test.mjs, which sends a message to each example model and checks what the page shows.
+# 3. With LLAMA_SERVER_BIN and LLAMA_MODEL_PATH set (as .ci/run sets them; required under CI=true), once more
+#    with a real LLM: llama-server with that model, the service restarted on its port to talk to it, and one
+#    chat whose answer must appear in the page (its words are not checked: a small model's are not stable).
 # Screenshots and logs go to openwebui/artifacts/. Every process started here is stopped by its PID.
 set -euo pipefail
 
@@ -101,15 +104,19 @@ wait_jobs() {
 # --- serving and testing (inside the loopback-only namespace) ---
 
 PIDS=()
+SERVICE_PID=
+
+# wait_or_kill PID: up to 10 s for PID to exit (after a TERM), then KILL.
+wait_or_kill() {
+  for _ in $(seq 1 100); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
+  kill -KILL "$1" 2>/dev/null || true
+  wait "$1" 2>/dev/null || true
+}
 
 stop_all() {
   local pid
   for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for pid in "${PIDS[@]}"; do
-    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-  done
+  for pid in "${PIDS[@]}"; do wait_or_kill "$pid"; done
 }
 
 free_port() {
@@ -132,6 +139,39 @@ wait_for() {
   step "$name is up at $url"
 }
 
+# start_service PORT LOG NAME=VALUE...: the baked service on PORT, its LLM named by the NAME=VALUE settings.
+start_service() {
+  local port=$1 log=$2
+  shift 2
+  (
+    cd "$SCRATCH/bake/$SLUG"
+    exec env "$@" DATA_DIR="$RUN_DIR/service-data" "$SCRATCH/venv/bin/hypercorn" "$SLUG.asgi:app" --bind "127.0.0.1:$port"
+  ) >"$log" 2>&1 &
+  SERVICE_PID=$!
+  PIDS+=("$SERVICE_PID")
+  wait_for "the service" "http://127.0.0.1:$port/status" "$SERVICE_START_SECONDS" "$SERVICE_PID" "$log"
+}
+
+# real_model_pass SERVICE_PORT WEBUI_URL: the service, on the same port, now in front of llama-server.
+# --n-predict caps each answer (Open WebUI sends no max_tokens), so a rambling small model ends in seconds.
+real_model_pass() {
+  local service_port=$1 webui_url=$2 llama_port
+  llama_port=$(free_port)
+  "$LLAMA_SERVER_BIN" --model "$LLAMA_MODEL_PATH" --alias smollm2 --host 127.0.0.1 --port "$llama_port" \
+    --ctx-size 4096 --n-predict 64 --threads 2 >"$ARTIFACTS/llama-server.log" 2>&1 &
+  PIDS+=($!)
+  wait_for "llama-server" "http://127.0.0.1:$llama_port/health" 60 "$!" "$ARTIFACTS/llama-server.log"
+  kill -TERM "$SERVICE_PID" 2>/dev/null || true
+  wait_or_kill "$SERVICE_PID"
+  local pid running=()
+  for pid in "${PIDS[@]}"; do [ "$pid" = "$SERVICE_PID" ] || running+=("$pid"); done
+  PIDS=("${running[@]}")
+  start_service "$service_port" "$ARTIFACTS/service-real-model.log" OPENAI_API_KEY=no-key-needed \
+    OPENAI_BASE_URL="http://127.0.0.1:$llama_port/v1" OPENAI_MODEL=smollm2
+  step "drive Chromium against the real model (browser_test.mjs with REAL_MODEL=1)"
+  REAL_MODEL=1 WEBUI_URL="$webui_url" SCENARIO="$HERE/scenario.json" ARTIFACTS="$ARTIFACTS" node "$HERE/browser_test.mjs"
+}
+
 serve_and_test() {
   trap stop_all EXIT
   ip link set lo up 2>/dev/null || true
@@ -147,13 +187,8 @@ serve_and_test() {
   PIDS+=($!)
   wait_for "the scripted LLM" "http://127.0.0.1:$llm_port/v1/models" 30 "$!" "$ARTIFACTS/llm.log"
 
-  (
-    cd "$SCRATCH/bake/$SLUG"
-    exec env OPENAI_API_KEY=scripted OPENAI_BASE_URL="http://127.0.0.1:$llm_port/v1" OPENAI_MODEL=scripted-model \
-      DATA_DIR="$RUN_DIR/service-data" "$SCRATCH/venv/bin/hypercorn" "$SLUG.asgi:app" --bind "127.0.0.1:$service_port"
-  ) >"$ARTIFACTS/service.log" 2>&1 &
-  PIDS+=($!)
-  wait_for "the service" "http://127.0.0.1:$service_port/status" "$SERVICE_START_SECONDS" "$!" "$ARTIFACTS/service.log"
+  start_service "$service_port" "$ARTIFACTS/service.log" OPENAI_API_KEY=scripted \
+    OPENAI_BASE_URL="http://127.0.0.1:$llm_port/v1" OPENAI_MODEL=scripted-model
 
   # Offline and quiet: nothing to download, check or share; our service its only model connection, and
   # ENABLE_FORWARD_USER_INFO_HEADERS so the service knows it is talking to Open WebUI.
@@ -174,9 +209,19 @@ serve_and_test() {
   step "drive Chromium (browser_test.mjs)"
   WEBUI_URL="http://127.0.0.1:$webui_port" SCENARIO="$HERE/scenario.json" ARTIFACTS="$ARTIFACTS" \
     LLM_REQUESTS="$ARTIFACTS/llm-requests.jsonl" node "$HERE/browser_test.mjs"
+
+  if [ -n "${LLAMA_SERVER_BIN:-}" ] && [ -n "${LLAMA_MODEL_PATH:-}" ]; then
+    real_model_pass "$service_port" "http://127.0.0.1:$webui_port"
+  else
+    step "LLAMA_SERVER_BIN or LLAMA_MODEL_PATH not set: no pass with a real model"
+  fi
 }
 
 main() {
+  if [ "${CI:-}" = "true" ] && { [ -z "${LLAMA_SERVER_BIN:-}" ] || [ -z "${LLAMA_MODEL_PATH:-}" ]; }; then
+    echo "CI=true but LLAMA_SERVER_BIN or LLAMA_MODEL_PATH is not set: the real-model pass would not run" >&2
+    exit 1
+  fi
   rm -rf "$ARTIFACTS"
   mkdir -p "$ARTIFACTS"
   trap stop_jobs EXIT

@@ -25,7 +25,7 @@ os.environ["HAYSTACK_TELEMETRY_ENABLED"] = "False"
 from support import TEST_MAX_BODY_BYTES, ServiceProcess, base_env  # noqa: E402
 from upstream import ScriptedUpstream  # noqa: E402
 
-SERVICE_FIXTURES = ("service", "offline_service", "test_service")
+SERVICE_FIXTURES = ("service", "offline_service", "test_service", "real_model_service", "llama_server")
 
 
 _started_upstreams: list[ScriptedUpstream] = []
@@ -106,6 +106,6 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         funcargs = getattr(item, "funcargs", {})
         for name in SERVICE_FIXTURES:
             service = funcargs.get(name)
-            if isinstance(service, ServiceProcess):
+            if hasattr(service, "log_tail"):  # a ServiceProcess, or test_real_model's LlamaServer
                 report.sections.append((f"{name} log (tail)", service.log_tail()))
     return report

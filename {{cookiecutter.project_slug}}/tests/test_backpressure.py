@@ -42,7 +42,9 @@ def _service(
 
 
 @pytest.fixture(scope="module")
-def examples_never_idle(upstream: ScriptedUpstream, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceProcess]:
+def examples_never_idle(
+    upstream: ScriptedUpstream, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServiceProcess]:
     """The example wrappers with the idle-client limit off: only backpressure holds the upstream back."""
     yield from _service("examples_never_idle", upstream, tmp_path_factory, IDLE_CLIENT_SECONDS="0")
 
@@ -52,7 +54,11 @@ def test_wrappers_never_idle(
     upstream: ScriptedUpstream, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ServiceProcess]:
     yield from _service(
-        "test_wrappers_never_idle", upstream, tmp_path_factory, IDLE_CLIENT_SECONDS="0", WRAPPERS_PACKAGE="test_wrappers"
+        "test_wrappers_never_idle",
+        upstream,
+        tmp_path_factory,
+        IDLE_CLIENT_SECONDS="0",
+        WRAPPERS_PACKAGE="test_wrappers",
     )
 
 
@@ -132,11 +138,15 @@ def test_a_client_that_stops_reading_holds_the_upstream_back(
     assert wait_until(lambda: record.disconnected, timeout=30), "the upstream stream outlived its client"
 
 
-def test_a_client_that_takes_nothing_is_hung_up_on(impatient_service: ServiceProcess, upstream: ScriptedUpstream) -> None:
+def test_a_client_that_takes_nothing_is_hung_up_on(
+    impatient_service: ServiceProcess, upstream: ScriptedUpstream
+) -> None:
     """With IDLE_CLIENT_SECONDS=2 the service ends the response and closes the LLM stream while the client waits."""
     prompt = "dead reader, impatient service"
     upstream.script(text=TOKEN, repeat=ENDLESS)
-    with dead_reader(impatient_service, "/v1/chat/completions", {"model": "chat_stream", "stream": True, "messages": user(prompt)}):
+    with dead_reader(
+        impatient_service, "/v1/chat/completions", {"model": "chat_stream", "stream": True, "messages": user(prompt)}
+    ):
         record = _latest_stream(upstream, prompt)
         assert wait_until(lambda: record.disconnected, timeout=30), "the run still reads the LLM for nobody"
         assert not record.completed

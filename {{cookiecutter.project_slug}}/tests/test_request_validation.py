@@ -86,7 +86,9 @@ def test_sampling_fields_out_of_range_name_their_param(
         ("/v1/chat/completions", "stream_options", "usage"),
     ],
 )
-def test_api_fields_out_of_range_name_their_param(service: ServiceProcess, path: str, field: str, value: object) -> None:
+def test_api_fields_out_of_range_name_their_param(
+    service: ServiceProcess, path: str, field: str, value: object
+) -> None:
     body = dict(ROUTES[0][1] if path == ROUTES[0][0] else ROUTES[1][1])
     with service.http() as http:
         response = http.post(path, json=body | {field: value})
@@ -143,16 +145,16 @@ def test_a_large_body_is_parsed_off_the_event_loop_alike(service: ServiceProcess
     """Bodies over 1 MiB take the other parser (in a thread): the same answers, the same errors."""
     big_text = "word " * 300_000  # 1.5 MB in one message
     upstream.script(text="read it")
-    completion = service.client().chat.completions.create(
-        model="chat_stream", messages=user(big_text), temperature=0.5
-    )
+    completion = service.client().chat.completions.create(model="chat_stream", messages=user(big_text), temperature=0.5)
     assert completion.choices[0].message.content == "read it"
     assert upstream.requests[-1]["messages"][-1]["content"] == big_text
 
     with service.http() as http:
         many = http.post("/v1/chat/completions", json={"model": "chat_stream", "messages": user("hi") * 40_000})
         deep = _post_raw(service, "/v1/chat/completions", '{"x": ' + "[" * 600_000 + "]" * 600_000 + "}")
-        infinite = _post_raw(service, "/v1/responses", '{"model": "chat_stream", "input": "' + "a" * 2**20 + '", "top_p": 1e999}')
+        infinite = _post_raw(
+            service, "/v1/responses", '{"model": "chat_stream", "input": "' + "a" * 2**20 + '", "top_p": 1e999}'
+        )
     assert_error(many, 400, param="messages", code="too_many_items")
     assert_error(deep, 400, code="invalid_json")
     assert_error(infinite, 400, code="invalid_json")

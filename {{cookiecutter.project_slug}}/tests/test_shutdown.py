@@ -85,7 +85,9 @@ def test_sigterm_ends_long_runs_with_a_retryable_failure(
     assert chat_events[-1]["error"]["code"] == "server_shutting_down", chat_events[-1]
     assert "data: [DONE]" not in lines["chat"]
 
-    responses_events = [json.loads(line.removeprefix("data: ")) for line in lines["responses"] if line.startswith("data: ")]
+    responses_events = [
+        json.loads(line.removeprefix("data: ")) for line in lines["responses"] if line.startswith("data: ")
+    ]
     failed = responses_events[-1]
     assert failed["type"] == "response.failed", failed
     assert failed["response"]["status"] == "failed"

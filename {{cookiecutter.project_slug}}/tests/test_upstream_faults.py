@@ -66,7 +66,9 @@ def test_a_short_rate_limit_is_retried_once_inside(strict_service: ServiceProces
     assert len(upstream.requests) == 2
 
 
-def test_a_failing_server_is_retried_once_then_a_502(strict_service: ServiceProcess, upstream: ScriptedUpstream) -> None:
+def test_a_failing_server_is_retried_once_then_a_502(
+    strict_service: ServiceProcess, upstream: ScriptedUpstream
+) -> None:
     upstream.script(status=500)
     upstream.script(status=503)
     with strict_service.http() as http:

@@ -55,8 +55,12 @@ class Script:
     error_message: str = "scripted upstream failure"
     # Extra headers of an error response (e.g. Retry-After on a 429).
     headers: dict[str, str] = field(default_factory=dict)
+    # The whole JSON body of a refusal, as a real server words it (llama.cpp: an int `code`, its own `type`).
+    error_body: dict[str, Any] | None = None
     # The text is streamed this many times over (10**9: a stream that does not end while anyone reads it).
     repeat: int = 1
+    # False: no usage chunk even when asked for, as llama-cpp-python's server streams.
+    streams_usage: bool = True
     # Mid-stream failures, after this many chunks: an error event (as OpenAI sends one), or a dropped connection.
     error_event_after: int | None = None
     drop_after: int | None = None
@@ -387,8 +391,8 @@ class ScriptedUpstream:
         script = self._next_script()
         if script.status != 200:
             err_type = "server_error" if script.status >= 500 else "invalid_request_error"
-            body = _error_body(script.error_message, err_type)
-            return await self._send_json(writer, script.status, body, script.headers)
+            error_body = script.error_body or _error_body(script.error_message, err_type)
+            return await self._send_json(writer, script.status, error_body, script.headers)
         messages = body.get("messages") or []
         text = script.text if script.text is not None else f"Echo: {last_user_text(messages)}"
         answer = _Answer(script, body, text)
@@ -489,7 +493,7 @@ class _Answer:
         self.script = script
         self.model = str(body.get("model") or "scripted-model")
         self.text = text
-        self.include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+        self.include_usage = script.streams_usage and bool((body.get("stream_options") or {}).get("include_usage"))
         self.id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
         self.created = int(time.time())
         self.tool_calls = [

@@ -492,12 +492,16 @@ class _ChunkShaper:
 
 
 def usage_from_result(result: dict[str, Any]) -> Usage | None:
-    """Token usage from an Agent's `token_usage`, or from the replies' meta in a Pipeline's output."""
-    totals = [result["token_usage"]] if isinstance(result.get("token_usage"), dict) else []
+    """Token usage from an Agent's `token_usage`, or from the replies' meta in a Pipeline's output.
+
+    None when nothing was counted: an Agent whose LLM server reported no usage has an empty `token_usage`,
+    which is no count at all, not zero tokens.
+    """
+    totals = [result["token_usage"]] if _has_counts(result.get("token_usage")) else []
     if not totals:
         for output in (result, *(value for value in result.values() if isinstance(value, dict))):
             for reply in output.get("replies") or ():
-                if isinstance(reply, ChatMessage) and isinstance(reply.meta.get("usage"), dict):
+                if isinstance(reply, ChatMessage) and _has_counts(reply.meta.get("usage")):
                     totals.append(reply.meta["usage"])
     if not totals:
         return None
@@ -505,3 +509,7 @@ def usage_from_result(result: dict[str, Any]) -> Usage | None:
         prompt_tokens=sum(usage.get("prompt_tokens") or 0 for usage in totals),
         completion_tokens=sum(usage.get("completion_tokens") or 0 for usage in totals),
     )
+
+
+def _has_counts(usage: object) -> bool:
+    return isinstance(usage, dict) and ("prompt_tokens" in usage or "completion_tokens" in usage)

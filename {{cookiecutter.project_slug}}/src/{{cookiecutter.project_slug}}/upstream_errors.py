@@ -6,7 +6,8 @@ A wrapper's LLM call fails with the `openai` SDK's errors, usually wrapped by Ha
 - the LLM server rate-limits (429): 429 with the server's `Retry-After`, so the client waits and retries;
 - the LLM server refuses the service's credentials (401, 403): 502, and one loud line in the log, since only
   the operator can fix `OPENAI_API_KEY` (the key itself is never shown);
-- the LLM server refuses the request (another 4xx, e.g. a context overflow): 400 with the server's reason;
+- the LLM server refuses the request (another 4xx, e.g. a context overflow): 400 with the server's reason, and
+  OpenAI's code `context_length_exceeded` for an overflow, which clients act on (by compacting the history);
 - the LLM server fails, cannot be reached or times out: 502 or 504;
 - anything else: 500, and the traceback in the server's log only.
 """
@@ -70,8 +71,21 @@ def _for_upstream(error: openai.APIError) -> StreamError:
         return StreamError(message, code="upstream_authentication_failed", status=502)
     if 400 <= status < 500:
         message = f"The LLM server refused the request: {_reason(error)}"
-        return StreamError(message, type="invalid_request_error", code="upstream_rejected", status=400)
+        return StreamError(message, type="invalid_request_error", code=_refusal_code(error), status=400)
     return StreamError(f"The LLM server failed (HTTP {status}).", code="upstream_error", status=502)
+
+
+# How servers say a prompt is too long for their context (OpenAI's code, llama.cpp's error type).
+CONTEXT_OVERFLOW = {"context_length_exceeded", "exceed_context_size_error"}
+
+
+def _refusal_code(error: openai.APIStatusError) -> str:
+    """OpenAI's code for a context overflow, else the server's own string code (some send the HTTP status)."""
+    body = error.body if isinstance(error.body, dict) else {}
+    if {body.get("code"), body.get("type")} & CONTEXT_OVERFLOW:
+        return "context_length_exceeded"
+    code = body.get("code")
+    return code if isinstance(code, str) and code else "upstream_rejected"
 
 
 # What an LLM server's message may carry that no client should see: key-like tokens and addresses.
@@ -87,8 +101,8 @@ def _reason(error: openai.APIError) -> str:
         found = nested.get("message") if isinstance(nested, dict) else body.get("message")
         if isinstance(found, str) and found:
             message = found
-    key = os.environ.get("OPENAI_API_KEY")
-    if key:
+    key = os.environ.get("OPENAI_API_KEY", "")
+    if len(key) >= 8:  # a dummy key for a local server ("x") is no secret, and replacing it would mangle the text
         message = message.replace(key, "[redacted]")
     return SECRET_LIKE.sub("[redacted]", message)
 

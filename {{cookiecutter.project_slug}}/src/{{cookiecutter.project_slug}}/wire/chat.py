@@ -2,7 +2,8 @@
 
 The rules that real clients depend on (see the project docs): `role` in the first delta only, tool-call
 deltas with `index` and the id/name only on their first piece, exactly one finish_reason after all
-content, an optional usage chunk with `choices: []`, then `data: [DONE]`.
+content, an optional usage chunk with `choices: []`, then `data: [DONE]`. Token usage is sent only when the
+run reported it (an LLM server may not count a stream): an unknown count is left out, never given as zero.
 
 Open WebUI's events (`ClientEvent`) go only to a stream whose client takes them: text events as content
 deltas, the others as a chunk with `choices: []` and an `event` key, the form Open WebUI reads.
@@ -82,6 +83,7 @@ class ChatCompletionBuilder:
         self.numbering = _ToolCallNumbering()
         self.prompt_tokens = 0
         self.completion_tokens = 0
+        self.usage_known = False
         self.finish_reason: str | None = None
         self.error: StreamError | None = None
 
@@ -100,6 +102,7 @@ class ChatCompletionBuilder:
             elif isinstance(event, Usage):
                 self.prompt_tokens += event.prompt_tokens
                 self.completion_tokens += event.completion_tokens
+                self.usage_known = True
             elif isinstance(event, Finish) and event.reason in FINISH_REASONS:
                 self.finish_reason = event.reason
             elif isinstance(event, StreamError):
@@ -120,14 +123,16 @@ class ChatCompletionBuilder:
                 for _, call in sorted(self.tool_calls.items())
             ]
         finish_reason = self.finish_reason or ("tool_calls" if self.tool_calls else "stop")
-        return {
+        completion = {
             "id": new_completion_id(),
             "object": "chat.completion",
             "created": int(time.time()),
             "model": self.model,
             "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": finish_reason}],
-            "usage": usage_object(self.prompt_tokens, self.completion_tokens),
         }
+        if self.usage_known:
+            completion["usage"] = usage_object(self.prompt_tokens, self.completion_tokens)
+        return completion
 
 
 class ChatStreamEncoder:
@@ -147,6 +152,7 @@ class ChatStreamEncoder:
         self._finish_reason: str | None = None
         self._prompt_tokens = 0
         self._completion_tokens = 0
+        self._usage_known = False
 
     def _chunk(self, delta: dict[str, Any]) -> str:
         if not self._role_sent:
@@ -167,6 +173,7 @@ class ChatStreamEncoder:
             elif isinstance(event, Usage):
                 self._prompt_tokens += event.prompt_tokens
                 self._completion_tokens += event.completion_tokens
+                self._usage_known = True
             elif isinstance(event, Finish) and event.reason in FINISH_REASONS:
                 self._finish_reason = event.reason
             elif isinstance(event, ClientEvent) and self.client_events:
@@ -199,12 +206,12 @@ class ChatStreamEncoder:
         return ""  # the first delta carries the role
 
     def finish(self) -> str:
-        """The closing chunks: finish_reason, usage when asked for, then [DONE]."""
+        """The closing chunks: finish_reason, usage when asked for and known, then [DONE]."""
         reason = self._finish_reason or ("tool_calls" if self._sent_tool_calls else "stop")
         delta = "{}" if self._role_sent else '{"role":"assistant","content":""}'
         self._role_sent = True
         out = [f'{self._prefix}{{"index":0,"delta":{delta},"logprobs":null,"finish_reason":"{reason}"}}{self._suffix}']
-        if self.include_usage:
+        if self.include_usage and self._usage_known:
             usage = _dumps(usage_object(self._prompt_tokens, self._completion_tokens))
             out.append(f'{self._prefix}],"usage":{usage}}}\n\n')
         out.append(DONE)

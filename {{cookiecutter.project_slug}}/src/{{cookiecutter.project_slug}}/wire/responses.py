@@ -5,7 +5,8 @@ first, every output item opened with `output_item.added` and closed with `output
 content or summary part opened and closed around the deltas, `sequence_number` on every event, and
 exactly one terminal event: `response.completed`, `response.incomplete` or `response.failed`.
 Reasoning becomes a `reasoning` item with a summary, text a `message` item, and a tool call meant for
-the client a `function_call` item.
+the client a `function_call` item. `usage` is set only when the run reported token counts: an unknown count
+is left out, never given as zero.
 """
 
 import json
@@ -85,6 +86,7 @@ class ResponseEncoder:
         self._open: _OpenItem | None = None
         self._input_tokens = 0
         self._output_tokens = 0
+        self._usage_known = False
         self._incomplete_reason: str | None = None
         self._out: list[str] = []
 
@@ -106,6 +108,7 @@ class ResponseEncoder:
             elif isinstance(event, Usage):
                 self._input_tokens += event.prompt_tokens
                 self._output_tokens += event.completion_tokens
+                self._usage_known = True
             elif isinstance(event, Finish):
                 self._incomplete_reason = INCOMPLETE_REASONS.get(event.reason)  # stop, tool_calls: completed
             elif isinstance(event, StreamError):
@@ -115,7 +118,7 @@ class ResponseEncoder:
 
     def finish(self) -> str:
         self._close_item()
-        self.response["usage"] = usage_object(self._input_tokens, self._output_tokens)
+        self._set_usage()
         if self._incomplete_reason is None:
             self.response["status"] = "completed"
             self._event("response.completed", response=self.response)
@@ -197,8 +200,12 @@ class ResponseEncoder:
         self._close_item(status="incomplete")
         self.response["status"] = "failed"
         self.response["error"] = {"code": error.code or "server_error", "message": error.message}
-        self.response["usage"] = usage_object(self._input_tokens, self._output_tokens)
+        self._set_usage()
         self._event("response.failed", response=self.response)
+
+    def _set_usage(self) -> None:
+        if self._usage_known:
+            self.response["usage"] = usage_object(self._input_tokens, self._output_tokens)
 
     # --- event plumbing ---
 

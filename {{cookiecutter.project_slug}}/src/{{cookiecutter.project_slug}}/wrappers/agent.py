@@ -20,6 +20,7 @@ from haystack.tools import Tool, tool
 
 from ..llm import OFFLINE_NOTE, make_chat_generator
 from ..messages import chat_messages_from_openai, chat_messages_from_openai_response
+from ..sampling import generation_kwargs
 from ..streaming import async_streaming_generator
 from ..wrapper import BasePipelineWrapper
 
@@ -58,12 +59,12 @@ class PipelineWrapper(BasePipelineWrapper):
         self, model: str, messages: list[dict[str, Any]], body: dict[str, Any]
     ) -> AsyncIterator[Any]:
         # The agent runs its tool calls itself: forwarding them would make a client run them again.
-        return async_streaming_generator(
-            self.agent, {"messages": chat_messages_from_openai(messages)}, forward_tool_calls=False
-        )
+        run_args = {"messages": chat_messages_from_openai(messages), "generation_kwargs": generation_kwargs(body)}
+        return async_streaming_generator(self.agent, run_args, forward_tool_calls=False)
 
     async def run_response_async(
         self, model: str, input_items: list[dict[str, Any]], body: dict[str, Any]
     ) -> AsyncIterator[Any]:
         messages = chat_messages_from_openai_response(input_items, body.get("instructions"))
-        return async_streaming_generator(self.agent, {"messages": messages}, forward_tool_calls=False)
+        run_args = {"messages": messages, "generation_kwargs": generation_kwargs(body)}
+        return async_streaming_generator(self.agent, run_args, forward_tool_calls=False)

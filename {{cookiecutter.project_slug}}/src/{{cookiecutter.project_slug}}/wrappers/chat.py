@@ -8,6 +8,7 @@ from haystack.dataclasses import ChatMessage
 
 from ..llm import make_chat_generator
 from ..messages import get_last_user_message, message_text
+from ..sampling import generation_kwargs
 from ..wrapper import BasePipelineWrapper
 
 # A Haystack prompt template (Jinja): the earlier turns go into the system message as plain values.
@@ -34,5 +35,10 @@ class PipelineWrapper(BasePipelineWrapper):
         """Runs in a worker thread; the reply (with its token usage) is sent as one message or one stream."""
         history = [{"role": m["role"], "text": message_text(m)} for m in messages[:-1] if m["role"] != "system"]
         question = get_last_user_message(messages) or ""
-        result = self.pipeline.run({"prompt_builder": {"question": question, "history": history}})
+        result = self.pipeline.run(
+            {
+                "prompt_builder": {"question": question, "history": history},
+                "llm": {"generation_kwargs": generation_kwargs(body)},
+            }
+        )
         return result["llm"]["replies"][0]

@@ -8,6 +8,7 @@ from haystack.dataclasses import ChatMessage
 
 from ..llm import make_chat_generator
 from ..messages import chat_messages_from_openai, chat_messages_from_openai_response
+from ..sampling import generation_kwargs
 from ..streaming import async_streaming_generator
 from ..wrapper import BasePipelineWrapper
 
@@ -24,7 +25,8 @@ class PipelineWrapper(BasePipelineWrapper):
     ) -> AsyncIterator[Any]:
         """Runs on the event loop: the pipeline is awaited, never blocking other requests."""
         conversation = [ChatMessage.from_system(SYSTEM_PROMPT), *chat_messages_from_openai(messages)]
-        return async_streaming_generator(self.pipeline, {"llm": {"messages": conversation}})
+        run_args = {"llm": {"messages": conversation, "generation_kwargs": generation_kwargs(body)}}
+        return async_streaming_generator(self.pipeline, run_args)
 
     async def run_response_async(
         self, model: str, input_items: list[dict[str, Any]], body: dict[str, Any]
@@ -32,4 +34,5 @@ class PipelineWrapper(BasePipelineWrapper):
         """The same pipeline for the Responses API; the client's `instructions` follow our system prompt."""
         history = chat_messages_from_openai_response(input_items, body.get("instructions"))
         conversation = [ChatMessage.from_system(SYSTEM_PROMPT), *history]
-        return async_streaming_generator(self.pipeline, {"llm": {"messages": conversation}})
+        run_args = {"llm": {"messages": conversation, "generation_kwargs": generation_kwargs(body)}}
+        return async_streaming_generator(self.pipeline, run_args)

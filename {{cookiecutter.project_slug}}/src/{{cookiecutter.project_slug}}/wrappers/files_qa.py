@@ -32,6 +32,7 @@ from haystack.document_stores.types import DuplicatePolicy
 from ..file_store import StoredFile
 from ..llm import OFFLINE_NOTE, make_chat_generator
 from ..messages import get_last_user_input_text, get_last_user_message
+from ..sampling import generation_kwargs
 from ..streaming import async_streaming_generator
 from ..uploaded_files import InputFile, read_file, resolve_chat_files, resolve_input_files
 from ..wrapper import BasePipelineWrapper
@@ -88,19 +89,21 @@ class PipelineWrapper(BasePipelineWrapper):
         question = get_last_user_input_text(input_items) or ""
         # Reading and converting files blocks: it runs in a worker thread, never on the event loop.
         passages = await asyncio.to_thread(lambda: self.best_passages(resolve_input_files(input_items), question))
-        return self.answer(question, passages)
+        return self.answer(question, passages, body)
 
     async def run_chat_completion_async(
         self, model: str, messages: list[dict[str, Any]], body: dict[str, Any]
     ) -> AsyncIterator[Any]:
         question = get_last_user_message(messages) or ""
         passages = await asyncio.to_thread(lambda: self.best_passages(resolve_chat_files(messages), question))
-        return self.answer(question, passages)
+        return self.answer(question, passages, body)
 
-    def answer(self, question: str, passages: list[Document]) -> AsyncIterator[Any]:
-        return async_streaming_generator(
-            self.answer_pipeline, {"prompt_builder": {"question": question, "documents": passages}}
-        )
+    def answer(self, question: str, passages: list[Document], body: dict[str, Any]) -> AsyncIterator[Any]:
+        run_args = {
+            "prompt_builder": {"question": question, "documents": passages},
+            "llm": {"generation_kwargs": generation_kwargs(body)},
+        }
+        return async_streaming_generator(self.answer_pipeline, run_args)
 
     def best_passages(self, files: list[InputFile], question: str) -> list[Document]:
         """The TOP_K passages of `files` that best match `question` (BM25 over these files only)."""

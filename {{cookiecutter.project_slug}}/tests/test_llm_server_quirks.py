@@ -1,0 +1,151 @@
+"""What real OpenAI-compatible servers do, reproduced on the scripted upstream (see tests/test_real_model.py).
+
+- llama-cpp-python's server streams no usage, even when asked (`stream_options.include_usage`): the service
+  then reports no usage, never a made-up 0/0.
+- A server refuses a request it cannot take with a 400 in its own words; llama.cpp's context overflow has an
+  int `code` and a `type` of its own. The client gets a 400 with the server's reason, and OpenAI's code
+  `context_length_exceeded`, which clients act on.
+- The request's sampling fields reach the server: the example wrappers pass them on as `generation_kwargs`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import openai
+import pytest
+
+from support import ServiceProcess, assert_error, user
+from upstream import ScriptedUpstream
+
+STREAMING_MODELS = ("chat_stream", "agent")
+# llama.cpp's llama-server, asked for more than its context holds (its words, as it sends them).
+LLAMA_CPP_CONTEXT_OVERFLOW = {
+    "error": {
+        "code": 400,
+        "message": "request (3331 tokens) exceeds the available context size (2048 tokens), try increasing it",
+        "type": "exceed_context_size_error",
+        "n_prompt_tokens": 3331,
+        "n_ctx": 2048,
+    }
+}
+SERVER_REASON = LLAMA_CPP_CONTEXT_OVERFLOW["error"]["message"]
+
+
+def _chat_usage(service: ServiceProcess, model: str, stream: bool) -> Any:
+    client = service.client()
+    if not stream:
+        return client.chat.completions.create(model=model, messages=user("Hi")).usage
+    chunks = list(
+        client.chat.completions.create(
+            model=model, messages=user("Hi"), stream=True, stream_options={"include_usage": True}
+        )
+    )
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "Echo: Hi"
+    assert [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason] == ["stop"]
+    return next((c.usage for c in chunks if c.usage is not None), None)
+
+
+def _response_usage(service: ServiceProcess, model: str, stream: bool) -> Any:
+    client = service.client()
+    if not stream:
+        response = client.responses.create(model=model, input="Hi")
+    else:
+        with client.responses.stream(model=model, input="Hi") as events:
+            response = events.get_final_response()
+    assert response.status == "completed" and response.output_text == "Echo: Hi"
+    return response.usage
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
+@pytest.mark.parametrize("api", ["chat", "responses"])
+@pytest.mark.parametrize("model", STREAMING_MODELS)
+def test_a_stream_without_usage_reports_no_usage_rather_than_zero(
+    service: ServiceProcess, upstream: ScriptedUpstream, model: str, api: str, stream: bool
+) -> None:
+    upstream.set_default(streams_usage=False)
+    usage = (_chat_usage if api == "chat" else _response_usage)(service, model, stream)
+    assert usage is None, "the server counted nothing, so there is no count to report"
+    assert upstream.requests[-1]["stream_options"] == {"include_usage": True}  # it was asked for
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
+@pytest.mark.parametrize("api", ["chat", "responses"])
+@pytest.mark.parametrize("model", STREAMING_MODELS)
+def test_a_stream_with_usage_reports_the_servers_counts(
+    service: ServiceProcess, upstream: ScriptedUpstream, model: str, api: str, stream: bool
+) -> None:
+    upstream.set_default(usage=(21, 3))
+    if api == "chat":
+        usage = _chat_usage(service, model, stream)
+        assert (usage.prompt_tokens, usage.completion_tokens) == (21, 3)
+    else:
+        usage = _response_usage(service, model, stream)
+        assert (usage.input_tokens, usage.output_tokens) == (21, 3)
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
+@pytest.mark.parametrize("model", ["chat", *STREAMING_MODELS])
+def test_a_context_overflow_is_a_400_with_the_servers_reason(
+    service: ServiceProcess, upstream: ScriptedUpstream, model: str, stream: bool
+) -> None:
+    upstream.script(status=400, error_body=LLAMA_CPP_CONTEXT_OVERFLOW)
+    body = {"model": model, "messages": user("A very long conversation"), "stream": stream}
+    with service.http() as http:
+        response = http.post("/v1/chat/completions", json=body)
+    error = assert_error(response, 400, err_type="invalid_request_error", code="context_length_exceeded")
+    assert SERVER_REASON in error["message"], error
+    assert "Traceback" not in response.text
+    assert len(upstream.requests) == 1, "a refusal is not retried"
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
+def test_a_refusal_reaches_a_responses_client_as_a_400(
+    service: ServiceProcess, upstream: ScriptedUpstream, stream: bool
+) -> None:
+    upstream.script(status=400, error_body=LLAMA_CPP_CONTEXT_OVERFLOW)
+    with pytest.raises(openai.BadRequestError) as raised:
+        if stream:
+            with service.client().responses.stream(model="chat_stream", input="A very long conversation") as events:
+                events.get_final_response()
+        else:
+            service.client().responses.create(model="chat_stream", input="A very long conversation")
+    assert raised.value.code == "context_length_exceeded"
+    assert SERVER_REASON in raised.value.message
+
+
+def test_a_refusal_keeps_the_servers_own_string_code(service: ServiceProcess, upstream: ScriptedUpstream) -> None:
+    """OpenAI's own refusals name a code (`invalid_value`...) that the client gets as it is (here a server that
+    takes temperatures up to 1 only, where OpenAI's range, which the service checks, goes to 2)."""
+    refusal = {"message": "temperature: must be at most 1", "type": "invalid_request_error", "code": "invalid_value"}
+    upstream.script(status=400, error_body={"error": {**refusal, "param": "temperature"}})
+    with pytest.raises(openai.BadRequestError) as raised:
+        service.client().chat.completions.create(model="chat_stream", messages=user("Hi"), temperature=1.5)
+    assert raised.value.code == "invalid_value"
+    assert "temperature: must be at most 1" in raised.value.message
+
+
+CHAT_SAMPLING = {"temperature": 0.2, "top_p": 0.5, "seed": 7, "stop": ["END"]}
+
+
+@pytest.mark.parametrize("length_field", ["max_tokens", "max_completion_tokens"])
+@pytest.mark.parametrize("model", ["chat", "chat_stream", "agent", "files_qa"])
+def test_the_requests_sampling_fields_reach_the_llm_server(
+    service: ServiceProcess, upstream: ScriptedUpstream, model: str, length_field: str
+) -> None:
+    body = {"model": model, "messages": user("Hi"), **CHAT_SAMPLING, length_field: 30, "presence_penalty": None}
+    with service.http() as http:
+        assert http.post("/v1/chat/completions", json=body).status_code == 200
+    sent = upstream.requests[-1]
+    assert {name: sent.get(name) for name in [*CHAT_SAMPLING, length_field]} == {**CHAT_SAMPLING, length_field: 30}
+    assert "presence_penalty" not in sent, "a field the client left null keeps the server's default"
+
+
+@pytest.mark.parametrize("model", ["chat_stream", "agent", "files_qa"])
+def test_a_responses_requests_sampling_fields_reach_the_llm_server(
+    service: ServiceProcess, upstream: ScriptedUpstream, model: str
+) -> None:
+    service.client().responses.create(model=model, input="Hi", temperature=0.3, top_p=0.9, max_output_tokens=20)
+    sent = upstream.requests[-1]
+    assert (sent.get("temperature"), sent.get("top_p"), sent.get("max_completion_tokens")) == (0.3, 0.9, 20)
+    assert "max_output_tokens" not in sent, "Chat Completions, which the server speaks, has no such field"
