@@ -5,6 +5,7 @@ Kept free of pytest fixtures so test modules can import them directly.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import socket
@@ -67,6 +68,9 @@ class ServiceProcess:
     env: dict[str, str]
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
+    extra_args: list[str] = field(default_factory=list)  # hypercorn flags after the config, e.g. ["--workers", "2"]
+    # What `start` waits for: /status answers 200 once every wrapper is loaded; /health/live as soon as the port opens.
+    ready_path: str = "/status"
 
     @property
     def base_url(self) -> str:
@@ -93,11 +97,11 @@ class ServiceProcess:
             return "<no log>"
 
     def start(self) -> ServiceProcess:
-        """Start hypercorn and wait (bounded) until GET /status answers 200."""
+        """Start hypercorn and wait (bounded) until GET `ready_path` answers 200."""
         self.workdir.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("wb")
         command = [sys.executable, "-m", "hypercorn", f"{PACKAGE}.asgi:app", "--config", str(HYPERCORN_TOML)]
-        command += ["--bind", f"127.0.0.1:{self.port}"]  # the project's own settings, as users run it
+        command += ["--bind", f"127.0.0.1:{self.port}", *self.extra_args]  # the project's own settings, as users run it
         self.process = subprocess.Popen(command, cwd=self.workdir, env=self.env, stdout=log, stderr=subprocess.STDOUT)
         log.close()
         deadline = time.monotonic() + STARTUP_TIMEOUT
@@ -106,13 +110,15 @@ class ServiceProcess:
                 if self.process.poll() is not None:
                     raise RuntimeError(f"{self.name} exited with {self.process.returncode}:\n{self.log_tail()}")
                 try:
-                    if http.get(f"{self.base_url}/status").status_code == 200:
+                    if http.get(f"{self.base_url}{self.ready_path}").status_code == 200:
                         return self
                 except httpx.HTTPError:
                     pass
                 time.sleep(0.1)
         self.stop()
-        raise RuntimeError(f"{self.name} did not answer /status within {STARTUP_TIMEOUT}s:\n{self.log_tail()}")
+        raise RuntimeError(
+            f"{self.name} did not answer {self.ready_path} within {STARTUP_TIMEOUT}s:\n{self.log_tail()}"
+        )
 
     def stop(self) -> None:
         """Terminate by PID, then kill after a bounded wait."""
@@ -124,6 +130,17 @@ class ServiceProcess:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait(timeout=10)
+
+
+async def until_ready(test_app: Any, timeout: float = STARTUP_TIMEOUT) -> None:
+    """For the app served in-process (Quart's test app): wait, bounded, until its wrappers are loaded."""
+    client = test_app.test_client()
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while (await client.get("/health/ready")).status_code != 200:
+        if loop.time() > deadline:
+            raise RuntimeError(f"the app was not ready within {timeout}s")
+        await asyncio.sleep(0.05)
 
 
 @dataclass

@@ -95,7 +95,9 @@ def create_app(settings: Settings | None = None) -> Quart:
     async def load_then_freeze(package_name: str, names: list[str]) -> None:
         await load_wrappers(package_name, names, registry)
         keep_startup_objects_out_of_gc()
-        logger.info("Ready: %d models served, %d wrappers failed to load", len(registry.serving()), len(registry.failed))
+        logger.info(
+            "Ready: %d models served, %d wrappers failed to load", len(registry.serving()), len(registry.failed)
+        )
 
     @app.after_serving
     async def stop() -> None:

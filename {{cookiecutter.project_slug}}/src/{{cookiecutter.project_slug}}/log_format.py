@@ -26,6 +26,7 @@ def configure_logging(level: str, log_format: str = "text") -> None:
         handler.addFilter(RequestFields())
         if log_format == "json":
             handler.setFormatter(JsonFormatter())
+            logging.captureWarnings(True)  # Python's warnings as log records too, not as lines of their own
             for name in HYPERCORN_LOGGERS:
                 logging.getLogger(name).addFilter(SendTo(handler))
         else:

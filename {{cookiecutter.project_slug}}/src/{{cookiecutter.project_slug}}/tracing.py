@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from haystack import tracing as haystack_tracing
+from haystack_integrations.tracing.opentelemetry import OpenTelemetryTracer
 from opentelemetry import propagate, trace
 
 from .request_info import RequestInfo
@@ -66,12 +67,31 @@ class RequestTracer:
             self._provider.shutdown()
 
 
+# Tags Haystack sets on every span although they hold the messages (a pipeline's whole input); treated as content.
+CONTENT_TAGS = ("haystack.pipeline.input_data",)
+
+
+class ContentOnlyWhenAsked(OpenTelemetryTracer):
+    """Haystack's OpenTelemetry tracer, with the pipeline's input traced only as content (when
+    HAYSTACK_CONTENT_TRACING_ENABLED=true), as its components' inputs and outputs are."""
+
+    @contextmanager
+    def trace(
+        self, operation_name: str, tags: dict[str, Any] | None = None, parent_span: haystack_tracing.Span | None = None
+    ) -> Iterator[haystack_tracing.Span]:
+        tags = dict(tags or {})
+        content = {key: tags.pop(key) for key in CONTENT_TAGS if key in tags}
+        with super().trace(operation_name, tags, parent_span) as span:
+            for key, value in content.items():
+                span.set_content_tag(key, value)
+            yield span
+
+
 def start_tracing() -> RequestTracer | None:
     """Set up OpenTelemetry for the service and for Haystack when the environment asks for it; None otherwise."""
     if not tracing_requested():
         return None
     # Imported only here: tracing off, the SDK and its exporter cost neither startup time (~0.1 s) nor memory.
-    from haystack_integrations.tracing.opentelemetry import OpenTelemetryTracer
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
@@ -85,6 +105,6 @@ def start_tracing() -> RequestTracer | None:
         created = TracerProvider(resource=resource)
         created.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
         trace.set_tracer_provider(created)
-    haystack_tracing.enable_tracing(OpenTelemetryTracer(trace.get_tracer("haystack")))
+    haystack_tracing.enable_tracing(ContentOnlyWhenAsked(trace.get_tracer("haystack")))
     logger.info("Tracing on: spans go to the OTLP endpoint of the OTEL_* settings")
     return RequestTracer(trace.get_tracer(SERVICE_NAME), created)
