@@ -47,6 +47,8 @@ DEPENDENCY_MODULES = frozenset(
         "numpy",
         "openai",
         "openai_schema",
+        "openresponses_schema",
+        "openresponses_types",
         "opentelemetry",
         "pip",
         "pkg_resources",

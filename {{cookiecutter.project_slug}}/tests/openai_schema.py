@@ -16,6 +16,27 @@ import pytest
 SPEC_ENV = "OPENAI_OPENAPI_SPEC"
 SPEC_URI = "urn:openai-openapi"
 
+# The component schema of each streamed Responses event, by its `type`.
+RESPONSE_EVENT_SCHEMAS = {
+    "response.created": "ResponseCreatedEvent",
+    "response.in_progress": "ResponseInProgressEvent",
+    "response.output_item.added": "ResponseOutputItemAddedEvent",
+    "response.output_item.done": "ResponseOutputItemDoneEvent",
+    "response.content_part.added": "ResponseContentPartAddedEvent",
+    "response.content_part.done": "ResponseContentPartDoneEvent",
+    "response.output_text.delta": "ResponseTextDeltaEvent",
+    "response.output_text.done": "ResponseTextDoneEvent",
+    "response.reasoning_summary_part.added": "ResponseReasoningSummaryPartAddedEvent",
+    "response.reasoning_summary_part.done": "ResponseReasoningSummaryPartDoneEvent",
+    "response.reasoning_summary_text.delta": "ResponseReasoningSummaryTextDeltaEvent",
+    "response.reasoning_summary_text.done": "ResponseReasoningSummaryTextDoneEvent",
+    "response.function_call_arguments.delta": "ResponseFunctionCallArgumentsDeltaEvent",
+    "response.function_call_arguments.done": "ResponseFunctionCallArgumentsDoneEvent",
+    "response.completed": "ResponseCompletedEvent",
+    "response.failed": "ResponseFailedEvent",
+    "response.incomplete": "ResponseIncompleteEvent",
+}
+
 
 def spec_path() -> Path | None:
     """The spec file named by OPENAI_OPENAPI_SPEC, or None when unset."""
@@ -47,6 +68,19 @@ def _fix_nullable(node: Any) -> Any:
     return fixed
 
 
+def _allow_the_nulls_openai_sends(schemas: dict[str, Any]) -> None:
+    """Two fields that OpenAI's API sends as null, which the published spec types without null.
+
+    A response in progress has `"usage": null` (the SDK types it Optional), and a json_schema text format
+    echoes `"description": null` when none was given. The Open Responses spec requires both keys and allows
+    null, so a server cannot leave them out; these are the only places where the checks here are relaxed.
+    """
+    response = next(part for part in schemas["Response"]["allOf"] if "usage" in part.get("properties", {}))
+    response["properties"]["usage"] = {"anyOf": [response["properties"]["usage"], {"type": "null"}]}
+    json_schema_format = schemas["TextResponseFormatJsonSchema"]["properties"]
+    json_schema_format["description"] = {"anyOf": [json_schema_format["description"], {"type": "null"}]}
+
+
 @lru_cache(maxsize=1)
 def _registry(path: str) -> Any:
     import yaml
@@ -56,6 +90,7 @@ def _registry(path: str) -> Any:
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml parses the 3 MB spec ~10x faster
     with open(path, encoding="utf-8") as handle:
         spec = _fix_nullable(yaml.load(handle, Loader=loader))
+    _allow_the_nulls_openai_sends(spec["components"]["schemas"])
     return Registry().with_resource(SPEC_URI, Resource.from_contents(spec, default_specification=DRAFT202012))
 
 

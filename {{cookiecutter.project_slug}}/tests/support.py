@@ -233,3 +233,64 @@ def assert_error(
 def user(text: str) -> list[dict[str, str]]:
     """A one-message conversation."""
     return [{"role": "user", "content": text}]
+
+
+# --- the Responses API stream ---
+
+TERMINAL = {"response.completed", "response.failed", "response.incomplete"}
+# Events about one part of an open item: they name it by `item_id`.
+ITEM_EVENTS_WITH_ITEM_ID = {
+    "response.content_part.added",
+    "response.content_part.done",
+    "response.output_text.delta",
+    "response.output_text.done",
+    "response.reasoning_summary_part.added",
+    "response.reasoning_summary_part.done",
+    "response.reasoning_summary_text.delta",
+    "response.reasoning_summary_text.done",
+    "response.function_call_arguments.delta",
+    "response.function_call_arguments.done",
+}
+
+
+def stream_events(service: ServiceProcess, body: dict[str, Any]) -> list[dict[str, Any]]:
+    """POST a streamed response and parse the SSE strictly: `event:` + `data:` lines, names matching types."""
+    with service.http() as http, http.stream("POST", "/v1/responses", json={**body, "stream": True}) as response:
+        raw = response.read().decode()
+    assert response.status_code == 200, raw[:500]
+    assert response.headers["content-type"].startswith("text/event-stream")
+    events = []
+    for block in raw.split("\n\n"):
+        if not block or block.startswith(":"):
+            continue
+        name_line, data_line = block.split("\n")
+        assert name_line.startswith("event: ") and data_line.startswith("data: "), block
+        event = json.loads(data_line[len("data: ") :])
+        assert event["type"] == name_line[len("event: ") :], block
+        events.append(event)
+    return events
+
+
+def check_event_order(events: list[dict[str, Any]]) -> None:
+    """What `client.responses.stream()` and Codex rely on, checked event by event."""
+    assert [e["sequence_number"] for e in events] == list(range(len(events)))
+    assert [e["type"] for e in events[:2]] == ["response.created", "response.in_progress"]
+    assert events[-1]["type"] in TERMINAL
+    assert sum(e["type"] in TERMINAL for e in events) == 1
+    open_items: dict[str, int] = {}
+    done_items: set[str] = set()
+    for event in events[2:-1]:
+        kind = event["type"]
+        if kind == "response.output_item.added":
+            assert event["output_index"] == len(open_items), "items are numbered in the order they are added"
+            open_items[event["item"]["id"]] = event["output_index"]
+        elif kind == "response.output_item.done":
+            assert event["item"]["id"] in open_items, "done for an item never added"
+            done_items.add(event["item"]["id"])
+        elif kind in ITEM_EVENTS_WITH_ITEM_ID:
+            item_id = event["item_id"]
+            assert item_id in open_items and item_id not in done_items, f"{kind} for an item that is not open"
+            assert event["output_index"] == open_items[item_id]
+    assert done_items == set(open_items), "every added item is also done"
+    final = events[-1]["response"]
+    assert [item["id"] for item in final["output"]] == list(open_items), "output in the order items were added"

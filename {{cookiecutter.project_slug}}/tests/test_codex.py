@@ -2,11 +2,13 @@
 
 Needs the Codex binary (`npm install @openai/codex`): set CODEX_BIN to its path, or the test skips.
 Codex runs every function_call it receives, so an agent that leaked its own tool calls would loop:
-the test checks the answer, the exit code, and that exactly one request reached the service.
+the tests check the answer, the exit code, and how many LLM calls the run took. With the passthrough model
+`llm`, Codex's own tools reach the LLM and the command the LLM asks for is run by Codex.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from pathlib import Path
@@ -78,3 +80,23 @@ def test_codex_exec_gets_the_chat_stream_answer(
     system = [m["content"] for m in upstream.requests[0]["messages"] if m["role"] == "system"]
     assert system[0] == "You are a helpful assistant."
     assert len(system) >= 2, "Codex's own instructions follow our system prompt"
+
+
+def test_codex_runs_its_own_tool_through_the_passthrough_model(
+    service: ServiceProcess, upstream: ScriptedUpstream, tmp_path: Path
+) -> None:
+    """`llm` offers Codex's own tools to the LLM and hands the LLM's call back: Codex runs the command, and the
+    LLM's next call sees its output. One tool call, one answer, and Codex is done: two LLM calls in all."""
+    command = {"cmd": "echo codex-ran-this-$((6*7))"}
+    upstream.script(text="", tool_calls=[{"id": "call_exec", "name": "exec_command", "arguments": json.dumps(command)}])
+    upstream.script(text="The command printed codex-ran-this-42.")
+    result = run_codex(service, "llm", "Run the echo command", tmp_path / "codex")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "The command printed codex-ran-this-42." in result.stdout, (result.stdout, result.stderr[-3000:])
+    assert len(upstream.requests) == 2, [r["messages"][-1] for r in upstream.requests]
+    first, second = upstream.requests
+    assert "exec_command" in [tool["function"]["name"] for tool in first["tools"]], "Codex's tools reach the LLM"
+    assert first["messages"][0]["role"] == "system" and "Codex" in first["messages"][0]["content"]
+    tool_results = [m for m in second["messages"] if m["role"] == "tool"]
+    assert [m["tool_call_id"] for m in tool_results] == ["call_exec"]
+    assert "codex-ran-this-42" in tool_results[0]["content"], "the LLM sees the output of the command Codex ran"

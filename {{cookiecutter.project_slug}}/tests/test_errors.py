@@ -103,10 +103,19 @@ def test_unknown_model_sdk(test_service: ServiceProcess) -> None:
 
 
 @pytest.mark.parametrize("stream", [False, True])
-def test_responses_only_model_is_501_for_chat(test_service: ServiceProcess, stream: bool) -> None:
-    """The model exists but does not implement Chat Completions."""
+def test_responses_only_model_is_a_400_for_chat(test_service: ServiceProcess, stream: bool) -> None:
+    """The model exists but does not serve Chat Completions: the client's mistake, named as OpenAI names it.
+
+    A 5xx would reach users of every client as a server error (and some retry it); the SDK raises
+    BadRequestError, whose message says which API the model serves.
+    """
     body = json.dumps({"model": "responses_only", "messages": user("hi"), "stream": stream})
-    assert_error(_post(test_service, "/v1/chat/completions", body), 501)
+    response = _post(test_service, "/v1/chat/completions", body)
+    error = assert_error(response, 400, err_type="invalid_request_error", param="model", code="unsupported_api")
+    assert "responses_only" in error["message"] and "Responses (/v1/responses)" in error["message"], error
+    assert response.headers["x-should-retry"] == "false"
+    with pytest.raises(openai.BadRequestError):
+        test_service.client().chat.completions.create(model="responses_only", messages=user("hi"), stream=stream)
     _assert_alive(test_service)
 
 

@@ -18,7 +18,7 @@ import pytest
 from support import ServiceProcess, assert_error, user
 from upstream import ScriptedUpstream
 
-STREAMING_MODELS = ("chat_stream", "agent")
+STREAMING_MODELS = ("chat_stream", "agent", "llm")
 # llama.cpp's llama-server, asked for more than its context holds (its words, as it sends them).
 LLAMA_CPP_CONTEXT_OVERFLOW = {
     "error": {

@@ -33,10 +33,9 @@ SERVER_START_SECONDS = 60
 REAL_MODEL_TIMEOUT = 120.0  # a small model on a busy 2-core machine: seconds per answer, not milliseconds
 QUESTION = "Name one colour of the rainbow."
 
-# The example models and the APIs they serve (`chat` has no Responses method yet).
-CHAT_MODELS = ("chat", "chat_stream", "agent", "files_qa")
-RESPONSES_MODELS = ("chat_stream", "agent", "files_qa")
-CASES = [("chat", model) for model in CHAT_MODELS] + [("responses", model) for model in RESPONSES_MODELS]
+# The example models; each serves both APIs.
+EXAMPLE_MODELS = ("chat", "chat_stream", "agent", "files_qa", "llm")
+CASES = [(api, model) for api in ("chat", "responses") for model in EXAMPLE_MODELS]
 
 
 @dataclass

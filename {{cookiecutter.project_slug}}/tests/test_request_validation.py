@@ -84,6 +84,12 @@ def test_sampling_fields_out_of_range_name_their_param(
         ("/v1/chat/completions", "stop", ["a", "b", "c", "d", "e"]),
         ("/v1/chat/completions", "stop", 7),
         ("/v1/chat/completions", "stream_options", "usage"),
+        ("/v1/responses", "stop", 7),
+        ("/v1/chat/completions", "parallel_tool_calls", "yes"),
+        ("/v1/chat/completions", "response_format", {"type": "yaml"}),
+        ("/v1/chat/completions", "tools", "get_weather"),
+        ("/v1/chat/completions", "tool_choice", "always"),
+        ("/v1/responses", "tool_choice", {"type": "function"}),
     ],
 )
 def test_api_fields_out_of_range_name_their_param(
@@ -158,3 +164,58 @@ def test_a_large_body_is_parsed_off_the_event_loop_alike(service: ServiceProcess
     assert_error(many, 400, param="messages", code="too_many_items")
     assert_error(deep, 400, code="invalid_json")
     assert_error(infinite, 400, code="invalid_json")
+
+
+WEATHER = {"name": "get_weather", "parameters": {"type": "object", "properties": {}}}
+
+
+@pytest.mark.parametrize(
+    ("path", "extra", "param"),
+    [
+        ("/v1/chat/completions", {"tools": [{"type": "function", "function": {"name": "bad name!"}}]}, "tools[0].name"),
+        ("/v1/chat/completions", {"tools": [{"type": "function"}]}, "tools[0].function"),
+        (
+            "/v1/chat/completions",
+            {"tools": [{"type": "function", "function": {**WEATHER, "parameters": []}}]},
+            "tools[0].parameters",
+        ),
+        (
+            "/v1/chat/completions",
+            {"response_format": {"type": "json_schema", "json_schema": {"schema": {}}}},
+            "response_format.json_schema.name",
+        ),
+        (
+            "/v1/responses",
+            {"tools": [{"type": "function", **WEATHER}, {"type": "function", **WEATHER}]},
+            "tools[1].name",
+        ),
+        ("/v1/responses", {"tools": [{"type": "function", **WEATHER, "strict": "yes"}]}, "tools[0].strict"),
+        (
+            "/v1/responses",
+            {"text": {"format": {"type": "json_schema", "name": "x", "schema": "any"}}},
+            "text.format.schema",
+        ),
+        ("/v1/responses", {"text": {"verbosity": "loud"}}, "text.verbosity"),
+        ("/v1/responses", {"reasoning": {"summary": "short"}}, "reasoning.summary"),
+        ("/v1/responses", {"tool_choice": {"type": "allowed_tools", "mode": "any", "tools": []}}, "tool_choice"),
+    ],
+)
+def test_tools_and_formats_are_checked_before_they_reach_an_llm_or_an_echo(
+    service: ServiceProcess, path: str, extra: dict[str, Any], param: str
+) -> None:
+    body = dict(ROUTES[0][1] if path == ROUTES[0][0] else ROUTES[1][1])
+    with service.http() as http:
+        response = http.post(path, json=body | extra)
+    assert_error(response, 400, err_type="invalid_request_error", param=param, code="invalid_value")
+
+
+@pytest.mark.parametrize("path", [ROUTES[0][0], ROUTES[1][0]], ids=ROUTE_IDS)
+def test_tools_of_other_types_are_accepted_and_not_echoed(service: ServiceProcess, path: str) -> None:
+    """Codex sends `custom` and hosted tools beside its functions: ignored, as no model here is offered them."""
+    body = dict(ROUTES[0][1] if path == ROUTES[0][0] else ROUTES[1][1])
+    body["tools"] = [{"type": "custom", "name": "apply_patch"}, {"type": "web_search"}]
+    with service.http() as http:
+        response = http.post(path, json=body)
+    assert response.status_code == 200, response.text
+    if path == "/v1/responses":
+        assert response.json()["tools"] == []

@@ -1,16 +1,21 @@
-"""What the service sends validates against OpenAI's own published schemas (OPENAI_OPENAPI_SPEC)."""
+"""What the service sends validates against OpenAI's own published schemas (OPENAI_OPENAPI_SPEC), and every
+Responses object and event also against the Open Responses specification (`openresponses-types`)."""
 
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
-from openai_schema import require_spec, validate
-from support import ServiceProcess, stream_raw, user
+from openai_schema import RESPONSE_EVENT_SCHEMAS, require_spec, validate
+from openresponses_schema import validate_event, validate_response
+from support import ServiceProcess, stream_events, stream_raw, user
 from upstream import ScriptedUpstream
 
 pytestmark = pytest.mark.usefixtures("spec")
+
+EXAMPLE_MODELS = ["chat", "chat_stream", "agent", "files_qa", "llm"]
 
 
 @pytest.fixture(scope="module")
@@ -19,7 +24,7 @@ def spec() -> None:
     require_spec()
 
 
-@pytest.mark.parametrize("model", ["chat", "chat_stream", "agent"])
+@pytest.mark.parametrize("model", EXAMPLE_MODELS)
 def test_example_models(service: ServiceProcess, upstream: ScriptedUpstream, model: str) -> None:
     """Non-stream body and every streamed chunk (usage chunk included) of each example model."""
     upstream.script(text="Schema check, one two three.", reasoning="thinking first", usage=(4, 6))
@@ -50,6 +55,73 @@ def test_edge_case_wrappers(test_service: ServiceProcess, model: str) -> None:
             _, sse = stream_raw(http, "/v1/chat/completions", body)
             for chunk in sse.chunks():
                 validate(chunk, "CreateChatCompletionStreamResponse")
+
+
+def check_response_and_events(service: ServiceProcess, body: dict[str, Any]) -> dict[str, Any]:
+    """The non-streamed response and every streamed event against both schemas; returns the response."""
+    with service.http() as http:
+        reply = http.post("/v1/responses", json=body)
+    assert reply.status_code == 200, reply.text
+    validate_response(reply.json())
+    validate(reply.json(), "Response")
+    events = stream_events(service, body)
+    assert events
+    for event in events:
+        validate_event(event)
+        validate(event, RESPONSE_EVENT_SCHEMAS[event["type"]])
+    return reply.json()
+
+
+@pytest.mark.parametrize("model", EXAMPLE_MODELS)
+def test_example_models_on_the_responses_api(service: ServiceProcess, upstream: ScriptedUpstream, model: str) -> None:
+    """Every example model serves the Responses API, and its objects and events match both schemas."""
+    upstream.set_default(text="Schema check, one two three.", reasoning="thinking first", usage=(4, 6))
+    check_response_and_events(service, {"model": model, "input": "hi"})
+    # What the request sets is echoed in the spec's types, and what it leaves out has the spec's defaults.
+    settings = {"temperature": 0.5, "top_p": 0.9, "max_output_tokens": 50, "metadata": {"tenant": "a"}}
+    settings |= {"instructions": "Be brief.", "store": False, "user": "u-1", "safety_identifier": "s-1"}
+    response = check_response_and_events(service, {"model": model, "input": "hi", **settings})
+    with service.http() as http:
+        stored = http.get(f"/v1/responses/{check_response_and_events(service, {'model': model, 'input': 'hi'})['id']}")
+    assert stored.status_code == 200, stored.text
+    validate_response(stored.json())
+    validate(stored.json(), "Response")
+    assert (response["temperature"], response["top_p"], response["max_output_tokens"]) == (0.5, 0.9, 50)
+    assert (response["metadata"], response["safety_identifier"], response["store"]) == ({"tenant": "a"}, "s-1", False)
+
+
+def test_client_tools_and_structured_output_on_the_responses_api(
+    service: ServiceProcess, upstream: ScriptedUpstream
+) -> None:
+    """A function_call item, the request's tools echoed with the spec's defaults, a json_schema text format."""
+    upstream.set_default(text="", tool_calls=[{"id": "call_1", "name": "get_weather", "arguments": '{"city":"Oslo"}'}])
+    tool = {"type": "function", "name": "get_weather", "parameters": {"type": "object", "properties": {}}}
+    text_format = {"type": "json_schema", "name": "answer", "schema": {"type": "object", "properties": {}}}
+    allowed = {"type": "allowed_tools", "mode": "required", "tools": [{"type": "function", "name": "get_weather"}]}
+    body = {"model": "llm", "input": "Weather?", "tools": [tool], "tool_choice": {**allowed, "extra": "not echoed"}}
+    body["text"] = {"format": text_format}
+    response = check_response_and_events(service, body)
+    assert [item["type"] for item in response["output"]] == ["function_call"]
+    assert response["tools"][0]["name"] == "get_weather"
+    assert response["tool_choice"] == allowed, "rebuilt from its checked parts"
+
+
+def test_an_incomplete_response(service: ServiceProcess, upstream: ScriptedUpstream) -> None:
+    """Cut at the length limit: status incomplete, the reason given, no completed_at."""
+    upstream.set_default(text="Cut short", finish_reason="length", usage=(2, 2))
+    response = check_response_and_events(service, {"model": "llm", "input": "Go on", "max_output_tokens": 2})
+    assert (response["status"], response["incomplete_details"]) == ("incomplete", {"reason": "max_output_tokens"})
+    assert response["completed_at"] is None
+
+
+@pytest.mark.parametrize("model", ["responses_events", "responses_failing", "responses_only"])
+def test_edge_case_wrappers_on_the_responses_api(test_service: ServiceProcess, model: str) -> None:
+    """Reasoning, tool calls, keep-alive streams and failures mid-stream: still both schemas' shapes."""
+    events = stream_events(test_service, {"model": model, "input": "midway"})
+    assert events
+    for event in events:
+        validate_event(event)
+        validate(event, RESPONSE_EVENT_SCHEMAS[event["type"]])
 
 
 def test_error_envelopes(test_service: ServiceProcess) -> None:

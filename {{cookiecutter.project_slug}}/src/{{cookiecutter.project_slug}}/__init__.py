@@ -13,7 +13,7 @@ share_metrics_between_workers()  # before prometheus_client is imported below: i
 from quart import Quart  # noqa: E402
 
 from . import metrics  # noqa: E402
-from .auth import HEALTH_PATHS, require_api_keys  # noqa: E402
+from .auth import HEALTH_PATHS, parse_api_keys, require_api_keys  # noqa: E402
 from .blueprints import chat, files, health, models, responses, status  # noqa: E402
 from .blueprints import metrics as metrics_route  # noqa: E402
 from .cors import allow_origins  # noqa: E402
@@ -57,7 +57,7 @@ def create_app(settings: Settings | None = None) -> Quart:
     app.before_request(note_route)
     if settings.api_keys:
         open_paths = HEALTH_PATHS | ({"/metrics"} if settings.metrics == "open" else set())
-        require_api_keys(app, split_list(settings.api_keys), open_paths)
+        require_api_keys(app, parse_api_keys(settings.api_keys), open_paths)
     if settings.cors_allow_origins:
         allow_origins(app, split_list(settings.cors_allow_origins))
     tracer = start_tracing()

@@ -2,11 +2,14 @@
 
 `GET /status` answers without a key too, but then only says whether the service is ready: its list of models and
 of failed wrappers needs a key. `GET /metrics` needs one with METRICS=keyed.
+
+A key may be named (`team-a:sk-...`), so that wrappers know which client is asking (`request_context.py`)
+without ever seeing the key itself.
 """
 
 import hmac
 
-from quart import Quart, current_app, request
+from quart import Quart, current_app, g, request
 
 from .errors import OpenAIError
 
@@ -14,24 +17,47 @@ from .errors import OpenAIError
 HEALTH_PATHS = frozenset({"/status", "/health/live", "/health/ready"})
 
 
-def require_api_keys(app: Quart, keys: set[str], open_paths: frozenset[str] = HEALTH_PATHS) -> None:
-    """Answer 401 (OpenAI's envelope) to every request outside `open_paths` that does not carry one of `keys`."""
-    app.extensions["api_keys"] = [key.encode() for key in keys]
+def parse_api_keys(setting: str) -> dict[str, str | None]:
+    """API_KEYS, comma-separated: plain keys (`sk-abc`) or named ones (`team-a:sk-abc`); key -> name (or None).
+
+    A key holding a `:` of its own must be named, as the first `:` separates a name from its key.
+    """
+    keys: dict[str, str | None] = {}
+    for item in setting.split(","):
+        name, separator, key = item.strip().partition(":")
+        if not separator:
+            name, key = "", name
+        if key:
+            keys[key] = name or None
+    return keys
+
+
+def require_api_keys(app: Quart, keys: dict[str, str | None], open_paths: frozenset[str] = HEALTH_PATHS) -> None:
+    """Answer 401 (OpenAI's envelope) to every request outside `open_paths` that does not carry one of `keys`.
+
+    The matching key's name is kept in `g.api_key_name` for the request's context.
+    """
+    app.extensions["api_keys"] = [(key.encode(), name) for key, name in keys.items()]
 
     @app.before_request
     async def check_api_key() -> None:
         if request.path in open_paths or request.method == "OPTIONS":
             return  # CORS preflights carry no credentials
-        if not carries_api_key():
+        names = names_of_keys_sent()
+        if names is None:
             raise OpenAIError(401, "Missing or invalid API key.", code="invalid_api_key")
+        g.api_key_name = names[0]
+
+
+def names_of_keys_sent() -> list[str | None] | None:
+    """The names of the API keys the current request carries (None for an unnamed key); None when it has none."""
+    keys: list[tuple[bytes, str | None]] = current_app.extensions.get("api_keys", [])
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    # compare_digest against every key: the time taken does not reveal which key nearly matched.
+    names = [name for key, name in keys if hmac.compare_digest(token.encode(), key)]
+    return names if scheme.lower() == "bearer" and names else None
 
 
 def carries_api_key() -> bool:
     """Whether the current request has one of the API keys (always true when none are set)."""
-    keys: list[bytes] = current_app.extensions.get("api_keys", [])
-    if not keys:
-        return True
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    # compare_digest against every key: the time taken does not reveal which key nearly matched.
-    matches = [hmac.compare_digest(token.encode(), key) for key in keys]
-    return scheme.lower() == "bearer" and any(matches)
+    return not current_app.extensions.get("api_keys") or names_of_keys_sent() is not None

@@ -22,6 +22,8 @@ from haystack.dataclasses import ChatMessage, ComponentInfo, ReasoningContent, S
 from openai import APIConnectionError, APIError, APIStatusError, AsyncOpenAI, AsyncStream, OpenAI, Stream
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
+from .images import put_image_urls_back
+
 logger = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "gpt-4o-mini"
@@ -85,8 +87,12 @@ class ReasoningOpenAIChatGenerator(OpenAIChatGenerator):
             self.async_client.chat.completions = _PreparedRequests(self.async_client)
 
     def _prepare_api_call(self, **kwargs: Any) -> dict[str, Any]:
-        """Ask for token usage when streaming (servers send none otherwise); never when not, where it is refused."""
+        """Ask for token usage when streaming (servers send none otherwise); never when not, where it is refused.
+
+        Images given by URL go out as their URL (Haystack would send them as empty data URLs: see `images.py`).
+        """
         api_args = OpenAIChatGenerator._prepare_api_call(self, **kwargs)
+        put_image_urls_back(kwargs["messages"], api_args["messages"])
         if api_args.get("stream"):
             api_args.setdefault("stream_options", {"include_usage": True})
         return api_args
@@ -133,6 +139,14 @@ class _PreparedRequests:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._sdk, name)
+
+    def parse(self, **arguments: Any) -> Any:
+        """Haystack asks for `parse` when a request wants structured output without streaming. A JSON schema given
+        as plain JSON (what the service passes on) needs none of the SDK's parsing, whose checks would refuse a
+        client's non-strict tools beside it: it is posted like any other request."""
+        if isinstance(arguments.get("response_format"), dict):
+            return self.create(**arguments)
+        return self._sdk.parse(**arguments)
 
     def create(self, **arguments: Any) -> Any:
         body = {name: value for name, value in arguments.items() if name not in REQUEST_OPTIONS}

@@ -10,7 +10,7 @@ import logging
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
-from .request_info import current_request
+from .request_info import current_request_info
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s"
 HYPERCORN_LOGGERS = ("hypercorn.access", "hypercorn.error")
@@ -47,7 +47,7 @@ class RequestFields(logging.Filter):
     """Puts the current request's id, model and route on every record (`-` and None outside requests)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        info = current_request()
+        info = current_request_info()
         record.request_id = info.id if info is not None else "-"
         record.model = (info.model or None) if info is not None else None
         record.route = info.route if info is not None else None

@@ -5,7 +5,9 @@ import logging
 from dataclasses import replace
 from typing import Any
 
-from haystack.dataclasses import ChatMessage, ToolCall
+from haystack.dataclasses import ChatMessage, FileContent, ImageContent, TextContent, ToolCall
+
+from .images import image_from_input_part, image_from_url
 
 logger = logging.getLogger(__name__)
 
@@ -31,7 +33,11 @@ def get_last_user_message(messages: list[dict[str, Any]]) -> str | None:
 
 
 def chat_messages_from_openai(messages: list[dict[str, Any]]) -> list[ChatMessage]:
-    """Convert the whole conversation; parts Haystack cannot take (e.g. image URLs) are dropped, not fatal."""
+    """Convert the whole conversation; a user message's images become `ImageContent` (see `images.py`).
+
+    Parts Haystack cannot take (files by id, audio) are dropped, not fatal; an image that cannot be used is
+    a 400 for the client.
+    """
     converted: list[ChatMessage] = []
     tool_names: dict[str, str] = {}
     for message in messages:
@@ -51,6 +57,9 @@ def chat_messages_from_openai(messages: list[dict[str, Any]]) -> list[ChatMessag
 
 
 def _convert(message: dict[str, Any]) -> ChatMessage | None:
+    content = message.get("content")
+    if message.get("role") == "user" and isinstance(content, list) and _has_part(content, "image_url"):
+        return _user_message_with_images(message, content)
     try:
         return ChatMessage.from_openai_dict_format(message)
     except (ValueError, KeyError, TypeError) as error:
@@ -58,6 +67,31 @@ def _convert(message: dict[str, Any]) -> ChatMessage | None:
         role = message.get("role")
         logger.debug("Keeping only the text of a %s message Haystack cannot convert: %s", role, error)
         return text_message(role, text)
+
+
+def _has_part(content: list[Any], kind: str) -> bool:
+    return any(isinstance(part, dict) and part.get("type") == kind for part in content)
+
+
+def _user_message_with_images(message: dict[str, Any], content: list[Any]) -> ChatMessage | None:
+    """A chat user message's parts in order: images here, the others (text, inline files) as Haystack converts
+    them; a part Haystack cannot convert (a file by id) is dropped with a debug log."""
+    parts: list[TextContent | ImageContent | FileContent] = []
+    for part in content:
+        kind = part.get("type") if isinstance(part, dict) else None
+        if kind == "image_url":
+            image_url = part.get("image_url")
+            image_url = image_url if isinstance(image_url, dict) else {}
+            parts.append(image_from_url(image_url.get("url"), image_url.get("detail")))
+            continue
+        try:
+            single = ChatMessage.from_openai_dict_format({"role": "user", "content": [part]})
+        except (ValueError, KeyError, TypeError, AttributeError) as error:
+            logger.debug("Dropping a %s part of a user message that also holds images: %s", kind, error)
+            continue
+        parts.extend([*(TextContent(text) for text in single.texts), *single.files])
+    name = message.get("name") if isinstance(message.get("name"), str) else None
+    return ChatMessage.from_user(content_parts=parts, name=name) if parts else None
 
 
 def text_message(role: object, text: str) -> ChatMessage | None:
@@ -110,8 +144,9 @@ def chat_messages_from_openai_response(
 ) -> list[ChatMessage]:
     """The whole conversation as ChatMessages: `instructions` first, then messages, tool calls and their results.
 
-    Parts with no Haystack counterpart here (images, files, reasoning, custom tool calls) are skipped with
-    a debug log; use `get_input_files` to handle files yourself.
+    A user message's `input_image` parts become `ImageContent` (a URL, a data URL, or an uploaded file read
+    from the file store: see `images.py`). Parts with no Haystack counterpart here (files, reasoning, custom
+    tool calls) are skipped with a debug log; use `get_input_files` to handle files yourself.
     """
     messages = [ChatMessage.from_system(instructions)] if instructions else []
     calls_by_id: dict[str, ToolCall] = {}
@@ -144,10 +179,19 @@ def chat_messages_from_openai_response(
 def _message_from_item(item: dict[str, Any]) -> ChatMessage | None:
     role = item.get("role")
     content = item.get("content")
-    if isinstance(content, list):
-        skipped = [p.get("type") for p in content if isinstance(p, dict) and p.get("type") not in TEXT_PART_TYPES]
-        if skipped:
-            logger.debug("Skipping %s parts of a %s message: only text is converted", skipped, role)
+    if not isinstance(content, list):
+        return text_message(role, item_text(item))
+    if role == "user" and _has_part(content, "input_image"):
+        parts: list[TextContent | ImageContent] = []
+        for part in content:
+            if isinstance(part, dict) and part.get("type") in TEXT_PART_TYPES and isinstance(part.get("text"), str):
+                parts.append(TextContent(part["text"]))
+            elif isinstance(part, dict) and part.get("type") == "input_image":
+                parts.append(image_from_input_part(part))
+        return ChatMessage.from_user(content_parts=parts) if parts else None
+    skipped = [p.get("type") for p in content if isinstance(p, dict) and p.get("type") not in TEXT_PART_TYPES]
+    if skipped:
+        logger.debug("Skipping %s parts of a %s message: only text (and a user's images) is converted", skipped, role)
     return text_message(role, item_text(item))
 
 

@@ -17,7 +17,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, 
 from prometheus_client import generate_latest as prometheus_text
 
 from .events import Event, ReasoningDelta, TextDelta, ToolCallDelta, Usage
-from .request_info import RequestInfo, current_request
+from .request_info import RequestInfo, current_request_info
 
 NAMESPACE = (__package__ or "service").replace(".", "_")
 CLIENT_LEFT = "499"  # the status of a request whose client left before any response (nginx's convention)
@@ -119,7 +119,7 @@ def count_request(info: RequestInfo, seconds: float) -> None:
 
 def count_usage(events: list[Event]) -> None:
     """The tokens of a run that was not streamed, from the Usage events among its events."""
-    if not _counting or (info := current_request()) is None:
+    if not _counting or (info := current_request_info()) is None:
         return
     for event in events:
         if type(event) is Usage:
@@ -127,19 +127,19 @@ def count_usage(events: list[Event]) -> None:
 
 
 def count_run_stopped_by_disconnect() -> None:
-    if _counting and (info := current_request()) is not None:
+    if _counting and (info := current_request_info()) is not None:
         RUNS_STOPPED_BY_DISCONNECT.labels(info.api, info.model).inc()
 
 
 def count_upstream_error(kind: str) -> None:
     if _counting:
-        info = current_request()
+        info = current_request_info()
         UPSTREAM_ERRORS.labels(info.model if info is not None else "", kind).inc()
 
 
 def count_store_error() -> None:
     if _counting:
-        info = current_request()
+        info = current_request_info()
         STORE_ERRORS.labels(info.api if info is not None else "").inc()
 
 
@@ -181,6 +181,6 @@ class StreamMeter:
 
 def stream_meter() -> StreamMeter | None:
     """A meter for the stream the current request is about to write; None when nothing is counted."""
-    if not _counting or (info := current_request()) is None:
+    if not _counting or (info := current_request_info()) is None:
         return None
     return StreamMeter(info)

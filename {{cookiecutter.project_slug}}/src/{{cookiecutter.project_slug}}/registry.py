@@ -22,6 +22,7 @@ API_METHODS = {
     "chat": ("run_chat_completion_async", "run_chat_completion"),
     "responses": ("run_response_async", "run_response"),
 }
+API_NAMES = {"chat": "Chat Completions (/v1/chat/completions)", "responses": "Responses (/v1/responses)"}
 
 
 @dataclass
@@ -55,7 +56,12 @@ class Registry:
             raise still_loading()
 
     def find(self, model_id: str, api: str) -> tuple[LoadedWrapper, str]:
-        """The wrapper serving `model_id` and its method for `api`; 404 or 501 in OpenAI's terms otherwise."""
+        """The wrapper serving `model_id` and its method for `api`; 404 or 400 in OpenAI's terms otherwise.
+
+        A model used on an API it does not serve is the client's mistake, answered as OpenAI answers a model
+        used on the wrong endpoint: a 400 naming the API it does serve. A 5xx would read as an outage, and
+        clients retry it.
+        """
         wrapper = self.wrappers.get(model_id)
         if wrapper is None:
             if self.loading:
@@ -64,8 +70,9 @@ class Registry:
             raise OpenAIError(404, message, param="model", code="model_not_found")
         method_name = wrapper.method_for(api)
         if method_name is None:
-            message = f"The model '{model_id}' does not implement the {api} API."
-            raise OpenAIError(501, message, param="model", code="unsupported_api")
+            served = " and ".join(API_NAMES[other] for other in API_METHODS if wrapper.method_for(other))
+            message = f"The model '{model_id}' does not serve the {API_NAMES[api]} API; it serves the {served} API."
+            raise OpenAIError(400, message, param="model", code="unsupported_api")
         return wrapper, method_name
 
     def serving(self) -> list[LoadedWrapper]:

@@ -39,7 +39,7 @@ class RequestInfo:
 _current: ContextVar[RequestInfo | None] = ContextVar("request_info", default=None)
 
 
-def current_request() -> RequestInfo | None:
+def current_request_info() -> RequestInfo | None:
     """The request being served here, or None outside a request (startup, a background task of its own)."""
     return _current.get()
 

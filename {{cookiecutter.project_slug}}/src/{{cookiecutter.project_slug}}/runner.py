@@ -260,7 +260,8 @@ class Runner:
         """Call a wrapper function that is not a run (e.g. `run_file_upload`): async on the loop, sync in the pool."""
         if inspect.iscoroutinefunction(function):
             return await function(*args)
-        return await asyncio.get_running_loop().run_in_executor(self._pool, function, *args)
+        context = contextvars.copy_context()  # the request's context (`request_context.py`) goes along
+        return await asyncio.get_running_loop().run_in_executor(self._pool, context.run, function, *args)
 
     def start(self, method: Callable[..., Any], *args: Any) -> EventStream:
         """Begin running `method(*args)` in the background; read its output from the returned stream."""

@@ -75,7 +75,8 @@ class Settings(BaseModel):
     # mid-stream; keep it below hypercorn.toml's `graceful_timeout`.
     shutdown_grace_seconds: float = Field(8.0, ge=0)
     wrappers_package: str = f"{__package__}.wrappers"
-    # Comma-separated keys clients must send as `Authorization: Bearer <key>`; unset, the API is open.
+    # Comma-separated keys clients must send as `Authorization: Bearer <key>`; unset, the API is open. A key may be
+    # named, `name:key`, so wrappers can tell clients apart (`request_context.current_request().api_key_name`).
     api_keys: str | None = None
     # Comma-separated origins whose browser pages may call the service (`*` for any); unset, none may.
     cors_allow_origins: str | None = None

@@ -1,4 +1,4 @@
-"""Implements only the Responses API: listed as a model, but chat on it is 501."""
+"""Implements only the Responses API: listed as a model, but chat on it is a 400 naming the API it serves."""
 
 from {{ cookiecutter.project_slug }}.wrapper import BasePipelineWrapper
 

@@ -6,19 +6,21 @@ unless it handles them itself; whether the client takes Open WebUI's events is d
 
 from typing import Any
 
-from quart import Blueprint, Response, current_app, request
+from quart import Blueprint, Response, current_app, g, request
 
 from .. import openwebui
 from ..errors import OpenAIError
 from ..events import TextDelta
 from ..openwebui_tasks import answer_task, background_task
 from ..registry import Registry
+from ..request_context import remember_request
 from ..request_info import note_model
 from ..runner import Runner
 from ..settings import Settings
 from ..wire import json_response
 from ..wire.chat import ChatCompletionBuilder, ChatStreamEncoder
 from ..wire.sse import error_response, stream_response
+from .model_options import check_output_format, check_tool_choice, check_tools
 from .request_body import (
     check_item_count,
     check_sampling,
@@ -65,16 +67,13 @@ def validate_fields(body: dict[str, Any]) -> None:
     optional_number(body, "max_completion_tokens", low=1, integer=True)
     if optional_number(body, "n", low=1, integer=True) not in (None, 1):
         raise OpenAIError(400, "This service answers with one choice: 'n' must be 1.", param="n", code="invalid_value")
-    stop = body.get("stop")
-    if (
-        stop is not None
-        and not isinstance(stop, str)
-        and not (isinstance(stop, list) and len(stop) <= 4 and all(isinstance(item, str) for item in stop))
-    ):
-        raise OpenAIError(400, "'stop' must be a string or an array of at most 4 strings.", param="stop")
     optional_bool(body, "logprobs")
     if body.get("stream_options") is not None and not isinstance(body["stream_options"], dict):
         raise OpenAIError(400, "'stream_options' must be an object.", param="stream_options")
+    optional_bool(body, "parallel_tool_calls")
+    check_tools(body, nested=True)
+    check_tool_choice(body, nested=True)
+    check_output_format(body.get("response_format"), "response_format", nested=True)
 
 
 async def run_chat(model: str, body: dict[str, Any]) -> Response:
@@ -94,7 +93,9 @@ async def run_chat(model: str, body: dict[str, Any]) -> Response:
         return json_response(builder.build())
 
     client_events = wants_stream and openwebui.takes_events(request.headers.keys(), settings.openwebui_events)
-    openwebui.remember_client(client_events)  # before the run starts: it runs in a copy of this context
+    # Before the run starts: it runs in a copy of this context.
+    openwebui.remember_client(client_events)
+    remember_request("chat", request.headers.items(), body, g.get("api_key_name"))
     runner: Runner = current_app.extensions["runner"]
     method = getattr(wrapper.instance, method_name)
 

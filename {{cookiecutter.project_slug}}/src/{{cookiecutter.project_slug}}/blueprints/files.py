@@ -12,11 +12,12 @@ from typing import Any
 from urllib.parse import quote
 
 import quart
-from quart import Blueprint, Response, current_app, jsonify, request
+from quart import Blueprint, Response, current_app, g, jsonify, request
 
 from ..errors import OpenAIError
 from ..file_store import FileStore, StoredFile
 from ..registry import Registry
+from ..request_context import remember_request
 from ..runner import Runner
 from ..settings import Settings
 from .multipart import MAX_BUFFER_BYTES, MAX_FIELD_BYTES, MAX_PARTS, FileStart, FormField, read_form
@@ -148,6 +149,7 @@ async def tell_wrappers(stored: StoredFile) -> None:
     registry: Registry = current_app.extensions["registry"]
     runner: Runner = current_app.extensions["runner"]
     listeners = [w for w in registry.wrappers.values() if w.implements("run_file_upload")]
+    remember_request("files", request.headers.items(), {}, g.get("api_key_name"))
     outcomes = await asyncio.gather(
         *(runner.call(w.instance.run_file_upload, stored) for w in listeners), return_exceptions=True
     )

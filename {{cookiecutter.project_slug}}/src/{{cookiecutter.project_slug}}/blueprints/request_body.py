@@ -164,6 +164,13 @@ def check_sampling(body: dict[str, Any]) -> None:
     optional_string(body, "user")
     optional_string(body, "safety_identifier", max_length=64)
     optional_string(body, "prompt_cache_key")
+    stop = body.get("stop")
+    if (
+        stop is not None
+        and not isinstance(stop, str)
+        and not (isinstance(stop, list) and len(stop) <= 4 and all(isinstance(item, str) for item in stop))
+    ):
+        raise OpenAIError(400, "'stop' must be a string or an array of at most 4 strings.", param="stop")
 
 
 def check_item_count(count: int, field: str, limit: int) -> None:

@@ -2,10 +2,11 @@
 
 from typing import Any
 
-from quart import Blueprint, Response, current_app, jsonify
+from quart import Blueprint, Response, current_app, g, jsonify, request
 
 from ..errors import OpenAIError
 from ..registry import Registry
+from ..request_context import remember_request
 from ..request_info import note_model
 from ..response_store import ResponseStore, StoredResponse
 from ..runner import Runner
@@ -13,6 +14,7 @@ from ..settings import Settings
 from ..wire import json_response
 from ..wire.responses import ResponseEncoder, response_object
 from ..wire.sse import error_response, stream_response
+from .model_options import check_reasoning, check_text, check_tool_choice, check_tools
 from .request_body import (
     check_item_count,
     check_sampling,
@@ -56,16 +58,23 @@ def validate_fields(body: dict[str, Any]) -> None:
     optional_string(body, "previous_response_id")
     optional_bool(body, "store")
     optional_bool(body, "parallel_tool_calls")
-    for field in ("text", "reasoning"):
-        if body.get(field) is not None and not isinstance(body[field], dict):
-            raise OpenAIError(400, f"'{field}' must be an object.", param=field)
-    if body.get("tools") is not None and not isinstance(body["tools"], list):
-        raise OpenAIError(400, "'tools' must be an array.", param="tools")
-    tool_choice = body.get("tool_choice")
-    if tool_choice is not None and not isinstance(tool_choice, str | dict):
-        raise OpenAIError(400, "'tool_choice' must be a string or an object.", param="tool_choice")
+    check_text(body)
+    check_reasoning(body)
+    check_tools(body, nested=False)
+    check_tool_choice(body, nested=False)
     if body.get("truncation") not in (None, "auto", "disabled"):
         raise OpenAIError(400, "'truncation' must be 'auto' or 'disabled'.", param="truncation")
+    for field, why in UNSUPPORTED.items():
+        if body.get(field) not in (None, False):
+            raise OpenAIError(400, f"'{field}' is not supported here: {why}", param=field, code="unsupported_parameter")
+
+
+# Fields that would change what a response means, which this service cannot honour: refused, not ignored.
+UNSUPPORTED = {
+    "background": "responses run while the request is open; stream them instead.",
+    "conversation": "there is no Conversations API here; send previous_response_id or the whole input.",
+    "prompt": "there are no stored prompt templates here; send instructions and input.",
+}
 
 
 def response_store() -> ResponseStore:
@@ -103,6 +112,7 @@ async def create_response() -> Response:
     wrapper, method_name = registry.find(model, "responses")
     note_model(wrapper.model_id)
 
+    remember_request("responses", request.headers.items(), body, g.get("api_key_name"))  # the run inherits it
     runner: Runner = current_app.extensions["runner"]
     method = getattr(wrapper.instance, method_name)
     encoder = ResponseEncoder(response_object(model, body), emit=wants_stream)
@@ -118,6 +128,14 @@ async def create_response() -> Response:
         return json_response(encoder.response)
     stream = runner.start(method, model, input_items, body)
     return await stream_response(stream, encoder, settings.keepalive_seconds)
+
+
+@blueprint.post("/v1/responses/compact")
+@blueprint.post("/responses/compact")
+async def compact_response() -> Response:
+    """Not served: a compaction is a summary only the model that wrote it reads back (docs/responses.md)."""
+    message = "This service does not compact conversations: send the whole input, or use previous_response_id."
+    raise OpenAIError(404, message, code="unknown_url")
 
 
 @blueprint.get("/v1/responses/<response_id>")

@@ -5,8 +5,8 @@ first, every output item opened with `output_item.added` and closed with `output
 content or summary part opened and closed around the deltas, `sequence_number` on every event, and
 exactly one terminal event: `response.completed`, `response.incomplete` or `response.failed`.
 Reasoning becomes a `reasoning` item with a summary, text a `message` item, and a tool call meant for
-the client a `function_call` item. `usage` is set only when the run reported token counts: an unknown count
-is left out, never given as zero.
+the client a `function_call` item. `usage` stays null until the run reported token counts: an unknown count
+is never given as zero (the key stays: the Open Responses spec requires it).
 """
 
 import json
@@ -36,31 +36,102 @@ def usage_object(input_tokens: int, output_tokens: int) -> dict[str, Any]:
 
 
 def response_object(model: str, body: dict[str, Any]) -> dict[str, Any]:
-    """A new response, in progress, echoing the request's settings as OpenAI does."""
+    """A new response, in progress, echoing the request's settings as OpenAI does, with the spec's defaults.
+
+    Every field the Open Responses specification requires is here; the request's own values were checked by
+    the blueprint (`blueprints/model_options.py`) before they are echoed. `usage` stays null until the run has
+    counted its tokens, and `completed_at` until it completes.
+    """
     return {
         "id": new_id("resp"),
         "object": "response",
         "created_at": int(time.time()),
+        "completed_at": None,
         "status": "in_progress",
+        "background": False,
         "error": None,
         "incomplete_details": None,
         "instructions": body.get("instructions"),
         "max_output_tokens": body.get("max_output_tokens"),
+        "max_tool_calls": body.get("max_tool_calls"),
         "model": model,
         "output": [],
-        "parallel_tool_calls": body.get("parallel_tool_calls", True),
+        "parallel_tool_calls": _given(body, "parallel_tool_calls", True),
         "previous_response_id": body.get("previous_response_id"),
-        "reasoning": body.get("reasoning"),
+        "reasoning": _reasoning(body.get("reasoning")),
+        "service_tier": "default",
         "store": body.get("store", True) is not False,
-        "temperature": body.get("temperature"),
-        "text": body.get("text") or {"format": {"type": "text"}},
-        "tool_choice": body.get("tool_choice", "auto"),
-        "tools": body.get("tools") or [],
-        "top_p": body.get("top_p"),
-        "truncation": body.get("truncation", "disabled"),
+        "temperature": _given(body, "temperature", 1.0),
+        "text": _text(body.get("text")),
+        "tool_choice": _tool_choice(body.get("tool_choice")),
+        "tools": function_tools(body),
+        "top_logprobs": _given(body, "top_logprobs", 0),
+        "top_p": _given(body, "top_p", 1.0),
+        "presence_penalty": _given(body, "presence_penalty", 0.0),
+        "frequency_penalty": _given(body, "frequency_penalty", 0.0),
+        "truncation": _given(body, "truncation", "disabled"),
+        "usage": None,
+        "safety_identifier": body.get("safety_identifier"),
+        "prompt_cache_key": body.get("prompt_cache_key"),
         "metadata": body.get("metadata") or {},
-        # "usage" is added when the response ends: the schema has no null for it.
     }
+
+
+def _given(body: dict[str, Any], field: str, default: Any) -> Any:
+    """The request's value, or the spec's default when the field is absent or null."""
+    value = body.get(field)
+    return default if value is None else value
+
+
+def function_tools(body: dict[str, Any]) -> list[dict[str, Any]]:
+    """The request's function tools in the response's form, every key present.
+
+    Tools of other types, which no model here is offered, are not listed as available. An unset `strict` is
+    false: OpenAI's own default is true, but the LLM is asked for strict arguments only when a tool says so.
+    """
+    return [
+        {
+            "type": "function",
+            "name": tool["name"],
+            "description": tool.get("description"),
+            "parameters": tool.get("parameters"),
+            "strict": tool.get("strict") is True,
+        }
+        for tool in body.get("tools") or ()
+        if tool.get("type") == "function"
+    ]
+
+
+def _tool_choice(choice: str | dict[str, Any] | None) -> str | dict[str, Any]:
+    """`tool_choice` in the response's form, rebuilt from its checked parts (nothing else of the request's)."""
+    if choice is None or isinstance(choice, str):
+        return choice or "auto"
+    if choice["type"] == "function":
+        return {"type": "function", "name": choice["name"]}
+    tools = [{"type": "function", "name": tool["name"]} for tool in choice["tools"]]
+    return {"type": "allowed_tools", "mode": choice["mode"], "tools": tools}
+
+
+def _reasoning(reasoning: dict[str, Any] | None) -> dict[str, Any]:
+    reasoning = reasoning or {}
+    return {"effort": reasoning.get("effort"), "summary": reasoning.get("summary")}
+
+
+def _text(text: dict[str, Any] | None) -> dict[str, Any]:
+    """`text` with its format whole: a json_schema format keeps its schema and gets its description and strict."""
+    text = text or {}
+    text_format = text.get("format") or {"type": "text"}
+    if text_format["type"] == "json_schema":
+        text_format = {
+            "type": "json_schema",
+            "name": text_format["name"],
+            "description": text_format.get("description"),
+            "schema": text_format.get("schema", {}),
+            "strict": bool(text_format.get("strict")),
+        }
+    else:
+        text_format = {"type": text_format["type"]}
+    return {"format": text_format, "verbosity": text.get("verbosity") or "medium"}
 
 
 class _OpenItem:
@@ -121,6 +192,7 @@ class ResponseEncoder:
         self._set_usage()
         if self._incomplete_reason is None:
             self.response["status"] = "completed"
+            self.response["completed_at"] = int(time.time())
             self._event("response.completed", response=self.response)
         else:
             self.response["status"] = "incomplete"

@@ -1,4 +1,4 @@
-"""Model `chat`: a sync pipeline (prompt builder + chat generator) that answers in one piece."""
+"""Model `chat`: a sync pipeline (prompt builder + chat generator) that answers in one piece, on both OpenAI APIs."""
 
 from typing import Any
 
@@ -7,7 +7,12 @@ from haystack.components.builders import ChatPromptBuilder
 from haystack.dataclasses import ChatMessage
 
 from ..llm import make_chat_generator
-from ..messages import get_last_user_message, message_text
+from ..messages import (
+    chat_messages_from_openai_response,
+    get_last_user_input_text,
+    get_last_user_message,
+    message_text,
+)
 from ..sampling import generation_kwargs
 from ..wrapper import BasePipelineWrapper
 
@@ -34,7 +39,15 @@ class PipelineWrapper(BasePipelineWrapper):
     def run_chat_completion(self, model: str, messages: list[dict[str, Any]], body: dict[str, Any]) -> ChatMessage:
         """Runs in a worker thread; the reply (with its token usage) is sent as one message or one stream."""
         history = [{"role": m["role"], "text": message_text(m)} for m in messages[:-1] if m["role"] != "system"]
-        question = get_last_user_message(messages) or ""
+        return self.answer(get_last_user_message(messages) or "", history, body)
+
+    def run_response(self, model: str, input_items: list[dict[str, Any]], body: dict[str, Any]) -> ChatMessage:
+        """The same pipeline for the Responses API: earlier message items are the history, as above."""
+        turns = [m for m in chat_messages_from_openai_response(input_items) if m.text and not m.is_from("system")]
+        history = [{"role": m.role.value, "text": m.text} for m in turns[:-1]]
+        return self.answer(get_last_user_input_text(input_items) or "", history, body)
+
+    def answer(self, question: str, history: list[dict[str, Any]], body: dict[str, Any]) -> ChatMessage:
         result = self.pipeline.run(
             {
                 "prompt_builder": {"question": question, "history": history},
