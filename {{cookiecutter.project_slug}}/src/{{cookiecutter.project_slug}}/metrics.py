@@ -108,13 +108,21 @@ def forget_this_process() -> None:
         multiprocess.mark_process_dead(os.getpid(), _shared_dir)
 
 
+# The request metrics' children by their labels: `labels()` checks and locks on every call, a dict lookup does not.
+# As bounded as the labels are.
+_request_children: dict[tuple[str, str, str, str], tuple[Counter, Histogram]] = {}
+
+
 def count_request(info: RequestInfo, seconds: float) -> None:
-    """A request ended (`request_info.TrackRequests` calls this)."""
+    """A request ended (`request_info.TrackRequests` calls this, on the event loop)."""
     if not _counting:
         return
-    status = str(info.status) if info.status else CLIENT_LEFT
-    REQUESTS.labels(info.route, info.api, info.model, status).inc()
-    REQUEST_DURATION.labels(info.route, info.api, info.model).observe(seconds)
+    labels = (info.route, info.api, info.model, str(info.status) if info.status else CLIENT_LEFT)
+    children = _request_children.get(labels)
+    if children is None:
+        children = _request_children[labels] = (REQUESTS.labels(*labels), REQUEST_DURATION.labels(*labels[:3]))
+    children[0].inc()
+    children[1].observe(seconds)
 
 
 def count_usage(events: list[Event]) -> None:
