@@ -4,7 +4,8 @@ Raw sockets rather than httpx or the openai SDK, because the client shares two c
 servers it measures: every microsecond it spends is taken from them, and a heavy client flattens
 the differences we are looking for. It speaks just what the targets answer: Content-Length or
 chunked bodies, keep-alive or `Connection: close`, and OpenAI chat SSE (`data: {...}` events,
-`\\n` or `\\r\\n` line ends, `[DONE]` optional because hayhooks does not send it).
+`\\n` or `\\r\\n` line ends, `[DONE]` optional because hayhooks does not send it); and the Responses
+API's answers (`RESPONSES_PATH`), for the state store benchmark (`stores.py`).
 
 Times come from `time.perf_counter()`. TTFT is measured from the moment the client starts the
 request (including the connect, when the request needs a new connection) to the parse of the
@@ -24,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 CHAT_PATH = "/v1/chat/completions"
+RESPONSES_PATH = "/v1/responses"
 CONNECT_TIMEOUT = 10.0
 
 
@@ -209,15 +211,22 @@ class SSEReader:
         if "error" in chunk and not chunk.get("choices"):
             self.error = str(chunk["error"])[:200]
             return
+        if chunk.get("type") == "response.failed":  # the Responses API's in-stream failure
+            self.error = str(chunk["response"].get("error"))[:200]
+            return
+        if chunk.get("type") == "response.output_text.delta":
+            self._text(chunk["delta"])
         for choice in chunk.get("choices") or ():
-            text = (choice.get("delta") or {}).get("content")
-            if text:
-                if self.ttft is None:
-                    self.ttft = time.perf_counter() - self.started
-                if self.meter is not None:
-                    self.meter.add(len(text))
-                self.parts.append(text)
-                self.events += 1
+            self._text((choice.get("delta") or {}).get("content"))
+
+    def _text(self, text: str | None) -> None:
+        if text:
+            if self.ttft is None:
+                self.ttft = time.perf_counter() - self.started
+            if self.meter is not None:
+                self.meter.add(len(text))
+            self.parts.append(text)
+            self.events += 1
 
 
 async def chat_request(
@@ -247,8 +256,7 @@ async def chat_request(
                 raw = b"".join([piece async for piece in conn.body_pieces(headers)])
                 result.body_complete = True
                 if result.status == 200:
-                    message = json.loads(raw)["choices"][0]["message"]
-                    result.content = message.get("content") or ""
+                    result.content = answer_text(json.loads(raw))
                     result.content_events = 1
                 else:
                     result.error = raw[:200].decode("utf-8", "replace")
@@ -262,6 +270,14 @@ async def chat_request(
     if not result.body_complete and conn.reusable:
         conn.abort()
     return result
+
+
+def answer_text(answer: dict[str, Any]) -> str:
+    """The text of a chat completion, or of a Responses API response."""
+    if "choices" in answer:
+        return answer["choices"][0]["message"].get("content") or ""
+    parts = [part for item in answer["output"] if item["type"] == "message" for part in item["content"]]
+    return "".join(part["text"] for part in parts if part["type"] == "output_text")
 
 
 async def _read_stream(
@@ -323,6 +339,7 @@ async def closed_loop(
     duration: float,
     max_requests: int,
     request_timeout: float,
+    path: str = CHAT_PATH,
 ) -> LoopRun:
     """`concurrency` clients, each sending its next request as soon as the last one ended.
 
@@ -356,7 +373,7 @@ async def closed_loop(
                     in_flight += 1
                     if issued >= max_requests:
                         meter.end = now  # the window closes with the last recorded start
-                result = await chat_request(conn, body, stream=stream, timeout=request_timeout, meter=meter)
+                result = await chat_request(conn, body, stream=stream, timeout=request_timeout, path=path, meter=meter)
                 if meter.start <= result.ended <= meter.end:
                     run.ended_in_window.append(result)
                 if recorded:

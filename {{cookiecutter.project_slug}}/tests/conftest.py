@@ -22,6 +22,7 @@ if str(TESTS_DIR) not in sys.path:
 
 os.environ["HAYSTACK_TELEMETRY_ENABLED"] = "False"
 
+from engines import RedisServer, SeaweedFS  # noqa: E402
 from support import TEST_MAX_BODY_BYTES, ServiceProcess, base_env  # noqa: E402
 from upstream import ScriptedUpstream  # noqa: E402
 
@@ -98,6 +99,22 @@ def test_service(
     yield from _serve(tmp_path_factory, "test_service", env)
 
 
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    """A fresh redis-server for one test (it starts in milliseconds), persisting with AOF across `restart()`."""
+    server = RedisServer(tmp_path / "redis", persist=True).start()
+    yield server
+    server.close()
+
+
+@pytest.fixture(scope="session")
+def seaweedfs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedFS]:
+    """One S3-compatible server for the session (it takes a second or two to start); tests use their own prefix."""
+    server = SeaweedFS(tmp_path_factory.mktemp("seaweedfs")).start()
+    yield server
+    server.stop()
+
+
 @pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
     """Attach the log of every service a failing test used, so a failure explains itself."""
@@ -108,4 +125,6 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
             service = funcargs.get(name)
             if hasattr(service, "log_tail"):  # a ServiceProcess, or test_real_model's LlamaServer
                 report.sections.append((f"{name} log (tail)", service.log_tail()))
+        for service in funcargs.get("replicas", []):  # the services a test of test_state.py started
+            report.sections.append((f"{service.name} log (tail)", service.log_tail()))
     return report

@@ -67,8 +67,8 @@ class ServiceProcess:
     workdir: Path
     env: dict[str, str]
     port: int = field(default_factory=free_port)
+    args: list[str] = field(default_factory=list)  # more hypercorn flags, e.g. ["--workers", "2"]
     process: subprocess.Popen[bytes] | None = None
-    extra_args: list[str] = field(default_factory=list)  # hypercorn flags after the config, e.g. ["--workers", "2"]
     # What `start` waits for: /status answers 200 once every wrapper is loaded; /health/live as soon as the port opens.
     ready_path: str = "/status"
 
@@ -101,7 +101,7 @@ class ServiceProcess:
         self.workdir.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("wb")
         command = [sys.executable, "-m", "hypercorn", f"{PACKAGE}.asgi:app", "--config", str(HYPERCORN_TOML)]
-        command += ["--bind", f"127.0.0.1:{self.port}", *self.extra_args]  # the project's own settings, as users run it
+        command += ["--bind", f"127.0.0.1:{self.port}", *self.args]  # the project's own settings, as users run it
         self.process = subprocess.Popen(command, cwd=self.workdir, env=self.env, stdout=log, stderr=subprocess.STDOUT)
         log.close()
         deadline = time.monotonic() + STARTUP_TIMEOUT
@@ -119,6 +119,12 @@ class ServiceProcess:
         raise RuntimeError(
             f"{self.name} did not answer {self.ready_path} within {STARTUP_TIMEOUT}s:\n{self.log_tail()}"
         )
+
+    def kill(self) -> None:
+        """SIGKILL by PID, as a crash or the OOM killer would: no shutdown code runs."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=10)
 
     def stop(self) -> None:
         """Terminate by PID, then kill after a bounded wait."""

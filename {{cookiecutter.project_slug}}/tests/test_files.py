@@ -249,7 +249,7 @@ def test_client_filename_never_becomes_a_path(service: ServiceProcess, filename:
     assert created["filename"] == "escape.txt"
     assert service.client().files.content(created["id"]).read() == b"stay inside"
     assert not list(service.workdir.parent.rglob("escape.txt")), "written outside the data directory"
-    assert {created["id"], f"{created['id']}.json"} <= set(os.listdir(files_dir(service)))
+    assert created["id"] in os.listdir(files_dir(service))
 
 
 def test_upload_cut_off_halfway_leaves_nothing(service: ServiceProcess) -> None:
@@ -352,7 +352,7 @@ def test_oversized_upload_is_413_and_stores_nothing(limited_service: ServiceProc
         assert raised.value.code == "file_too_large"
         assert raised.value.response.headers["x-should-retry"] == "false"
     assert [file.id for file in client.files.list()] == [exact.id]
-    assert sorted(os.listdir(files_dir(limited_service))) == [exact.id, f"{exact.id}.json"]
+    assert os.listdir(files_dir(limited_service)) == [exact.id]
 
 
 def test_restart_keeps_files(tmp_path: Path) -> None:

@@ -31,7 +31,7 @@ KEY = "metrics-key"
 def two_workers(upstream: ScriptedUpstream, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceProcess]:
     env = base_env(OPENAI_API_KEY="test-key", OPENAI_BASE_URL=f"{upstream.base_url}/v1", OPENAI_MODEL="scripted-model")
     service = ServiceProcess(
-        name="two_workers", workdir=tmp_path_factory.mktemp("two_workers"), env=env, extra_args=["--workers", "2"]
+        name="two_workers", workdir=tmp_path_factory.mktemp("two_workers"), env=env, args=["--workers", "2"]
     )
     service.start()
     try:

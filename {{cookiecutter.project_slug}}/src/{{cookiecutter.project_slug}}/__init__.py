@@ -14,18 +14,19 @@ from quart import Quart  # noqa: E402
 
 from . import metrics  # noqa: E402
 from .auth import HEALTH_PATHS, parse_api_keys, require_api_keys  # noqa: E402
+from .blobs import open_blob_store  # noqa: E402
 from .blueprints import chat, files, health, models, responses, status  # noqa: E402
 from .blueprints import metrics as metrics_route  # noqa: E402
 from .cors import allow_origins  # noqa: E402
 from .errors import register_error_handlers  # noqa: E402
-from .file_store import DiskFileStore  # noqa: E402
+from .file_store import FileStore  # noqa: E402
 from .idle_clients import IdleClientLimit  # noqa: E402
 from .log_format import configure_logging  # noqa: E402
 from .registry import Registry, load_wrappers, wrapper_names  # noqa: E402
 from .request_info import TrackRequests, note_route  # noqa: E402
-from .response_store import ResponseStore  # noqa: E402
 from .runner import Runner  # noqa: E402
 from .shutdown import on_stop_signal  # noqa: E402
+from .state import ResponseLimits, StateStore, StoreUnavailable, open_state_store  # noqa: E402
 from .tracing import start_tracing  # noqa: E402
 from .uploaded_files import use_file_store  # noqa: E402
 
@@ -74,8 +75,15 @@ def create_app(settings: Settings | None = None) -> Quart:
     async def wrappers_loaded() -> str | None:
         return "loading" if registry.loading else None
 
-    # What /health/ready and /status check; each returns None when its part is ready (see blueprints/health.py).
-    app.extensions["readiness_checks"] = {"wrappers": wrappers_loaded}
+    async def store_answers() -> str | None:
+        try:
+            await app.extensions["state"].ping()
+        except StoreUnavailable:
+            return "unreachable"
+        return None
+
+    # What /health/ready checks; each returns None when its part is ready (see blueprints/health.py).
+    app.extensions["readiness_checks"] = {"wrappers": wrappers_loaded, "store": store_answers}
 
     @app.before_serving
     async def start() -> None:
@@ -86,8 +94,13 @@ def create_app(settings: Settings | None = None) -> Quart:
         )
         app.extensions["runner"] = runner
         on_stop_signal(runner.stop_all, settings.shutdown_grace_seconds)
-        app.extensions["response_store"] = ResponseStore(settings.responses_store_size)
-        app.extensions["file_store"] = DiskFileStore(settings.data_dir / "files")
+        app.extensions["state"] = await open_state(settings)
+        app.extensions["file_store"] = FileStore(
+            app.extensions["state"], open_blob_store(settings.files_url, settings.data_dir)
+        )
+        await import_old_file_metadata(app.extensions["file_store"])
+        # Looking for bytes left by uploads that died may list a whole bucket: not before serving.
+        app.extensions["file_store_upkeep"] = asyncio.create_task(prune_file_store(app.extensions["file_store"]))
         use_file_store(app.extensions["file_store"])  # for the helpers wrappers call (uploaded_files.py)
         names = wrapper_names(settings.wrappers_package)  # a WRAPPERS_PACKAGE that cannot be imported stops here
         app.extensions["wrapper_loading"] = asyncio.create_task(load_then_freeze(settings.wrappers_package, names))
@@ -103,11 +116,44 @@ def create_app(settings: Settings | None = None) -> Quart:
     async def stop() -> None:
         app.extensions["wrapper_loading"].cancel()
         app.extensions["runner"].shutdown()
+        app.extensions["file_store_upkeep"].cancel()
+        await app.extensions["state"].close()
         metrics.forget_this_process()
         if tracer is not None:
             tracer.shutdown()
 
     return app
+
+
+async def open_state(settings: Settings) -> StateStore:
+    """The state store STATE_URL names. One that cannot be reached yet is no reason not to start: requests that
+    need it get 503 until it answers, and /status says so."""
+    limits = ResponseLimits(
+        settings.responses_store_size, settings.responses_store_bytes, settings.responses_ttl_seconds
+    )
+    store = open_state_store(settings.state_url, settings.data_dir, limits)
+    try:
+        await store.ping()
+        await store.prune()
+    except StoreUnavailable as error:
+        logger.warning("Starting without the state store: %s", error.message)
+    return store
+
+
+async def import_old_file_metadata(files: FileStore) -> None:
+    """List the files uploaded before the state store existed (their metadata was in `<id>.json` files)."""
+    try:
+        await files.import_metadata_files()
+    except StoreUnavailable as error:  # the service starts anyway: requests that need the store get 503
+        logger.warning("Files from before the state store not imported yet: %s", error.message)
+
+
+async def prune_file_store(files: FileStore) -> None:
+    """Remove bytes that uploads or deletes killed midway left unlisted."""
+    try:
+        await files.prune()
+    except StoreUnavailable as error:
+        logger.warning("File store not pruned: %s", error.message)
 
 
 def keep_startup_objects_out_of_gc() -> None:

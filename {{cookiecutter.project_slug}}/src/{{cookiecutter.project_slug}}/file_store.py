@@ -1,246 +1,119 @@
-"""Where uploaded files live: the `FileStore` interface and `DiskFileStore`, which keeps them on local disk.
+"""Uploaded files: their metadata in the state store (`state/`), their bytes in the blob store (`blobs.py`).
 
-`DiskFileStore` keeps two files per upload in one directory: `<id>` (the bytes) and `<id>.json` (the
-metadata). New bytes go to a hidden temporary file first and are moved into place with `os.replace`, the
-metadata last, so a listing (which reads only metadata) never sees a partial file and a failed upload
-leaves nothing behind. Names on disk come from the id, never from the client.
-
-Several replicas need a store they all see: implement the same methods on an object store or a database
-(see docs/files.md) and create yours in `create_app()` instead.
+A file becomes visible when its metadata is written, which happens only once all its bytes are published,
+and it is deleted metadata first: so a listing never names a file whose bytes are partial or gone, across
+any number of replicas. A process killed between the two steps leaves bytes that nothing names; `prune`
+removes them once they are an hour old (at every start). Keys in the blob store are file ids, never
+the client's file names.
 """
 
+import asyncio
 import json
 import logging
-import os
 import re
 import secrets
-import threading
 import time
-from dataclasses import asdict, dataclass
-from pathlib import Path
-from typing import Any, BinaryIO, Literal, Protocol
+from types import TracebackType
+
+from .blobs import TEMP_PREFIX, BlobStore, BlobUpload, Chunks, DiskBlobs
+from .state import StateStore, StoredFile
+from .state.store import FileOrder
 
 logger = logging.getLogger(__name__)
 
 # The upload time in nanoseconds (16 hex digits) then randomness: sorting ids sorts by upload time.
 FILE_ID = re.compile(r"file-[0-9a-f]{32}")
-TEMP_PREFIX = ".upload-"
-# A temporary file untouched for this long belongs to an upload that died with its process.
-STALE_TEMP_SECONDS = 3600
-
-
-@dataclass(frozen=True, slots=True)
-class StoredFile:
-    """What the store knows about one file: OpenAI's FileObject without the constant fields."""
-
-    id: str
-    filename: str
-    purpose: str
-    bytes: int
-    created_at: int
-
-    def to_openai(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "object": "file",
-            "bytes": self.bytes,
-            "created_at": self.created_at,
-            "filename": self.filename,
-            "purpose": self.purpose,
-            "status": "processed",
-            "expires_at": None,
-        }
-
-
-class FileUpload(Protocol):
-    """Bytes on their way into the store: invisible until `commit`; leaving the `with` block uncommitted drops them.
-
-    The upload route calls `write` on the event loop (keep it quick: buffer, or write to local disk) and
-    `commit` in a worker thread (it may take its time, e.g. to send the bytes to an object store).
-    """
-
-    def __enter__(self) -> "FileUpload": ...
-
-    def __exit__(self, *exc_info: object) -> None: ...
-
-    def write(self, data: bytes) -> None: ...
-
-    def commit(self, *, filename: str, purpose: str) -> StoredFile: ...
-
-
-class FileStore(Protocol):
-    """What the Files API and the wrappers need from a store. Calls may block: keep them off the event loop."""
-
-    def new_upload(self) -> FileUpload: ...
-
-    def get(self, file_id: str) -> StoredFile | None: ...
-
-    def list(
-        self,
-        *,
-        purpose: str | None = None,
-        order: Literal["asc", "desc"] = "desc",
-        after: str | None = None,
-        limit: int | None = None,
-    ) -> list[StoredFile]:
-        """Files by upload time; `after` is an id: only files past it in that order."""
-        ...
-
-    def open(self, file_id: str) -> BinaryIO | None: ...
-
-    def delete(self, file_id: str) -> bool: ...
+# Bytes no metadata names, untouched for this long, belong to an upload or a delete that died with its process.
+ORPHAN_SECONDS = 3600
 
 
 def new_file_id(created_ns: int) -> str:
     return f"file-{created_ns:016x}{secrets.token_hex(8)}"
 
 
-class DiskFileStore:
-    """Files in one local directory; safe for concurrent uploads in one process or several sharing the directory."""
+class FileStore:
+    """What the Files API and the wrappers' helpers (`uploaded_files.py`) use; every method awaits, none blocks."""
 
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
-        directory.mkdir(parents=True, exist_ok=True)
-        self._remove_leftovers()
+    def __init__(self, state: StateStore, blobs: BlobStore) -> None:
+        self.state = state
+        self.blobs = blobs
 
-    def new_upload(self) -> "DiskUpload":
-        return DiskUpload(self)
+    def new_upload(self) -> "FileUpload":
+        return FileUpload(self, self.blobs.new_upload())
 
-    def get(self, file_id: str) -> StoredFile | None:
-        if not FILE_ID.fullmatch(file_id):  # never let a client's text become a path
-            return None
-        try:
-            return StoredFile(**json.loads(self._metadata_path(file_id).read_text(encoding="utf-8")))
-        except FileNotFoundError:
-            return None
-
-    def list(
-        self,
-        *,
-        purpose: str | None = None,
-        order: Literal["asc", "desc"] = "desc",
-        after: str | None = None,
-        limit: int | None = None,
-    ) -> list[StoredFile]:
-        ids = sorted(path.stem for path in self.directory.glob("file-*.json") if FILE_ID.fullmatch(path.stem))
-        if order == "desc":
-            ids.reverse()
-        if after is not None:
-            # Ids sort by upload time, so the cursor works even when its file was deleted meanwhile.
-            ids = [i for i in ids if (i > after if order == "asc" else i < after)]
-        files = []
-        for file_id in ids:
-            if limit is not None and len(files) >= limit:
-                break
-            stored = self.get(file_id)  # None when deleted since the directory was read
-            if stored is not None and (purpose is None or stored.purpose == purpose):
-                files.append(stored)
-        return files
-
-    def open(self, file_id: str) -> BinaryIO | None:
-        if self.get(file_id) is None:
-            return None
-        try:
-            return self._content_path(file_id).open("rb")
-        except FileNotFoundError:  # deleted between the two lines above
-            return None
-
-    def delete(self, file_id: str) -> bool:
+    async def get(self, file_id: str) -> StoredFile | None:
         if not FILE_ID.fullmatch(file_id):
-            return False
-        try:
-            self._metadata_path(file_id).unlink()  # unlisted first, so nobody finds a file without bytes
-        except FileNotFoundError:
-            return False
-        self._content_path(file_id).unlink(missing_ok=True)
+            return None
+        return await self.state.get_file(file_id)
+
+    async def list(
+        self, *, purpose: str | None = None, order: FileOrder = "desc", after: str | None = None, limit: int = 10_000
+    ) -> list[StoredFile]:
+        return await self.state.list_files(purpose=purpose, order=order, after=after, limit=limit)
+
+    async def open(self, file_id: str) -> tuple[StoredFile, Chunks] | None:
+        """The file's metadata and its bytes, chunk by chunk (read the chunks in a worker thread)."""
+        stored = await self.get(file_id)
+        chunks = await asyncio.to_thread(self.blobs.open, file_id) if stored is not None else None
+        if stored is None or chunks is None:  # deleted between the two reads
+            return None
+        return stored, chunks
+
+    async def delete(self, file_id: str) -> bool:
+        if not FILE_ID.fullmatch(file_id) or not await self.state.delete_file(file_id):
+            return False  # unlisted first, so nobody finds a file without bytes
+        await asyncio.to_thread(self.blobs.delete, file_id)
         return True
 
-    def _content_path(self, file_id: str) -> Path:
-        return self.directory / file_id
+    async def prune(self) -> None:
+        """Remove bytes that no metadata names, once they are old enough not to belong to an upload in flight."""
+        stale = await asyncio.to_thread(lambda: list(self.blobs.keys_older_than(ORPHAN_SECONDS)))
+        for key in stale:
+            if key.startswith(TEMP_PREFIX) or (FILE_ID.fullmatch(key) and await self.state.get_file(key) is None):
+                await asyncio.to_thread(self.blobs.delete, key)
+                logger.info("Removed %s from the file store: left over from an interrupted upload or delete", key)
 
-    def _metadata_path(self, file_id: str) -> Path:
-        return self.directory / f"{file_id}.json"
-
-    def _temp_path(self) -> Path:
-        return self.directory / f"{TEMP_PREFIX}{secrets.token_hex(8)}"
-
-    def _publish(self, temp: Path, stored: StoredFile) -> None:
-        """Move the bytes into place, then write the metadata that makes the file visible."""
-        content = self._content_path(stored.id)
-        os.replace(temp, content)
-        metadata_temp = self._temp_path()
-        try:
-            metadata_temp.write_text(json.dumps(asdict(stored)), encoding="utf-8")
-            os.replace(metadata_temp, self._metadata_path(stored.id))
-        except BaseException:
-            metadata_temp.unlink(missing_ok=True)
-            content.unlink(missing_ok=True)
-            raise
-
-    def _remove_leftovers(self) -> None:
-        """Drop what a killed process left: stale temporary files, and bytes whose metadata was never written."""
-        cutoff = time.time() - STALE_TEMP_SECONDS
-        for path in self.directory.iterdir():
-            leftover = path.name.startswith(TEMP_PREFIX) or (
-                FILE_ID.fullmatch(path.name) is not None and not self._metadata_path(path.name).exists()
-            )
-            try:
-                if leftover and path.stat().st_mtime < cutoff:
-                    path.unlink()
-                    logger.info("Removed %s, left over from an interrupted upload", path)
-            except FileNotFoundError:
-                pass
+    async def import_metadata_files(self) -> None:
+        """Files uploaded before the state store existed have their metadata beside them, `<id>.json`: list them."""
+        if not isinstance(self.blobs, DiskBlobs):
+            return
+        for path in sorted(self.blobs.directory.glob("file-*.json")):
+            if FILE_ID.fullmatch(path.stem) and (self.blobs.directory / path.stem).exists():
+                try:
+                    stored = StoredFile(**json.loads(path.read_text(encoding="utf-8")))
+                except (OSError, ValueError, TypeError) as error:
+                    logger.warning("Not imported: %s is not the metadata of a file (%s)", path, error)
+                    continue
+                await self.state.add_file(stored)
+                logger.info("Imported the metadata of %s into the state store", path.stem)
+            path.unlink(missing_ok=True)  # imported: the store has it now (adding it twice changes nothing)
 
 
-class DiskUpload:
-    """One upload into a `DiskFileStore`, written to a temporary file in the store's directory.
+class FileUpload:
+    """`with store.new_upload() as upload:` then `write` each piece (on the event loop: it writes to a local
+    temporary file) and `await upload.commit(...)`; leaving the block uncommitted drops the bytes."""
 
-    `commit` may run in a worker thread while the event loop drops the upload (the client went away):
-    the lock keeps them apart, and `discard` never waits for it, since a running commit has all the bytes.
-    """
-
-    def __init__(self, store: DiskFileStore) -> None:
+    def __init__(self, store: FileStore, blob: BlobUpload) -> None:
         self._store = store
-        self._lock = threading.Lock()
-        self._temp = store._temp_path()
-        self._file: BinaryIO | None = self._temp.open("xb")
-        self._size = 0
+        self._blob = blob
 
-    def __enter__(self) -> "DiskUpload":
+    def __enter__(self) -> "FileUpload":
         return self
 
-    def __exit__(self, *exc_info: object) -> None:
-        self.discard()
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType) -> None:
+        self._blob.discard()
 
     def write(self, data: bytes) -> None:
-        if self._file is None:
-            raise ValueError("the upload is closed")
-        self._file.write(data)
-        self._size += len(data)
+        self._blob.write(data)
 
-    def commit(self, *, filename: str, purpose: str) -> StoredFile:
-        """Make the file visible; it survives a restart of the service (not a power cut: no fsync)."""
-        with self._lock:
-            if self._file is None:
-                raise ValueError("the upload is closed")
-            self._file.close()
-            self._file = None
-            now = time.time_ns()
-            stored = StoredFile(new_file_id(now), filename, purpose, self._size, now // 1_000_000_000)
-            try:
-                self._store._publish(self._temp, stored)
-            finally:
-                self._temp.unlink(missing_ok=True)
-            return stored
-
-    def discard(self) -> None:
-        """Drop the bytes unless committed or being committed; safe to call more than once."""
-        if not self._lock.acquire(blocking=False):
-            return
+    async def commit(self, *, filename: str, purpose: str) -> StoredFile:
+        """Publish the bytes (in a worker thread), then list the file: from then on every replica sees it."""
+        now = time.time_ns()
+        stored = StoredFile(new_file_id(now), filename, purpose, self._blob.size, now // 1_000_000_000)
+        await asyncio.to_thread(self._blob.publish, stored.id)
         try:
-            if self._file is not None:
-                self._file.close()
-                self._file = None
-            self._temp.unlink(missing_ok=True)
-        finally:
-            self._lock.release()
+            await self._store.state.add_file(stored)
+        except BaseException:
+            await asyncio.shield(asyncio.to_thread(self._store.blobs.delete, stored.id))
+            raise
+        return stored

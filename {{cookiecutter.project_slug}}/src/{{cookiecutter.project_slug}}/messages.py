@@ -1,5 +1,6 @@
 """Turning a request's OpenAI messages (Chat Completions) or input items (Responses) into what Haystack takes."""
 
+import asyncio
 import json
 import logging
 from dataclasses import replace
@@ -174,6 +175,24 @@ def chat_messages_from_openai_response(
         else:
             logger.debug("Skipping a %s input item: no Haystack message for it", kind)
     return messages
+
+
+async def chat_messages_from_openai_response_async(
+    input_items: list[dict[str, Any]], instructions: str | None = None
+) -> list[ChatMessage]:
+    """`chat_messages_from_openai_response` for `async` wrappers: when the input names an uploaded image by
+    `file_id`, it is read from the file store (a disk or an S3 bucket) in a worker thread, not on the event loop.
+    """
+    if any(_uploaded_images(item) for item in input_items):
+        return await asyncio.to_thread(chat_messages_from_openai_response, input_items, instructions)
+    return chat_messages_from_openai_response(input_items, instructions)
+
+
+def _uploaded_images(item: dict[str, Any]) -> bool:
+    content = item.get("content")
+    return isinstance(content, list) and any(
+        isinstance(part, dict) and part.get("type") == "input_image" and part.get("file_id") for part in content
+    )
 
 
 def _message_from_item(item: dict[str, Any]) -> ChatMessage | None:

@@ -33,6 +33,11 @@ ENV_NAMES = {
     "task_model": "TASK_MODEL",
     "task_base_url": "TASK_BASE_URL",
     "task_api_key": "TASK_API_KEY",
+    # state that outlives the process (state/, blobs.py)
+    "state_url": "STATE_URL",
+    "files_url": "FILES_URL",
+    "responses_store_bytes": "RESPONSES_STORE_BYTES",
+    "responses_ttl_seconds": "RESPONSES_TTL_SECONDS",
 }
 
 
@@ -80,9 +85,9 @@ class Settings(BaseModel):
     api_keys: str | None = None
     # Comma-separated origins whose browser pages may call the service (`*` for any); unset, none may.
     cors_allow_origins: str | None = None
-    # Finished responses kept for `previous_response_id` (least recently used dropped first); 0 keeps none.
-    responses_store_size: int = Field(1000, ge=0)
-    # Uploaded files (the Files API) are kept in `<data_dir>/files`; relative to the working directory.
+    # Finished responses kept for `previous_response_id` (the oldest dropped first); 0 keeps none.
+    responses_store_size: int = Field(10_000, ge=0)
+    # The state store (state.db) and uploaded files (`files/`) live here; relative to the working directory.
     data_dir: Path = Path("data")
     # Largest file an upload may carry, in bytes; bigger ones get 413. Independent of MAX_BODY_BYTES.
     max_file_bytes: int = Field(512 * 1024 * 1024, ge=1)
@@ -94,6 +99,17 @@ class Settings(BaseModel):
     task_model: str | None = None
     task_base_url: str | None = None
     task_api_key: str | None = None
+
+    # --- State that outlives the process, shared by workers and replicas (see state/__init__.py) ---
+    # Where stored responses and file metadata live: unset, SQLite in DATA_DIR/state.db; redis://host:6379/0 for
+    # replicas (also rediss://, unix://; Valkey too), or sqlite:///path/to/file.db.
+    state_url: str | None = Field(None, pattern=r"^(sqlite:///|redis://|rediss://|unix://)")
+    # Where the bytes of uploaded files live: unset, DATA_DIR/files; another directory, or s3://bucket/prefix
+    # with the AWS_* variables (AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION).
+    files_url: str | None = Field(None, pattern=r"^(s3://.+|file://.+|[^:]+)$")
+    # Stored responses are bounded by their total size (JSON, conversations included) and by age as well.
+    responses_store_bytes: int = Field(1024 * 1024 * 1024, ge=1024)
+    responses_ttl_seconds: int = Field(30 * 24 * 3600, ge=1)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":

@@ -9,15 +9,18 @@
 Files reach a request three ways: `file_id` of an uploaded file (Responses `input_file` parts, chat
 `file` parts), `file_data` (a data URL, or bare base64) with a `filename`, or `file_url`, which is
 not fetched here (a server that downloads whatever URL a client names is an open proxy).
-These functions read from disk: in an `async` wrapper, call them through `asyncio.to_thread`. What they
-cannot read raises `FileReferenceError`, which reaches the client as a 404 (unknown id) or a 400.
+These functions wait for the file store (disk, S3, the state store): call them from a sync wrapper, or, in an
+`async` wrapper, through `asyncio.to_thread`. What they cannot read raises `FileReferenceError`, which
+reaches the client as a 404 (unknown id) or a 400.
 """
 
+import asyncio
 import base64
 import binascii
 import mimetypes
+from collections.abc import Coroutine
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import unquote_to_bytes
 
 from .errors import OpenAIError
@@ -25,6 +28,9 @@ from .file_store import FileStore, StoredFile
 from .messages import get_input_files
 
 _store: FileStore | None = None
+_loop: asyncio.AbstractEventLoop | None = None  # the service's event loop, where the store's clients live
+
+Result = TypeVar("Result")
 
 
 class FileReferenceError(OpenAIError):
@@ -45,9 +51,9 @@ class InputFile:
 
 
 def use_file_store(store: FileStore) -> None:
-    """Called by `create_app()` when serving starts."""
-    global _store
-    _store = store
+    """Called by `create_app()` when serving starts, on the event loop that serves."""
+    global _store, _loop
+    _store, _loop = store, asyncio.get_running_loop()
 
 
 def file_store() -> FileStore:
@@ -56,20 +62,30 @@ def file_store() -> FileStore:
     return _store
 
 
+def wait_for(coroutine: Coroutine[Any, Any, Result]) -> Result:
+    """Run a store call on the service's event loop and wait for it here, in a worker thread."""
+    try:
+        running = asyncio.get_running_loop()
+    except RuntimeError:
+        running = None
+    if _loop is None or running is _loop:
+        coroutine.close()
+        raise RuntimeError("Call the uploaded_files helpers from a sync wrapper, or through asyncio.to_thread")
+    return asyncio.run_coroutine_threadsafe(coroutine, _loop).result()
+
+
 def get_file(file_id: str) -> StoredFile | None:
     """An uploaded file's metadata (filename, purpose, bytes, created_at), or None when there is no such file."""
-    return file_store().get(file_id)
+    return wait_for(file_store().get(file_id))
 
 
 def read_file(file_id: str) -> InputFile:
     """An uploaded file with its bytes; FileReferenceError when there is no such file."""
-    store = file_store()
-    stored = store.get(file_id)
-    handle = store.open(file_id) if stored is not None else None
-    if stored is None or handle is None:
+    opened = wait_for(file_store().open(file_id))
+    if opened is None:
         raise FileReferenceError(f"No such File object: {file_id}", status=404)
-    with handle:
-        data = handle.read()
+    stored, chunks = opened
+    data = b"".join(chunks)
     return InputFile(stored.filename, data, mimetypes.guess_type(stored.filename)[0], file_id)
 
 

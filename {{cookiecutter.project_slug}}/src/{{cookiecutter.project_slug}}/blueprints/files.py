@@ -1,8 +1,8 @@
 """`/v1/files` (and `/files`): upload, list, retrieve, download and delete files kept by the file store.
 
 Uploads stream to the store as they arrive (see `multipart.py`), so their limit is MAX_FILE_BYTES, not
-MAX_BODY_BYTES. Store calls may block on disk or network, so they run in worker threads, except an
-upload's writes (see `receive_upload`).
+MAX_BODY_BYTES. The store's calls are awaited (what blocks runs in worker threads), except an upload's
+writes, which go to a local temporary file (see `receive_upload`).
 """
 
 import asyncio
@@ -34,7 +34,6 @@ FORM_OVERHEAD_BYTES = MAX_BUFFER_BYTES + MAX_PARTS * MAX_FIELD_BYTES
 # After refusing an upload, read (and drop) up to this much more, so the client gets our answer, not a reset.
 DRAIN_BYTES = 8 * 1024 * 1024
 DRAIN_SECONDS = 10.0
-READ_BYTES = 256 * 1024
 
 
 class UploadRequest(quart.Request):
@@ -112,7 +111,7 @@ async def receive_upload(max_file_bytes: int) -> StoredFile:
         if file_part is None:
             raise OpenAIError(400, "The upload has no 'file' part.", param="file")
         purpose = check_purpose(purpose)
-        return await asyncio.to_thread(upload.commit, filename=display_name(file_part.filename), purpose=purpose)
+        return await upload.commit(filename=display_name(file_part.filename), purpose=purpose)
 
 
 def check_purpose(value: str | None) -> str:
@@ -167,7 +166,7 @@ async def list_files() -> Response:
     if order not in ("asc", "desc"):
         raise OpenAIError(400, "'order' must be 'asc' or 'desc'.", param="order")
     query = {"purpose": request.args.get("purpose") or None, "order": order, "after": request.args.get("after") or None}
-    files = await asyncio.to_thread(file_store().list, **query, limit=limit + 1)
+    files = await file_store().list(**query, limit=limit + 1)
     page = files[:limit]
     return jsonify(
         {
@@ -196,7 +195,7 @@ def int_arg(name: str, *, default: int, low: int, high: int) -> int:
 @blueprint.get("/v1/files/<file_id>")
 @blueprint.get("/files/<file_id>")
 async def retrieve_file(file_id: str) -> Response:
-    stored = await asyncio.to_thread(file_store().get, file_id)
+    stored = await file_store().get(file_id)
     if stored is None:
         raise not_found(file_id)
     return jsonify(stored.to_openai())
@@ -206,20 +205,19 @@ async def retrieve_file(file_id: str) -> Response:
 @blueprint.get("/files/<file_id>/content")
 async def file_content(file_id: str) -> Response:
     """The bytes as uploaded, streamed from the store."""
-    store = file_store()
-    stored = await asyncio.to_thread(store.get, file_id)
-    handle = await asyncio.to_thread(store.open, file_id) if stored is not None else None
-    if stored is None or handle is None:
+    opened = await file_store().open(file_id)
+    if opened is None:
         raise not_found(file_id)
+    stored, chunks = opened
 
-    async def chunks() -> Any:
+    async def body() -> Any:
         try:
-            while data := await asyncio.to_thread(handle.read, READ_BYTES):
+            while data := await asyncio.to_thread(next, chunks, b""):
                 yield data
         finally:
-            handle.close()
+            chunks.close()
 
-    response = Response(chunks(), mimetype="application/octet-stream")
+    response = Response(body(), mimetype="application/octet-stream")
     response.headers["Content-Length"] = str(stored.bytes)
     response.headers.set("Content-Disposition", "attachment", **filename_options(stored.filename))
     response.timeout = None  # Quart's response timeout would cut a large download short
@@ -237,6 +235,6 @@ def filename_options(filename: str) -> dict[str, str]:
 @blueprint.delete("/v1/files/<file_id>")
 @blueprint.delete("/files/<file_id>")
 async def delete_file(file_id: str) -> Response:
-    if not await asyncio.to_thread(file_store().delete, file_id):
+    if not await file_store().delete(file_id):
         raise not_found(file_id)
     return jsonify({"id": file_id, "object": "file", "deleted": True})

@@ -8,9 +8,9 @@ from ..errors import OpenAIError
 from ..registry import Registry
 from ..request_context import remember_request
 from ..request_info import note_model
-from ..response_store import ResponseStore, StoredResponse
 from ..runner import Runner
 from ..settings import Settings
+from ..state import StateStore, StoredResponse
 from ..wire import json_response
 from ..wire.responses import ResponseEncoder, response_object
 from ..wire.sse import error_response, stream_response
@@ -77,12 +77,12 @@ UNSUPPORTED = {
 }
 
 
-def response_store() -> ResponseStore:
-    return current_app.extensions["response_store"]
+def state() -> StateStore:
+    return current_app.extensions["state"]
 
 
-def stored_or_404(response_id: str) -> StoredResponse:
-    stored = response_store().get(response_id)
+async def stored_or_404(response_id: str) -> StoredResponse:
+    stored = await state().get_response(response_id)
     if stored is None:
         raise OpenAIError(404, f"No response with id '{response_id}' is stored.", param="response_id")
     return stored
@@ -99,7 +99,7 @@ async def create_response() -> Response:
     wants_stream = optional_bool(body, "stream")
     previous_id = body.get("previous_response_id")
     if previous_id is not None:
-        previous = response_store().get(previous_id) if isinstance(previous_id, str) else None
+        previous = await state().get_response(previous_id) if isinstance(previous_id, str) else None
         if previous is None:
             raise OpenAIError(
                 400,
@@ -116,18 +116,23 @@ async def create_response() -> Response:
     runner: Runner = current_app.extensions["runner"]
     method = getattr(wrapper.instance, method_name)
     encoder = ResponseEncoder(response_object(model, body), emit=wants_stream)
-    if body.get("store", True) is not False:
-        store = response_store()
-        encoder.on_complete = lambda response: store.save(response, input_items)
+    store = state()  # the stream's last events are sent outside the app context
 
+    async def save() -> None:
+        """Stored before the client hears it is complete, so its next request finds it, on any replica."""
+        await store.save_response(encoder.response["id"], StoredResponse(encoder.response, input_items))
+
+    on_finish = save if body.get("store", True) is not False else None
     if not wants_stream:
         encoder.encode(await runner.collect(method, model, input_items, body))
         if encoder.error is not None:
             raise error_response(encoder.error)
         encoder.finish()
+        if on_finish is not None:
+            await on_finish()
         return json_response(encoder.response)
     stream = runner.start(method, model, input_items, body)
-    return await stream_response(stream, encoder, settings.keepalive_seconds)
+    return await stream_response(stream, encoder, settings.keepalive_seconds, on_finish)
 
 
 @blueprint.post("/v1/responses/compact")
@@ -141,14 +146,14 @@ async def compact_response() -> Response:
 @blueprint.get("/v1/responses/<response_id>")
 @blueprint.get("/responses/<response_id>")
 async def get_response(response_id: str) -> Response:
-    stored = stored_or_404(response_id)
+    stored = await stored_or_404(response_id)
     return jsonify(stored.response)
 
 
 @blueprint.get("/v1/responses/<response_id>/input_items")
 @blueprint.get("/responses/<response_id>/input_items")
 async def list_input_items(response_id: str) -> Response:
-    stored = stored_or_404(response_id)
+    stored = await stored_or_404(response_id)
     items = [{"id": item.get("id") or f"item_{index}", **item} for index, item in enumerate(stored.input_items)]
     return jsonify(
         {
@@ -164,6 +169,6 @@ async def list_input_items(response_id: str) -> Response:
 @blueprint.delete("/v1/responses/<response_id>")
 @blueprint.delete("/responses/<response_id>")
 async def delete_response(response_id: str) -> Response:
-    if not response_store().delete(response_id):
+    if not await state().delete_response(response_id):
         raise OpenAIError(404, f"No response with id '{response_id}' is stored.", param="response_id")
     return jsonify({"id": response_id, "object": "response", "deleted": True})

@@ -12,7 +12,6 @@ is never given as zero (the key stays: the Open Responses spec requires it).
 import json
 import secrets
 import time
-from collections.abc import Callable
 from typing import Any
 
 from ..events import Event, Finish, ReasoningDelta, StreamError, TextDelta, ToolCallDelta, Usage, merge_deltas
@@ -151,7 +150,6 @@ class ResponseEncoder:
     def __init__(self, response: dict[str, Any], *, emit: bool = True) -> None:
         self.response = response
         self.emit = emit
-        self.on_complete: Callable[[dict[str, Any]], None] | None = None
         self.error: StreamError | None = None
         self._sequence_number = 0
         self._open: _OpenItem | None = None
@@ -198,8 +196,6 @@ class ResponseEncoder:
             self.response["status"] = "incomplete"
             self.response["incomplete_details"] = {"reason": self._incomplete_reason}
             self._event("response.incomplete", response=self.response)
-        if self.on_complete is not None:
-            self.on_complete(self.response)
         return self._flush()
 
     # --- items ---

@@ -1,6 +1,6 @@
 """Server-sent events for any API: keep-alive pings, batched writes, and stopping the run on disconnect."""
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Protocol
 
 from quart import Response
@@ -22,8 +22,15 @@ class StreamEncoder(Protocol):
     def finish(self) -> str: ...
 
 
+OnFinish = Callable[[], Awaitable[None]]  # awaited between the run's end and the last event (e.g. to store it)
+
+
 async def sse_body(
-    stream: EventStream, encoder: StreamEncoder, first_batch: list[Event], keepalive_seconds: float
+    stream: EventStream,
+    encoder: StreamEncoder,
+    first_batch: list[Event],
+    keepalive_seconds: float,
+    on_finish: OnFinish | None = None,
 ) -> AsyncIterator[str]:
     """Encode the run's events as they come; a `: ping` comment fills each silence."""
     meter = metrics.stream_meter()  # None with METRICS=off
@@ -41,7 +48,14 @@ async def sse_body(
                 if any(isinstance(event, StreamError) for event in batch):
                     return
             batch = await stream.next_batch(keepalive_seconds)
-        yield encoder.finish()
+        last = encoder.finish()
+        if on_finish is not None:
+            try:
+                await on_finish()
+            except OpenAIError as error:  # e.g. the store is unreachable: the stream fails instead
+                failure = StreamError(error.message, error.type, error.code, error.status, error.param)
+                last = encoder.encode([failure])
+        yield last
     finally:
         # Runs on normal end and when the client disconnects (the generator is cancelled).
         stream.close()
@@ -55,7 +69,9 @@ def sse_response(body: AsyncIterator[str]) -> Response:
     return response
 
 
-async def stream_response(stream: EventStream, encoder: StreamEncoder, keepalive_seconds: float) -> Response:
+async def stream_response(
+    stream: EventStream, encoder: StreamEncoder, keepalive_seconds: float, on_finish: OnFinish | None = None
+) -> Response:
     """The SSE response for a run, or, when the run fails before any output, a JSON error with its status.
 
     The first events are awaited for up to one keep-alive interval, so an immediate failure still gets a proper
@@ -69,7 +85,7 @@ async def stream_response(stream: EventStream, encoder: StreamEncoder, keepalive
     if first_batch and isinstance(first_batch[0], StreamError):
         stream.close()
         raise error_response(first_batch[0])
-    return sse_response(sse_body(stream, encoder, first_batch, keepalive_seconds))
+    return sse_response(sse_body(stream, encoder, first_batch, keepalive_seconds, on_finish))
 
 
 def error_response(error: StreamError) -> OpenAIError:

@@ -19,7 +19,7 @@ from haystack.dataclasses import ChatMessage, ToolCall
 from haystack.tools import Tool, tool
 
 from ..llm import OFFLINE_NOTE, make_chat_generator
-from ..messages import chat_messages_from_openai, chat_messages_from_openai_response
+from ..messages import chat_messages_from_openai, chat_messages_from_openai_response_async
 from ..sampling import generation_kwargs
 from ..streaming import async_streaming_generator
 from ..wrapper import BasePipelineWrapper
@@ -65,6 +65,6 @@ class PipelineWrapper(BasePipelineWrapper):
     async def run_response_async(
         self, model: str, input_items: list[dict[str, Any]], body: dict[str, Any]
     ) -> AsyncIterator[Any]:
-        messages = chat_messages_from_openai_response(input_items, body.get("instructions"))
+        messages = await chat_messages_from_openai_response_async(input_items, body.get("instructions"))
         run_args = {"messages": messages, "generation_kwargs": generation_kwargs(body)}
         return async_streaming_generator(self.agent, run_args, forward_tool_calls=False)

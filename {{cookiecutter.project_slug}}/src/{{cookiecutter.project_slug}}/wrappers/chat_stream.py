@@ -7,7 +7,7 @@ from haystack import Pipeline
 from haystack.dataclasses import ChatMessage
 
 from ..llm import make_chat_generator
-from ..messages import chat_messages_from_openai, chat_messages_from_openai_response
+from ..messages import chat_messages_from_openai, chat_messages_from_openai_response_async
 from ..sampling import generation_kwargs
 from ..streaming import async_streaming_generator
 from ..wrapper import BasePipelineWrapper
@@ -32,7 +32,7 @@ class PipelineWrapper(BasePipelineWrapper):
         self, model: str, input_items: list[dict[str, Any]], body: dict[str, Any]
     ) -> AsyncIterator[Any]:
         """The same pipeline for the Responses API; the client's `instructions` follow our system prompt."""
-        history = chat_messages_from_openai_response(input_items, body.get("instructions"))
+        history = await chat_messages_from_openai_response_async(input_items, body.get("instructions"))
         conversation = [ChatMessage.from_system(SYSTEM_PROMPT), *history]
         run_args = {"llm": {"messages": conversation, "generation_kwargs": generation_kwargs(body)}}
         return async_streaming_generator(self.pipeline, run_args)

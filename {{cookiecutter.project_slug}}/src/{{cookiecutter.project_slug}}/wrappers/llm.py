@@ -22,7 +22,7 @@ from haystack.dataclasses import ChatMessage
 
 from ..client_tools import tool_choice_kwargs, tools_from_request, tools_strict
 from ..llm import make_chat_generator
-from ..messages import chat_messages_from_openai, chat_messages_from_openai_response
+from ..messages import chat_messages_from_openai, chat_messages_from_openai_response_async
 from ..sampling import generation_kwargs, output_format
 from ..streaming import async_streaming_generator
 from ..wrapper import BasePipelineWrapper
@@ -41,7 +41,7 @@ class PipelineWrapper(BasePipelineWrapper):
     async def run_response_async(
         self, model: str, input_items: list[dict[str, Any]], body: dict[str, Any]
     ) -> AsyncIterator[Any]:
-        return self.forward(chat_messages_from_openai_response(input_items, body.get("instructions")), body)
+        return self.forward(await chat_messages_from_openai_response_async(input_items, body.get("instructions")), body)
 
     def forward(self, messages: list[ChatMessage], body: dict[str, Any]) -> AsyncIterator[Any]:
         """One LLM call with everything the request asked of it; its tool calls go back to the client."""

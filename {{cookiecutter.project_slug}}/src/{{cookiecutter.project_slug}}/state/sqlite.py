@@ -1,0 +1,251 @@
+"""The default state store: one SQLite file (in DATA_DIR), shared by every worker process on the host.
+
+WAL mode lets readers go on while one process writes; `synchronous=NORMAL` keeps every committed write
+through a crash of the process (a power cut may lose the last ones). Every write is one statement, so
+one transaction: after a crash a record is whole or absent.
+
+A write here takes tens of microseconds and never waits for the disk, which is less than handing it to a
+thread costs (measured: ~100 µs of CPU per hand-off, plus waits for the GIL), so each process runs its
+queries on the event loop, on a connection that never waits: no busy timeout, no checkpoints. What may
+wait runs in the store's own thread, on a second connection: a write that finds another worker writing
+(retried there, waiting up to BUSY_TIMEOUT_MS), opening the file, listing files; and, in a third thread and
+connection, the upkeep after every tenth of a bound written (the bounds, then a WAL checkpoint, which flushes
+to disk).
+"""
+
+import asyncio
+import logging
+import sqlite3
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TypeVar
+
+from .store import FileOrder, ResponseLimits, StoredFile, StoredResponse, StoreUnavailable
+
+logger = logging.getLogger(__name__)
+
+Result = TypeVar("Result")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS responses (
+    seq INTEGER PRIMARY KEY,  -- the order they were saved in: the oldest go first
+    id TEXT NOT NULL UNIQUE,
+    expires_at REAL NOT NULL,
+    size INTEGER NOT NULL,
+    record BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS files (id TEXT PRIMARY KEY, purpose TEXT NOT NULL, record TEXT NOT NULL) WITHOUT ROWID;
+"""
+# Past the bounds, the oldest responses go: newest first, the first row whose running total passes a bound, and
+# all older ones. Found by a read (which never blocks writers), then deleted by `seq`, which is quick.
+PAST_THE_BOUNDS = """
+SELECT max(seq) FROM (
+    SELECT seq, row_number() OVER newest_first AS count, sum(size) OVER newest_first AS bytes
+    FROM responses WINDOW newest_first AS (ORDER BY seq DESC)
+) WHERE count > :max_count OR bytes > :max_bytes
+"""
+BUSY_TIMEOUT_MS = 10_000  # how long a write waits for another process's write before giving up
+# A save is one row written, and nothing more (the fastest write). Applying the bounds reads every row, so a
+# process does it (in its thread, then checkpoints the WAL) once it has written a tenth of a bound since the last
+# time, or TRIM_WRITES rows at least: the store may hold that much more for a moment.
+TRIM_FRACTION = 10
+TRIM_WRITES = 100
+
+
+class SQLiteStore:
+    engine = "sqlite"
+
+    def __init__(self, path: Path, limits: ResponseLimits) -> None:
+        self.path = path
+        self.limits = limits
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix="sqlite-state")
+        # Upkeep has a thread and a connection of its own, so a write waiting for the lock never waits behind it.
+        self._upkeep_thread = ThreadPoolExecutor(1, thread_name_prefix="sqlite-upkeep")
+        self._on_loop: sqlite3.Connection | None = None  # never waits
+        self._in_thread: sqlite3.Connection | None = None  # waits for locks
+        self._for_upkeep: sqlite3.Connection | None = None  # trims, checkpoints
+        self._unchecked_writes = self._unchecked_bytes = 0  # written by this process since the last trim
+        self._trimming: asyncio.Future[None] | None = None
+
+    def _connect(self, busy_timeout_ms: int) -> sqlite3.Connection:
+        connection = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        connection.execute(f"PRAGMA busy_timeout = {busy_timeout_ms}")
+        connection.execute("PRAGMA synchronous = NORMAL")
+        return connection
+
+    def _open(self) -> None:
+        """In the thread: create the file and its tables (several workers may start at once), then both connections."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        waiting = self._connect(BUSY_TIMEOUT_MS)
+        waiting.execute("PRAGMA journal_mode = WAL")
+        waiting.executescript(f"BEGIN IMMEDIATE; {SCHEMA} COMMIT;")
+        never_waiting = self._connect(0)
+        never_waiting.execute("PRAGMA wal_autocheckpoint = 0")  # the thread checkpoints instead
+        self._in_thread, self._on_loop = waiting, never_waiting
+
+    async def _threaded(self, query: Callable[[sqlite3.Connection], Result]) -> Result:
+        """Run `query` in the store's thread, where waiting is fine."""
+
+        def run() -> Result:
+            if self._in_thread is None:
+                self._open()
+            assert self._in_thread is not None
+            return query(self._in_thread)
+
+        with failures_unavailable(self.path):
+            return await asyncio.get_running_loop().run_in_executor(self._thread, run)
+
+    async def _run(self, query: Callable[[sqlite3.Connection], Result], *, writes: int | None = None) -> Result:
+        """Run `query` here on the event loop, or in the thread when it would have to wait for another writer."""
+        if self._on_loop is None:
+            await self._threaded(lambda db: None)  # opens the file
+        assert self._on_loop is not None
+        try:
+            with failures_unavailable(self.path, but_busy=True):
+                result = query(self._on_loop)
+        except sqlite3.OperationalError:  # busy: another worker is writing
+            result = await self._threaded(query)
+        if writes is not None:
+            self._unchecked_writes += 1
+            self._unchecked_bytes += writes
+            enough_rows = self._unchecked_writes >= max(TRIM_WRITES, self.limits.max_count // TRIM_FRACTION)
+            if self._trimming is None and (
+                enough_rows or self._unchecked_bytes * TRIM_FRACTION >= self.limits.max_bytes
+            ):
+                self._unchecked_writes = self._unchecked_bytes = 0
+                self._trimming = asyncio.ensure_future(self._upkeep())
+        return result
+
+    async def _upkeep(self) -> None:
+        """The bounds, then a checkpoint (copying the WAL into the database, never waiting for readers)."""
+        try:
+            await self.prune()
+            await self._in_upkeep_thread(lambda db: db.execute("PRAGMA wal_checkpoint(PASSIVE)"))
+        except StoreUnavailable as error:
+            logger.warning("SQLite upkeep of %s failed: %s", self.path, error.message)
+        finally:
+            self._trimming = None
+
+    # --- responses ---
+
+    async def save_response(self, response_id: str, stored: StoredResponse) -> bool:
+        record = stored.to_json()
+        if len(record) > self.limits.max_bytes or self.limits.max_count <= 0:
+            return False
+        row = (response_id, time.time() + self.limits.ttl_seconds, len(record), record)
+        query = "INSERT OR REPLACE INTO responses (id, expires_at, size, record) VALUES (?, ?, ?, ?)"
+        await self._run(lambda db: db.execute(query, row), writes=len(record))
+        return True
+
+    async def get_response(self, response_id: str) -> StoredResponse | None:
+        def get(db: sqlite3.Connection) -> bytes | None:
+            query = "SELECT record FROM responses WHERE id = ? AND expires_at > ?"
+            row = db.execute(query, (response_id, time.time())).fetchone()
+            return row[0] if row else None
+
+        record = await self._run(get)
+        return StoredResponse.from_json(record) if record is not None else None
+
+    async def delete_response(self, response_id: str) -> bool:
+        def delete(db: sqlite3.Connection) -> bool:
+            return db.execute("DELETE FROM responses WHERE id = ?", (response_id,)).rowcount > 0
+
+        return await self._run(delete, writes=0)
+
+    # --- files ---
+
+    async def add_file(self, file: StoredFile) -> None:
+        def add(db: sqlite3.Connection) -> None:
+            query = "INSERT OR IGNORE INTO files (id, purpose, record) VALUES (?, ?, ?)"
+            db.execute(query, (file.id, file.purpose, file.to_json()))
+
+        await self._run(add, writes=0)
+
+    async def get_file(self, file_id: str) -> StoredFile | None:
+        def get(db: sqlite3.Connection) -> str | None:
+            row = db.execute("SELECT record FROM files WHERE id = ?", (file_id,)).fetchone()
+            return row[0] if row else None
+
+        record = await self._run(get)
+        return StoredFile.from_json(record) if record is not None else None
+
+    async def list_files(
+        self, *, purpose: str | None, order: FileOrder, after: str | None, limit: int
+    ) -> list[StoredFile]:
+        conditions, values = [], []
+        if purpose is not None:
+            conditions.append("purpose = ?")
+            values.append(purpose)
+        if after is not None:
+            conditions.append("id > ?" if order == "asc" else "id < ?")
+            values.append(after)
+        where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
+        query = f"SELECT record FROM files {where} ORDER BY id {'ASC' if order == 'asc' else 'DESC'} LIMIT ?"
+        # Up to 10,000 files: read and decoded in the thread, not on the event loop.
+        rows = lambda db: [StoredFile.from_json(record) for (record,) in db.execute(query, (*values, limit))]  # noqa: E731
+        return await self._threaded(rows)
+
+    async def delete_file(self, file_id: str) -> bool:
+        delete = lambda db: db.execute("DELETE FROM files WHERE id = ?", (file_id,)).rowcount > 0  # noqa: E731
+        return await self._run(delete, writes=0)
+
+    # --- upkeep ---
+
+    async def ping(self) -> None:
+        await self._run(lambda db: db.execute("SELECT 1").fetchone())
+
+    async def prune(self) -> int:
+        bounds = {"max_count": self.limits.max_count, "max_bytes": self.limits.max_bytes}
+
+        def trim(db: sqlite3.Connection) -> int:
+            (cutoff,) = db.execute(PAST_THE_BOUNDS, bounds).fetchone()
+            dropped = db.execute("DELETE FROM responses WHERE seq <= ?", (cutoff,)).rowcount if cutoff else 0
+            expired = db.execute("SELECT seq FROM responses WHERE expires_at <= ?", (time.time(),)).fetchall()
+            if expired:
+                dropped += db.executemany("DELETE FROM responses WHERE seq = ?", expired).rowcount
+            return dropped
+
+        return await self._in_upkeep_thread(trim)
+
+    async def _in_upkeep_thread(self, query: Callable[[sqlite3.Connection], Result]) -> Result:
+        if self._on_loop is None:
+            await self._threaded(lambda db: None)  # creates the file and its tables
+
+        def run() -> Result:
+            if self._for_upkeep is None:
+                self._for_upkeep = self._connect(BUSY_TIMEOUT_MS)
+            return query(self._for_upkeep)
+
+        with failures_unavailable(self.path):
+            return await asyncio.get_running_loop().run_in_executor(self._upkeep_thread, run)
+
+    async def close(self) -> None:
+        def close() -> None:
+            for connection in (self._on_loop, self._in_thread, self._for_upkeep):
+                if connection is not None:
+                    connection.close()
+            self._on_loop = self._in_thread = self._for_upkeep = None
+
+        if self._trimming is not None:
+            await asyncio.wait([self._trimming])
+        await asyncio.get_running_loop().run_in_executor(self._thread, close)
+        self._thread.shutdown(wait=False)
+        self._upkeep_thread.shutdown(wait=False)
+
+
+@contextmanager
+def failures_unavailable(path: Path, *, but_busy: bool = False) -> Iterator[None]:
+    """SQLite failing (disk full, I/O error, a lock held for too long) is a 503; `but_busy` lets SQLITE_BUSY through."""
+    try:
+        yield
+    except sqlite3.OperationalError as error:
+        if but_busy and error.sqlite_errorcode == sqlite3.SQLITE_BUSY:
+            raise
+        logger.error("SQLite state store %s failed: %s", path, error)
+        raise StoreUnavailable("SQLite state store", error) from None
+    except sqlite3.Error as error:
+        logger.error("SQLite state store %s failed: %s", path, error)
+        raise StoreUnavailable("SQLite state store", error) from None
