@@ -45,7 +45,7 @@ def test_ready_only_once_every_wrapper_is_loaded(loading_service: tuple[ServiceP
 
         ready = http.get("/health/ready", headers={"Authorization": ""})
         assert ready.status_code == 503, ready.text
-        assert ready.json() == {"status": "not ready", "checks": {"wrappers": "loading"}}
+        assert ready.json() == {"status": "not ready", "checks": {"wrappers": "loading", "store": "ok"}}
         live = http.get("/health/live", headers={"Authorization": ""})
         assert (live.status_code, live.json()) == (200, {"status": "live"})
         assert http.get("/status").status_code == 503
@@ -59,7 +59,7 @@ def test_ready_only_once_every_wrapper_is_loaded(loading_service: tuple[ServiceP
 
         gate.write_text("open")
         assert wait_until(lambda: http.get("/health/ready").status_code == 200, timeout=60), service.log_tail()
-        assert http.get("/health/ready").json() == {"status": "ready", "checks": {"wrappers": "ok"}}
+        assert http.get("/health/ready").json() == {"status": "ready", "checks": {"wrappers": "ok", "store": "ok"}}
         assert http.get("/health/live").status_code == 200
         assert _chat(http, "gated_setup").json()["choices"][0]["message"]["content"] == gated_setup.ANSWER
         assert "plain_sync" in {model["id"] for model in http.get("/v1/models").json()["data"]}
@@ -79,4 +79,5 @@ def test_probes_need_no_key_and_name_no_model(loading_service: tuple[ServiceProc
         assert keyed["status"] == "ready"
         assert "gated_setup" in keyed["models"]
         assert "broken_setup" in keyed["failed"]
+        assert keyed["store"] == {"engine": "sqlite", "reachable": True}
         assert_error(_chat(http, "plain_sync"), 401, code="invalid_api_key")
