@@ -56,7 +56,6 @@ DEPENDENCY_MODULES = frozenset(
         "pkg_resources",
         "priority",
         "prometheus_client",
-        "prometheus_server",
         "pydantic",
         "pydantic_core",
         "pytest",

@@ -16,7 +16,7 @@ import openai
 import pytest
 from prometheus_client.multiprocess import MultiProcessCollector
 
-from prometheus_server import PrometheusServer
+from engines import Prometheus
 from support import PACKAGE, ServiceProcess, assert_error, base_env, user, wait_until
 from upstream import ScriptedUpstream, split_tokens
 
@@ -43,8 +43,8 @@ def two_workers(upstream: ScriptedUpstream, tmp_path_factory: pytest.TempPathFac
 
 
 @pytest.fixture(scope="module")
-def prometheus(two_workers: ServiceProcess, tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrometheusServer]:
-    server = PrometheusServer(tmp_path_factory.mktemp("prometheus"), f"127.0.0.1:{two_workers.port}").start()
+def prometheus(two_workers: ServiceProcess, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prometheus]:
+    server = Prometheus(tmp_path_factory.mktemp("prometheus"), f"127.0.0.1:{two_workers.port}").start()
     yield server
     server.stop()
 
@@ -82,7 +82,7 @@ def one_round(client: openai.OpenAI) -> None:
 
 
 def test_counts_across_two_workers_read_back_from_prometheus(
-    two_workers: ServiceProcess, prometheus: PrometheusServer, upstream: ScriptedUpstream
+    two_workers: ServiceProcess, prometheus: Prometheus, upstream: ScriptedUpstream
 ) -> None:
     upstream.set_default(text=ANSWER, usage=USAGE)
     rounds = 0
