@@ -21,6 +21,7 @@ import json
 import os
 import platform
 import resource
+import shlex
 import shutil
 import signal
 import subprocess
@@ -252,6 +253,8 @@ def server_command(
     env = base_env(upstream_url)
     bind = f"{HOST}:{port}"
     hypercorn = [str(OURS_VENV / "bin" / "hypercorn"), "--config", str(PROJECT / "hypercorn.toml"), "--bind", bind]
+    # Extra hypercorn flags for ours and the floor, e.g. BENCH_HYPERCORN_ARGS="--access-logfile=" (no access log).
+    hypercorn += shlex.split(os.environ.get("BENCH_HYPERCORN_ARGS", ""))
     label = name if thread_pool is None else f"{name}-pool{thread_pool}"
     if name in ("ours", BASELINE):
         project = PROJECT
@@ -297,6 +300,13 @@ async def answers_fixed(port: int) -> bool:
     finally:
         conn.close()
     return result.status == 200 and result.content == FIXED_ANSWER
+
+
+async def ready_to_measure(name: str, port: int) -> bool:
+    """Answers `fixed`; ours also has every wrapper loaded (it opens its port first and loads them after)."""
+    if name == "ours":
+        await load.get_json(HOST, port, "/health/ready")  # an HttpError (503) until then: wait_ready polls again
+    return await answers_fixed(port)
 
 
 async def all_models_loaded(server: Server) -> None:
@@ -356,7 +366,7 @@ class Bench:
         return f"http://{HOST}:{self.upstream_port}/v1"
 
     async def start_servers(self, names: Iterable[str], thread_pool: int | None = None) -> dict[str, Server]:
-        """Start several targets at once and wait until each answers `fixed`."""
+        """Start several targets at once and wait until each is ready and answers `fixed`."""
         servers = {}
         for name in names:
             port = procs.free_port()
@@ -364,7 +374,7 @@ class Bench:
             servers[name] = Server(name, command.start(), port)
         try:
             ready = await asyncio.gather(
-                *(wait_ready(s.proc, lambda s=s: answers_fixed(s.port)) for s in servers.values())
+                *(wait_ready(s.proc, lambda s=s: ready_to_measure(s.name, s.port)) for s in servers.values())
             )
             for server, seconds in zip(servers.values(), ready, strict=True):
                 server.ready_s = seconds

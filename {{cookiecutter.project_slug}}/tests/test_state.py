@@ -297,6 +297,9 @@ def test_redis_outage_is_a_503_and_the_service_recovers(
         client.files.list()
     with service.http() as http:
         assert http.get("/status").json()["store"] == {"engine": "redis", "reachable": False}
+        ready = http.get("/health/ready")  # a load balancer sends the traffic elsewhere meanwhile
+        assert (ready.status_code, ready.json()["checks"]["store"]) == (503, "unreachable")
+        assert http.get("/health/live").status_code == 200
         body = {"model": FOLLOW_UP_MODEL, "input": "Streamed during the outage.", "stream": True}
         with http.stream("POST", "/v1/responses", json=body) as streamed:
             events = [json.loads(line[6:]) for line in streamed.iter_lines() if line.startswith("data: ")]
@@ -309,6 +312,7 @@ def test_redis_outage_is_a_503_and_the_service_recovers(
     after = client.responses.create(model=FOLLOW_UP_MODEL, input="After.", previous_response_id=before.id)
     assert after.previous_response_id == before.id
     assert service.http().get("/status").json()["store"] == {"engine": "redis", "reachable": True}
+    assert service.http().get("/health/ready").status_code == 200
 
 
 def test_the_service_starts_before_redis_and_uses_it_once_it_is_up(

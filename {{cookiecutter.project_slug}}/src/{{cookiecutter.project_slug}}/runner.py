@@ -21,6 +21,7 @@ from typing import Any
 
 from haystack.dataclasses import ChatMessage, StreamingChunk
 
+from . import metrics
 from .errors import OpenAIError
 from .events import FINISH_REASONS, Event, Finish, ReasoningDelta, StreamError, TextDelta, ToolCallDelta, Usage
 from .upstream_errors import failure_event
@@ -281,6 +282,7 @@ class Runner:
             await self._run(method, args, output)
         finally:
             output.stop_flag.set()
+        metrics.count_usage(events)
         return events
 
     async def _produce(self, stream: EventStream, method: Callable[..., Any], args: tuple[Any, ...]) -> None:
@@ -311,6 +313,7 @@ class Runner:
             if self.stopping and task.uncancel() == 0:  # cancelled by stop_all, and by nothing else
                 output.emit([SHUTTING_DOWN])
                 return
+            metrics.count_run_stopped_by_disconnect()  # nobody reads this run any more
             raise
         finally:
             checks.cancel()

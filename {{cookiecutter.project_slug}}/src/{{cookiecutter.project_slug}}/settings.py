@@ -13,6 +13,8 @@ ENV_NAMES = {
     "host": "HOST",
     "port": "PORT",
     "log_level": "LOG_LEVEL",
+    "log_format": "LOG_FORMAT",
+    "metrics": "METRICS",
     "thread_pool_size": "THREAD_POOL_SIZE",
     "max_body_bytes": "MAX_BODY_BYTES",
     "keepalive_seconds": "KEEPALIVE_SECONDS",
@@ -55,6 +57,11 @@ class Settings(BaseModel):
     host: str | None = None
     port: int | None = Field(None, ge=1, le=65535)
     log_level: str = "INFO"
+    # `text` for people, `json` for log shippers: one JSON object per line, hypercorn's access lines included.
+    log_format: Literal["text", "json"] = "text"
+    # `GET /metrics` for Prometheus: `open` to anyone who reaches the port, `keyed` behind API_KEYS, `off` (no route,
+    # nothing counted).
+    metrics: Literal["open", "keyed", "off"] = "open"
     # Sync wrappers run here, never on the event loop; a full pool makes further requests wait. The sync steps
     # of pipelines that stream on the event loop get a pool of this size too (asyncio's default pool).
     thread_pool_size: int = Field(32, ge=1)

@@ -7,6 +7,7 @@ from quart import Blueprint, Response, current_app, g, jsonify, request
 from ..errors import OpenAIError
 from ..registry import Registry
 from ..request_context import remember_request
+from ..request_info import note_model
 from ..runner import Runner
 from ..settings import Settings
 from ..state import StateStore, StoredResponse
@@ -109,6 +110,7 @@ async def create_response() -> Response:
         input_items = [*previous.input_items, *previous.response["output"], *input_items]
     registry: Registry = current_app.extensions["registry"]
     wrapper, method_name = registry.find(model, "responses")
+    note_model(wrapper.model_id)
 
     remember_request("responses", request.headers.items(), body, g.get("api_key_name"))  # the run inherits it
     runner: Runner = current_app.extensions["runner"]

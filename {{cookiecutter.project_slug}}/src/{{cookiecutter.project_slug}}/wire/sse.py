@@ -5,6 +5,7 @@ from typing import Protocol
 
 from quart import Response
 
+from .. import metrics
 from ..errors import OpenAIError
 from ..events import Event, StreamError
 from ..runner import EventStream
@@ -32,6 +33,7 @@ async def sse_body(
     on_finish: OnFinish | None = None,
 ) -> AsyncIterator[str]:
     """Encode the run's events as they come; a `: ping` comment fills each silence."""
+    meter = metrics.stream_meter()  # None with METRICS=off
     try:
         if preamble := encoder.start():
             yield preamble
@@ -41,6 +43,8 @@ async def sse_body(
                 yield PING
             else:
                 yield encoder.encode(batch)
+                if meter is not None:
+                    meter.written(batch)
                 if any(isinstance(event, StreamError) for event in batch):
                     return
             batch = await stream.next_batch(keepalive_seconds)
@@ -55,6 +59,8 @@ async def sse_body(
     finally:
         # Runs on normal end and when the client disconnects (the generator is cancelled).
         stream.close()
+        if meter is not None:
+            meter.closed()
 
 
 def sse_response(body: AsyncIterator[str]) -> Response:
