@@ -3,6 +3,8 @@
 import asyncio
 import gc
 import logging
+from collections.abc import Callable
+from typing import Any
 
 from .settings import Settings, load_env_file
 
@@ -11,6 +13,7 @@ load_env_file()  # before Haystack is imported below: it reads some settings onl
 from quart import Quart  # noqa: E402
 
 from .auth import parse_api_keys, require_api_key  # noqa: E402
+from .background import BackgroundRuns, BackgroundSettings  # noqa: E402
 from .blobs import open_blob_store  # noqa: E402
 from .blueprints import chat, files, models, responses, status  # noqa: E402
 from .cors import allow_origins  # noqa: E402
@@ -18,7 +21,7 @@ from .errors import register_error_handlers  # noqa: E402
 from .file_store import FileStore  # noqa: E402
 from .idle_clients import IdleClientLimit  # noqa: E402
 from .registry import load_wrappers  # noqa: E402
-from .runner import Runner  # noqa: E402
+from .runner import Deadlines, Runner  # noqa: E402
 from .shutdown import on_stop_signal  # noqa: E402
 from .state import ResponseLimits, StateStore, StoreUnavailable, open_state_store  # noqa: E402
 from .uploaded_files import use_file_store  # noqa: E402
@@ -78,8 +81,17 @@ def create_app(settings: Settings | None = None) -> Quart:
             run_timeout=settings.run_timeout_seconds,
         )
         app.extensions["runner"] = runner
-        on_stop_signal(runner.stop_all, settings.shutdown_grace_seconds)
         app.extensions["state"] = await open_state(settings)
+        background = BackgroundRuns(
+            runner, app.extensions["state"], responses_method(app), background_settings(settings)
+        )
+        app.extensions["background"] = background
+
+        def stop_runs() -> None:
+            background.hand_back()  # first: their runs are handed to another replica, not ended
+            runner.stop_all()
+
+        on_stop_signal(stop_runs, settings.shutdown_grace_seconds)
         app.extensions["file_store"] = FileStore(
             app.extensions["state"], open_blob_store(settings.files_url, settings.data_dir)
         )
@@ -88,15 +100,39 @@ def create_app(settings: Settings | None = None) -> Quart:
         app.extensions["file_store_upkeep"] = asyncio.create_task(prune_file_store(app.extensions["file_store"]))
         use_file_store(app.extensions["file_store"])  # for the helpers wrappers call (uploaded_files.py)
         app.extensions["registry"] = await load_wrappers(settings.wrappers_package)
+        background.start_loops()  # may start again a run whose process died: once the wrappers are loaded
         keep_startup_objects_out_of_gc()
 
     @app.after_serving
     async def stop() -> None:
+        await app.extensions["background"].close()
         app.extensions["runner"].shutdown()
         app.extensions["file_store_upkeep"].cancel()
         await app.extensions["state"].close()
 
     return app
+
+
+def responses_method(app: Quart) -> Callable[[str], Callable[..., Any]]:
+    """How a background run finds the wrapper method serving its model's Responses API (the registry loads late)."""
+
+    def method_for(model: str) -> Callable[..., Any]:
+        wrapper, method_name = app.extensions["registry"].find(model, "responses")
+        return getattr(wrapper.instance, method_name)
+
+    return method_for
+
+
+def background_settings(settings: Settings) -> BackgroundSettings:
+    deadlines = Deadlines(total=settings.background_timeout_seconds, total_setting="BACKGROUND_TIMEOUT_SECONDS")
+    return BackgroundSettings(
+        workers=settings.background_workers,
+        lease_seconds=settings.background_lease_seconds,
+        restart_lost_runs=settings.background_restart_lost_runs,
+        deadlines=deadlines,
+        max_events=settings.background_max_events,
+        keepalive_seconds=settings.keepalive_seconds,
+    )
 
 
 async def open_state(settings: Settings) -> StateStore:

@@ -29,7 +29,15 @@ from pathlib import Path
 
 from .redis import RedisStore
 from .sqlite import SQLiteStore
-from .store import ResponseLimits, StateStore, StoredFile, StoredResponse, StoreUnavailable
+from .store import (
+    BackgroundRun,
+    LoggedEvent,
+    ResponseLimits,
+    StateStore,
+    StoredFile,
+    StoredResponse,
+    StoreUnavailable,
+)
 
 REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 SQLITE_FILE = "state.db"
@@ -46,4 +54,13 @@ def open_state_store(url: str | None, data_dir: Path, limits: ResponseLimits) ->
     raise ValueError(f"STATE_URL must start with sqlite:///, {', '.join(REDIS_SCHEMES)}; got {url.split(':')[0]}:")
 
 
-__all__ = ["ResponseLimits", "StateStore", "StoreUnavailable", "StoredFile", "StoredResponse", "open_state_store"]
+__all__ = [
+    "BackgroundRun",
+    "LoggedEvent",
+    "ResponseLimits",
+    "StateStore",
+    "StoreUnavailable",
+    "StoredFile",
+    "StoredResponse",
+    "open_state_store",
+]

@@ -7,6 +7,10 @@ Keys, all under the prefix `state:` (give each service its own database, `redis:
     state:response_sizes        hash: response id -> bytes;  state:response_bytes: their sum
     state:file:<id>             an uploaded file's metadata (JSON)
     state:files, state:files:<purpose>   sorted sets of file ids (all scores 0, so ordered by id = by upload time)
+    state:run:<id>              hash: a background run's record (JSON), owner, lease_until (ms), cancel (0/1)
+    state:runs                  sorted set of running ids by lease_until: the lapsed ones are found at its start
+    state:events:<id>           a response's event log: a stream whose entry ids are <sequence number + 1>-0,
+                                expiring with the response
 
 Each write is one Lua script or one MULTI/EXEC, so it happens whole or not at all; the scripts take the time
 from Redis, so replicas with skewed clocks agree. Lost connections are re-made at the next command, so the
@@ -20,7 +24,7 @@ from contextlib import asynccontextmanager
 import redis.asyncio
 import redis.exceptions
 
-from .store import FileOrder, ResponseLimits, StoredFile, StoredResponse, StoreUnavailable
+from .store import BackgroundRun, FileOrder, LoggedEvent, ResponseLimits, StoredFile, StoredResponse, StoreUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -29,14 +33,17 @@ RESPONSES = PREFIX + "responses"
 RESPONSE_SIZES = PREFIX + "response_sizes"
 RESPONSE_BYTES = PREFIX + "response_bytes"
 FILES = PREFIX + "files"
+RUNS = PREFIX + "runs"
 CONNECT_TIMEOUT = 2.0  # seconds: a request that needs an unreachable store gets its 503 this soon
 COMMAND_TIMEOUT = 5.0
 EXPIRED_PER_WRITE = 100  # expired responses cleaned from the indexes by one save, so no save takes long
+EVENTS_PER_READ = 1000
 
-# A response's key goes, and its entries in the indexes with it.
-FORGET = """
-local function forget(id)
+# A response's key goes, and its event log and its entries in the indexes with it.
+FORGET_TEMPLATE = """
+local function forget(id, keep_log)
     redis.call('DEL', ARGV[1] .. id)
+    if not keep_log then redis.call('DEL', '@EVENTS@' .. id) end
     redis.call('ZREM', KEYS[1], id)
     local size = redis.call('HGET', KEYS[2], id)
     if size then
@@ -45,15 +52,14 @@ local function forget(id)
     end
 end
 """
+FORGET = FORGET_TEMPLATE.replace("@EVENTS@", PREFIX + "events:")
 # KEYS: responses, sizes, bytes. ARGV: key prefix, id, record, ttl ms, max count, max bytes, expired per write.
-SAVE_RESPONSE = (
-    FORGET
-    + """
+SAVE = """
 local time = redis.call('TIME')
 local now = time[1] * 1000 + math.floor(time[2] / 1000)
 local expired = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[4]), 'LIMIT', 0, ARGV[7])
 for _, id in ipairs(expired) do forget(id) end
-forget(ARGV[2])  -- saved again: counted once
+forget(ARGV[2], true)  -- saved again: counted once (a background response's event log stays with it)
 redis.call('SET', ARGV[1] .. ARGV[2], ARGV[3], 'PX', ARGV[4])
 redis.call('ZADD', KEYS[1], now, ARGV[2])
 redis.call('HSET', KEYS[2], ARGV[2], #ARGV[3])
@@ -65,6 +71,17 @@ while redis.call('ZCARD', KEYS[1]) > tonumber(ARGV[5]) or bytes > tonumber(ARGV[
     bytes = tonumber(redis.call('GET', KEYS[3]))
 end
 """
+SAVE_RESPONSE = FORGET + SAVE
+# KEYS: responses, sizes, bytes, the run's key, runs. ARGV: as SAVE, then the owner. Returns 0 if not the owner's.
+FINISH_RUN = (
+    FORGET
+    + """
+if redis.call('HGET', KEYS[4], 'owner') ~= ARGV[8] then return 0 end
+redis.call('DEL', KEYS[4])
+redis.call('ZREM', KEYS[5], ARGV[2])
+"""
+    + SAVE
+    + "return 1\n"
 )
 # KEYS: responses, sizes, bytes. ARGV: key prefix, id. Returns 1 when the response was there.
 DELETE_RESPONSE = (
@@ -97,6 +114,106 @@ return #expired
 )
 
 
+NOW_MS = """
+local time = redis.call('TIME')
+local now = time[1] * 1000 + math.floor(time[2] / 1000)
+"""
+RUN_FIELDS = "'record', 'owner', 'lease_until', 'cancel'"
+# KEYS: the run's key, runs. ARGV: id, record, owner, lease ms.
+CREATE_RUN = (
+    NOW_MS
+    + """
+redis.call('HSET', KEYS[1], 'record', ARGV[2], 'owner', ARGV[3], 'lease_until', now + ARGV[4], 'cancel', 0)
+redis.call('ZADD', KEYS[2], now + ARGV[4], ARGV[1])
+"""
+)
+# KEYS: runs. ARGV: run key prefix, owner, lease ms, ids... Returns id, cancel, id, cancel... of the runs still ours.
+RENEW_LEASES = (
+    NOW_MS
+    + """
+local ours = {}
+for i = 4, #ARGV do
+    local key = ARGV[1] .. ARGV[i]
+    if redis.call('HGET', key, 'owner') == ARGV[2] then
+        redis.call('HSET', key, 'lease_until', now + ARGV[3])
+        redis.call('ZADD', KEYS[1], now + ARGV[3], ARGV[i])
+        table.insert(ours, ARGV[i])
+        table.insert(ours, redis.call('HGET', key, 'cancel'))
+    end
+end
+return ours
+"""
+)
+# KEYS: runs. ARGV: run key prefix, owner, lease ms. Returns the taken runs' fields, four per run.
+TAKE_OVER_LAPSED = (
+    NOW_MS
+    + """
+local taken = {}
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. now)) do
+    local key = ARGV[1] .. id
+    if redis.call('EXISTS', key) == 1 then
+        redis.call('HSET', key, 'owner', ARGV[2], 'lease_until', now + ARGV[3])
+        redis.call('ZADD', KEYS[1], now + ARGV[3], id)
+        for _, value in ipairs(redis.call('HMGET', key, """
+    + RUN_FIELDS
+    + """)) do table.insert(taken, value) end
+    else
+        redis.call('ZREM', KEYS[1], id)
+    end
+end
+return taken
+"""
+)
+# KEYS: runs. ARGV: run key prefix, owner, ids...
+RELEASE_RUNS = """
+for i = 3, #ARGV do
+    if redis.call('HGET', ARGV[1] .. ARGV[i], 'owner') == ARGV[2] then
+        redis.call('HSET', ARGV[1] .. ARGV[i], 'lease_until', 0)
+        redis.call('ZADD', KEYS[1], 0, ARGV[i])
+    end
+end
+"""
+# KEYS: the run's key. ARGV: record, owner. Returns 1 when the run is still the owner's.
+UPDATE_RUN = """
+if redis.call('HGET', KEYS[1], 'owner') ~= ARGV[2] then return 0 end
+redis.call('HSET', KEYS[1], 'record', ARGV[1])
+return 1
+"""
+# KEYS: the run's key. Returns its fields, or nothing when there is no such run.
+REQUEST_CANCEL = (
+    """
+if redis.call('EXISTS', KEYS[1]) == 0 then return {} end
+redis.call('HSET', KEYS[1], 'cancel', 1)
+return redis.call('HMGET', KEYS[1], """
+    + RUN_FIELDS
+    + ")\n"
+)
+
+
+def run_key(response_id: str) -> str:
+    return f"{PREFIX}run:{response_id}"
+
+
+def events_key(response_id: str) -> str:
+    return f"{PREFIX}events:{response_id}"
+
+
+def _run_from(fields: list[bytes | None]) -> BackgroundRun:
+    record, owner, lease_until, cancel = fields
+    assert record is not None and owner is not None
+    return BackgroundRun.from_json(
+        record, owner=owner.decode(), lease_until=float(lease_until or 0) / 1000, cancel_requested=cancel == b"1"
+    )
+
+
+def _entry_id(seq: int) -> str:
+    return f"{seq + 1}-0"
+
+
+def _logged(entries: list[tuple[bytes, dict[bytes, bytes]]]) -> list[LoggedEvent]:
+    return [(int(entry_id.split(b"-")[0]) - 1, fields[b"e"].decode()) for entry_id, fields in entries]
+
+
 def response_key(response_id: str) -> str:
     return f"{PREFIX}response:{response_id}"
 
@@ -113,10 +230,22 @@ class RedisStore:
         self._redis = redis.asyncio.Redis.from_url(
             url, socket_connect_timeout=CONNECT_TIMEOUT, socket_timeout=COMMAND_TIMEOUT, health_check_interval=30
         )
+        # Followers of an event log wait in XREAD BLOCK for longer than a command may take: a pool of their own,
+        # without the command timeout (the block's own timeout bounds them).
+        self._blocking = redis.asyncio.Redis.from_url(
+            url, socket_connect_timeout=CONNECT_TIMEOUT, socket_timeout=None, health_check_interval=30
+        )
         self._save_response = self._redis.register_script(SAVE_RESPONSE)
         self._delete_response = self._redis.register_script(DELETE_RESPONSE)
         self._delete_file = self._redis.register_script(DELETE_FILE)
         self._prune = self._redis.register_script(PRUNE)
+        self._finish_run = self._redis.register_script(FINISH_RUN)
+        self._create_run = self._redis.register_script(CREATE_RUN)
+        self._renew_leases = self._redis.register_script(RENEW_LEASES)
+        self._take_over_lapsed = self._redis.register_script(TAKE_OVER_LAPSED)
+        self._release_runs = self._redis.register_script(RELEASE_RUNS)
+        self._update_run = self._redis.register_script(UPDATE_RUN)
+        self._request_cancel = self._redis.register_script(REQUEST_CANCEL)
 
     @asynccontextmanager
     async def _reachable(self) -> AsyncIterator[None]:
@@ -152,6 +281,81 @@ class RedisStore:
         keys = [RESPONSES, RESPONSE_SIZES, RESPONSE_BYTES]
         async with self._reachable():
             return bool(await self._delete_response(keys=keys, args=[response_key(""), response_id]))
+
+    # --- background runs ---
+
+    async def create_run(self, run: BackgroundRun, lease_seconds: float) -> None:
+        arguments = [run.id, run.to_json(), run.owner, int(lease_seconds * 1000)]
+        async with self._reachable():
+            await self._create_run(keys=[run_key(run.id), RUNS], args=arguments)
+
+    async def get_run(self, response_id: str) -> BackgroundRun | None:
+        async with self._reachable():
+            fields = await self._redis.hmget(run_key(response_id), ["record", "owner", "lease_until", "cancel"])
+        return _run_from(fields) if fields[0] is not None else None
+
+    async def update_run(self, run: BackgroundRun) -> bool:
+        async with self._reachable():
+            return bool(await self._update_run(keys=[run_key(run.id)], args=[run.to_json(), run.owner]))
+
+    async def renew_leases(self, owner: str, response_ids: list[str], lease_seconds: float) -> dict[str, bool]:
+        if not response_ids:
+            return {}
+        arguments = [run_key(""), owner, int(lease_seconds * 1000), *response_ids]
+        async with self._reachable():
+            ours = await self._renew_leases(keys=[RUNS], args=arguments)
+        return {ours[i].decode(): ours[i + 1] == b"1" for i in range(0, len(ours), 2)}
+
+    async def request_cancel(self, response_id: str) -> BackgroundRun | None:
+        async with self._reachable():
+            fields = await self._request_cancel(keys=[run_key(response_id)])
+        return _run_from(fields) if fields else None
+
+    async def take_over_lapsed(self, owner: str, lease_seconds: float) -> list[BackgroundRun]:
+        async with self._reachable():
+            taken = await self._take_over_lapsed(keys=[RUNS], args=[run_key(""), owner, int(lease_seconds * 1000)])
+        return [_run_from(taken[i : i + 4]) for i in range(0, len(taken), 4)]
+
+    async def release_runs(self, owner: str, response_ids: list[str]) -> None:
+        if response_ids:
+            async with self._reachable():
+                await self._release_runs(keys=[RUNS], args=[run_key(""), owner, *response_ids])
+
+    async def finish_run(self, run: BackgroundRun, stored: StoredResponse) -> bool:
+        record = stored.to_json()
+        keys = [RESPONSES, RESPONSE_SIZES, RESPONSE_BYTES, run_key(run.id), RUNS]
+        ttl_ms = self.limits.ttl_seconds * 1000
+        arguments = [response_key(""), run.id, record, ttl_ms, self.limits.max_count, self.limits.max_bytes]
+        async with self._reachable():
+            return bool(await self._finish_run(keys=keys, args=[*arguments, EXPIRED_PER_WRITE, run.owner]))
+
+    # --- event logs ---
+
+    async def append_events(self, response_id: str, events: list[LoggedEvent]) -> None:
+        key = events_key(response_id)
+        async with self._reachable(), self._redis.pipeline(transaction=True) as transaction:
+            for seq, event in events:
+                transaction.xadd(key, {"e": event}, id=_entry_id(seq))
+            transaction.pexpire(key, self.limits.ttl_seconds * 1000)
+            await transaction.execute()
+
+    async def read_events(self, response_id: str, after: int, limit: int) -> list[LoggedEvent]:
+        async with self._reachable():
+            entries = await self._redis.xrange(events_key(response_id), f"({_entry_id(after)}", "+", count=limit)
+        return _logged(entries)
+
+    async def last_sequence_number(self, response_id: str) -> int:
+        async with self._reachable():
+            last = await self._redis.xrevrange(events_key(response_id), "+", "-", count=1)
+        return _logged(last)[0][0] if last else -1
+
+    async def wait_for_events(self, response_id: str, after: int, timeout: float) -> list[LoggedEvent]:
+        """XREAD BLOCK: Redis answers as soon as any process appends (or after `timeout`)."""
+        key = events_key(response_id)
+        block_ms = max(1, int(timeout * 1000))
+        async with self._reachable():
+            found = await self._blocking.xread({key: _entry_id(after)}, count=EVENTS_PER_READ, block=block_ms)
+        return _logged(found[0][1]) if found else []
 
     # --- files ---
 
@@ -196,3 +400,4 @@ class RedisStore:
 
     async def close(self) -> None:
         await self._redis.aclose()
+        await self._blocking.aclose()

@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
-from .store import FileOrder, ResponseLimits, StoredFile, StoredResponse, StoreUnavailable
+from .store import BackgroundRun, FileOrder, LoggedEvent, ResponseLimits, StoredFile, StoredResponse, StoreUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +38,20 @@ CREATE TABLE IF NOT EXISTS responses (
     record BLOB NOT NULL
 );
 CREATE TABLE IF NOT EXISTS files (id TEXT PRIMARY KEY, purpose TEXT NOT NULL, record TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS runs (
+    id TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    lease_until REAL NOT NULL,
+    cancel_requested INTEGER NOT NULL DEFAULT 0,
+    record TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS events (
+    response_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    expires_at REAL NOT NULL,
+    event TEXT NOT NULL,
+    PRIMARY KEY (response_id, seq)
+) WITHOUT ROWID;
 """
 # Past the bounds, the oldest responses go: newest first, the first row whose running total passes a bound, and
 # all older ones. Found by a read (which never blocks writers), then deleted by `seq`, which is quick.
@@ -48,6 +62,8 @@ SELECT max(seq) FROM (
 ) WHERE count > :max_count OR bytes > :max_bytes
 """
 BUSY_TIMEOUT_MS = 10_000  # how long a write waits for another process's write before giving up
+POLL_SECONDS = 0.2  # how often a follower of another process's event log looks for new events
+EVENTS_PER_READ = 1000
 # A save is one row written, and nothing more (the fastest write). Applying the bounds reads every row, so a
 # process does it (in its thread, then checkpoints the WAL) once it has written a tenth of a bound since the last
 # time, or TRIM_WRITES rows at least: the store may hold that much more for a moment.
@@ -151,9 +167,116 @@ class SQLiteStore:
 
     async def delete_response(self, response_id: str) -> bool:
         def delete(db: sqlite3.Connection) -> bool:
-            return db.execute("DELETE FROM responses WHERE id = ?", (response_id,)).rowcount > 0
+            with transaction(db):
+                db.execute("DELETE FROM events WHERE response_id = ?", (response_id,))
+                return db.execute("DELETE FROM responses WHERE id = ?", (response_id,)).rowcount > 0
 
         return await self._run(delete, writes=0)
+
+    # --- background runs ---
+
+    async def create_run(self, run: BackgroundRun, lease_seconds: float) -> None:
+        row = (run.id, run.owner, time.time() + lease_seconds, run.to_json())
+        query = "INSERT INTO runs (id, owner, lease_until, record) VALUES (?, ?, ?, ?)"
+        await self._run(lambda db: db.execute(query, row), writes=0)
+
+    async def get_run(self, response_id: str) -> BackgroundRun | None:
+        query = "SELECT record, owner, lease_until, cancel_requested FROM runs WHERE id = ?"
+        row = await self._run(lambda db: db.execute(query, (response_id,)).fetchone())
+        return _run_from(row) if row else None
+
+    async def update_run(self, run: BackgroundRun) -> bool:
+        query = "UPDATE runs SET record = ? WHERE id = ? AND owner = ?"
+        updated = await self._run(lambda db: db.execute(query, (run.to_json(), run.id, run.owner)).rowcount, writes=0)
+        return updated > 0
+
+    async def renew_leases(self, owner: str, response_ids: list[str], lease_seconds: float) -> dict[str, bool]:
+        def renew(db: sqlite3.Connection) -> dict[str, bool]:
+            marks = ",".join("?" * len(response_ids))
+            with transaction(db):
+                query = f"UPDATE runs SET lease_until = ? WHERE owner = ? AND id IN ({marks})"
+                db.execute(query, (time.time() + lease_seconds, owner, *response_ids))
+                query = f"SELECT id, cancel_requested FROM runs WHERE owner = ? AND id IN ({marks})"
+                return {run_id: bool(cancel) for run_id, cancel in db.execute(query, (owner, *response_ids))}
+
+        return await self._run(renew, writes=0) if response_ids else {}
+
+    async def request_cancel(self, response_id: str) -> BackgroundRun | None:
+        def cancel(db: sqlite3.Connection) -> tuple[str, str, float, int] | None:
+            with transaction(db):
+                db.execute("UPDATE runs SET cancel_requested = 1 WHERE id = ?", (response_id,))
+                query = "SELECT record, owner, lease_until, cancel_requested FROM runs WHERE id = ?"
+                return db.execute(query, (response_id,)).fetchone()
+
+        row = await self._run(cancel, writes=0)
+        return _run_from(row) if row else None
+
+    async def take_over_lapsed(self, owner: str, lease_seconds: float) -> list[BackgroundRun]:
+        def take(db: sqlite3.Connection) -> list[tuple[str, str, float, int]]:
+            now = time.time()
+            with transaction(db):
+                lapsed = [run_id for (run_id,) in db.execute("SELECT id FROM runs WHERE lease_until < ?", (now,))]
+                if not lapsed:
+                    return []
+                marks = ",".join("?" * len(lapsed))
+                query = f"UPDATE runs SET owner = ?, lease_until = ? WHERE lease_until < ? AND id IN ({marks})"
+                db.execute(query, (owner, now + lease_seconds, now, *lapsed))
+                query = (
+                    f"SELECT record, owner, lease_until, cancel_requested FROM runs WHERE owner = ? AND id IN ({marks})"
+                )
+                return db.execute(query, (owner, *lapsed)).fetchall()
+
+        # A transaction that writes: in the thread, where waiting for another worker's write is fine.
+        return [_run_from(row) for row in await self._threaded(take)]
+
+    async def release_runs(self, owner: str, response_ids: list[str]) -> None:
+        marks = ",".join("?" * len(response_ids))
+        query = f"UPDATE runs SET lease_until = 0 WHERE owner = ? AND id IN ({marks})"
+        if response_ids:
+            await self._run(lambda db: db.execute(query, (owner, *response_ids)), writes=0)
+
+    async def finish_run(self, run: BackgroundRun, stored: StoredResponse) -> bool:
+        record = stored.to_json()
+        expires_at = time.time() + self.limits.ttl_seconds
+
+        def finish(db: sqlite3.Connection) -> bool:
+            with transaction(db):
+                if db.execute("DELETE FROM runs WHERE id = ? AND owner = ?", (run.id, run.owner)).rowcount == 0:
+                    return False
+                query = "INSERT OR REPLACE INTO responses (id, expires_at, size, record) VALUES (?, ?, ?, ?)"
+                db.execute(query, (run.id, expires_at, len(record), record))
+                return True
+
+        return await self._run(finish, writes=len(record))
+
+    # --- event logs ---
+
+    async def append_events(self, response_id: str, events: list[LoggedEvent]) -> None:
+        expires_at = time.time() + self.limits.ttl_seconds
+        rows = [(response_id, seq, expires_at, event) for seq, event in events]
+        query = "INSERT OR REPLACE INTO events (response_id, seq, expires_at, event) VALUES (?, ?, ?, ?)"
+        await self._run(lambda db: db.executemany(query, rows), writes=0)
+
+    async def read_events(self, response_id: str, after: int, limit: int) -> list[LoggedEvent]:
+        query = "SELECT seq, event FROM events WHERE response_id = ? AND seq > ? ORDER BY seq LIMIT ?"
+        return await self._run(lambda db: db.execute(query, (response_id, after, limit)).fetchall())
+
+    async def last_sequence_number(self, response_id: str) -> int:
+        query = "SELECT max(seq) FROM events WHERE response_id = ?"
+        (last,) = await self._run(lambda db: db.execute(query, (response_id,)).fetchone())
+        return -1 if last is None else last
+
+    async def wait_for_events(self, response_id: str, after: int, timeout: float) -> list[LoggedEvent]:
+        """Polled: other processes write the same file, and SQLite tells nobody. Quick at first, then every
+        POLL_SECONDS, so a follower on another worker lags by at most that."""
+        deadline = time.monotonic() + timeout
+        pause = 0.01
+        while not (events := await self.read_events(response_id, after, EVENTS_PER_READ)):
+            if time.monotonic() >= deadline:
+                return []
+            await asyncio.sleep(min(pause, max(0.0, deadline - time.monotonic())))
+            pause = min(pause * 2, POLL_SECONDS)
+        return events
 
     # --- files ---
 
@@ -206,6 +329,12 @@ class SQLiteStore:
             expired = db.execute("SELECT seq FROM responses WHERE expires_at <= ?", (time.time(),)).fetchall()
             if expired:
                 dropped += db.executemany("DELETE FROM responses WHERE seq = ?", expired).rowcount
+            # The logs of responses that expired or were pushed out by the bounds go with them.
+            db.execute("DELETE FROM events WHERE expires_at <= ?", (time.time(),))
+            db.execute(
+                "DELETE FROM events WHERE response_id NOT IN (SELECT id FROM responses)"
+                " AND response_id NOT IN (SELECT id FROM runs)"
+            )
             return dropped
 
         return await self._in_upkeep_thread(trim)
@@ -234,6 +363,25 @@ class SQLiteStore:
         await asyncio.get_running_loop().run_in_executor(self._thread, close)
         self._thread.shutdown(wait=False)
         self._upkeep_thread.shutdown(wait=False)
+
+
+@contextmanager
+def transaction(db: sqlite3.Connection) -> Iterator[None]:
+    """Several statements as one write: all of them or none (the connections are in autocommit otherwise)."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
+
+
+def _run_from(row: tuple[str, str, float, int]) -> BackgroundRun:
+    record, owner, lease_until, cancel_requested = row
+    return BackgroundRun.from_json(
+        record, owner=owner, lease_until=lease_until, cancel_requested=bool(cancel_requested)
+    )
 
 
 @contextmanager

@@ -69,6 +69,49 @@ class ResponseLimits:
     ttl_seconds: int  # each expires this long after it was stored
 
 
+@dataclass(frozen=True, slots=True)
+class BackgroundRun:
+    """A background response still running (or waiting to): what it was asked, and who runs it.
+
+    The record exists from the request until the run ends, when its final response is stored in its place
+    (`finish_run`). `owner` holds a lease until `lease_until` (the store's clock, seconds): the owner renews it
+    while it runs; a run whose lease lapsed belongs to a process that died, and another process takes it over.
+    """
+
+    response: dict[str, Any]  # the response as it stands (status queued or in_progress, output [])
+    request: dict[str, Any]  # {"model", "input_items", "body"}: enough to start it again
+    owner: str
+    lease_until: float = 0.0
+    cancel_requested: bool = False
+    attempts: int = 1
+    output_logged: bool = False  # an event past the preamble is in the log: a client may have read some answer
+
+    @property
+    def id(self) -> str:
+        return self.response["id"]
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "response": self.response,
+                "request": self.request,
+                "attempts": self.attempts,
+                "output_logged": self.output_logged,
+            },
+            ensure_ascii=False,
+            separators=(",", ":"),
+        )
+
+    @classmethod
+    def from_json(cls, data: bytes | str, *, owner: str, lease_until: float, cancel_requested: bool) -> "BackgroundRun":
+        """The record's JSON holds what the run is; its owner, lease and cancel flag are kept beside it."""
+        return cls(**json.loads(data), owner=owner, lease_until=lease_until, cancel_requested=cancel_requested)
+
+
+# One event of a response's stream, as sent: its sequence number and its SSE text (`event: ...\ndata: ...\n\n`).
+LoggedEvent = tuple[int, str]
+
+
 class StoreUnavailable(OpenAIError):
     """The store cannot be reached (or failed): 503, and the SDK may retry, since an outage is transient."""
 
@@ -107,6 +150,56 @@ class StateStore(Protocol):
         ...
 
     async def delete_file(self, file_id: str) -> bool: ...
+
+    # --- background runs (see BackgroundRun) ---
+
+    async def create_run(self, run: BackgroundRun, lease_seconds: float) -> None:
+        """Record a new run, leased to its owner for `lease_seconds`."""
+        ...
+
+    async def get_run(self, response_id: str) -> BackgroundRun | None: ...
+
+    async def update_run(self, run: BackgroundRun) -> bool:
+        """Replace the run's record (its response, attempts, output_logged) if `run.owner` still owns it."""
+        ...
+
+    async def renew_leases(self, owner: str, response_ids: list[str], lease_seconds: float) -> dict[str, bool]:
+        """Extend the leases `owner` still holds; for each, whether a cancel was requested (absent: no longer ours)."""
+        ...
+
+    async def request_cancel(self, response_id: str) -> BackgroundRun | None:
+        """Ask the run's owner to cancel it (it sees this at its next renewal); None when there is no such run."""
+        ...
+
+    async def take_over_lapsed(self, owner: str, lease_seconds: float) -> list[BackgroundRun]:
+        """Lease to `owner` every run whose lease lapsed (its process died, or handed it back), one at a time."""
+        ...
+
+    async def release_runs(self, owner: str, response_ids: list[str]) -> None:
+        """End `owner`'s leases now (a normal shutdown): another process takes the runs over at once."""
+        ...
+
+    async def finish_run(self, run: BackgroundRun, stored: StoredResponse) -> bool:
+        """In one write, store the run's final response and drop its record; False if `run.owner` lost it."""
+        ...
+
+    # --- event logs, for resuming a stream (a background response's) ---
+
+    async def append_events(self, response_id: str, events: list[LoggedEvent]) -> None:
+        """Add events at the end of the response's log (it expires with the stored response)."""
+        ...
+
+    async def read_events(self, response_id: str, after: int, limit: int) -> list[LoggedEvent]:
+        """The logged events whose sequence number is greater than `after`, in order, at most `limit`."""
+        ...
+
+    async def wait_for_events(self, response_id: str, after: int, timeout: float) -> list[LoggedEvent]:
+        """`read_events`, waiting up to `timeout` seconds for one to be appended (from any process)."""
+        ...
+
+    async def last_sequence_number(self, response_id: str) -> int:
+        """The sequence number of the log's last event; -1 when it has none."""
+        ...
 
     async def ping(self) -> None:
         """Return when the store answers; raise StoreUnavailable when it does not."""
