@@ -177,8 +177,7 @@ class ResponseEncoder:
     # --- the stream encoder protocol used by wire.sse ---
 
     def start(self) -> str:
-        self.created()
-        return self.in_progress()
+        return self.created() + self.in_progress()
 
     def created(self) -> str:
         """`response.created`, with the response as it is (a background one may still be queued)."""
