@@ -216,6 +216,7 @@ def test_what_background_mode_refuses(one_process: ServiceProcess, upstream: Scr
     upstream_stream(upstream, "still going")
     with pytest.raises(openai.BadRequestError):
         client.responses.delete(running.id)
+    assert "still going" in json.dumps([item.model_dump() for item in client.responses.input_items.list(running.id)])
     with pytest.raises(openai.BadRequestError) as refused:
         client.responses.create(model="chat_stream", input="next", previous_response_id=running.id)
     assert refused.value.code == "previous_response_in_progress"

@@ -202,8 +202,9 @@ async def cancel_response(response_id: str) -> Response:
 @blueprint.get("/v1/responses/<response_id>/input_items")
 @blueprint.get("/responses/<response_id>/input_items")
 async def list_input_items(response_id: str) -> Response:
-    stored = await stored_or_404(response_id)
-    items = [{"id": item.get("id") or f"item_{index}", **item} for index, item in enumerate(stored.input_items)]
+    run = await state().get_run(response_id)  # a background response still running has its input there
+    input_items = run.request["input_items"] if run is not None else (await stored_or_404(response_id)).input_items
+    items = [{"id": item.get("id") or f"item_{index}", **item} for index, item in enumerate(input_items)]
     return jsonify(
         {
             "object": "list",
