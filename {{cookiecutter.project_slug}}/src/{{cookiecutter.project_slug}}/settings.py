@@ -36,6 +36,8 @@ ENV_NAMES = {
     "files_url": "FILES_URL",
     "responses_store_bytes": "RESPONSES_STORE_BYTES",
     "responses_ttl_seconds": "RESPONSES_TTL_SECONDS",
+    "conversations_store_size": "CONVERSATIONS_STORE_SIZE",
+    "conversations_store_bytes": "CONVERSATIONS_STORE_BYTES",
 }
 
 
@@ -103,6 +105,11 @@ class Settings(BaseModel):
     # Stored responses are bounded by their total size (JSON, conversations included) and by age as well.
     responses_store_bytes: int = Field(1024 * 1024 * 1024, ge=1024)
     responses_ttl_seconds: int = Field(30 * 24 * 3600, ge=1)
+    # Conversations (the Conversations API) kept, and the total size of their items' JSON; past either, the least
+    # recently changed go first. Each expires RESPONSES_TTL_SECONDS after its last change, and holds at most
+    # MAX_INPUT_ITEMS items and MAX_BODY_BYTES of them: no more than one request could send as its input.
+    conversations_store_size: int = Field(10_000, ge=1)
+    conversations_store_bytes: int = Field(1024 * 1024 * 1024, ge=1024)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":

@@ -13,6 +13,7 @@ from ..state import StateStore, StoredResponse
 from ..wire import json_response
 from ..wire.responses import ResponseEncoder, response_object
 from ..wire.sse import error_response, stream_response
+from .conversations import start_turn
 from .model_options import check_reasoning, check_text, check_tool_choice, check_tools
 from .request_body import (
     check_item_count,
@@ -71,7 +72,6 @@ def validate_fields(body: dict[str, Any]) -> None:
 # Fields that would change what a response means, which this service cannot honour: refused, not ignored.
 UNSUPPORTED = {
     "background": "responses run while the request is open; stream them instead.",
-    "conversation": "there is no Conversations API here; send previous_response_id or the whole input.",
     "prompt": "there are no stored prompt templates here; send instructions and input.",
 }
 
@@ -96,8 +96,11 @@ async def create_response() -> Response:
     input_items = normalise_input(body.get("input"), settings.max_input_items)
     validate_fields(body)
     wants_stream = optional_bool(body, "stream")
+    turn = await start_turn(body, input_items)  # with `conversation`: its items come first, the new ones after
     previous_id = body.get("previous_response_id")
-    if previous_id is not None:
+    if turn is not None:
+        input_items = turn.input_items
+    elif previous_id is not None:
         previous = await state().get_response(previous_id) if isinstance(previous_id, str) else None
         if previous is None:
             raise OpenAIError(
@@ -116,11 +119,16 @@ async def create_response() -> Response:
     encoder = ResponseEncoder(response_object(model, body), emit=wants_stream)
     store = state()  # the stream's last events are sent outside the app context
 
-    async def save() -> None:
-        """Stored before the client hears it is complete, so its next request finds it, on any replica."""
-        await store.save_response(encoder.response["id"], StoredResponse(encoder.response, input_items))
+    stored = body.get("store", True) is not False
 
-    on_finish = save if body.get("store", True) is not False else None
+    async def save() -> None:
+        """Kept before the client hears it is complete, so its next request finds it, on any replica."""
+        if turn is not None:
+            await turn.append(encoder.response)
+        if stored:
+            await store.save_response(encoder.response["id"], StoredResponse(encoder.response, input_items))
+
+    on_finish = save if stored or turn is not None else None
     if not wants_stream:
         encoder.encode(await runner.collect(method, model, input_items, body))
         if encoder.error is not None:
