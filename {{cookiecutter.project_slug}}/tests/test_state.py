@@ -535,10 +535,17 @@ async def test_conversation_items_are_kept_in_order_and_paged_by_id(store: Any) 
     assert await store.list_conversation_items("conv_a", order="asc", after="item_item_4", limit=10) == more[2:]
     assert await store.list_conversation_items("conv_a", order="asc", after="no_such_item", limit=10) == []
     assert await store.get_conversation_item("conv_a", "item_item_5") == more[2]
+    # By id alone, as an `item_reference` names an item; an item of another conversation has an id of its own.
+    await store.create_conversation(state.StoredConversation("conv_other", 0, {}), items(1, prefix="other"))
+    assert await store.find_conversation_items(["item_item_5", "other_item_0", "nope"]) == {
+        "item_item_5": more[2],
+        "other_item_0": items(1, prefix="other")[0],
+    }
 
     assert await store.delete_conversation_item("conv_a", "item_item_5")
     assert not await store.delete_conversation_item("conv_a", "item_item_5")
     assert await store.get_conversation_item("conv_a", "item_item_5") is None
+    assert await store.find_conversation_items(["item_item_5"]) == {}
     assert [item["id"] for item in await all_items(store, "conv_a")] == [f"item_item_{n}" for n in (0, 1, 2, 3, 4, 6)]
     assert await store.add_conversation_items("conv_a", items(1, prefix="new"))
     assert (await all_items(store, "conv_a"))[-1]["id"] == "new_item_0", "added after the last, whatever was deleted"
@@ -551,6 +558,9 @@ async def test_conversation_items_are_kept_in_order_and_paged_by_id(store: Any) 
     assert await store.get_conversation("conv_a") is None
     assert await all_items(store, "conv_a") is None
     assert await store.get_conversation_item("conv_a", "item_item_0") is None
+    assert await store.find_conversation_items(["item_item_0", "other_item_0"]) == {
+        "other_item_0": items(1, prefix="other")[0]
+    }
     assert not await store.add_conversation_items("conv_a", items(1, prefix="late"))
     assert await store.update_conversation("conv_a", {}) is None
 
@@ -611,6 +621,7 @@ async def test_conversations_expire_after_their_last_change(open_store: Any) -> 
         await asyncio.sleep(0.3)
     assert await store.get_conversation("conv_0") is None
     assert await store.get_conversation_item("conv_0", "item_item_0") is None
+    assert "item_item_0" in await store.find_conversation_items(["item_item_0"]), "conv_1's, with the same id"
     assert await store.get_conversation("conv_1") is not None, "each change renews it"
     assert await store.prune() == 1, "prune drops what expired"
     await store.close()

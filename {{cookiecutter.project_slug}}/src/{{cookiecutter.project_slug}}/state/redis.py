@@ -9,10 +9,13 @@ Keys, all under the prefix `state:` (give each service its own database, `redis:
     state:files, state:files:<purpose>   sorted sets of file ids (all scores 0, so ordered by id = by upload time)
     state:conversation:<id>     a conversation's record (JSON)
     state:conversation_items:<id>   hash: item id -> item (JSON); a hash, not a key per item, so that a change
-                                    renews the expiry of the conversation's three keys, not of every item
-    state:conversation_order:<id>   sorted set of its item ids by position (the order they were added in)
+                                    renews the expiry of the conversation's two keys, not of every item
+    state:conversation_order:<id>   sorted set of its item ids by position (the order they were added in); it
+                                    does not expire but goes with the index entries, once an expired conversation is
+                                    cleaned up, so that its items' entries in the owners' hash go too
     state:conversations         sorted set of conversation ids by their last change (the least recent go first)
     state:conversation_sizes    hash: conversation id -> bytes of its items;  state:conversation_bytes: their sum
+    state:conversation_item_owners  hash: item id -> the conversation that last added an item of that id
 
 Each write is one Lua script or one MULTI/EXEC, so it happens whole or not at all; the scripts take the time
 from Redis, so replicas with skewed clocks agree. Lost connections are re-made at the next command, so the
@@ -51,7 +54,12 @@ RESPONSE_SIZES = PREFIX + "response_sizes"
 RESPONSE_BYTES = PREFIX + "response_bytes"
 FILES = PREFIX + "files"
 CONVERSATION = PREFIX + "conversation"  # + ":<id>", "_items:<id>", "_order:<id>"
-CONVERSATION_INDEX = [PREFIX + "conversations", PREFIX + "conversation_sizes", PREFIX + "conversation_bytes"]
+CONVERSATION_INDEX = [
+    PREFIX + "conversations",
+    PREFIX + "conversation_sizes",
+    PREFIX + "conversation_bytes",
+    PREFIX + "conversation_item_owners",
+]
 CONNECT_TIMEOUT = 2.0  # seconds: a request that needs an unreachable store gets its 503 this soon
 COMMAND_TIMEOUT = 5.0
 EXPIRED_PER_WRITE = 100  # expired responses cleaned from the indexes by one save, so no save takes long
@@ -119,7 +127,7 @@ return #expired
 """
 )
 
-# The conversation scripts' common part. KEYS: the conversation index, sizes and bytes; ARGV[1]: CONVERSATION.
+# The conversation scripts' common part. KEYS: CONVERSATION_INDEX; ARGV[1]: CONVERSATION.
 CONVERSATIONS = """
 local P = ARGV[1]
 local function keys_of(id) return P .. ':' .. id, P .. '_items:' .. id, P .. '_order:' .. id end
@@ -127,7 +135,12 @@ local function now_ms()
     local time = redis.call('TIME')
     return time[1] * 1000 + math.floor(time[2] / 1000)
 end
+local function disown(id, item_id)
+    if redis.call('HGET', KEYS[4], item_id) == id then redis.call('HDEL', KEYS[4], item_id) end
+end
 local function forget(id)
+    local _, _, order = keys_of(id)
+    for _, item_id in ipairs(redis.call('ZRANGE', order, 0, -1)) do disown(id, item_id) end
     redis.call('DEL', keys_of(id))
     redis.call('ZREM', KEYS[1], id)
     local size = redis.call('HGET', KEYS[2], id)
@@ -142,7 +155,9 @@ local function forget_expired(now, ttl, count)
     return #expired
 end
 local function touch(id, now, ttl)  -- changed now: it and its items expire `ttl` ms from now
-    for _, key in ipairs({keys_of(id)}) do redis.call('PEXPIRE', key, ttl) end
+    local record, items = keys_of(id)
+    redis.call('PEXPIRE', record, ttl)
+    redis.call('PEXPIRE', items, ttl)
     redis.call('ZADD', KEYS[1], now, id)
 end
 local function keep_within(max_count, max_bytes)
@@ -162,6 +177,7 @@ local function append(id, first)  -- the (item id, JSON) pairs of ARGV from `fir
     for i = first, #ARGV, 2 do
         redis.call('HSET', items, ARGV[i], ARGV[i + 1])
         redis.call('ZADD', order, position, ARGV[i])
+        redis.call('HSET', KEYS[4], ARGV[i], id)
         position = position + 1
         bytes = bytes + #ARGV[i + 1]
     end
@@ -234,6 +250,7 @@ local item = redis.call('HGET', items, item_id)
 if redis.call('EXISTS', record) == 0 or not item then return 0 end
 redis.call('HDEL', items, item_id)
 redis.call('ZREM', order, item_id)
+disown(id, item_id)
 redis.call('HINCRBY', KEYS[2], id, -#item)
 redis.call('DECRBY', KEYS[3], #item)
 touch(id, now_ms(), tonumber(ARGV[4]))
@@ -421,6 +438,17 @@ class RedisStore:
         async with self._reachable():  # the items expire, and go, with the conversation
             record = await self._redis.hget(f"{CONVERSATION}_items:{conversation_id}", item_id)
         return json.loads(record) if record is not None else None
+
+    async def find_conversation_items(self, item_ids: list[str]) -> dict[str, dict[str, Any]]:
+        async with self._reachable():
+            owners = await self._redis.hmget(CONVERSATION_INDEX[3], item_ids) if item_ids else []
+            owned = [(item_id, owner.decode()) for item_id, owner in zip(item_ids, owners, strict=True) if owner]
+            async with self._redis.pipeline(transaction=False) as pipeline:
+                for item_id, owner in owned:
+                    pipeline.hget(f"{CONVERSATION}_items:{owner}", item_id)
+                records = await pipeline.execute()
+        found = zip([item_id for item_id, _ in owned], records, strict=True)
+        return {item_id: json.loads(record) for item_id, record in found if record is not None}  # None: gone meanwhile
 
     async def delete_conversation_item(self, conversation_id: str, item_id: str) -> bool:
         arguments = [CONVERSATION, conversation_id, item_id, self.conversation_limits.ttl_seconds * 1000]

@@ -70,7 +70,8 @@ CREATE TABLE IF NOT EXISTS conversation_items (
     record TEXT NOT NULL,
     PRIMARY KEY (conversation_id, position)
 );
-CREATE UNIQUE INDEX IF NOT EXISTS conversation_item_ids ON conversation_items (conversation_id, id);
+-- An id names one item of a conversation; by id first, an item is also found without its conversation.
+CREATE UNIQUE INDEX IF NOT EXISTS conversation_item_ids ON conversation_items (id, conversation_id);
 """
 # Past the bounds, the oldest responses go: newest first, the first row whose running total passes a bound, and
 # all older ones. Found by a read (which never blocks writers), then deleted by `seq`, which is quick.
@@ -91,6 +92,11 @@ LIVE_CONVERSATION = "SELECT items, size, next_position FROM conversations WHERE 
 LIVE_ITEM = """
 SELECT i.position, i.record FROM conversation_items i JOIN conversations c ON c.id = i.conversation_id
 WHERE i.conversation_id = ? AND i.id = ? AND c.expires_at > ?
+"""
+# The items with any of the ids in a JSON array, in live conversations, the most recently changed last.
+ITEMS_BY_ID = """
+SELECT i.id, i.record FROM conversation_items i JOIN conversations c ON c.id = i.conversation_id
+WHERE i.id IN (SELECT value FROM json_each(?)) AND c.expires_at > ? ORDER BY c.expires_at
 """
 TAKEN_IDS = "SELECT id FROM conversation_items WHERE conversation_id = ? AND id IN (SELECT value FROM json_each(?))"
 INSERT_ITEM = "INSERT INTO conversation_items (conversation_id, position, id, record) VALUES (?, ?, ?, ?)"
@@ -331,6 +337,12 @@ class SQLiteStore:
     async def get_conversation_item(self, conversation_id: str, item_id: str) -> dict[str, Any] | None:
         row = await self._run(lambda db: db.execute(LIVE_ITEM, (conversation_id, item_id, time.time())).fetchone())
         return json.loads(row[1]) if row else None
+
+    async def find_conversation_items(self, item_ids: list[str]) -> dict[str, dict[str, Any]]:
+        if not item_ids:
+            return {}
+        query = lambda db: db.execute(ITEMS_BY_ID, (json.dumps(item_ids), time.time())).fetchall()  # noqa: E731
+        return {item_id: json.loads(record) for item_id, record in await self._run(query)}
 
     async def delete_conversation_item(self, conversation_id: str, item_id: str) -> bool:
         def delete(db: sqlite3.Connection) -> bool:

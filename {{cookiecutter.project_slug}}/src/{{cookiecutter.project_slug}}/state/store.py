@@ -198,6 +198,11 @@ class StateStore(Protocol):
 
     async def get_conversation_item(self, conversation_id: str, item_id: str) -> dict[str, Any] | None: ...
 
+    async def find_conversation_items(self, item_ids: list[str]) -> dict[str, dict[str, Any]]:
+        """The items of live conversations with these ids (for `item_reference`), by id; others are left out. When
+        several conversations hold an id, the most recent answers."""
+        ...
+
     async def delete_conversation_item(self, conversation_id: str, item_id: str) -> bool: ...
 
     async def ping(self) -> None:
