@@ -6,6 +6,8 @@ appended to it in one write (`Turn` below). Clients may also add, list and delet
 """
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,6 +42,10 @@ def state() -> StateStore:
     return current_app.extensions["state"]
 
 
+def service_settings() -> Settings:
+    return current_app.config["SETTINGS"]
+
+
 def conversation_not_found(conversation_id: str, param: str = "conversation_id") -> OpenAIError:
     return OpenAIError(404, f"Conversation with id '{conversation_id}' not found.", param=param)
 
@@ -53,17 +59,11 @@ def duplicate_item(item_id: str, param: str) -> OpenAIError:
     return OpenAIError(400, message, param=param, code="duplicate_item")
 
 
-def service_settings() -> Settings:
-    return current_app.config["SETTINGS"]
-
-
-async def add_items(
-    store: StateStore, conversation_id: str, items: list[dict[str, Any]], param: str, settings: Settings
-) -> bool:
-    """Append items in one write (False: no such conversation), or explain in OpenAI's envelope why not (`param`
-    names what the client sent)."""
+@contextmanager
+def refusal_explained(param: str, settings: Settings) -> Iterator[None]:
+    """A write the store refused (an id it holds, a conversation grown too large) in OpenAI's envelope."""
     try:
-        return await store.add_conversation_items(conversation_id, items)
+        yield
     except DuplicateItem as duplicate:
         raise duplicate_item(duplicate.item_id, param) from None
     except ConversationFull:
@@ -117,12 +117,8 @@ async def create_conversation() -> Response:
     metadata = optional_metadata(body) or {}
     items = new_items(body, required=False)
     conversation = StoredConversation(new_id("conv"), int(time.time()), metadata)
-    try:
+    with refusal_explained("items", service_settings()):
         await state().create_conversation(conversation, items)
-    except DuplicateItem as duplicate:
-        raise duplicate_item(duplicate.item_id, "items") from None
-    except ConversationFull:
-        raise conversation_full("items", service_settings()) from None
     return jsonify(conversation.to_openai())
 
 
@@ -164,8 +160,9 @@ async def delete_conversation(conversation_id: str) -> Response:
 async def create_items(conversation_id: str) -> Response:
     check_include()
     items = new_items(await read_json_object(), required=True)
-    if not await add_items(state(), conversation_id, items, "items", service_settings()):
-        raise conversation_not_found(conversation_id)
+    with refusal_explained("items", service_settings()):
+        if not await state().add_conversation_items(conversation_id, items):
+            raise conversation_not_found(conversation_id)
     return item_list(items, has_more=False)
 
 
@@ -239,7 +236,9 @@ class Turn:
     async def append(self, response: dict[str, Any]) -> None:
         """Once the response has ended (completed or incomplete): its input and its output, in one write."""
         items = [*self.new_items, *response["output"]]
-        if not await add_items(self.store, self.conversation_id, items, "conversation", self.settings):
+        with refusal_explained("conversation", self.settings):
+            added = await self.store.add_conversation_items(self.conversation_id, items)
+        if not added:
             raise conversation_not_found(self.conversation_id, "conversation")  # deleted during the run
 
 
