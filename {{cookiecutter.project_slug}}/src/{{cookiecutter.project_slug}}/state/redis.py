@@ -42,6 +42,7 @@ from .store import (
     StoredFile,
     StoredResponse,
     StoreUnavailable,
+    decode_items,
     encode_items,
     size_of,
 )
@@ -257,8 +258,8 @@ touch(id, now_ms(), tonumber(ARGV[4]))
 return 1
 """
 )
-# ARGV: prefix, id, order (asc or desc), after ('' for none), limit (-1 for all). Returns the items' JSON, or
-# nil when there is no such conversation.
+# ARGV: prefix, id, order (asc or desc), after ('' for none), limit (-1 for all). Returns the items' JSON joined
+# by commas, or nil when there is no such conversation.
 LIST_CONVERSATION_ITEMS = (
     CONVERSATIONS
     + """
@@ -268,7 +269,7 @@ local ascending, limit = ARGV[3] == 'asc', tonumber(ARGV[5])
 local ids
 if ARGV[4] ~= '' then
     local position = redis.call('ZSCORE', order, ARGV[4])
-    if not position then return {} end
+    if not position then return '' end
     if ascending then
         ids = redis.call('ZRANGEBYSCORE', order, '(' .. position, '+inf', 'LIMIT', 0, limit)
     else
@@ -283,7 +284,7 @@ for start = 1, #ids, 1000 do  -- unpack takes a few thousand values at most
         records[#records + 1] = item
     end
 end
-return records
+return table.concat(records, ',')  -- one reply to parse, not one per item
 """
 )
 # ARGV: prefix, ttl ms. Returns how many expired conversations were dropped.
@@ -432,7 +433,7 @@ class RedisStore:
         arguments = [CONVERSATION, conversation_id, order, after or "", -1 if limit is None else limit]
         async with self._reachable():
             records = await self._list_conversation_items(keys=CONVERSATION_INDEX, args=arguments)
-        return None if records is None else [json.loads(record) for record in records]
+        return None if records is None else decode_items(records.decode())
 
     async def get_conversation_item(self, conversation_id: str, item_id: str) -> dict[str, Any] | None:
         async with self._reachable():  # the items expire, and go, with the conversation

@@ -38,6 +38,7 @@ from .store import (
     StoredFile,
     StoredResponse,
     StoreUnavailable,
+    decode_items,
     encode_items,
     size_of,
 )
@@ -329,7 +330,7 @@ class SQLiteStore:
         def listed(db: sqlite3.Connection) -> list[dict[str, Any]] | None:
             if db.execute(LIVE_CONVERSATION, (conversation_id, time.time())).fetchone() is None:
                 return None
-            return [json.loads(record) for (record,) in db.execute(query, values)]
+            return decode_items(",".join(record for (record,) in db.execute(query, values)))
 
         # A page (at most 100) is read here; a whole conversation, as a response's input, in the thread.
         return await (self._run(listed) if limit is not None else self._threaded(listed))
