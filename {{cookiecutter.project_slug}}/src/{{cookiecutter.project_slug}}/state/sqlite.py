@@ -101,6 +101,8 @@ WHERE i.id IN (SELECT value FROM json_each(?)) AND c.expires_at > ? ORDER BY c.e
 """
 TAKEN_IDS = "SELECT id FROM conversation_items WHERE conversation_id = ? AND id IN (SELECT value FROM json_each(?))"
 INSERT_ITEM = "INSERT INTO conversation_items (conversation_id, position, id, record) VALUES (?, ?, ?, ?)"
+UNCHANGED_SINCE = "SELECT id FROM conversations WHERE expires_at <= ? AND id IN (SELECT value FROM json_each(?))"
+FORGOTTEN_PER_WRITE = 100  # conversations the upkeep drops in one transaction, so that it holds the lock briefly
 BUSY_TIMEOUT_MS = 10_000  # how long a write waits for another process's write before giving up
 # A save is one row written, and nothing more (the fastest write). Applying the bounds reads every row, so a
 # process does it (in its thread, then checkpoints the WAL) once it has written a tenth of a bound since the last
@@ -395,11 +397,16 @@ class SQLiteStore:
         def trim(db: sqlite3.Connection) -> int:
             (past_the_bounds,) = db.execute(CONVERSATIONS_PAST_THE_BOUNDS, bounds).fetchone()
             cutoff = max(past_the_bounds or 0, time.time())  # those past a bound, and those that have expired
-            with transaction(db):
-                rows = db.execute("SELECT id FROM conversations WHERE expires_at <= ?", (cutoff,))
-                gone = [conversation_id for (conversation_id,) in rows]
-                forget_conversations(db, gone)
-            return len(gone)
+            rows = db.execute("SELECT id FROM conversations WHERE expires_at <= ?", (cutoff,))
+            found = [conversation_id for (conversation_id,) in rows]
+            dropped = 0
+            for start in range(0, len(found), FORGOTTEN_PER_WRITE):  # others may write between two
+                batch = json.dumps(found[start : start + FORGOTTEN_PER_WRITE])
+                with transaction(db):  # those changed since they were found stay
+                    still = db.execute(UNCHANGED_SINCE, (cutoff, batch)).fetchall()
+                    forget_conversations(db, [conversation_id for (conversation_id,) in still])
+                dropped += len(still)
+            return dropped
 
         return await self._in_upkeep_thread(trim)
 
