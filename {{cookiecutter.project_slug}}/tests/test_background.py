@@ -182,6 +182,47 @@ def read_then_hang_up(base_url: str, body: dict[str, Any], events: int) -> list[
     return read
 
 
+def test_a_background_turn_is_added_to_its_conversation(
+    one_process: ServiceProcess, upstream: ScriptedUpstream
+) -> None:
+    client = one_process.client()
+    upstream.set_default(text="Noted, Ada.")
+    conversation = client.conversations.create()
+    started = client.responses.create(
+        model="chat_stream", input="My name is Ada.", conversation=conversation.id, background=True
+    )
+    assert started.conversation is not None and started.conversation.id == conversation.id
+    assert finished(client, started.id).status == "completed"
+    items = client.conversations.items.list(conversation.id, order="asc").data
+    assert [(item.type, item.role) for item in items] == [("message", "user"), ("message", "assistant")]
+    assert items[1].content[0].text == "Noted, Ada."
+    assert items[1].id == finished(client, started.id).output[0].id
+
+    upstream.set_default(text="Your name is Ada.")
+    client.responses.create(model="chat_stream", input="What is my name?", conversation=conversation.id)
+    prompt = upstream.requests[-1]["messages"]
+    assert "Noted, Ada." in json.dumps(prompt), "the next turn's prompt lacks the background turn's answer"
+
+
+def test_a_background_turn_whose_conversation_was_deleted_fails(
+    one_process: ServiceProcess, upstream: ScriptedUpstream
+) -> None:
+    client = one_process.client()
+    upstream.script(text="slow ", repeat=20, token_delay=0.1)
+    conversation = client.conversations.create()
+    started = client.responses.create(
+        model="chat_stream", input="deleted under me", conversation=conversation.id, background=True
+    )
+    upstream_stream(upstream, "deleted under me", tokens=1)
+    client.conversations.delete(conversation.id)
+    response = finished(client, started.id)
+    assert response.status == "failed"
+    assert response.error is not None and conversation.id in response.error.message
+    events = raw_events(one_process.base_url, started.id)
+    assert events[-1]["type"] == "response.failed" and events[-1]["response"]["status"] == "failed"
+    assert "response.completed" not in [event["type"] for event in events]
+
+
 def test_background_runs_past_the_worker_limit_wait_in_order(
     one_process: ServiceProcess, upstream: ScriptedUpstream
 ) -> None:

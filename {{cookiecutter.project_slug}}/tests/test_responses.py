@@ -215,7 +215,7 @@ def test_failure_before_output_is_a_json_error(test_service: ServiceProcess) -> 
         ({"model": "no_such_model", "input": "x"}, 404, "model", "model_not_found"),
         ({"model": "chat_stream", "input": "x", "background": "yes"}, 400, "background", None),
         ({"model": "chat_stream", "input": "x", "background": True, "store": False}, 400, "store", None),
-        ({"model": "chat_stream", "input": "x", "conversation": "conv_1"}, 400, "conversation", None),
+        ({"model": "chat_stream", "input": "x", "conversation": "conv_1"}, 404, "conversation", None),
         ({"model": "chat_stream", "input": "x", "tools": [{"type": "function"}]}, 400, "tools[0].name", None),
         ({"model": "chat_stream", "input": "x", "tool_choice": {"type": "web_search"}}, 400, "tool_choice", None),
         ({"model": "chat_stream", "input": "x", "text": {"format": {"type": "xml"}}}, 400, "text.format", None),

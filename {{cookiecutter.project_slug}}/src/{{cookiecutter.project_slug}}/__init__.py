@@ -4,6 +4,7 @@ import asyncio
 import gc
 import logging
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from .settings import Settings, load_env_file
@@ -15,7 +16,7 @@ from quart import Quart  # noqa: E402
 from .auth import parse_api_keys, require_api_key  # noqa: E402
 from .background import BackgroundRuns, BackgroundSettings  # noqa: E402
 from .blobs import open_blob_store  # noqa: E402
-from .blueprints import chat, files, models, responses, status  # noqa: E402
+from .blueprints import chat, conversations, files, models, responses, status  # noqa: E402
 from .cors import allow_origins  # noqa: E402
 from .errors import register_error_handlers  # noqa: E402
 from .file_store import FileStore  # noqa: E402
@@ -23,7 +24,7 @@ from .idle_clients import IdleClientLimit  # noqa: E402
 from .registry import load_wrappers  # noqa: E402
 from .runner import Deadlines, Runner  # noqa: E402
 from .shutdown import on_stop_signal  # noqa: E402
-from .state import ResponseLimits, StateStore, StoreUnavailable, open_state_store  # noqa: E402
+from .state import StateStore, StoreUnavailable, open_state_store, store_limits  # noqa: E402
 from .uploaded_files import use_file_store  # noqa: E402
 
 logger = logging.getLogger(__name__)
@@ -64,8 +65,8 @@ def create_app(settings: Settings | None = None) -> Quart:
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False  # keep the OpenAI field order
     app.request_class = files.UploadRequest  # file uploads are limited by MAX_FILE_BYTES instead
-    for blueprint in (models.blueprint, chat.blueprint, responses.blueprint, files.blueprint, status.blueprint):
-        app.register_blueprint(blueprint)
+    for module in (models, chat, responses, conversations, files, status):
+        app.register_blueprint(module.blueprint)
     register_error_handlers(app)
     if settings.api_keys:
         app.before_request(require_api_key(parse_api_keys(settings.api_keys)))
@@ -82,9 +83,9 @@ def create_app(settings: Settings | None = None) -> Quart:
         )
         app.extensions["runner"] = runner
         app.extensions["state"] = await open_state(settings)
-        background = BackgroundRuns(
-            runner, app.extensions["state"], responses_method(app), background_settings(settings)
-        )
+        store = app.extensions["state"]
+        end_turn = partial(conversations.end_background_turn, store, settings)
+        background = BackgroundRuns(runner, store, responses_method(app), end_turn, background_settings(settings))
         app.extensions["background"] = background
 
         def stop_runs() -> None:
@@ -138,10 +139,7 @@ def background_settings(settings: Settings) -> BackgroundSettings:
 async def open_state(settings: Settings) -> StateStore:
     """The state store STATE_URL names. One that cannot be reached yet is no reason not to start: requests that
     need it get 503 until it answers, and /status says so."""
-    limits = ResponseLimits(
-        settings.responses_store_size, settings.responses_store_bytes, settings.responses_ttl_seconds
-    )
-    store = open_state_store(settings.state_url, settings.data_dir, limits)
+    store = open_state_store(settings.state_url, settings.data_dir, *store_limits(settings))
     try:
         await store.ping()
         await store.prune()

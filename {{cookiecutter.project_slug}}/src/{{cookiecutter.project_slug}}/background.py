@@ -18,15 +18,16 @@ import logging
 import os
 import secrets
 import socket
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from .errors import OpenAIError
 from .events import StreamError
 from .runner import Deadlines, EventStream, Runner
 from .state import BackgroundRun, LoggedEvent, StateStore, StoredResponse, StoreUnavailable
 from .wire.responses import ResponseEncoder
-from .wire.sse import PING
+from .wire.sse import PING, as_stream_error
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +37,8 @@ STORE_RETRY_SECONDS = 1.0  # how often a run retries a write the store refused (
 RENEW_EVERY_SECONDS = 1.0  # at most; a lease of L seconds is renewed every L/3 at least
 
 MethodFor = Callable[[str], Callable[..., Any]]  # the wrapper method serving a model's Responses API
+# What a run's end adds elsewhere (its conversation's items), from its request and final response; may refuse.
+EndTurn = Callable[[dict[str, Any], dict[str, Any]], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,8 +84,11 @@ class _LocalRun:
 class BackgroundRuns:
     """The background runs of this process, and the loops that keep their leases and take over lapsed ones."""
 
-    def __init__(self, runner: Runner, store: StateStore, method_for: MethodFor, settings: BackgroundSettings) -> None:
+    def __init__(
+        self, runner: Runner, store: StateStore, method_for: MethodFor, end_turn: EndTurn, settings: BackgroundSettings
+    ) -> None:
         self._runner, self._store, self._method_for, self._settings = runner, store, method_for, settings
+        self._end_turn = end_turn
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
         self._slots = asyncio.Semaphore(settings.workers)  # waiters get in in the order they came
         self._local: dict[str, _LocalRun] = {}
@@ -91,11 +97,20 @@ class BackgroundRuns:
 
     # --- starting, cancelling, following ---
 
-    async def start(self, response: dict[str, Any], model: str, input_items: list[dict[str, Any]], body: dict) -> None:
-        """Record the run (status `queued`) and start it; returns once the store has it."""
+    async def start(
+        self,
+        response: dict[str, Any],
+        model: str,
+        input_items: list[dict[str, Any]],
+        body: dict[str, Any],
+        conversation: dict[str, Any] | None,
+    ) -> None:
+        """Record the run (status `queued`) and start it; returns once the store has it. `conversation`: the turn
+        it is in (`Turn.record`), added to when it ends."""
         response["background"] = True
         response["status"] = "queued"
-        run = BackgroundRun(response, {"model": model, "input_items": input_items, "body": body}, self.owner)
+        request = {"model": model, "input_items": input_items, "body": body, "conversation": conversation}
+        run = BackgroundRun(response, request, self.owner)
         await self._store.create_run(run, self._settings.lease_seconds)
         self._begin(run, ResponseEncoder(response, keep_events=True))
 
@@ -190,6 +205,13 @@ class BackgroundRuns:
             elif encoder.error is None:
                 encoder.finish()
             final = encoder.take_events()
+            if encoder.error is None and not local.cancel_requested:
+                try:
+                    await self._write(self._end_turn, run.request, encoder.response)
+                except OpenAIError as refusal:  # its conversation was deleted or is full: it fails, as in foreground
+                    final.pop()  # the completion `finish` announced
+                    encoder.encode([as_stream_error(refusal)])
+                    final += encoder.take_events()
             # Stored before its last event is heard, so that a client that hears it finds the response.
             if not await self._write(
                 self._store.finish_run, run, StoredResponse(encoder.response, run.request["input_items"])

@@ -41,6 +41,8 @@ ENV_NAMES = {
     "background_restart_lost_runs": "BACKGROUND_RESTART_LOST_RUNS",
     "background_timeout_seconds": "BACKGROUND_TIMEOUT_SECONDS",
     "background_max_events": "BACKGROUND_MAX_EVENTS",
+    "conversations_store_size": "CONVERSATIONS_STORE_SIZE",
+    "conversations_store_bytes": "CONVERSATIONS_STORE_BYTES",
 }
 
 
@@ -108,6 +110,11 @@ class Settings(BaseModel):
     # Stored responses are bounded by their total size (JSON, conversations included) and by age as well.
     responses_store_bytes: int = Field(1024 * 1024 * 1024, ge=1024)
     responses_ttl_seconds: int = Field(30 * 24 * 3600, ge=1)
+    # Conversations (the Conversations API) kept, and the total size of their items' JSON; past either, the least
+    # recently changed go first. Each expires RESPONSES_TTL_SECONDS after its last change, and holds at most
+    # MAX_INPUT_ITEMS items and MAX_BODY_BYTES of them: no more than one request could send as its input.
+    conversations_store_size: int = Field(10_000, ge=1)
+    conversations_store_bytes: int = Field(1024 * 1024 * 1024, ge=1024)
 
     # --- Background responses (`background: true`; see docs/long-runs.md) ---
     # Background runs at once per process; more wait (`queued`) and start in the order they came.

@@ -18,6 +18,7 @@ from ..state import StateStore, StoredResponse
 from ..wire import json_response
 from ..wire.responses import ResponseEncoder, response_object
 from ..wire.sse import error_response, sse_response, stream_response
+from .conversations import Turn, start_turn
 from .model_options import check_reasoning, check_text, check_tool_choice, check_tools
 from .request_body import (
     check_item_count,
@@ -75,7 +76,6 @@ def validate_fields(body: dict[str, Any]) -> None:
 
 # Fields that would change what a response means, which this service cannot honour: refused, not ignored.
 UNSUPPORTED = {
-    "conversation": "there is no Conversations API here; send previous_response_id or the whole input.",
     "prompt": "there are no stored prompt templates here; send instructions and input.",
 }
 
@@ -107,8 +107,11 @@ async def create_response() -> Response:
     in_background = optional_bool(body, "background")
     if in_background and body.get("store") is False:
         raise OpenAIError(400, "A background response must be stored: 'background' needs 'store' true.", param="store")
+    turn = await start_turn(body, input_items)  # with `conversation`: its items come first, the new ones after
     previous_id = body.get("previous_response_id")
-    if previous_id is not None:
+    if turn is not None:
+        input_items = turn.input_items
+    elif previous_id is not None:
         previous = await state().get_response(previous_id) if isinstance(previous_id, str) else None
         if previous is None and isinstance(previous_id, str) and await state().get_run(previous_id) is not None:
             message = f"Previous response with id '{previous_id}' is still running in the background."
@@ -126,17 +129,22 @@ async def create_response() -> Response:
 
     remember_request("responses", request.headers.items(), body, g.get("api_key_name"))  # the run inherits it
     if in_background:
-        return await start_in_background(model, input_items, body, wants_stream)
+        return await start_in_background(model, input_items, body, wants_stream, turn)
     runner: Runner = current_app.extensions["runner"]
     method = getattr(wrapper.instance, method_name)
     encoder = ResponseEncoder(response_object(model, body), emit=wants_stream)
     store = state()  # the stream's last events are sent outside the app context
 
-    async def save() -> None:
-        """Stored before the client hears it is complete, so its next request finds it, on any replica."""
-        await store.save_response(encoder.response["id"], StoredResponse(encoder.response, input_items))
+    stored = body.get("store", True) is not False
 
-    on_finish = save if body.get("store", True) is not False else None
+    async def save() -> None:
+        """Kept before the client hears it is complete, so its next request finds it, on any replica."""
+        if turn is not None:
+            await turn.append(encoder.response)
+        if stored:
+            await store.save_response(encoder.response["id"], StoredResponse(encoder.response, input_items))
+
+    on_finish = save if stored or turn is not None else None
     if not wants_stream:
         encoder.encode(await runner.collect(method, model, input_items, body))
         if encoder.error is not None:
@@ -150,11 +158,11 @@ async def create_response() -> Response:
 
 
 async def start_in_background(
-    model: str, input_items: list[dict[str, Any]], body: dict[str, Any], wants_stream: bool
+    model: str, input_items: list[dict[str, Any]], body: dict[str, Any], wants_stream: bool, turn: Turn | None
 ) -> Response:
     """Record the run and start it; answer with the response as it stands (`queued`), or follow its events."""
     response = response_object(model, body)
-    await background_runs().start(response, model, input_items, body)
+    await background_runs().start(response, model, input_items, body, None if turn is None else turn.record())
     if not wants_stream:
         return json_response(response)
     return sse_response(background_runs().follow(response["id"], -1))

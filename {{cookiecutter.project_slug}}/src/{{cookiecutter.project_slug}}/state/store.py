@@ -13,7 +13,7 @@ from quart import Response
 
 from ..errors import OpenAIError
 
-FileOrder = Literal["asc", "desc"]
+Order = Literal["asc", "desc"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +112,70 @@ class BackgroundRun:
 LoggedEvent = tuple[int, str]
 
 
+@dataclass(frozen=True, slots=True)
+class StoredConversation:
+    """A conversation's own record (its items are kept beside it, one by one): OpenAI's Conversation object."""
+
+    id: str
+    created_at: int
+    metadata: dict[str, str]
+
+    def to_openai(self) -> dict[str, Any]:
+        return {"id": self.id, "object": "conversation", "created_at": self.created_at, "metadata": self.metadata}
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), ensure_ascii=False, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, data: bytes | str) -> "StoredConversation":
+        return cls(**json.loads(data))
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationLimits:
+    """Conversations are bounded in all and each; past a bound in all, the least recently changed go first."""
+
+    max_count: int  # conversations kept
+    max_bytes: int  # of all their records and items (JSON)
+    max_items_each: int  # items one conversation holds: adding more is refused
+    max_bytes_each: int  # bytes one conversation holds: adding more is refused
+    ttl_seconds: int  # each expires, with its items, this long after its last change
+
+
+class ConversationFull(Exception):
+    """Adding these items would take the conversation past `max_items_each` or `max_bytes_each`; none was added."""
+
+
+class DuplicateItem(Exception):
+    """An item being added has the id of one the conversation holds (ids name one item); none was added."""
+
+    def __init__(self, item_id: str) -> None:
+        super().__init__(item_id)
+        self.item_id = item_id
+
+
+def encode_items(items: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """(id, JSON) of each conversation item, as the stores keep them (the JSON's UTF-8 bytes are what the bounds
+    count); DuplicateItem when two have the same id."""
+    encoded = [(item["id"], json.dumps(item, ensure_ascii=False, separators=(",", ":"))) for item in items]
+    seen: set[str] = set()
+    for item_id, _ in encoded:
+        if item_id in seen:
+            raise DuplicateItem(item_id)
+        seen.add(item_id)
+    return encoded
+
+
+def decode_items(joined: str) -> list[dict[str, Any]]:
+    """Items as the stores keep them, joined by commas, decoded in one go: a whole conversation is read on every
+    turn, and one parse of the joined JSON takes a third of the time of one parse per item (800: 1.2 ms, 3.7)."""
+    return json.loads(f"[{joined}]")
+
+
+def size_of(encoded: list[tuple[str, str]]) -> int:
+    return sum(len(record.encode()) for _, record in encoded)
+
+
 class StoreUnavailable(OpenAIError):
     """The store cannot be reached (or failed): 503, and the SDK may retry, since an outage is transient."""
 
@@ -143,9 +207,7 @@ class StateStore(Protocol):
 
     async def get_file(self, file_id: str) -> StoredFile | None: ...
 
-    async def list_files(
-        self, *, purpose: str | None, order: FileOrder, after: str | None, limit: int
-    ) -> list[StoredFile]:
+    async def list_files(self, *, purpose: str | None, order: Order, after: str | None, limit: int) -> list[StoredFile]:
         """Files by id, which is by upload time; `after` is an id: only files past it in that order."""
         ...
 
@@ -200,6 +262,47 @@ class StateStore(Protocol):
     async def last_sequence_number(self, response_id: str) -> int:
         """The sequence number of the log's last event; -1 when it has none."""
         ...
+
+    async def create_conversation(self, conversation: StoredConversation, items: list[dict[str, Any]]) -> None:
+        """Keep a new conversation with its first items (each with an `id`); one with the same id is replaced.
+
+        Raises ConversationFull or DuplicateItem, and then keeps nothing.
+        """
+        ...
+
+    async def get_conversation(self, conversation_id: str) -> StoredConversation | None: ...
+
+    async def update_conversation(self, conversation_id: str, metadata: dict[str, str]) -> StoredConversation | None:
+        """Replace its metadata; None when there is no such conversation."""
+        ...
+
+    async def delete_conversation(self, conversation_id: str) -> bool:
+        """Forget the conversation and its items."""
+        ...
+
+    async def add_conversation_items(self, conversation_id: str, items: list[dict[str, Any]]) -> bool:
+        """Append items (each with an `id`) after the last, all or none; False when there is no such conversation.
+
+        Raises ConversationFull or DuplicateItem, and then adds nothing.
+        """
+        ...
+
+    async def list_conversation_items(
+        self, conversation_id: str, *, order: Order, after: str | None, limit: int | None
+    ) -> list[dict[str, Any]] | None:
+        """Items in the order they were added (or the reverse); `after` is an item id: only those past it in that
+        order (none when it is not in the conversation). `limit` None: all of them. None when there is no such
+        conversation."""
+        ...
+
+    async def get_conversation_item(self, conversation_id: str, item_id: str) -> dict[str, Any] | None: ...
+
+    async def find_conversation_items(self, item_ids: list[str]) -> dict[str, dict[str, Any]]:
+        """The items of live conversations with these ids (for `item_reference`), by id; others are left out. When
+        several conversations hold an id, the most recent answers."""
+        ...
+
+    async def delete_conversation_item(self, conversation_id: str, item_id: str) -> bool: ...
 
     async def ping(self) -> None:
         """Return when the store answers; raise StoreUnavailable when it does not."""

@@ -74,7 +74,15 @@ def response_object(model: str, body: dict[str, Any]) -> dict[str, Any]:
         "safety_identifier": body.get("safety_identifier"),
         "prompt_cache_key": body.get("prompt_cache_key"),
         "metadata": body.get("metadata") or {},
+        "conversation": _conversation(body.get("conversation")),
     }
+
+
+def _conversation(reference: str | dict[str, Any] | None) -> dict[str, str] | None:
+    """The conversation the request named (an id, or `{"id": ...}`), as the response object names it."""
+    if reference is None:
+        return None
+    return {"id": reference if isinstance(reference, str) else reference["id"]}
 
 
 def _given(body: dict[str, Any], field: str, default: Any) -> Any:
@@ -290,6 +298,7 @@ class ResponseEncoder:
         self.error = error
         self._close_item(status="incomplete")
         self.response["status"] = "failed"
+        self.response["completed_at"] = None  # when an ending at the store's refused what `finish` had completed
         self.response["error"] = {"code": error.code or "server_error", "message": error.message}
         self._set_usage()
         self._event("response.failed", response=self.response)
