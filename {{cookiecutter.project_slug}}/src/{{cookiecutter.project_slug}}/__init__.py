@@ -3,6 +3,9 @@
 import asyncio
 import gc
 import logging
+from collections.abc import Callable
+from functools import partial
+from typing import Any
 
 from .metrics_dir import share_metrics_between_workers
 from .settings import Settings, load_env_file
@@ -14,8 +17,9 @@ from quart import Quart  # noqa: E402
 
 from . import metrics  # noqa: E402
 from .auth import HEALTH_PATHS, parse_api_keys, require_api_keys  # noqa: E402
+from .background import BackgroundRuns, BackgroundSettings  # noqa: E402
 from .blobs import open_blob_store  # noqa: E402
-from .blueprints import chat, files, health, models, responses, status  # noqa: E402
+from .blueprints import chat, conversations, files, health, models, responses, status  # noqa: E402
 from .blueprints import metrics as metrics_route  # noqa: E402
 from .cors import allow_origins  # noqa: E402
 from .errors import register_error_handlers  # noqa: E402
@@ -24,9 +28,9 @@ from .idle_clients import IdleClientLimit  # noqa: E402
 from .log_format import configure_logging  # noqa: E402
 from .registry import Registry, load_wrappers, wrapper_names  # noqa: E402
 from .request_info import TrackRequests, note_route  # noqa: E402
-from .runner import Runner  # noqa: E402
+from .runner import Deadlines, Runner  # noqa: E402
 from .shutdown import on_stop_signal  # noqa: E402
-from .state import ResponseLimits, StateStore, StoreUnavailable, open_state_store  # noqa: E402
+from .state import StateStore, StoreUnavailable, open_state_store, store_limits  # noqa: E402
 from .tracing import start_tracing  # noqa: E402
 from .uploaded_files import use_file_store  # noqa: E402
 
@@ -48,7 +52,7 @@ def create_app(settings: Settings | None = None) -> Quart:
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False  # keep the OpenAI field order
     app.request_class = files.UploadRequest  # file uploads are limited by MAX_FILE_BYTES instead
-    blueprints = [models, chat, responses, files, status, health]
+    blueprints = [models, chat, responses, conversations, files, status, health]
     if settings.metrics != "off":
         blueprints.append(metrics_route)
         metrics.start_counting()
@@ -93,8 +97,17 @@ def create_app(settings: Settings | None = None) -> Quart:
             run_timeout=settings.run_timeout_seconds,
         )
         app.extensions["runner"] = runner
-        on_stop_signal(runner.stop_all, settings.shutdown_grace_seconds)
         app.extensions["state"] = await open_state(settings)
+        store = app.extensions["state"]
+        end_turn = partial(conversations.end_background_turn, store, settings)
+        background = BackgroundRuns(runner, store, responses_method(app), end_turn, background_settings(settings))
+        app.extensions["background"] = background
+
+        def stop_runs() -> None:
+            background.hand_back()  # first: their runs are handed to another replica, not ended
+            runner.stop_all()
+
+        on_stop_signal(stop_runs, settings.shutdown_grace_seconds)
         app.extensions["file_store"] = FileStore(
             app.extensions["state"], open_blob_store(settings.files_url, settings.data_dir)
         )
@@ -107,6 +120,7 @@ def create_app(settings: Settings | None = None) -> Quart:
 
     async def load_then_freeze(package_name: str, names: list[str]) -> None:
         await load_wrappers(package_name, names, registry)
+        app.extensions["background"].start_loops()  # may start again a run whose process died: wrappers loaded
         keep_startup_objects_out_of_gc()
         logger.info(
             "Ready: %d models served, %d wrappers failed to load", len(registry.serving()), len(registry.failed)
@@ -115,6 +129,7 @@ def create_app(settings: Settings | None = None) -> Quart:
     @app.after_serving
     async def stop() -> None:
         app.extensions["wrapper_loading"].cancel()
+        await app.extensions["background"].close()
         app.extensions["runner"].shutdown()
         app.extensions["file_store_upkeep"].cancel()
         await app.extensions["state"].close()
@@ -125,13 +140,32 @@ def create_app(settings: Settings | None = None) -> Quart:
     return app
 
 
+def responses_method(app: Quart) -> Callable[[str], Callable[..., Any]]:
+    """How a background run finds the wrapper method serving its model's Responses API (the registry loads late)."""
+
+    def method_for(model: str) -> Callable[..., Any]:
+        wrapper, method_name = app.extensions["registry"].find(model, "responses")
+        return getattr(wrapper.instance, method_name)
+
+    return method_for
+
+
+def background_settings(settings: Settings) -> BackgroundSettings:
+    deadlines = Deadlines(total=settings.background_timeout_seconds, total_setting="BACKGROUND_TIMEOUT_SECONDS")
+    return BackgroundSettings(
+        workers=settings.background_workers,
+        lease_seconds=settings.background_lease_seconds,
+        restart_lost_runs=settings.background_restart_lost_runs,
+        deadlines=deadlines,
+        max_events=settings.background_max_events,
+        keepalive_seconds=settings.keepalive_seconds,
+    )
+
+
 async def open_state(settings: Settings) -> StateStore:
     """The state store STATE_URL names. One that cannot be reached yet is no reason not to start: requests that
     need it get 503 until it answers, and /status says so."""
-    limits = ResponseLimits(
-        settings.responses_store_size, settings.responses_store_bytes, settings.responses_ttl_seconds
-    )
-    store = open_state_store(settings.state_url, settings.data_dir, limits)
+    store = open_state_store(settings.state_url, settings.data_dir, *store_limits(settings))
     try:
         await store.ping()
         await store.prune()

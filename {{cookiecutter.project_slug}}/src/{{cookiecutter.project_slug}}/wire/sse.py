@@ -53,8 +53,7 @@ async def sse_body(
             try:
                 await on_finish()
             except OpenAIError as error:  # e.g. the store is unreachable: the stream fails instead
-                failure = StreamError(error.message, error.type, error.code, error.status, error.param)
-                last = encoder.encode([failure])
+                last = encoder.encode([as_stream_error(error)])
         yield last
     finally:
         # Runs on normal end and when the client disconnects (the generator is cancelled).
@@ -86,6 +85,11 @@ async def stream_response(
         stream.close()
         raise error_response(first_batch[0])
     return sse_response(sse_body(stream, encoder, first_batch, keepalive_seconds, on_finish))
+
+
+def as_stream_error(error: OpenAIError) -> StreamError:
+    """An error found after the stream began (e.g. by a store write at its end), to end the stream with."""
+    return StreamError(error.message, error.type, error.code, error.status, error.param)
 
 
 def error_response(error: StreamError) -> OpenAIError:
