@@ -2,7 +2,9 @@
 published in docs/benchmark.md.
 
 Every row says which way is better; the ratio columns are always ours divided by the other
-target, so for a "lower is better" row a ratio under 1 means ours leads.
+target, so for a "lower is better" row a ratio under 1 means ours leads. A run with a baseline
+(`run.py --baseline REV`: the template at another revision) has its column after ours, and an
+ours/<baseline> ratio: the change's before/after.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ class Table:
     columns: list[str]
     rows: list[Row] = field(default_factory=list)
     short: str = ""  # how the bar check names this table
+    baseline: str | None = None  # the baseline's column (`ours@<commit>`), when the run had one
 
 
 def _fmt(value: float | None, spec: str) -> str:
@@ -65,7 +68,7 @@ def leads(row: Row, other: str = "hayhooks") -> bool | None:
 
 
 def render_table(table: Table) -> str:
-    ratio_targets = [name for name in ("hayhooks", "floor") if name in table.columns]
+    ratio_targets = [name for name in ("hayhooks", "floor", table.baseline) if name and name in table.columns]
     head = ["", *table.columns, *[f"ours/{name}" for name in ratio_targets]]
     lines = [f"### {table.title}", "", table.note, "", "| " + " | ".join(head) + " |"]
     lines.append("|" + "---|" * len(head))
@@ -88,25 +91,34 @@ def _get(data: dict[str, Any], *path: str) -> Any:
 
 def build_tables(results: dict[str, Any]) -> list[Table]:
     scenarios = results.get("scenarios", {})
+    baseline = _get(results, "meta", "baseline", "label")
     tables: list[Table] = []
     if rps := scenarios.get("rps"):
-        tables += _rps_tables(rps)
+        tables += _rps_tables(rps, baseline)
     if streaming := scenarios.get("streaming"):
-        tables.append(_streaming_table(streaming))
+        tables.append(_streaming_table(streaming, baseline))
     if slow := scenarios.get("slow_streams"):
-        tables.append(_slow_table(slow))
+        tables.append(_slow_table(slow, baseline))
     if cold := scenarios.get("cold_start"):
-        tables.append(_cold_table(cold))
+        tables.append(_cold_table(cold, baseline))
     if cancel := scenarios.get("cancellation"):
-        tables.append(_cancel_table(cancel))
+        tables.append(_cancel_table(cancel, baseline))
     return tables
+
+
+def _with_baseline(columns: list[str], baseline: str | None) -> list[str]:
+    """The baseline's column goes right after ours: it serves the same models as ours."""
+    if baseline is None:
+        return columns
+    at = columns.index("ours") + 1
+    return [*columns[:at], baseline, *columns[at:]]
 
 
 def _values(block: dict[str, Any], columns: list[str], metric: str) -> dict[str, float | None]:
     return {name: _get(block, name, metric) for name in columns}
 
 
-def _rps_tables(rps: dict[str, Any]) -> list[Table]:
+def _rps_tables(rps: dict[str, Any], baseline: str | None) -> list[Table]:
     notes = {
         "fixed": "Sync wrapper, Haystack pipeline with a fixed short answer (no upstream): pure serving overhead. "
         "floor = bare Quart returning the same bytes; floor (pipeline) = bare Quart running the same pipeline in a "
@@ -119,8 +131,13 @@ def _rps_tables(rps: dict[str, Any]) -> list[Table]:
         if not isinstance(by_concurrency, dict) or "error" in by_concurrency:
             continue
         columns = ["ours", "hayhooks", "floor"] + (["upstream"] if model == "llm" else ["floor (pipeline)"])
+        columns = _with_baseline(columns, baseline)
         table = Table(
-            f"1. Non-streaming requests per second: `{model}`", notes.get(model, ""), columns, short=f"1 {model}"
+            f"1. Non-streaming requests per second: `{model}`",
+            notes.get(model, ""),
+            columns,
+            short=f"1 {model}",
+            baseline=baseline,
         )
         for key, block in by_concurrency.items():
             c = key.removeprefix("c")
@@ -136,8 +153,8 @@ def _rps_tables(rps: dict[str, Any]) -> list[Table]:
     return tables
 
 
-def _streaming_table(streaming: dict[str, Any]) -> Table:
-    columns = ["ours", "ours (Haystack generator)", "hayhooks", "floor", "raw", "upstream"]
+def _streaming_table(streaming: dict[str, Any], baseline: str | None) -> Table:
+    columns = _with_baseline(["ours", "ours (Haystack generator)", "hayhooks", "floor", "raw", "upstream"], baseline)
     table = Table(
         "2. Streaming: time to first token and throughput (`async_stream`, `agent_stream`)",
         "Async wrapper streaming the upstream's answer (as fast as it can) through the template's generator "
@@ -150,6 +167,7 @@ def _streaming_table(streaming: dict[str, Any]) -> Table:
         "`Agent.run_async` in the same bare loop, and raw has no Agent to run.",
         columns,
         short="2 streaming",
+        baseline=baseline,
     )
     for key, block in streaming.items():
         if not isinstance(block, dict) or "error" in block:
@@ -179,10 +197,10 @@ def _streaming_case(key: str) -> str:
     return f"{label}, Agent" if agent else label
 
 
-def _slow_table(slow: dict[str, Any]) -> Table:
+def _slow_table(slow: dict[str, Any], baseline: str | None) -> Table:
     settings = slow.get("settings", {})
     n = settings.get("streams", "?")
-    columns = ["ours", STEPPED, THREADED, THREADED_POOL, "hayhooks", "floor", "upstream"]
+    columns = _with_baseline(["ours", STEPPED, THREADED, THREADED_POOL, "hayhooks", "floor", "upstream"], baseline)
     table = Table(
         "3. Many slow streams",
         f"{n} concurrent streams of {settings.get('seconds', '?')} s (upstream at {settings.get('rate', '?')} tokens/s), "
@@ -194,6 +212,7 @@ def _slow_table(slow: dict[str, Any]) -> Table:
         "(threaded, pool 1000) = the same with THREAD_POOL_SIZE=1000." + _saturation_note(slow, n),
         columns,
         short="3 slow",
+        baseline=baseline,
     )
     for kind in ("async", "sync"):
         block = slow.get(kind)
@@ -235,22 +254,23 @@ def _saturation_note(slow: dict[str, Any], n: Any) -> str:
     )
 
 
-def _cold_table(cold: dict[str, Any]) -> Table:
-    columns = ["ours", "hayhooks", "floor"]
+def _cold_table(cold: dict[str, Any], baseline: str | None) -> Table:
+    columns = _with_baseline(["ours", "hayhooks", "floor"], baseline)
     table = Table(
         "4. Cold start",
         "From process start to the first answered request (`fixed`), and the server's RSS when idle right after.",
         columns,
         short="4 cold",
+        baseline=baseline,
     )
     table.rows.append(Row("seconds to first answer", LOWER, _values(cold, columns, "seconds"), "{:.2f}"))
     table.rows.append(Row("idle RSS MB", LOWER, _values(cold, columns, "idle_rss_mb")))
     return table
 
 
-def _cancel_table(cancel: dict[str, Any]) -> Table:
+def _cancel_table(cancel: dict[str, Any], baseline: str | None) -> Table:
     settings = cancel.get("settings", {})
-    columns = ["ours", "hayhooks", "floor", "upstream"]
+    columns = _with_baseline(["ours", "hayhooks", "floor", "upstream"], baseline)
     table = Table(
         "5. Cancellation",
         f"{settings.get('streams', '?')} clients per case hang up after the first token (upstream at "
@@ -259,6 +279,7 @@ def _cancel_table(cancel: dict[str, Any]) -> Table:
         f"{_rounds(settings)}",
         columns,
         short="5 cancel",
+        baseline=baseline,
     )
     for kind in ("async", "sync"):
         block = cancel.get(kind)
@@ -325,8 +346,9 @@ def _subset(meta: dict[str, Any]) -> str:
     parts = []
     if (scenarios := meta.get("scenarios")) and len(scenarios) < len(SCENARIOS):
         parts.append(f"scenarios {', '.join(scenarios)}")
-    if (targets := meta.get("targets")) and len(targets) < len(TARGET_NAMES):
-        parts.append(f"targets {', '.join(targets)}")
+    if (targets := meta.get("targets")) and not set(TARGET_NAMES) <= set(targets):
+        label = _get(meta, "baseline", "label")
+        parts.append(f"targets {', '.join(label if t == 'baseline' and label else t for t in targets)}")
     return "".join(f"; {part}" for part in parts)
 
 
@@ -343,6 +365,8 @@ def render(results: dict[str, Any]) -> str:
         "and the ratios as the result.",
         "",
     ]
+    if baseline := meta.get("baseline"):
+        lines += [_baseline_note(meta, baseline, results.get("scenarios", {})), ""]
     if meta.get("mode") == "smoke":
         lines += [
             "**Smoke run: a few requests per scenario, to prove the harness works. The numbers mean nothing.**",
@@ -354,6 +378,30 @@ def render(results: dict[str, Any]) -> str:
         mark = "—" if passed is None else ("pass" if passed else "FAIL")
         lines.append(f"| {what} | {mark} | {detail} |")
     return "\n".join(lines) + "\n"
+
+
+def _baseline_note(meta: dict[str, Any], baseline: dict[str, Any], scenarios: dict[str, Any]) -> str:
+    """Who the baseline is, how to read its ratio, and how busy the shared machine was meanwhile."""
+    label = baseline.get("label", "?")
+    note = (
+        f"**Before/after in one run**: `{label}` is the template at {baseline.get('commit', '?')} "
+        f"(`--baseline {baseline.get('rev', '?')}`), baked and served as ours is, with the same bench wrappers, "
+        f"the targets interleaved within every repeat. ours/{label} is after/before: over 1 on a ↑ row, under 1 "
+        "on a ↓ row, means the change made it better."
+    )
+    ours_versions = meta.get("versions", {})
+    differ = [
+        f"{name} {version} (ours {ours_versions.get(name, '?')})"
+        for name, version in sorted(baseline.get("versions", {}).items())
+        if version != ours_versions.get(name)
+    ]
+    note += f" Its venv differs from ours in: {', '.join(differ)}." if differ else " Same library versions as ours."
+    at_scenarios = ", ".join(
+        f"{name} {block['loadavg_start'].split()[0]}" for name, block in scenarios.items() if "loadavg_start" in block
+    )
+    note += f" Load average (1 min): {meta.get('loadavg_start', '?').split()[0]} at start"
+    note += f" ({at_scenarios} as each scenario started)" if at_scenarios else ""
+    return note + f", {meta.get('loadavg_end', '?').split()[0]} at the end."
 
 
 # docs/benchmark.md shows one run's report between these two lines; `publish` rewrites what is between them.
@@ -369,13 +417,16 @@ def published_section(results: dict[str, Any], source: str) -> str:
 
 def publish(page: Path, results_path: Path) -> None:
     """Put the report of `results_path` into the docs page, replacing the one there."""
+    results = json.loads(results_path.read_text())
+    if _get(results, "meta", "baseline"):
+        raise SystemExit(f"{results_path} is a run with a baseline, not the standard full run: not published")
     text = page.read_text()
     if PUBLISHED_BEGIN not in text or PUBLISHED_END not in text:
         raise SystemExit(f"{page} has lost its markers for the published report")
     before, rest = text.split(PUBLISHED_BEGIN, 1)
     after = rest.split(PUBLISHED_END, 1)[1]
     source = results_path.resolve().relative_to(Path(__file__).resolve().parent).as_posix()
-    section = published_section(json.loads(results_path.read_text()), source)
+    section = published_section(results, source)
     page.write_text(before + section + after)
 
 

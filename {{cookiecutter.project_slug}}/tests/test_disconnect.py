@@ -18,7 +18,7 @@ from haystack.dataclasses import ChatMessage, StreamingChunk
 from quart import typing as quart_typing
 
 import test_wrappers
-from support import PACKAGE, ServiceProcess, user, wait_until
+from support import PACKAGE, ServiceProcess, until_ready, user, wait_until
 from test_wrappers import endless_async, endless_sync
 from upstream import ScriptedUpstream
 
@@ -47,6 +47,7 @@ async def app() -> AsyncIterator[quart_typing.TestAppProtocol]:
         Settings(wrappers_package="test_wrappers", keepalive_seconds=1.0, thread_pool_size=4)
     )
     async with quart_app.test_app() as test_app:
+        await until_ready(test_app)
         yield test_app
 
 

@@ -19,7 +19,7 @@ import openai
 import pytest
 
 from openai_schema import spec_path, validate
-from support import PACKAGE, ServiceProcess, assert_error, base_env, wait_until
+from support import PACKAGE, ServiceProcess, assert_error, base_env, until_ready, wait_until
 from upstream import ScriptedUpstream
 
 # Imported by name so the import block sorts the same whatever the package is called.
@@ -275,7 +275,8 @@ async def test_stalled_upload_times_out_and_leaves_nothing(tmp_path: Path) -> No
     app.config["BODY_TIMEOUT"] = 0.5
     body, content_type = multipart([("purpose", None, b"user_data"), ("file", "slow.bin", b"s" * 100_000)])
     headers = {"Content-Type": content_type, "Content-Length": str(len(body))}
-    async with app.test_app() as test_app, asyncio.timeout(30):
+    async with app.test_app() as test_app, asyncio.timeout(60):
+        await until_ready(test_app)
         async with test_app.test_client().request("/v1/files", method="POST", headers=headers) as connection:
             await connection.send(body[: len(body) // 2])
             reply = json.loads(await connection.receive())

@@ -99,6 +99,30 @@ def test_an_input_item_stored_with_its_id_can_be_referenced(
     assert prompt(upstream) == [("user", "The door code is 7421."), ("user", "What is the door code?")]
 
 
+def test_references_to_a_conversation_item_and_a_background_answer(
+    service: ServiceProcess, upstream: ScriptedUpstream
+) -> None:
+    """Items are found wherever the store keeps them: in a conversation, and in a background response's output."""
+    client = service.client()
+    conversation = client.conversations.create(items=[{"type": "message", "role": "user", "content": QUESTION}])
+    question_id = client.conversations.items.list(conversation.id).data[0].id
+    upstream.script(text=ANSWER)
+    background = client.responses.create(model="llm", input=QUESTION, background=True)
+    for _ in range(600):
+        done = client.responses.retrieve(background.id)
+        if done.status not in ("queued", "in_progress"):
+            break
+    assert done.status == "completed", done.status
+    upstream.script(text="About two million.")
+    turn = [
+        {"type": "item_reference", "id": question_id},
+        {"type": "item_reference", "id": done.output[0].id},
+        {"role": "user", "content": FOLLOW_UP},
+    ]
+    client.responses.create(model="llm", input=turn)
+    assert prompt(upstream) == [("user", QUESTION), ("assistant", ANSWER), ("user", FOLLOW_UP)]
+
+
 def test_a_reference_to_nothing_stored_is_a_400(service: ServiceProcess, upstream: ScriptedUpstream) -> None:
     """Never a silent drop: unknown, made with `store: false`, deleted; streamed or not, before anything runs."""
     client = service.client()

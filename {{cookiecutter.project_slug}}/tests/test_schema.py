@@ -148,3 +148,52 @@ def test_models(test_service: ServiceProcess) -> None:
     with test_service.http() as http:
         validate(http.get("/v1/models").json(), "ListModelsResponse")
         validate(http.get("/v1/models/plain_sync").json(), "Model")
+
+
+# Every item type a conversation keeps, as a client may send it (shorthand included).
+CONVERSATION_ITEMS = [
+    {"role": "user", "content": "A string."},
+    {"role": "assistant", "content": "An answer."},
+    {"type": "message", "role": "developer", "content": [{"type": "input_text", "text": "Parts."}]},
+    {
+        "type": "message",
+        "role": "user",
+        "content": [
+            {"type": "input_image", "image_url": "https://example.com/cat.png"},
+            {"type": "input_file", "file_id": "file-123"},
+        ],
+    },
+    {"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "Hi", "annotations": []}]},
+    {"type": "function_call", "call_id": "call_1", "name": "get_weather", "arguments": "{}"},
+    {"type": "function_call_output", "call_id": "call_1", "output": "sunny"},
+    {"type": "reasoning", "summary": [{"type": "summary_text", "text": "Thinking."}]},
+    {"type": "custom_tool_call", "call_id": "call_2", "name": "apply_patch", "input": "*** Begin Patch"},
+    {"type": "custom_tool_call_output", "call_id": "call_2", "output": [{"type": "input_text", "text": "done"}]},
+]
+
+
+def test_conversations(service: ServiceProcess, upstream: ScriptedUpstream) -> None:
+    """The Conversations API's objects, each item type a conversation keeps, and a response in a conversation."""
+    with service.http() as http:
+        created = http.post("/v1/conversations", json={"metadata": {"a": "b"}, "items": CONVERSATION_ITEMS[:2]})
+        validate(created.json(), "ConversationResource")
+        conversation_id = created.json()["id"]
+        path = f"/v1/conversations/{conversation_id}"
+        added = http.post(f"{path}/items", json={"items": CONVERSATION_ITEMS[2:]}).json()
+        validate(added, "ConversationItemList")
+        upstream.script(text="In a conversation.")
+        body = {"model": "chat_stream", "input": "Hi", "conversation": conversation_id}
+        response = http.post("/v1/responses", json=body)
+        validate_response(response.json())
+        validate(response.json(), "Response")
+        listed = http.get(f"{path}/items", params={"limit": 100, "order": "asc"}).json()
+        validate(listed, "ConversationItemList")
+        assert len(listed["data"]) == len(CONVERSATION_ITEMS) + 2
+        for item in listed["data"]:
+            validate(item, "ConversationItem")
+        validate(http.get(f"{path}/items/{listed['first_id']}").json(), "ConversationItem")
+        validate(http.delete(f"{path}/items/{listed['first_id']}").json(), "ConversationResource")
+        validate(http.post(path, json={"metadata": {"c": "d"}}).json(), "ConversationResource")
+        validate(http.get(path).json(), "ConversationResource")
+        validate(http.delete(path).json(), "DeletedConversationResource")
+        validate(http.get(path).json(), "ErrorResponse")

@@ -53,10 +53,12 @@ def test_api_keys_are_required(keyed_service: ServiceProcess) -> None:
             401,
             code="invalid_api_key",
         )
+        assert_error(http.post("/v1/conversations", json={}), 401, code="invalid_api_key")
         assert http.get("/status").status_code == 200, "health checks need no key"
     for key in KEYS:
         completion = client_with_key(keyed_service, key).chat.completions.create(model="plain_sync", messages=user("x"))
         assert completion.choices[0].message.content
+        assert client_with_key(keyed_service, key).conversations.create().id.startswith("conv_")
 
 
 def test_wrapper_refusal_keeps_its_status(keyed_service: ServiceProcess) -> None:

@@ -325,6 +325,9 @@ def test_redis_outage_is_a_503_and_the_service_recovers(
         client.files.list()
     with service.http() as http:
         assert http.get("/status").json()["store"] == {"engine": "redis", "reachable": False}
+        ready = http.get("/health/ready")  # a load balancer sends the traffic elsewhere meanwhile
+        assert (ready.status_code, ready.json()["checks"]["store"]) == (503, "unreachable")
+        assert http.get("/health/live").status_code == 200
         body = {"model": FOLLOW_UP_MODEL, "input": "Streamed during the outage.", "stream": True}
         with http.stream("POST", "/v1/responses", json=body) as streamed:
             events = [json.loads(line[6:]) for line in streamed.iter_lines() if line.startswith("data: ")]
@@ -337,6 +340,7 @@ def test_redis_outage_is_a_503_and_the_service_recovers(
     after = client.responses.create(model=FOLLOW_UP_MODEL, input="After.", previous_response_id=before.id)
     assert after.previous_response_id == before.id
     assert service.http().get("/status").json()["store"] == {"engine": "redis", "reachable": True}
+    assert service.http().get("/health/ready").status_code == 200
 
 
 def test_the_service_starts_before_redis_and_uses_it_once_it_is_up(
@@ -389,8 +393,11 @@ def open_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
     redis_server = RedisServer(tmp_path / "redis").start() if request.param == "redis" else None
     url = redis_server.url if redis_server is not None else None
 
-    def make(max_count: int = 100, max_bytes: int = 10_000_000, ttl_seconds: int = 3600) -> Any:
-        return state.open_state_store(url, tmp_path / "data", state.ResponseLimits(max_count, max_bytes, ttl_seconds))
+    def make(
+        max_count: int = 100, max_bytes: int = 10_000_000, ttl_seconds: int = 3600, conversations: Any = None
+    ) -> Any:
+        limits = state.ResponseLimits(max_count, max_bytes, ttl_seconds)
+        return state.open_state_store(url, tmp_path / "data", limits, conversations or conversation_limits())
 
     make.redis_url = url  # type: ignore[attr-defined]  # for index_entries
     yield make
@@ -565,19 +572,162 @@ async def test_file_metadata_pages_by_id(store: Any) -> None:
 
 async def test_migrate_copies_sqlite_into_redis(tmp_path: Path, redis_server: RedisServer) -> None:
     """`python -m <package>.state.migrate`: what one host kept in SQLite, continued by replicas on Redis."""
-    limits = state.ResponseLimits(100, 10_000_000, 3600)
-    sqlite = state.open_state_store(None, tmp_path, limits)
+    limits = state.ResponseLimits(100, 10_000_000, 3600), conversation_limits()
+    sqlite = state.open_state_store(None, tmp_path, *limits)
     files = [state.StoredFile(f"file-{n:032x}", f"f{n}.txt", "user_data", n, n) for n in range(3)]
     for number in range(5):
         await sqlite.save_response(f"resp_{number}", stored_response(number))
     for file in files:
         await sqlite.add_file(file)
+    conversations = [state.StoredConversation(f"conv_{n}", n, {"n": str(n)}) for n in range(2)]
+    for conversation in conversations:
+        await sqlite.create_conversation(conversation, items(3, prefix=conversation.id))
+    await sqlite.delete_conversation_item("conv_1", "conv_1_item_1")
     await sqlite.close()
     for _ in range(2):  # copying twice changes nothing
-        assert await migrate.copy_state(tmp_path / "state.db", redis_server.url, limits) == (5, 3)
-    redis = state.open_state_store(redis_server.url, tmp_path, limits)
+        assert await migrate.copy_state(tmp_path / "state.db", redis_server.url, *limits) == (5, 3, 2)
+    redis = state.open_state_store(redis_server.url, tmp_path, *limits)
     assert await kept(redis, range(5)) == [0, 1, 2, 3, 4]
     assert await redis.get_response("resp_3") == stored_response(3)
     assert await redis.get_items(["msg_3"]) == {"msg_3": answer(3)}, "with its items by id"
     assert await redis.list_files(purpose=None, order="asc", after=None, limit=10) == files
+    assert [await redis.get_conversation(f"conv_{n}") for n in range(2)] == conversations
+    assert await all_items(redis, "conv_0") == items(3, prefix="conv_0")
+    assert await all_items(redis, "conv_1") == [items(3, prefix="conv_1")[n] for n in (0, 2)]
+    await redis.add_conversation_items("conv_1", items(1, prefix="later"))  # positions go on after the copied ones
+    copied = [item["id"] for item in await all_items(redis, "conv_1")]
+    assert copied == ["conv_1_item_0", "conv_1_item_2", "later_item_0"]
     await redis.close()
+
+
+# --- conversations, on both engines ---
+
+
+def conversation_limits(
+    max_count: int = 100, max_bytes: int = 10**7, items_each: int = 50, bytes_each: int = 10**6, ttl: int = 3600
+) -> Any:
+    return state.ConversationLimits(max_count, max_bytes, items_each, bytes_each, ttl)
+
+
+def items(count: int, prefix: str = "item", padding: int = 0) -> list[dict[str, Any]]:
+    """Conversation items as the blueprint hands them to the store: whole, each with its id."""
+    return [
+        {
+            "type": "message",
+            "id": f"{prefix}_item_{n}",
+            "status": "completed",
+            "role": "user" if n % 2 == 0 else "assistant",
+            "content": [{"type": "input_text", "text": f"turn {n} {'x' * padding} ünïcode"}],
+        }
+        for n in range(count)
+    ]
+
+
+async def all_items(store: Any, conversation_id: str) -> Any:
+    return await store.list_conversation_items(conversation_id, order="asc", after=None, limit=None)
+
+
+async def test_conversation_items_are_kept_in_order_and_paged_by_id(store: Any) -> None:
+    conversation = state.StoredConversation("conv_a", 1_700_000_000, {"topic": "demo"})
+    first, more = items(7)[:3], items(7)[3:]
+    await store.create_conversation(conversation, first)
+    assert await store.get_conversation("conv_a") == conversation
+    assert await store.add_conversation_items("conv_a", more)
+    assert await all_items(store, "conv_a") == first + more
+    newest_first = list(reversed(first + more))
+    assert await store.list_conversation_items("conv_a", order="desc", after=None, limit=2) == newest_first[:2]
+    after = newest_first[1]["id"]
+    assert await store.list_conversation_items("conv_a", order="desc", after=after, limit=3) == newest_first[2:5]
+    assert await store.list_conversation_items("conv_a", order="asc", after="item_item_4", limit=10) == more[2:]
+    assert await store.list_conversation_items("conv_a", order="asc", after="no_such_item", limit=10) == []
+    assert await store.get_conversation_item("conv_a", "item_item_5") == more[2]
+    # By id alone, as an `item_reference` names an item; an item of another conversation has an id of its own.
+    await store.create_conversation(state.StoredConversation("conv_other", 0, {}), items(1, prefix="other"))
+    assert await store.find_conversation_items(["item_item_5", "other_item_0", "nope"]) == {
+        "item_item_5": more[2],
+        "other_item_0": items(1, prefix="other")[0],
+    }
+
+    assert await store.delete_conversation_item("conv_a", "item_item_5")
+    assert not await store.delete_conversation_item("conv_a", "item_item_5")
+    assert await store.get_conversation_item("conv_a", "item_item_5") is None
+    assert await store.find_conversation_items(["item_item_5"]) == {}
+    assert [item["id"] for item in await all_items(store, "conv_a")] == [f"item_item_{n}" for n in (0, 1, 2, 3, 4, 6)]
+    assert await store.add_conversation_items("conv_a", items(1, prefix="new"))
+    assert (await all_items(store, "conv_a"))[-1]["id"] == "new_item_0", "added after the last, whatever was deleted"
+
+    updated = await store.update_conversation("conv_a", {"topic": "project-x"})
+    assert updated == state.StoredConversation("conv_a", 1_700_000_000, {"topic": "project-x"})
+    assert await store.get_conversation("conv_a") == updated
+    assert await store.delete_conversation("conv_a")
+    assert not await store.delete_conversation("conv_a")
+    assert await store.get_conversation("conv_a") is None
+    assert await all_items(store, "conv_a") is None
+    assert await store.get_conversation_item("conv_a", "item_item_0") is None
+    assert await store.find_conversation_items(["item_item_0", "other_item_0"]) == {
+        "other_item_0": items(1, prefix="other")[0]
+    }
+    assert not await store.add_conversation_items("conv_a", items(1, prefix="late"))
+    assert await store.update_conversation("conv_a", {}) is None
+
+
+async def test_conversation_writes_are_whole_or_refused(open_store: Any) -> None:
+    size = len(state.store.encode_items(items(1))[0][1].encode())  # about that of each item here
+    store = open_store(conversations=conversation_limits(items_each=5, bytes_each=size * 6))
+    await store.create_conversation(state.StoredConversation("conv_b", 0, {}), items(2))
+    with pytest.raises(state.DuplicateItem) as duplicate:
+        await store.add_conversation_items("conv_b", [*items(1, prefix="new"), items(2)[1]])
+    assert duplicate.value.item_id == "item_item_1"
+    with pytest.raises(state.DuplicateItem):
+        await store.add_conversation_items("conv_b", [*items(1, prefix="twice"), *items(1, prefix="twice")])
+    with pytest.raises(state.ConversationFull):  # five items at most: 2 + 4
+        await store.add_conversation_items("conv_b", items(4, prefix="many"))
+    with pytest.raises(state.ConversationFull):  # six items' bytes at most: 2 + one of five
+        await store.add_conversation_items("conv_b", items(1, prefix="big", padding=size * 4))
+    assert await all_items(store, "conv_b") == items(2), "a refused write adds nothing"
+    assert await store.add_conversation_items("conv_b", items(3, prefix="fits"))
+    with pytest.raises(state.ConversationFull):
+        await store.add_conversation_items("conv_b", items(1, prefix="sixth"))
+    assert await store.delete_conversation_item("conv_b", "fits_item_1")
+    assert await store.add_conversation_items("conv_b", items(1, prefix="sixth")), "a deleted item frees its room"
+    with pytest.raises(state.ConversationFull):
+        await store.create_conversation(state.StoredConversation("conv_c", 0, {}), items(6))
+    assert await store.get_conversation("conv_c") is None
+    assert not await store.add_conversation_items("conv_missing", items(1))
+    await store.close()
+
+
+async def test_conversations_are_bounded_by_count_and_bytes(open_store: Any) -> None:
+    """Past a bound the least recently changed go, whole: a change (an item added, one deleted) makes one recent."""
+    size = len(state.store.encode_items(items(1, padding=1000))[0][1].encode())
+    store = open_store(conversations=conversation_limits(max_count=3, max_bytes=int(size * 4.5)))
+    for number in range(3):
+        await store.create_conversation(state.StoredConversation(f"conv_{number}", number, {}), [])
+        await asyncio.sleep(0.01)  # their last changes in order, whatever the clock's resolution
+    await store.add_conversation_items("conv_0", items(1, padding=1000))  # the oldest, changed: now the newest
+    await asyncio.sleep(0.01)
+    await store.create_conversation(state.StoredConversation("conv_3", 3, {}), [])
+    await store.prune()  # SQLite applies the bounds after every TRIM_WRITES writes; prune applies them now
+    assert [n for n in range(4) if await store.get_conversation(f"conv_{n}")] == [0, 2, 3]
+    assert await all_items(store, "conv_1") is None, "its items went with it"
+    await asyncio.sleep(0.01)
+    await store.add_conversation_items("conv_2", items(4, prefix="big", padding=1000))  # 5 items' bytes in all
+    await store.prune()
+    assert [n for n in range(4) if await store.get_conversation(f"conv_{n}")] == [2, 3]
+    await store.close()
+
+
+async def test_conversations_expire_after_their_last_change(open_store: Any) -> None:
+    store = open_store(conversations=conversation_limits(ttl=2))
+    for number in range(2):
+        await store.create_conversation(state.StoredConversation(f"conv_{number}", number, {}), items(2))
+    deadline = time.monotonic() + 15
+    while await store.get_conversation("conv_0") is not None and time.monotonic() < deadline:
+        await store.add_conversation_items("conv_1", items(1, prefix=secrets.token_hex(4)))  # conv_1 keeps changing
+        await asyncio.sleep(0.3)
+    assert await store.get_conversation("conv_0") is None
+    assert await store.get_conversation_item("conv_0", "item_item_0") is None
+    assert "item_item_0" in await store.find_conversation_items(["item_item_0"]), "conv_1's, with the same id"
+    assert await store.get_conversation("conv_1") is not None, "each change renews it"
+    assert await store.prune() == 1, "prune drops what expired"
+    await store.close()

@@ -3,47 +3,38 @@
 import asyncio
 import gc
 import logging
+from collections.abc import Callable
+from functools import partial
+from typing import Any
 
+from .metrics_dir import share_metrics_between_workers
 from .settings import Settings, load_env_file
 
 load_env_file()  # before Haystack is imported below: it reads some settings only once, at import
+share_metrics_between_workers()  # before prometheus_client is imported below: it picks where values live, at import
 
 from quart import Quart  # noqa: E402
 
-from .auth import parse_api_keys, require_api_key  # noqa: E402
+from . import metrics  # noqa: E402
+from .auth import HEALTH_PATHS, parse_api_keys, require_api_keys  # noqa: E402
+from .background import BackgroundRuns, BackgroundSettings  # noqa: E402
 from .blobs import open_blob_store  # noqa: E402
-from .blueprints import chat, files, models, responses, status  # noqa: E402
+from .blueprints import chat, conversations, files, health, models, responses, status  # noqa: E402
+from .blueprints import metrics as metrics_route  # noqa: E402
 from .cors import allow_origins  # noqa: E402
 from .errors import register_error_handlers  # noqa: E402
 from .file_store import FileStore  # noqa: E402
 from .idle_clients import IdleClientLimit  # noqa: E402
-from .registry import load_wrappers  # noqa: E402
-from .runner import Runner  # noqa: E402
+from .log_format import configure_logging  # noqa: E402
+from .registry import Registry, load_wrappers, wrapper_names  # noqa: E402
+from .request_info import TrackRequests, note_route  # noqa: E402
+from .runner import Deadlines, Runner  # noqa: E402
 from .shutdown import on_stop_signal  # noqa: E402
-from .state import ResponseLimits, StateStore, StoreUnavailable, open_state_store  # noqa: E402
+from .state import StateStore, StoreUnavailable, open_state_store, store_limits  # noqa: E402
+from .tracing import start_tracing  # noqa: E402
 from .uploaded_files import use_file_store  # noqa: E402
 
 logger = logging.getLogger(__name__)
-
-
-def configure_logging(level: str) -> None:
-    """One log format for the service; Haystack's per-component lines only when debugging."""
-    level = level.upper()
-    root = logging.getLogger()
-    root.setLevel(level)
-    if not root.handlers:  # a host that configured logging (pytest, a custom runner) keeps its own
-        handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-        # Hypercorn prints its own lines with its own handler; do not print them twice.
-        handler.addFilter(lambda record: not record.name.startswith("hypercorn."))
-        root.addHandler(handler)
-    quiet = level if level == "DEBUG" else "WARNING"
-    logging.getLogger("haystack").setLevel(quiet)
-    for client_logger in ("httpx", "httpx2"):  # one INFO line per LLM call would sit on the hot path
-        logging.getLogger(client_logger).setLevel(quiet)
-    # A run stopped because its client left is a pipeline failure to Haystack, which then warns that it
-    # cannot serialise the streaming callback into its (unsaved) snapshot: noise on every disconnect.
-    logging.getLogger("haystack.utils.base_serialization").setLevel(level if level == "DEBUG" else "ERROR")
 
 
 def split_list(value: str) -> set[str]:
@@ -52,23 +43,51 @@ def split_list(value: str) -> set[str]:
 
 
 def create_app(settings: Settings | None = None) -> Quart:
-    """Build the app; wrappers are loaded (and their setup() run) when serving starts."""
+    """Build the app; once it serves, the wrappers load (and their setup() runs) in the background."""
     settings = settings or Settings.from_env()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
 
     app = Quart(__name__)
     app.config["SETTINGS"] = settings
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False  # keep the OpenAI field order
     app.request_class = files.UploadRequest  # file uploads are limited by MAX_FILE_BYTES instead
-    for blueprint in (models.blueprint, chat.blueprint, responses.blueprint, files.blueprint, status.blueprint):
-        app.register_blueprint(blueprint)
+    blueprints = [models, chat, responses, conversations, files, status, health]
+    if settings.metrics != "off":
+        blueprints.append(metrics_route)
+        metrics.start_counting()
+    for module in blueprints:
+        app.register_blueprint(module.blueprint)
     register_error_handlers(app)
+    app.before_request(note_route)
     if settings.api_keys:
-        app.before_request(require_api_key(parse_api_keys(settings.api_keys)))
+        open_paths = HEALTH_PATHS | ({"/metrics"} if settings.metrics == "open" else set())
+        require_api_keys(app, parse_api_keys(settings.api_keys), open_paths)
     if settings.cors_allow_origins:
         allow_origins(app, split_list(settings.cors_allow_origins))
+    tracer = start_tracing()
     app.asgi_app = IdleClientLimit(app.asgi_app, settings.idle_client_seconds)  # type: ignore[method-assign]
+    app.asgi_app = TrackRequests(  # type: ignore[method-assign]
+        app.asgi_app,
+        finished=metrics.count_request if settings.metrics != "off" else None,
+        span=tracer.request_span if tracer is not None else None,
+    )
+
+    registry = Registry()
+    app.extensions["registry"] = registry
+
+    async def wrappers_loaded() -> str | None:
+        return "loading" if registry.loading else None
+
+    async def store_answers() -> str | None:
+        try:
+            await app.extensions["state"].ping()
+        except StoreUnavailable:
+            return "unreachable"
+        return None
+
+    # What /health/ready checks; each returns None when its part is ready (see blueprints/health.py).
+    app.extensions["readiness_checks"] = {"wrappers": wrappers_loaded, "store": store_answers}
 
     @app.before_serving
     async def start() -> None:
@@ -78,8 +97,17 @@ def create_app(settings: Settings | None = None) -> Quart:
             run_timeout=settings.run_timeout_seconds,
         )
         app.extensions["runner"] = runner
-        on_stop_signal(runner.stop_all, settings.shutdown_grace_seconds)
         app.extensions["state"] = await open_state(settings)
+        store = app.extensions["state"]
+        end_turn = partial(conversations.end_background_turn, store, settings)
+        background = BackgroundRuns(runner, store, responses_method(app), end_turn, background_settings(settings))
+        app.extensions["background"] = background
+
+        def stop_runs() -> None:
+            background.hand_back()  # first: their runs are handed to another replica, not ended
+            runner.stop_all()
+
+        on_stop_signal(stop_runs, settings.shutdown_grace_seconds)
         app.extensions["file_store"] = FileStore(
             app.extensions["state"], open_blob_store(settings.files_url, settings.data_dir)
         )
@@ -87,25 +115,57 @@ def create_app(settings: Settings | None = None) -> Quart:
         # Looking for bytes left by uploads that died may list a whole bucket: not before serving.
         app.extensions["file_store_upkeep"] = asyncio.create_task(prune_file_store(app.extensions["file_store"]))
         use_file_store(app.extensions["file_store"])  # for the helpers wrappers call (uploaded_files.py)
-        app.extensions["registry"] = await load_wrappers(settings.wrappers_package)
+        names = wrapper_names(settings.wrappers_package)  # a WRAPPERS_PACKAGE that cannot be imported stops here
+        app.extensions["wrapper_loading"] = asyncio.create_task(load_then_freeze(settings.wrappers_package, names))
+
+    async def load_then_freeze(package_name: str, names: list[str]) -> None:
+        await load_wrappers(package_name, names, registry)
+        app.extensions["background"].start_loops()  # may start again a run whose process died: wrappers loaded
         keep_startup_objects_out_of_gc()
+        logger.info(
+            "Ready: %d models served, %d wrappers failed to load", len(registry.serving()), len(registry.failed)
+        )
 
     @app.after_serving
     async def stop() -> None:
+        app.extensions["wrapper_loading"].cancel()
+        await app.extensions["background"].close()
         app.extensions["runner"].shutdown()
         app.extensions["file_store_upkeep"].cancel()
         await app.extensions["state"].close()
+        metrics.forget_this_process()
+        if tracer is not None:
+            tracer.shutdown()
 
     return app
+
+
+def responses_method(app: Quart) -> Callable[[str], Callable[..., Any]]:
+    """How a background run finds the wrapper method serving its model's Responses API (the registry loads late)."""
+
+    def method_for(model: str) -> Callable[..., Any]:
+        wrapper, method_name = app.extensions["registry"].find(model, "responses")
+        return getattr(wrapper.instance, method_name)
+
+    return method_for
+
+
+def background_settings(settings: Settings) -> BackgroundSettings:
+    deadlines = Deadlines(total=settings.background_timeout_seconds, total_setting="BACKGROUND_TIMEOUT_SECONDS")
+    return BackgroundSettings(
+        workers=settings.background_workers,
+        lease_seconds=settings.background_lease_seconds,
+        restart_lost_runs=settings.background_restart_lost_runs,
+        deadlines=deadlines,
+        max_events=settings.background_max_events,
+        keepalive_seconds=settings.keepalive_seconds,
+    )
 
 
 async def open_state(settings: Settings) -> StateStore:
     """The state store STATE_URL names. One that cannot be reached yet is no reason not to start: requests that
     need it get 503 until it answers, and /status says so."""
-    limits = ResponseLimits(
-        settings.responses_store_size, settings.responses_store_bytes, settings.responses_ttl_seconds
-    )
-    store = open_state_store(settings.state_url, settings.data_dir, limits)
+    store = open_state_store(settings.state_url, settings.data_dir, *store_limits(settings))
     try:
         await store.ping()
         await store.prune()

@@ -1,17 +1,20 @@
-"""Optional API keys: with API_KEYS set, every route but `/status` needs `Authorization: Bearer <key>`.
+"""Optional API keys: with API_KEYS set, every route but the health checks needs `Authorization: Bearer <key>`.
+
+`GET /status` answers without a key too, but then only says whether the service is ready: its list of models and
+of failed wrappers needs a key. `GET /metrics` needs one with METRICS=keyed.
 
 A key may be named (`team-a:sk-...`), so that wrappers know which client is asking (`request_context.py`)
 without ever seeing the key itself.
 """
 
 import hmac
-from collections.abc import Awaitable, Callable
 
-from quart import g, request
+from quart import Quart, current_app, g, request
 
 from .errors import OpenAIError
 
-OPEN_PATHS = frozenset({"/status"})  # health checks come from load balancers without keys
+# Load balancers and Kubernetes probe these without keys.
+HEALTH_PATHS = frozenset({"/status", "/health/live", "/health/ready"})
 
 
 def parse_api_keys(setting: str) -> dict[str, str | None]:
@@ -29,21 +32,32 @@ def parse_api_keys(setting: str) -> dict[str, str | None]:
     return keys
 
 
-def require_api_key(keys: dict[str, str | None]) -> Callable[[], Awaitable[None]]:
-    """A before-request hook answering 401 (OpenAI's envelope) unless the request carries one of `keys`.
+def require_api_keys(app: Quart, keys: dict[str, str | None], open_paths: frozenset[str] = HEALTH_PATHS) -> None:
+    """Answer 401 (OpenAI's envelope) to every request outside `open_paths` that does not carry one of `keys`.
 
     The matching key's name is kept in `g.api_key_name` for the request's context.
     """
-    encoded_keys = [(key.encode(), name) for key, name in keys.items()]
+    app.extensions["api_keys"] = [(key.encode(), name) for key, name in keys.items()]
 
+    @app.before_request
     async def check_api_key() -> None:
-        if request.path in OPEN_PATHS or request.method == "OPTIONS":
+        if request.path in open_paths or request.method == "OPTIONS":
             return  # CORS preflights carry no credentials
-        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-        # compare_digest against every key: the time taken does not reveal which key nearly matched.
-        matches = [name for key, name in encoded_keys if hmac.compare_digest(token.encode(), key)] or None
-        if scheme.lower() != "bearer" or matches is None:
+        names = names_of_keys_sent()
+        if names is None:
             raise OpenAIError(401, "Missing or invalid API key.", code="invalid_api_key")
-        g.api_key_name = matches[0]
+        g.api_key_name = names[0]
 
-    return check_api_key
+
+def names_of_keys_sent() -> list[str | None] | None:
+    """The names of the API keys the current request carries (None for an unnamed key); None when it has none."""
+    keys: list[tuple[bytes, str | None]] = current_app.extensions.get("api_keys", [])
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    # compare_digest against every key: the time taken does not reveal which key nearly matched.
+    names = [name for key, name in keys if hmac.compare_digest(token.encode(), key)]
+    return names if scheme.lower() == "bearer" and names else None
+
+
+def carries_api_key() -> bool:
+    """Whether the current request has one of the API keys (always true when none are set)."""
+    return not current_app.extensions.get("api_keys") or names_of_keys_sent() is not None

@@ -9,6 +9,9 @@ import logging
 from quart import Quart, Response, jsonify
 from werkzeug.exceptions import HTTPException
 
+from . import metrics
+from .request_info import see_the_server_log
+
 logger = logging.getLogger(__name__)
 
 # The SDK retries 408/409/429/5xx unless told not to: a deterministic failure would run the pipeline thrice.
@@ -54,6 +57,8 @@ def register_error_handlers(app: Quart) -> None:
 
     @app.errorhandler(OpenAIError)
     async def handle_openai_error(error: OpenAIError) -> Response:
+        if error.code == "store_unavailable":
+            metrics.count_store_error()
         return error.to_response()
 
     @app.errorhandler(HTTPException)
@@ -73,4 +78,6 @@ def register_error_handlers(app: Quart) -> None:
     @app.errorhandler(Exception)
     async def handle_unexpected(error: Exception) -> Response:
         logger.exception("Unhandled error while serving a request")
-        return OpenAIError(500, "The server failed to process the request; see its log.").to_response()
+        if isinstance(error, OSError):  # outside a run (runs report their own failures): reading or writing a store
+            metrics.count_store_error()
+        return OpenAIError(500, f"The server failed to process the request; {see_the_server_log()}.").to_response()

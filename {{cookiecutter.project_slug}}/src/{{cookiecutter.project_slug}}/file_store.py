@@ -17,7 +17,7 @@ from types import TracebackType
 
 from .blobs import TEMP_PREFIX, BlobStore, BlobUpload, Chunks, DiskBlobs
 from .state import StateStore, StoredFile
-from .state.store import FileOrder
+from .state.store import Order
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ class FileStore:
         return await self.state.get_file(file_id)
 
     async def list(
-        self, *, purpose: str | None = None, order: FileOrder = "desc", after: str | None = None, limit: int = 10_000
+        self, *, purpose: str | None = None, order: Order = "desc", after: str | None = None, limit: int = 10_000
     ) -> list[StoredFile]:
         return await self.state.list_files(purpose=purpose, order=order, after=after, limit=limit)
 

@@ -1,5 +1,10 @@
-"""Finds the wrappers: each module (or subpackage) of the wrappers package is one model id."""
+"""Finds the wrappers: each module (or subpackage) of the wrappers package is one model id.
 
+They load after the service starts serving, one after another (`load_wrappers`), so that the health probes answer
+while a slow `setup()` loads its models: until a wrapper is loaded, requests for its model get a retryable 503.
+"""
+
+import asyncio
 import importlib
 import inspect
 import logging
@@ -40,9 +45,15 @@ class LoadedWrapper:
 class Registry:
     wrappers: dict[str, LoadedWrapper] = field(default_factory=dict)
     failed: list[str] = field(default_factory=list)
+    loading: bool = True  # until every wrapper has been loaded (or has failed to)
 
     def get(self, model_id: str) -> LoadedWrapper | None:
         return self.wrappers.get(model_id)
+
+    def require_loaded(self) -> None:
+        """For the routes that need every wrapper (listing the models, telling them of an upload): 503 until then."""
+        if self.loading:
+            raise still_loading()
 
     def find(self, model_id: str, api: str) -> tuple[LoadedWrapper, str]:
         """The wrapper serving `model_id` and its method for `api`; 404 or 400 in OpenAI's terms otherwise.
@@ -53,6 +64,8 @@ class Registry:
         """
         wrapper = self.wrappers.get(model_id)
         if wrapper is None:
+            if self.loading:
+                raise still_loading()
             message = f"The model '{model_id}' does not exist."
             raise OpenAIError(404, message, param="model", code="model_not_found")
         method_name = wrapper.method_for(api)
@@ -67,27 +80,48 @@ class Registry:
         return [w for w in self.wrappers.values() if any(w.method_for(api) for api in API_METHODS)]
 
 
-async def load_wrappers(package_name: str) -> Registry:
-    """Import every wrapper module and run its setup(); a broken one is logged and left out."""
-    registry = Registry()
+def still_loading() -> OpenAIError:
+    """The answer for a model that may not be loaded yet: the client may retry in a moment."""
+    return OpenAIError(
+        503,
+        "The service is starting and this model is not loaded yet; retry shortly.",
+        code="model_loading",
+        headers={"x-should-retry": "true", "Retry-After": "1"},
+    )
+
+
+def wrapper_names(package_name: str) -> list[str]:
+    """The model ids the wrappers package holds, in the order they load; a missing package raises at once."""
     package = importlib.import_module(package_name)
-    for module_info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
-        model_id = module_info.name
-        if model_id.startswith("_"):
-            continue
+    names = sorted(module_info.name for module_info in pkgutil.iter_modules(package.__path__))
+    return [name for name in names if not name.startswith("_")]
+
+
+async def load_wrappers(package_name: str, model_ids: list[str], registry: Registry) -> None:
+    """Import each wrapper module and run its setup(); a broken one is logged and left out.
+
+    Imports and sync setups run in a thread, so the event loop keeps answering meanwhile; an `async def setup`
+    runs on the loop.
+    """
+    for model_id in model_ids:
         try:
-            module = importlib.import_module(f"{package_name}.{model_id}")
-            wrapper_class = getattr(module, "PipelineWrapper", None)
-            if not (inspect.isclass(wrapper_class) and issubclass(wrapper_class, BasePipelineWrapper)):
-                raise TypeError(f"{module.__name__} has no PipelineWrapper class deriving from BasePipelineWrapper")
-            instance = wrapper_class()
-            outcome = instance.setup()
-            if inspect.isawaitable(outcome):
-                await outcome
+            instance = await asyncio.to_thread(_new_wrapper, f"{package_name}.{model_id}")
+            if inspect.iscoroutinefunction(instance.setup):
+                await instance.setup()
+            else:
+                await asyncio.to_thread(instance.setup)
         except Exception:
             logger.exception("Wrapper %r failed to load; serving the others without it", model_id)
             registry.failed.append(model_id)
             continue
         registry.wrappers[model_id] = LoadedWrapper(model_id, instance)
         logger.info("Loaded wrapper %r", model_id)
-    return registry
+    registry.loading = False
+
+
+def _new_wrapper(module_name: str) -> BasePipelineWrapper:
+    module = importlib.import_module(module_name)
+    wrapper_class = getattr(module, "PipelineWrapper", None)
+    if not (inspect.isclass(wrapper_class) and issubclass(wrapper_class, BasePipelineWrapper)):
+        raise TypeError(f"{module.__name__} has no PipelineWrapper class deriving from BasePipelineWrapper")
+    return wrapper_class()

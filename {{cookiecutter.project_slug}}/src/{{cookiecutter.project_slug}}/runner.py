@@ -21,6 +21,7 @@ from typing import Any
 
 from haystack.dataclasses import ChatMessage, StreamingChunk
 
+from . import metrics
 from .errors import OpenAIError
 from .events import FINISH_REASONS, Event, Finish, ReasoningDelta, StreamError, TextDelta, ToolCallDelta, Usage
 from .upstream_errors import failure_event
@@ -239,8 +240,7 @@ class Runner:
         # retrievers run at once; give it as many threads as the wrappers' own pool. Threads start only when needed.
         self._step_pool = ThreadPoolExecutor(max_workers=thread_pool_size, thread_name_prefix="step")
         asyncio.get_running_loop().set_default_executor(self._step_pool)
-        self.first_output_timeout = first_output_timeout
-        self.run_timeout = run_timeout
+        self.deadlines = Deadlines(first_output_timeout, run_timeout)
         self.stopping = False
         self._running: dict[asyncio.Task[Any], threading.Event] = {}  # each run's task and its stop flag
 
@@ -262,11 +262,14 @@ class Runner:
         context = contextvars.copy_context()  # the request's context (`request_context.py`) goes along
         return await asyncio.get_running_loop().run_in_executor(self._pool, context.run, function, *args)
 
-    def start(self, method: Callable[..., Any], *args: Any) -> EventStream:
-        """Begin running `method(*args)` in the background; read its output from the returned stream."""
+    def start(self, method: Callable[..., Any], *args: Any, deadlines: "Deadlines | None" = None) -> EventStream:
+        """Begin running `method(*args)` in the background; read its output from the returned stream.
+
+        `deadlines` replaces the runner's own (a background response has longer to run).
+        """
         loop = asyncio.get_running_loop()
         stream = EventStream(loop)
-        stream._task = loop.create_task(self._produce(stream, method, args))
+        stream._task = loop.create_task(self._produce(stream, method, args, deadlines or self.deadlines))
         return stream
 
     async def collect(self, method: Callable[..., Any], *args: Any) -> list[Event]:
@@ -278,19 +281,24 @@ class Runner:
         events: list[Event] = []
         output = _Output(events.extend, events.extend, None, threading.Event(), lambda: bool(events))
         try:
-            await self._run(method, args, output)
+            await self._run(method, args, output, self.deadlines)
         finally:
             output.stop_flag.set()
+        metrics.count_usage(events)
         return events
 
-    async def _produce(self, stream: EventStream, method: Callable[..., Any], args: tuple[Any, ...]) -> None:
+    async def _produce(
+        self, stream: EventStream, method: Callable[..., Any], args: tuple[Any, ...], deadlines: "Deadlines"
+    ) -> None:
         output = _Output(stream.put, stream.put_from_thread, stream.room, stream.stop_flag, stream.has_output)
         try:
-            await self._run(method, args, output)
+            await self._run(method, args, output, deadlines)
         finally:
             stream.finish()
 
-    async def _run(self, method: Callable[..., Any], args: tuple[Any, ...], output: "_Output") -> None:
+    async def _run(
+        self, method: Callable[..., Any], args: tuple[Any, ...], output: "_Output", deadlines: "Deadlines"
+    ) -> None:
         """Run the wrapper method under its deadline; whatever ends it early becomes a StreamError."""
         if self.stopping:
             output.emit([SHUTTING_DOWN])
@@ -300,7 +308,7 @@ class Runner:
         assert task is not None
         self._running[task] = output.stop_flag
         deadline = asyncio.timeout(None)
-        checks = _DeadlineChecks(loop, deadline, output, self.first_output_timeout, self.run_timeout)
+        checks = _DeadlineChecks(loop, deadline, output, deadlines)
         try:
             async with deadline:
                 await self._call(method, args, output)
@@ -311,6 +319,7 @@ class Runner:
             if self.stopping and task.uncancel() == 0:  # cancelled by stop_all, and by nothing else
                 output.emit([SHUTTING_DOWN])
                 return
+            metrics.count_run_stopped_by_disconnect()  # nobody reads this run any more
             raise
         finally:
             checks.cancel()
@@ -363,26 +372,31 @@ SHUTTING_DOWN = StreamError(
 )
 
 
+@dataclass(frozen=True, slots=True)
+class Deadlines:
+    """Seconds a run may take to its first event, and in all (0: no limit), and the settings that say so."""
+
+    first_output: float = 0
+    total: float = 0
+    first_output_setting: str = "FIRST_OUTPUT_TIMEOUT_SECONDS"
+    total_setting: str = "RUN_TIMEOUT_SECONDS"
+
+
 class _DeadlineChecks:
     """Moves a run's deadline without touching its hot path: a timer looks whether output came, twice at most.
 
     Until the first event the deadline is `first_output` seconds away; once output came, `total` seconds from
-    the start. 0 means no limit.
+    the start.
     """
 
     def __init__(
-        self,
-        loop: asyncio.AbstractEventLoop,
-        deadline: asyncio.Timeout,
-        output: "_Output",
-        first_output: float,
-        total: float,
+        self, loop: asyncio.AbstractEventLoop, deadline: asyncio.Timeout, output: "_Output", limits: Deadlines
     ) -> None:
-        self._loop, self._deadline, self._output = loop, deadline, output
-        self._first_output, self._total = first_output, total
+        self._loop, self._deadline, self._output, self._limits = loop, deadline, output, limits
         self._started = loop.time()
         self._expired_waiting_for_output = False
         self._timer: asyncio.TimerHandle | None = None
+        first_output, total = limits.first_output, limits.total
         if first_output and (not total or first_output < total):
             self._timer = loop.call_at(self._started + first_output, self._check)
         elif total:
@@ -392,17 +406,18 @@ class _DeadlineChecks:
         if not self._output.has_output():
             self._expired_waiting_for_output = True
             self._expire()
-        elif self._total:
-            self._timer = self._loop.call_at(self._started + self._total, self._expire)
+        elif self._limits.total:
+            self._timer = self._loop.call_at(self._started + self._limits.total, self._expire)
 
     def _expire(self) -> None:
         self._deadline.reschedule(self._loop.time())
 
     def timeout_error(self) -> StreamError:
+        limits = self._limits
         if self._expired_waiting_for_output:
-            message = f"The model produced no output within {self._first_output:g} s (FIRST_OUTPUT_TIMEOUT_SECONDS)."
+            message = f"The model produced no output within {limits.first_output:g} s ({limits.first_output_setting})."
         else:
-            message = f"The run took longer than its limit of {self._total:g} s (RUN_TIMEOUT_SECONDS)."
+            message = f"The run took longer than its limit of {limits.total:g} s ({limits.total_setting})."
         return StreamError(message, code="timeout", status=504)
 
     def cancel(self) -> None:

@@ -13,6 +13,8 @@ ENV_NAMES = {
     "host": "HOST",
     "port": "PORT",
     "log_level": "LOG_LEVEL",
+    "log_format": "LOG_FORMAT",
+    "metrics": "METRICS",
     "thread_pool_size": "THREAD_POOL_SIZE",
     "max_body_bytes": "MAX_BODY_BYTES",
     "keepalive_seconds": "KEEPALIVE_SECONDS",
@@ -36,6 +38,13 @@ ENV_NAMES = {
     "files_url": "FILES_URL",
     "responses_store_bytes": "RESPONSES_STORE_BYTES",
     "responses_ttl_seconds": "RESPONSES_TTL_SECONDS",
+    "background_workers": "BACKGROUND_WORKERS",
+    "background_lease_seconds": "BACKGROUND_LEASE_SECONDS",
+    "background_restart_lost_runs": "BACKGROUND_RESTART_LOST_RUNS",
+    "background_timeout_seconds": "BACKGROUND_TIMEOUT_SECONDS",
+    "background_max_events": "BACKGROUND_MAX_EVENTS",
+    "conversations_store_size": "CONVERSATIONS_STORE_SIZE",
+    "conversations_store_bytes": "CONVERSATIONS_STORE_BYTES",
 }
 
 
@@ -55,6 +64,11 @@ class Settings(BaseModel):
     host: str | None = None
     port: int | None = Field(None, ge=1, le=65535)
     log_level: str = "INFO"
+    # `text` for people, `json` for log shippers: one JSON object per line, hypercorn's access lines included.
+    log_format: Literal["text", "json"] = "text"
+    # `GET /metrics` for Prometheus: `open` to anyone who reaches the port, `keyed` behind API_KEYS, `off` (no route,
+    # nothing counted).
+    metrics: Literal["open", "keyed", "off"] = "open"
     # Sync wrappers run here, never on the event loop; a full pool makes further requests wait. The sync steps
     # of pipelines that stream on the event loop get a pool of this size too (asyncio's default pool).
     thread_pool_size: int = Field(32, ge=1)
@@ -103,6 +117,23 @@ class Settings(BaseModel):
     # Stored responses are bounded by their total size (JSON, conversations included) and by age as well.
     responses_store_bytes: int = Field(1024 * 1024 * 1024, ge=1024)
     responses_ttl_seconds: int = Field(30 * 24 * 3600, ge=1)
+    # Conversations (the Conversations API) kept, and the total size of their items' JSON; past either, the least
+    # recently changed go first. Each expires RESPONSES_TTL_SECONDS after its last change, and holds at most
+    # MAX_INPUT_ITEMS items and MAX_BODY_BYTES of them: no more than one request could send as its input.
+    conversations_store_size: int = Field(10_000, ge=1)
+    conversations_store_bytes: int = Field(1024 * 1024 * 1024, ge=1024)
+
+    # --- Background responses (`background: true`; see docs/long-runs.md) ---
+    # Background runs at once per process; more wait (`queued`) and start in the order they came.
+    background_workers: int = Field(8, ge=1)
+    # Each process renews a lease on its runs; one whose lease lapsed (its process died) is taken over by another
+    # process within about this long, and ends failed, or starts again once with BACKGROUND_RESTART_LOST_RUNS.
+    background_lease_seconds: float = Field(30.0, ge=1)
+    background_restart_lost_runs: bool = False
+    # A background run may take this long in all (0: no limit); a foreground one has RUN_TIMEOUT_SECONDS.
+    background_timeout_seconds: float = Field(3600.0, ge=0)
+    # Events one background response's log may hold (what resuming its stream replays); past it the run fails.
+    background_max_events: int = Field(100_000, ge=100)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":

@@ -161,7 +161,8 @@ class PipelineStream(PushIterator):
             finally:
                 hand_over(None)
 
-        # In a copy of this context, so the pipeline sees the request's (`request_context.current_request()`).
+        # In a copy of this context, so the pipeline sees the request's (`request_context.current_request()`), its
+        # log lines name the request's id, and its spans go under the request's.
         threading.Thread(target=contextvars.copy_context().run, args=(run,), name="pipeline-run", daemon=True).start()
         try:
             while (chunk := chunks.get()) is not None:

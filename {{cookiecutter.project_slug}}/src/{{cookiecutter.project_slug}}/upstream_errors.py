@@ -19,9 +19,25 @@ from functools import cache
 
 import openai
 
+from . import metrics
 from .events import StreamError
+from .request_info import see_the_server_log
 
 logger = logging.getLogger(__name__)
+
+# The kinds of LLM server failure the metrics count (upstream_errors_total): the codes `_for_upstream` gives, with a
+# refusal's own code (which the server chooses) counted as `upstream_rejected`.
+UPSTREAM_KINDS = frozenset(
+    {
+        "upstream_timeout",
+        "upstream_unavailable",
+        "upstream_error",
+        "rate_limit_exceeded",
+        "upstream_authentication_failed",
+        "context_length_exceeded",
+        "upstream_rejected",
+    }
+)
 
 
 def failure_event(error: BaseException, where: str) -> StreamError:
@@ -29,8 +45,9 @@ def failure_event(error: BaseException, where: str) -> StreamError:
     upstream = _upstream_cause(error)
     if upstream is None:
         logger.error("Wrapper %s failed", where, exc_info=error)
-        return StreamError(f"The pipeline failed ({type(error).__name__}); see the server log.")
+        return StreamError(f"The pipeline failed ({type(error).__name__}); {see_the_server_log()}.")
     failure = _for_upstream(upstream)
+    metrics.count_upstream_error(failure.code if failure.code in UPSTREAM_KINDS else "upstream_rejected")
     if failure.code == "upstream_authentication_failed":
         _log_refused_credentials(type(upstream).__name__)
     else:

@@ -32,7 +32,11 @@ class BasePipelineWrapper:
     handles_openwebui_tasks: bool = False
 
     def setup(self) -> None:
-        """Called once at startup, before the first request; build pipelines and load models here."""
+        """Called once at startup, before the first request for this model; build pipelines and load models here.
+
+        The service already answers meanwhile (its health probes, and a retryable 503 for this model), so a slow
+        setup is fine. A plain `def setup` runs in a thread; an `async def setup` on the event loop.
+        """
 
     def run_chat_completion(self, model: str, messages: list[dict[str, Any]], body: dict[str, Any]) -> RunResult:
         raise NotImplementedError

@@ -14,6 +14,7 @@ from ..events import TextDelta
 from ..openwebui_tasks import answer_task, background_task
 from ..registry import Registry
 from ..request_context import remember_request
+from ..request_info import note_model
 from ..runner import Runner
 from ..settings import Settings
 from ..wire import json_response
@@ -82,6 +83,7 @@ async def run_chat(model: str, body: dict[str, Any]) -> Response:
     wants_stream = optional_bool(body, "stream")
     registry: Registry = current_app.extensions["registry"]
     wrapper, method_name = registry.find(model, "chat")
+    note_model(wrapper.model_id)
 
     task = background_task(body)
     if task is not None and not wrapper.instance.handles_openwebui_tasks:

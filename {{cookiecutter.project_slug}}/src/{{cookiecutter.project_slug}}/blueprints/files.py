@@ -65,7 +65,9 @@ def too_large(limit: int) -> OpenAIError:
 @blueprint.post("/files")
 async def upload_file() -> Response:
     settings: Settings = current_app.config["SETTINGS"]
+    registry: Registry = current_app.extensions["registry"]
     try:
+        registry.require_loaded()  # every wrapper's run_file_upload hears of the file: none may still be loading
         stored = await receive_upload(settings.max_file_bytes)
     except OpenAIError as error:
         if error.status != 408:

@@ -19,6 +19,7 @@ def model_object(wrapper: LoadedWrapper) -> dict[str, Any]:
 @blueprint.get("/models")
 async def list_models() -> Response:
     registry: Registry = current_app.extensions["registry"]
+    registry.require_loaded()  # a partial list would be cached by clients (Open WebUI asks once)
     return jsonify({"object": "list", "data": [model_object(wrapper) for wrapper in registry.serving()]})
 
 
@@ -27,6 +28,8 @@ async def list_models() -> Response:
 async def get_model(model: str) -> Response:
     registry: Registry = current_app.extensions["registry"]
     wrapper = registry.get(model)
+    if wrapper is None and registry.loading:
+        registry.require_loaded()
     if wrapper is None or wrapper not in registry.serving():
         raise OpenAIError(404, f"The model '{model}' does not exist.", param="model", code="model_not_found")
     return jsonify(model_object(wrapper))

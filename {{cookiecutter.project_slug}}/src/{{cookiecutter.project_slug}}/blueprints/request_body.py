@@ -17,9 +17,14 @@ from werkzeug.exceptions import RequestTimeout
 from ..errors import OpenAIError
 
 
-async def read_json_object() -> dict[str, Any]:
-    """The request body as a JSON object; 400 for anything else, 413 (from Quart) when too large."""
+async def read_json_object(*, optional: bool = False) -> dict[str, Any]:
+    """The request body as a JSON object; 400 for anything else, 413 (from Quart) when too large.
+
+    `optional`: where the API makes the body optional, none at all is `{}`.
+    """
     raw = await _body_bytes()
+    if optional and not raw:
+        return {}
     try:
         if len(raw) > LARGE_BODY_BYTES:
             body = await asyncio.to_thread(_parse_large, raw)

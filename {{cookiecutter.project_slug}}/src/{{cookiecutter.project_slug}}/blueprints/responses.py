@@ -1,18 +1,25 @@
-"""`POST /v1/responses` (and `/responses`), plus `GET` and `DELETE /v1/responses/<id>`: the Responses API."""
+"""`POST /v1/responses` (and `/responses`), plus `GET`, `DELETE` and `POST .../cancel` of `/v1/responses/<id>`.
+
+A response with `background: true` runs on in `background.py` whatever its client does; `GET ...?stream=true`
+replays and follows its events from any replica.
+"""
 
 from typing import Any
 
 from quart import Blueprint, Response, current_app, g, jsonify, request
 
+from ..background import BackgroundRuns
 from ..errors import OpenAIError
 from ..registry import Registry
 from ..request_context import remember_request
+from ..request_info import note_model
 from ..runner import Runner
 from ..settings import Settings
 from ..state import StateStore, StoredResponse
 from ..wire import json_response
 from ..wire.responses import ResponseEncoder, response_object
-from ..wire.sse import error_response, stream_response
+from ..wire.sse import error_response, sse_response, stream_response
+from .conversations import Turn, start_turn
 from .model_options import check_reasoning, check_text, check_tool_choice, check_tools
 from .request_body import (
     check_item_count,
@@ -60,12 +67,15 @@ async def resolve_item_references(items: list[dict[str, Any]]) -> list[dict[str,
     for position, item_id in references.items():
         if not isinstance(item_id, str) or not item_id:
             raise OpenAIError(400, "An item_reference needs the 'id' of a stored item.", param=f"input[{position}].id")
-    stored = await state().get_items(list(dict.fromkeys(references.values())))
+    wanted = list(dict.fromkeys(references.values()))
+    stored = await state().get_items(wanted)
+    if missing := [item_id for item_id in wanted if item_id not in stored]:
+        stored |= await state().find_conversation_items(missing)
     for position, item_id in references.items():
         if item_id not in stored:
             message = (
-                f"Item with id '{item_id}' not found. Items are kept with the stored response that holds them: "
-                "not with store: false, and not once that response is deleted or has expired."
+                f"Item with id '{item_id}' not found. Items are kept with the stored response or the conversation "
+                "that holds them: not with store: false, and not once that is deleted or has expired."
             )
             raise OpenAIError(400, message, param=f"input[{position}]")
     return [stored[item["id"]] if item["type"] == "item_reference" else item for item in items]
@@ -93,14 +103,16 @@ def validate_fields(body: dict[str, Any]) -> None:
 
 # Fields that would change what a response means, which this service cannot honour: refused, not ignored.
 UNSUPPORTED = {
-    "background": "responses run while the request is open; stream them instead.",
-    "conversation": "there is no Conversations API here; send previous_response_id or the whole input.",
     "prompt": "there are no stored prompt templates here; send instructions and input.",
 }
 
 
 def state() -> StateStore:
     return current_app.extensions["state"]
+
+
+def background_runs() -> BackgroundRuns:
+    return current_app.extensions["background"]
 
 
 async def stored_or_404(response_id: str) -> StoredResponse:
@@ -120,9 +132,18 @@ async def create_response() -> Response:
     validate_fields(body)
     wants_stream = optional_bool(body, "stream")
     input_items = await resolve_item_references(input_items)
+    in_background = optional_bool(body, "background")
+    if in_background and body.get("store") is False:
+        raise OpenAIError(400, "A background response must be stored: 'background' needs 'store' true.", param="store")
+    turn = await start_turn(body, input_items)  # with `conversation`: its items come first, the new ones after
     previous_id = body.get("previous_response_id")
-    if previous_id is not None:
+    if turn is not None:
+        input_items = turn.input_items
+    elif previous_id is not None:
         previous = await state().get_response(previous_id) if isinstance(previous_id, str) else None
+        if previous is None and isinstance(previous_id, str) and await state().get_run(previous_id) is not None:
+            message = f"Previous response with id '{previous_id}' is still running in the background."
+            raise OpenAIError(400, message, param="previous_response_id", code="previous_response_in_progress")
         if previous is None:
             raise OpenAIError(
                 400,
@@ -133,18 +154,26 @@ async def create_response() -> Response:
         input_items = [*previous.input_items, *previous.response["output"], *input_items]
     registry: Registry = current_app.extensions["registry"]
     wrapper, method_name = registry.find(model, "responses")
+    note_model(wrapper.model_id)
 
     remember_request("responses", request.headers.items(), body, g.get("api_key_name"))  # the run inherits it
+    if in_background:
+        return await start_in_background(model, input_items, body, wants_stream, turn)
     runner: Runner = current_app.extensions["runner"]
     method = getattr(wrapper.instance, method_name)
     encoder = ResponseEncoder(response_object(model, body), emit=wants_stream)
     store = state()  # the stream's last events are sent outside the app context
 
-    async def save() -> None:
-        """Stored before the client hears it is complete, so its next request finds it, on any replica."""
-        await store.save_response(encoder.response["id"], StoredResponse(encoder.response, input_items))
+    stored = body.get("store", True) is not False
 
-    on_finish = save if body.get("store", True) is not False else None
+    async def save() -> None:
+        """Kept before the client hears it is complete, so its next request finds it, on any replica."""
+        if turn is not None:
+            await turn.append(encoder.response)
+        if stored:
+            await store.save_response(encoder.response["id"], StoredResponse(encoder.response, input_items))
+
+    on_finish = save if stored or turn is not None else None
     if not wants_stream:
         encoder.encode(await runner.collect(method, model, input_items, body))
         if encoder.error is not None:
@@ -155,6 +184,17 @@ async def create_response() -> Response:
         return json_response(encoder.response)
     stream = runner.start(method, model, input_items, body)
     return await stream_response(stream, encoder, settings.keepalive_seconds, on_finish)
+
+
+async def start_in_background(
+    model: str, input_items: list[dict[str, Any]], body: dict[str, Any], wants_stream: bool, turn: Turn | None
+) -> Response:
+    """Record the run and start it; answer with the response as it stands (`queued`), or follow its events."""
+    response = response_object(model, body)
+    await background_runs().start(response, model, input_items, body, None if turn is None else turn.record())
+    if not wants_stream:
+        return json_response(response)
+    return sse_response(background_runs().follow(response["id"], -1))
 
 
 @blueprint.post("/v1/responses/compact")
@@ -168,15 +208,40 @@ async def compact_response() -> Response:
 @blueprint.get("/v1/responses/<response_id>")
 @blueprint.get("/responses/<response_id>")
 async def get_response(response_id: str) -> Response:
+    """The response as it stands; a background one still running from its run's record. `stream=true` replays
+    a background response's events after `starting_after`, then follows them live to the last."""
+    run = await state().get_run(response_id)
+    response = run.response if run is not None else (await stored_or_404(response_id)).response
+    if request.args.get("stream", "false").lower() != "true":
+        return jsonify(response)
+    if not response.get("background"):
+        message = "Only a background response can be streamed again: this one was not created with 'background'."
+        raise OpenAIError(400, message, param="stream")
+    after = request.args.get("starting_after", "-1")
+    if not after.lstrip("-").isdigit():
+        raise OpenAIError(400, "'starting_after' must be an integer.", param="starting_after")
+    return sse_response(background_runs().follow(response_id, int(after)))
+
+
+@blueprint.post("/v1/responses/<response_id>/cancel")
+@blueprint.post("/responses/<response_id>/cancel")
+async def cancel_response(response_id: str) -> Response:
+    """Cancel a background response wherever it runs; one that already ended is answered as it is."""
+    cancelled = await background_runs().cancel(response_id)
+    if cancelled is not None:
+        return jsonify(cancelled)
     stored = await stored_or_404(response_id)
+    if not stored.response.get("background"):
+        raise OpenAIError(400, "Only a background response can be cancelled.", param="response_id")
     return jsonify(stored.response)
 
 
 @blueprint.get("/v1/responses/<response_id>/input_items")
 @blueprint.get("/responses/<response_id>/input_items")
 async def list_input_items(response_id: str) -> Response:
-    stored = await stored_or_404(response_id)
-    items = [{"id": item.get("id") or f"item_{index}", **item} for index, item in enumerate(stored.input_items)]
+    run = await state().get_run(response_id)  # a background response still running has its input there
+    input_items = run.request["input_items"] if run is not None else (await stored_or_404(response_id)).input_items
+    items = [{"id": item.get("id") or f"item_{index}", **item} for index, item in enumerate(input_items)]
     return jsonify(
         {
             "object": "list",
@@ -191,6 +256,9 @@ async def list_input_items(response_id: str) -> Response:
 @blueprint.delete("/v1/responses/<response_id>")
 @blueprint.delete("/responses/<response_id>")
 async def delete_response(response_id: str) -> Response:
+    if await state().get_run(response_id) is not None:
+        message = "The response is still running in the background: cancel it first."
+        raise OpenAIError(400, message, param="response_id")
     if not await state().delete_response(response_id):
         raise OpenAIError(404, f"No response with id '{response_id}' is stored.", param="response_id")
     return jsonify({"id": response_id, "object": "response", "deleted": True})

@@ -1,9 +1,16 @@
-"""`GET /status`: a health check for load balancers and for people."""
+"""`GET /status`: for people and scripts; 200 once the wrappers are loaded, 503 before.
+
+Without a key (when API_KEYS is set) it says only that; with one, also which models it serves, which wrappers
+failed to load, and whether the state store answers. A store that does not answer leaves it at 200 (the service
+serves what does not need the store, and recovers by itself); `/health/ready` is the probe that counts it.
+"""
 
 from quart import Blueprint, Response, current_app, jsonify
 
+from ..auth import carries_api_key
 from ..registry import Registry
 from ..state import StateStore, StoreUnavailable
+from .health import readiness
 
 blueprint = Blueprint("status", __name__)
 
@@ -11,6 +18,12 @@ blueprint = Blueprint("status", __name__)
 @blueprint.get("/status")
 async def status() -> Response:
     registry: Registry = current_app.extensions["registry"]
+    if registry.loading:
+        response = jsonify({"status": "not ready", "checks": await readiness()})
+        response.status_code = 503
+        return response
+    if not carries_api_key():
+        return jsonify({"status": "ready"})
     return jsonify(
         {
             "status": "ready",

@@ -3,51 +3,91 @@
 STATE_URL picks the engine: unset, SQLite in DATA_DIR (`sqlite.py`: durable, several workers on one
 host); `redis://`, `rediss://` or `unix://`, Redis or Valkey (`redis.py`: several replicas). The app makes
 one store when it starts serving (`create_app()`) and reaches it as `current_app.extensions["state"]`.
-File bytes are not here but in the blob store (`blobs.py`); their metadata is.
+File bytes are not here but in the blob store (`blobs.py`); their metadata is. Conversations (the Conversations
+API) are here too: a record plus its items, ordered by the position they were added at, paged by item id and
+deletable one by one; each engine's docstring says how it keeps them.
 
-Design for what comes next, so that it is added beside the methods in `store.StateStore`, not instead of them:
+What it keeps besides (`store.StateStore` lists every method):
 
-- Background runs: a run record (status, the response so far, `cancel_requested`) plus a lease
-  (owner, expires_at). The running process renews the lease every few seconds; a run whose lease has
-  expired belongs to a dead process, and any process may take it over with one compare-and-set
-  (SQLite: `UPDATE ... WHERE id = ? AND lease_expires_at < now`; Redis: `SET lease NX PX` or a script).
-  A cancel is a write to the record that the owner sees at its next renewal.
-- Event logs, for resuming a stream: per response an append-only log of the internal events with
-  sequence numbers; `append(response_id, events)`, `read_after(response_id, n)` and `follow(...)`.
-  Redis: a stream per response (`XADD`, `XREAD BLOCK` from any process), expiring with the response.
-  SQLite: a table (response_id, seq, event), read after `seq`, polled while following.
-- Conversations: a record plus its items, ordered by position, paged like files (by id after a cursor)
-  and deletable one by one. SQLite: a table keyed (conversation_id, position). Redis: a sorted set of
-  item ids per conversation by position, and one key per item. Their items join `get_items` (which
-  `item_reference` uses) by id: SQLite, a unique `item_id` column read in the same query; Redis, the
-  per-item keys read in the same round trip as the response index.
-
-Items by id (`get_items`, for `item_reference`) are built: `save_response` also writes item id -> response for
-the response's output items and the input items it holds that have ids, in the same write (SQLite: the
-`response_items` table, whose foreign key cascades when the response goes; Redis: `state:item:<id>` keys
-expiring with the response, and a hash of each response's item ids, so they go with it). A lookup is one
-read of the index and one of the responses found.
+- Background runs (`background.py`): a run record (the response so far, its request, `cancel_requested`)
+  and a lease (owner, lease_until) that the running process renews; a run whose lease lapsed belongs to a
+  dead process, and another takes it over in one compare-and-set. A cancel is a write to the record that
+  the owner sees at its next renewal. Its final response replaces the record in one write (`finish_run`).
+- Event logs, for resuming a stream: per response its SSE events with their sequence numbers, expiring with
+  the response. Redis: a stream per response (`XADD`, `XREAD BLOCK` wakes a follower in any process);
+  SQLite: a table (response_id, seq, event), polled while following.
+- Items by id (`get_items`, for `item_reference`): `save_response` and `finish_run` also write item id ->
+  response for the response's output items and the input items it holds that have ids, in the same write
+  (SQLite: the `response_items` table, whose foreign key cascades when the response goes; Redis:
+  `state:item:<id>` keys expiring with the response, and a hash of each response's item ids, so they go with
+  it). A lookup is one read of the index and one of the responses found. Conversation items are found by id
+  too (`find_conversation_items`).
 """
 
 from pathlib import Path
 
+from ..settings import Settings
 from .redis import RedisStore
 from .sqlite import SQLiteStore
-from .store import ResponseLimits, StateStore, StoredFile, StoredResponse, StoreUnavailable
+from .store import (
+    BackgroundRun,
+    ConversationFull,
+    ConversationLimits,
+    DuplicateItem,
+    LoggedEvent,
+    ResponseLimits,
+    StateStore,
+    StoredConversation,
+    StoredFile,
+    StoredResponse,
+    StoreUnavailable,
+)
 
 REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 SQLITE_FILE = "state.db"
 
 
-def open_state_store(url: str | None, data_dir: Path, limits: ResponseLimits) -> StateStore:
+def open_state_store(
+    url: str | None, data_dir: Path, limits: ResponseLimits, conversation_limits: ConversationLimits
+) -> StateStore:
     """The store STATE_URL names: unset, SQLite at DATA_DIR/state.db; `sqlite:///relative` or `sqlite:////absolute`."""
     if not url:
-        return SQLiteStore(data_dir / SQLITE_FILE, limits)
+        return SQLiteStore(data_dir / SQLITE_FILE, limits, conversation_limits)
     if url.startswith("sqlite:///"):
-        return SQLiteStore(Path(url.removeprefix("sqlite:///")), limits)
+        return SQLiteStore(Path(url.removeprefix("sqlite:///")), limits, conversation_limits)
     if url.startswith(REDIS_SCHEMES):
-        return RedisStore(url, limits)
+        return RedisStore(url, limits, conversation_limits)
     raise ValueError(f"STATE_URL must start with sqlite:///, {', '.join(REDIS_SCHEMES)}; got {url.split(':')[0]}:")
 
 
-__all__ = ["ResponseLimits", "StateStore", "StoreUnavailable", "StoredFile", "StoredResponse", "open_state_store"]
+def store_limits(settings: Settings) -> tuple[ResponseLimits, ConversationLimits]:
+    """The store's bounds, from the settings. A conversation holds no more than one request could send as its
+    input (MAX_INPUT_ITEMS items, MAX_BODY_BYTES), and expires as a stored response does, after its last change."""
+    responses = ResponseLimits(
+        settings.responses_store_size, settings.responses_store_bytes, settings.responses_ttl_seconds
+    )
+    conversations = ConversationLimits(
+        max_count=settings.conversations_store_size,
+        max_bytes=settings.conversations_store_bytes,
+        max_items_each=settings.max_input_items,
+        max_bytes_each=settings.max_body_bytes,
+        ttl_seconds=settings.responses_ttl_seconds,
+    )
+    return responses, conversations
+
+
+__all__ = [
+    "BackgroundRun",
+    "ConversationFull",
+    "ConversationLimits",
+    "DuplicateItem",
+    "LoggedEvent",
+    "ResponseLimits",
+    "StateStore",
+    "StoreUnavailable",
+    "StoredConversation",
+    "StoredFile",
+    "StoredResponse",
+    "open_state_store",
+    "store_limits",
+]

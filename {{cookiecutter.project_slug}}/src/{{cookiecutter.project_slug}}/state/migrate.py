@@ -7,25 +7,38 @@ Run it from the project folder (for `.env`), with the service stopped or at leas
 responses that have not expired are copied oldest first, so the target's bounds (RESPONSES_STORE_SIZE,
 RESPONSES_STORE_BYTES) keep the newest; each starts a full RESPONSES_TTL_SECONDS again. File metadata is
 copied too; the bytes are files named by their id in DATA_DIR/files: copy them to the new FILES_URL with
-any tool (`aws s3 cp --recursive data/files s3://bucket/prefix`), before you start the replicas.
-Copying twice is harmless: what is copied again replaces its copy.
+any tool (`aws s3 cp --recursive data/files s3://bucket/prefix`), before you start the replicas. Conversations
+are copied with their items, the least recently changed first (CONVERSATIONS_STORE_SIZE and _BYTES keep the
+newest). Copying twice is harmless: what is copied again replaces its copy.
 """
 
 import argparse
 import asyncio
+import json
 import sqlite3
 import sys
 import time
 from pathlib import Path
 
 from ..settings import Settings
-from . import SQLITE_FILE, ResponseLimits, StoredFile, StoredResponse, open_state_store
+from . import (
+    SQLITE_FILE,
+    ConversationLimits,
+    ResponseLimits,
+    StoredConversation,
+    StoredFile,
+    StoredResponse,
+    open_state_store,
+    store_limits,
+)
 
 
-async def copy_state(source: Path, target_url: str, limits: ResponseLimits) -> tuple[int, int]:
-    """(responses, files) copied from the SQLite file `source` into the store at `target_url`."""
+async def copy_state(
+    source: Path, target_url: str, limits: ResponseLimits, conversation_limits: ConversationLimits
+) -> tuple[int, int, int]:
+    """(responses, files, conversations) copied from the SQLite file `source` into the store at `target_url`."""
     database = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
-    target = open_state_store(target_url, source.parent, limits)
+    target = open_state_store(target_url, source.parent, limits, conversation_limits)
     try:
         responses = database.execute(
             "SELECT id, record FROM responses WHERE expires_at > ? ORDER BY seq", (time.time(),)
@@ -35,10 +48,23 @@ async def copy_state(source: Path, target_url: str, limits: ResponseLimits) -> t
         files = database.execute("SELECT record FROM files ORDER BY id").fetchall()
         for (record,) in files:
             await target.add_file(StoredFile.from_json(record))
+        conversations = live_conversations(database)
+        for conversation_id, record in conversations:
+            query = "SELECT record FROM conversation_items WHERE conversation_id = ? ORDER BY position"
+            items = [json.loads(item) for (item,) in database.execute(query, (conversation_id,))]
+            await target.create_conversation(StoredConversation.from_json(record), items)
     finally:
         database.close()
         await target.close()
-    return len(responses), len(files)
+    return len(responses), len(files), len(conversations)
+
+
+def live_conversations(database: sqlite3.Connection) -> list[tuple[str, str]]:
+    """(id, record) of each conversation not expired, least recently changed first; none in a file from before."""
+    if not database.execute("SELECT 1 FROM sqlite_master WHERE name = 'conversations'").fetchone():
+        return []
+    query = "SELECT id, record FROM conversations WHERE expires_at > ? ORDER BY expires_at"
+    return database.execute(query, (time.time(),)).fetchall()
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -49,11 +75,11 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if not args.source.exists():
         sys.exit(f"No SQLite state store at {args.source}")
-    limits = ResponseLimits(
-        settings.responses_store_size, settings.responses_store_bytes, settings.responses_ttl_seconds
+    responses, files, conversations = asyncio.run(copy_state(args.source, args.target, *store_limits(settings)))
+    print(
+        f"Copied {responses} stored responses, the metadata of {files} files and {conversations} conversations"
+        " into the new store."
     )
-    responses, files = asyncio.run(copy_state(args.source, args.target, limits))
-    print(f"Copied {responses} stored responses and the metadata of {files} files into the new store.")
 
 
 if __name__ == "__main__":

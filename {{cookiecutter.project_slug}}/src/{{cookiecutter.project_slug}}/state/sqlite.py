@@ -11,6 +11,9 @@ wait runs in the store's own thread, on a second connection: a write that finds 
 (retried there, waiting up to BUSY_TIMEOUT_MS), opening the file, listing files; and, in a third thread and
 connection, the upkeep after every tenth of a bound written (the bounds, then a WAL checkpoint, which flushes
 to disk).
+
+A write of several statements (a conversation and its items) is one transaction (`transaction` below), so it
+too is whole or absent after a crash.
 """
 
 import asyncio
@@ -21,10 +24,26 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
-from .store import FileOrder, ResponseLimits, StoredFile, StoredResponse, StoreUnavailable
+from .store import (
+    BackgroundRun,
+    ConversationFull,
+    ConversationLimits,
+    DuplicateItem,
+    LoggedEvent,
+    Order,
+    ResponseLimits,
+    StoredConversation,
+    StoredFile,
+    StoredResponse,
+    StoreUnavailable,
+    decode_items,
+    encode_items,
+    size_of,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +64,37 @@ CREATE TABLE IF NOT EXISTS response_items (
     response_seq INTEGER NOT NULL REFERENCES responses (seq) ON DELETE CASCADE
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS response_items_by_response ON response_items (response_seq);
+CREATE TABLE IF NOT EXISTS runs (
+    id TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    lease_until REAL NOT NULL,
+    cancel_requested INTEGER NOT NULL DEFAULT 0,
+    record TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS events (
+    response_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    expires_at REAL NOT NULL,
+    event TEXT NOT NULL,
+    PRIMARY KEY (response_id, seq)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS conversations (
+    id TEXT PRIMARY KEY,
+    record TEXT NOT NULL,
+    expires_at REAL NOT NULL,  -- its last change plus the TTL: past the bounds, the least recently changed go first
+    items INTEGER NOT NULL,
+    size INTEGER NOT NULL,  -- bytes of its items' JSON
+    next_position INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS conversation_items (
+    conversation_id TEXT NOT NULL,
+    position INTEGER NOT NULL,
+    id TEXT NOT NULL,
+    record TEXT NOT NULL,
+    PRIMARY KEY (conversation_id, position)
+);
+-- An id names one item of a conversation; by id first, an item is also found without its conversation.
+CREATE UNIQUE INDEX IF NOT EXISTS conversation_item_ids ON conversation_items (id, conversation_id);
 """
 # The responses that hold any of the item ids in the JSON array `:ids`, oldest first.
 HOLDING_ITEMS = """
@@ -60,7 +110,30 @@ SELECT max(seq) FROM (
     FROM responses WINDOW newest_first AS (ORDER BY seq DESC)
 ) WHERE count > :max_count OR bytes > :max_bytes
 """
+# The same for conversations, ordered by their last change: the newest past a bound, found by a read.
+CONVERSATIONS_PAST_THE_BOUNDS = """
+SELECT max(expires_at) FROM (
+    SELECT expires_at, row_number() OVER newest_first AS count, sum(size) OVER newest_first AS bytes
+    FROM conversations WINDOW newest_first AS (ORDER BY expires_at DESC)
+) WHERE count > :max_count OR bytes > :max_bytes
+"""
+LIVE_CONVERSATION = "SELECT items, size, next_position FROM conversations WHERE id = ? AND expires_at > ?"
+LIVE_ITEM = """
+SELECT i.position, i.record FROM conversation_items i JOIN conversations c ON c.id = i.conversation_id
+WHERE i.conversation_id = ? AND i.id = ? AND c.expires_at > ?
+"""
+# The items with any of the ids in a JSON array, in live conversations, the most recently changed last.
+ITEMS_BY_ID = """
+SELECT i.id, i.record FROM conversation_items i JOIN conversations c ON c.id = i.conversation_id
+WHERE i.id IN (SELECT value FROM json_each(?)) AND c.expires_at > ? ORDER BY c.expires_at
+"""
+TAKEN_IDS = "SELECT id FROM conversation_items WHERE conversation_id = ? AND id IN (SELECT value FROM json_each(?))"
+INSERT_ITEM = "INSERT INTO conversation_items (conversation_id, position, id, record) VALUES (?, ?, ?, ?)"
+UNCHANGED_SINCE = "SELECT id FROM conversations WHERE expires_at <= ? AND id IN (SELECT value FROM json_each(?))"
+FORGOTTEN_PER_WRITE = 100  # conversations the upkeep drops in one transaction, so that it holds the lock briefly
 BUSY_TIMEOUT_MS = 10_000  # how long a write waits for another process's write before giving up
+POLL_SECONDS = 0.2  # how often a follower of another process's event log looks for new events
+EVENTS_PER_READ = 1000
 # A save is one row written, and nothing more (the fastest write). Applying the bounds reads every row, so a
 # process does it (in its thread, then checkpoints the WAL) once it has written a tenth of a bound since the last
 # time, or TRIM_WRITES rows at least: the store may hold that much more for a moment.
@@ -71,9 +144,10 @@ TRIM_WRITES = 100
 class SQLiteStore:
     engine = "sqlite"
 
-    def __init__(self, path: Path, limits: ResponseLimits) -> None:
+    def __init__(self, path: Path, limits: ResponseLimits, conversation_limits: ConversationLimits) -> None:
         self.path = path
         self.limits = limits
+        self.conversation_limits = conversation_limits
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="sqlite-state")
         # Upkeep has a thread and a connection of its own, so a write waiting for the lock never waits behind it.
         self._upkeep_thread = ThreadPoolExecutor(1, thread_name_prefix="sqlite-upkeep")
@@ -149,15 +223,11 @@ class SQLiteStore:
         record = stored.to_json()
         if len(record) > self.limits.max_bytes or self.limits.max_count <= 0:
             return False
-        row = (response_id, time.time() + self.limits.ttl_seconds, len(record), record)
-        item_ids = stored.item_ids()
+        expires_at = time.time() + self.limits.ttl_seconds
 
         def save(db: sqlite3.Connection) -> None:
             with transaction(db):
-                query = "INSERT OR REPLACE INTO responses (id, expires_at, size, record) VALUES (?, ?, ?, ?)"
-                seq = db.execute(query, row).lastrowid
-                query = "INSERT OR REPLACE INTO response_items (item_id, response_seq) VALUES (?, ?)"
-                db.executemany(query, [(item_id, seq) for item_id in item_ids])
+                insert_response(db, response_id, expires_at, record, stored.item_ids())
 
         await self._run(save, writes=len(record))
         return True
@@ -173,7 +243,9 @@ class SQLiteStore:
 
     async def delete_response(self, response_id: str) -> bool:
         def delete(db: sqlite3.Connection) -> bool:
-            return db.execute("DELETE FROM responses WHERE id = ?", (response_id,)).rowcount > 0
+            with transaction(db):
+                db.execute("DELETE FROM events WHERE response_id = ?", (response_id,))
+                return db.execute("DELETE FROM responses WHERE id = ?", (response_id,)).rowcount > 0
 
         return await self._run(delete, writes=0)
 
@@ -184,6 +256,110 @@ class SQLiteStore:
         for (record,) in records:  # the newest copy of an item wins (they are the same, unless a client resent it)
             found |= StoredResponse.from_json(record).find_items(item_ids)
         return found
+
+    # --- background runs ---
+
+    async def create_run(self, run: BackgroundRun, lease_seconds: float) -> None:
+        row = (run.id, run.owner, time.time() + lease_seconds, run.to_json())
+        query = "INSERT INTO runs (id, owner, lease_until, record) VALUES (?, ?, ?, ?)"
+        await self._run(lambda db: db.execute(query, row), writes=0)
+
+    async def get_run(self, response_id: str) -> BackgroundRun | None:
+        query = "SELECT record, owner, lease_until, cancel_requested FROM runs WHERE id = ?"
+        row = await self._run(lambda db: db.execute(query, (response_id,)).fetchone())
+        return _run_from(row) if row else None
+
+    async def update_run(self, run: BackgroundRun) -> bool:
+        query = "UPDATE runs SET record = ? WHERE id = ? AND owner = ?"
+        updated = await self._run(lambda db: db.execute(query, (run.to_json(), run.id, run.owner)).rowcount, writes=0)
+        return updated > 0
+
+    async def renew_leases(self, owner: str, response_ids: list[str], lease_seconds: float) -> dict[str, bool]:
+        def renew(db: sqlite3.Connection) -> dict[str, bool]:
+            marks = ",".join("?" * len(response_ids))
+            with transaction(db):
+                query = f"UPDATE runs SET lease_until = ? WHERE owner = ? AND id IN ({marks})"
+                db.execute(query, (time.time() + lease_seconds, owner, *response_ids))
+                query = f"SELECT id, cancel_requested FROM runs WHERE owner = ? AND id IN ({marks})"
+                return {run_id: bool(cancel) for run_id, cancel in db.execute(query, (owner, *response_ids))}
+
+        return await self._run(renew, writes=0) if response_ids else {}
+
+    async def request_cancel(self, response_id: str) -> BackgroundRun | None:
+        def cancel(db: sqlite3.Connection) -> tuple[str, str, float, int] | None:
+            with transaction(db):
+                db.execute("UPDATE runs SET cancel_requested = 1 WHERE id = ?", (response_id,))
+                query = "SELECT record, owner, lease_until, cancel_requested FROM runs WHERE id = ?"
+                return db.execute(query, (response_id,)).fetchone()
+
+        row = await self._run(cancel, writes=0)
+        return _run_from(row) if row else None
+
+    async def take_over_lapsed(self, owner: str, lease_seconds: float) -> list[BackgroundRun]:
+        def take(db: sqlite3.Connection) -> list[tuple[str, str, float, int]]:
+            now = time.time()
+            with transaction(db):
+                lapsed = [run_id for (run_id,) in db.execute("SELECT id FROM runs WHERE lease_until < ?", (now,))]
+                if not lapsed:
+                    return []
+                marks = ",".join("?" * len(lapsed))
+                query = f"UPDATE runs SET owner = ?, lease_until = ? WHERE lease_until < ? AND id IN ({marks})"
+                db.execute(query, (owner, now + lease_seconds, now, *lapsed))
+                query = (
+                    f"SELECT record, owner, lease_until, cancel_requested FROM runs WHERE owner = ? AND id IN ({marks})"
+                )
+                return db.execute(query, (owner, *lapsed)).fetchall()
+
+        # A transaction that writes: in the thread, where waiting for another worker's write is fine.
+        return [_run_from(row) for row in await self._threaded(take)]
+
+    async def release_runs(self, owner: str, response_ids: list[str]) -> None:
+        marks = ",".join("?" * len(response_ids))
+        query = f"UPDATE runs SET lease_until = 0 WHERE owner = ? AND id IN ({marks})"
+        if response_ids:
+            await self._run(lambda db: db.execute(query, (owner, *response_ids)), writes=0)
+
+    async def finish_run(self, run: BackgroundRun, stored: StoredResponse) -> bool:
+        record = stored.to_json()
+        expires_at = time.time() + self.limits.ttl_seconds
+
+        def finish(db: sqlite3.Connection) -> bool:
+            with transaction(db):
+                if db.execute("DELETE FROM runs WHERE id = ? AND owner = ?", (run.id, run.owner)).rowcount == 0:
+                    return False
+                insert_response(db, run.id, expires_at, record, stored.item_ids())
+                return True
+
+        return await self._run(finish, writes=len(record))
+
+    # --- event logs ---
+
+    async def append_events(self, response_id: str, events: list[LoggedEvent]) -> None:
+        expires_at = time.time() + self.limits.ttl_seconds
+        rows = [(response_id, seq, expires_at, event) for seq, event in events]
+        query = "INSERT OR REPLACE INTO events (response_id, seq, expires_at, event) VALUES (?, ?, ?, ?)"
+        await self._run(lambda db: db.executemany(query, rows), writes=0)
+
+    async def read_events(self, response_id: str, after: int, limit: int) -> list[LoggedEvent]:
+        query = "SELECT seq, event FROM events WHERE response_id = ? AND seq > ? ORDER BY seq LIMIT ?"
+        return await self._run(lambda db: db.execute(query, (response_id, after, limit)).fetchall())
+
+    async def last_sequence_number(self, response_id: str) -> int:
+        query = "SELECT max(seq) FROM events WHERE response_id = ?"
+        (last,) = await self._run(lambda db: db.execute(query, (response_id,)).fetchone())
+        return -1 if last is None else last
+
+    async def wait_for_events(self, response_id: str, after: int, timeout: float) -> list[LoggedEvent]:
+        """Polled: other processes write the same file, and SQLite tells nobody. Quick at first, then every
+        POLL_SECONDS, so a follower on another worker lags by at most that."""
+        deadline = time.monotonic() + timeout
+        pause = 0.01
+        while not (events := await self.read_events(response_id, after, EVENTS_PER_READ)):
+            if time.monotonic() >= deadline:
+                return []
+            await asyncio.sleep(min(pause, max(0.0, deadline - time.monotonic())))
+            pause = min(pause * 2, POLL_SECONDS)
+        return events
 
     # --- files ---
 
@@ -202,9 +378,7 @@ class SQLiteStore:
         record = await self._run(get)
         return StoredFile.from_json(record) if record is not None else None
 
-    async def list_files(
-        self, *, purpose: str | None, order: FileOrder, after: str | None, limit: int
-    ) -> list[StoredFile]:
+    async def list_files(self, *, purpose: str | None, order: Order, after: str | None, limit: int) -> list[StoredFile]:
         conditions, values = [], []
         if purpose is not None:
             conditions.append("purpose = ?")
@@ -222,12 +396,138 @@ class SQLiteStore:
         delete = lambda db: db.execute("DELETE FROM files WHERE id = ?", (file_id,)).rowcount > 0  # noqa: E731
         return await self._run(delete, writes=0)
 
+    # --- conversations ---
+
+    async def create_conversation(self, conversation: StoredConversation, items: list[dict[str, Any]]) -> None:
+        encoded = encode_items(items)
+        size = size_of(encoded)
+        self._check_bounds(len(encoded), size)
+        row = (conversation.id, conversation.to_json(), self._expiry(), len(encoded), size, len(encoded))
+
+        def create(db: sqlite3.Connection) -> None:
+            with transaction(db):
+                db.execute("DELETE FROM conversation_items WHERE conversation_id = ?", (conversation.id,))
+                db.execute("INSERT OR REPLACE INTO conversations VALUES (?, ?, ?, ?, ?, ?)", row)
+                rows = [(conversation.id, position, *item) for position, item in enumerate(encoded)]
+                db.executemany(INSERT_ITEM, rows)
+
+        await self._run(create, writes=size)
+
+    async def get_conversation(self, conversation_id: str) -> StoredConversation | None:
+        query = "SELECT record FROM conversations WHERE id = ? AND expires_at > ?"
+        row = await self._run(lambda db: db.execute(query, (conversation_id, time.time())).fetchone())
+        return StoredConversation.from_json(row[0]) if row else None
+
+    async def update_conversation(self, conversation_id: str, metadata: dict[str, str]) -> StoredConversation | None:
+        def update(db: sqlite3.Connection) -> StoredConversation | None:
+            with transaction(db):
+                query = "SELECT record FROM conversations WHERE id = ? AND expires_at > ?"
+                row = db.execute(query, (conversation_id, time.time())).fetchone()
+                if row is None:
+                    return None
+                updated = replace(StoredConversation.from_json(row[0]), metadata=metadata)
+                change = "UPDATE conversations SET record = ?, expires_at = ? WHERE id = ?"
+                db.execute(change, (updated.to_json(), self._expiry(), conversation_id))
+                return updated
+
+        return await self._run(update, writes=0)
+
+    async def delete_conversation(self, conversation_id: str) -> bool:
+        def delete(db: sqlite3.Connection) -> bool:
+            with transaction(db):
+                alive = db.execute(LIVE_CONVERSATION, (conversation_id, time.time())).fetchone() is not None
+                forget_conversations(db, [conversation_id])
+                return alive
+
+        return await self._run(delete, writes=0)
+
+    async def add_conversation_items(self, conversation_id: str, items: list[dict[str, Any]]) -> bool:
+        encoded = encode_items(items)
+        added = size_of(encoded)
+        ids = json.dumps([item_id for item_id, _ in encoded])
+
+        def add(db: sqlite3.Connection) -> bool:
+            with transaction(db):
+                row = db.execute(LIVE_CONVERSATION, (conversation_id, time.time())).fetchone()
+                if row is None:
+                    return False
+                count, size, position = row
+                self._check_bounds(count + len(encoded), size + added)
+                if duplicate := db.execute(TAKEN_IDS, (conversation_id, ids)).fetchone():
+                    raise DuplicateItem(duplicate[0])
+                rows = [(conversation_id, position + offset, *item) for offset, item in enumerate(encoded)]
+                db.executemany(INSERT_ITEM, rows)
+                change = "UPDATE conversations SET items = ?, size = ?, next_position = ?, expires_at = ? WHERE id = ?"
+                count, size, position = count + len(encoded), size + added, position + len(encoded)
+                db.execute(change, (count, size, position, self._expiry(), conversation_id))
+                return True
+
+        return await self._run(add, writes=added)
+
+    async def list_conversation_items(
+        self, conversation_id: str, *, order: Order, after: str | None, limit: int | None
+    ) -> list[dict[str, Any]] | None:
+        query = "SELECT record FROM conversation_items WHERE conversation_id = ?"
+        values: list[object] = [conversation_id]
+        if after is not None:
+            position_of_after = "SELECT position FROM conversation_items WHERE conversation_id = ? AND id = ?"
+            query += f" AND position {'>' if order == 'asc' else '<'} ({position_of_after})"
+            values += [conversation_id, after]
+        query += f" ORDER BY position {'ASC' if order == 'asc' else 'DESC'}"
+        if limit is not None:
+            query += " LIMIT ?"
+            values.append(limit)
+
+        def listed(db: sqlite3.Connection) -> list[dict[str, Any]] | None:
+            if db.execute(LIVE_CONVERSATION, (conversation_id, time.time())).fetchone() is None:
+                return None
+            return decode_items(",".join(record for (record,) in db.execute(query, values)))
+
+        # A page (at most 100) is read here; a whole conversation, as a response's input, in the thread.
+        return await (self._run(listed) if limit is not None else self._threaded(listed))
+
+    async def get_conversation_item(self, conversation_id: str, item_id: str) -> dict[str, Any] | None:
+        row = await self._run(lambda db: db.execute(LIVE_ITEM, (conversation_id, item_id, time.time())).fetchone())
+        return json.loads(row[1]) if row else None
+
+    async def find_conversation_items(self, item_ids: list[str]) -> dict[str, dict[str, Any]]:
+        if not item_ids:
+            return {}
+        query = lambda db: db.execute(ITEMS_BY_ID, (json.dumps(item_ids), time.time())).fetchall()  # noqa: E731
+        return {item_id: json.loads(record) for item_id, record in await self._run(query)}
+
+    async def delete_conversation_item(self, conversation_id: str, item_id: str) -> bool:
+        def delete(db: sqlite3.Connection) -> bool:
+            with transaction(db):
+                row = db.execute(LIVE_ITEM, (conversation_id, item_id, time.time())).fetchone()
+                if row is None:
+                    return False
+                position, record = row
+                query = "DELETE FROM conversation_items WHERE conversation_id = ? AND position = ?"
+                db.execute(query, (conversation_id, position))
+                change = "UPDATE conversations SET items = items - 1, size = size - ?, expires_at = ? WHERE id = ?"
+                db.execute(change, (len(record.encode()), self._expiry(), conversation_id))
+                return True
+
+        return await self._run(delete, writes=0)
+
+    def _expiry(self) -> float:
+        return time.time() + self.conversation_limits.ttl_seconds
+
+    def _check_bounds(self, items: int, size: int) -> None:
+        limits = self.conversation_limits
+        if items > limits.max_items_each or size > min(limits.max_bytes_each, limits.max_bytes):
+            raise ConversationFull()
+
     # --- upkeep ---
 
     async def ping(self) -> None:
         await self._run(lambda db: db.execute("SELECT 1").fetchone())
 
     async def prune(self) -> int:
+        return await self._prune_responses() + await self._prune_conversations()
+
+    async def _prune_responses(self) -> int:
         bounds = {"max_count": self.limits.max_count, "max_bytes": self.limits.max_bytes}
 
         def trim(db: sqlite3.Connection) -> int:
@@ -236,6 +536,31 @@ class SQLiteStore:
             expired = db.execute("SELECT seq FROM responses WHERE expires_at <= ?", (time.time(),)).fetchall()
             if expired:
                 dropped += db.executemany("DELETE FROM responses WHERE seq = ?", expired).rowcount
+            # The logs of responses that expired or were pushed out by the bounds go with them.
+            db.execute("DELETE FROM events WHERE expires_at <= ?", (time.time(),))
+            db.execute(
+                "DELETE FROM events WHERE response_id NOT IN (SELECT id FROM responses)"
+                " AND response_id NOT IN (SELECT id FROM runs)"
+            )
+            return dropped
+
+        return await self._in_upkeep_thread(trim)
+
+    async def _prune_conversations(self) -> int:
+        bounds = {"max_count": self.conversation_limits.max_count, "max_bytes": self.conversation_limits.max_bytes}
+
+        def trim(db: sqlite3.Connection) -> int:
+            (past_the_bounds,) = db.execute(CONVERSATIONS_PAST_THE_BOUNDS, bounds).fetchone()
+            cutoff = max(past_the_bounds or 0, time.time())  # those past a bound, and those that have expired
+            rows = db.execute("SELECT id FROM conversations WHERE expires_at <= ?", (cutoff,))
+            found = [conversation_id for (conversation_id,) in rows]
+            dropped = 0
+            for start in range(0, len(found), FORGOTTEN_PER_WRITE):  # others may write between two
+                batch = json.dumps(found[start : start + FORGOTTEN_PER_WRITE])
+                with transaction(db):  # those changed since they were found stay
+                    still = db.execute(UNCHANGED_SINCE, (cutoff, batch)).fetchall()
+                    forget_conversations(db, [conversation_id for (conversation_id,) in still])
+                dropped += len(still)
             return dropped
 
         return await self._in_upkeep_thread(trim)
@@ -277,6 +602,30 @@ def transaction(db: sqlite3.Connection) -> Iterator[None]:
         if db.in_transaction:  # some failures (a full disk) have rolled it back already
             db.execute("ROLLBACK")
         raise
+
+
+def insert_response(
+    db: sqlite3.Connection, response_id: str, expires_at: float, record: bytes, item_ids: list[str]
+) -> None:
+    """Within a transaction: the response (replacing one of its id) and its items' entries in the item index."""
+    query = "INSERT OR REPLACE INTO responses (id, expires_at, size, record) VALUES (?, ?, ?, ?)"
+    seq = db.execute(query, (response_id, expires_at, len(record), record)).lastrowid
+    query = "INSERT OR REPLACE INTO response_items (item_id, response_seq) VALUES (?, ?)"
+    db.executemany(query, [(item_id, seq) for item_id in item_ids])
+
+
+def _run_from(row: tuple[str, str, float, int]) -> BackgroundRun:
+    record, owner, lease_until, cancel_requested = row
+    return BackgroundRun.from_json(
+        record, owner=owner, lease_until=lease_until, cancel_requested=bool(cancel_requested)
+    )
+
+
+def forget_conversations(db: sqlite3.Connection, conversation_ids: list[str]) -> None:
+    """Within a transaction: the conversations and their items go."""
+    rows = [(conversation_id,) for conversation_id in conversation_ids]
+    db.executemany("DELETE FROM conversation_items WHERE conversation_id = ?", rows)
+    db.executemany("DELETE FROM conversations WHERE id = ?", rows)
 
 
 @contextmanager

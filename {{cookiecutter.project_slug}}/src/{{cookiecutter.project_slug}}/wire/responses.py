@@ -15,6 +15,7 @@ import time
 from typing import Any
 
 from ..events import Event, Finish, ReasoningDelta, StreamError, TextDelta, ToolCallDelta, Usage, merge_deltas
+from ..state import LoggedEvent
 
 # Why a response stopped early, by the chat-style finish reason a wrapper gave.
 INCOMPLETE_REASONS = {"length": "max_output_tokens", "content_filter": "content_filter"}
@@ -73,7 +74,15 @@ def response_object(model: str, body: dict[str, Any]) -> dict[str, Any]:
         "safety_identifier": body.get("safety_identifier"),
         "prompt_cache_key": body.get("prompt_cache_key"),
         "metadata": body.get("metadata") or {},
+        "conversation": _conversation(body.get("conversation")),
     }
+
+
+def _conversation(reference: str | dict[str, Any] | None) -> dict[str, str] | None:
+    """The conversation the request named (an id, or `{"id": ...}`), as the response object names it."""
+    if reference is None:
+        return None
+    return {"id": reference if isinstance(reference, str) else reference["id"]}
 
 
 def _given(body: dict[str, Any], field: str, default: Any) -> Any:
@@ -145,24 +154,46 @@ class _OpenItem:
 
 
 class ResponseEncoder:
-    """Grows one response from events. `emit=False` (for `stream: false`) skips building the SSE text."""
+    """Grows one response from events. `emit=False` (for `stream: false`) skips building the SSE text.
 
-    def __init__(self, response: dict[str, Any], *, emit: bool = True) -> None:
+    Each method returns the SSE text of the events it made; with `keep_events`, they are kept instead, for
+    `take_events` to give them one by one with their sequence numbers (a background response logs them).
+    `first_sequence_number` continues a stream that a run before this one began (a background response started
+    again after its process died).
+    """
+
+    def __init__(
+        self,
+        response: dict[str, Any],
+        *,
+        emit: bool = True,
+        keep_events: bool = False,
+        first_sequence_number: int = 0,
+    ) -> None:
         self.response = response
         self.emit = emit
+        self.keep_events = keep_events
         self.error: StreamError | None = None
-        self._sequence_number = 0
+        self._sequence_number = first_sequence_number
         self._open: _OpenItem | None = None
         self._input_tokens = 0
         self._output_tokens = 0
         self._usage_known = False
         self._incomplete_reason: str | None = None
-        self._out: list[str] = []
+        self._out: list[LoggedEvent] = []
 
     # --- the stream encoder protocol used by wire.sse ---
 
     def start(self) -> str:
+        return self.created() + self.in_progress()
+
+    def created(self) -> str:
+        """`response.created`, with the response as it is (a background one may still be queued)."""
         self._event("response.created", response=self.response)
+        return self._flush()
+
+    def in_progress(self) -> str:
+        self.response["status"] = "in_progress"
         self._event("response.in_progress", response=self.response)
         return self._flush()
 
@@ -267,9 +298,19 @@ class ResponseEncoder:
         self.error = error
         self._close_item(status="incomplete")
         self.response["status"] = "failed"
+        self.response["completed_at"] = None  # when an ending at the store's refused what `finish` had completed
         self.response["error"] = {"code": error.code or "server_error", "message": error.message}
         self._set_usage()
         self._event("response.failed", response=self.response)
+
+    def cancel(self) -> str:
+        """The end of a cancelled (background) response: the spec has no event of its own for it, so it ends as a
+        failed stream does, with `response.failed`, its response's status `cancelled`."""
+        self._close_item(status="incomplete")
+        self.response["status"] = "cancelled"
+        self._set_usage()
+        self._event("response.failed", response=self.response)
+        return self._flush()
 
     def _set_usage(self) -> None:
         if self._usage_known:
@@ -294,13 +335,20 @@ class ResponseEncoder:
         if self.emit:
             payload = {"type": event_type, "sequence_number": self._sequence_number, **fields}
             data = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
-            self._out.append(f"event: {event_type}\ndata: {data}\n\n")
+            self._out.append((self._sequence_number, f"event: {event_type}\ndata: {data}\n\n"))
         self._sequence_number += 1
 
     def _flush(self) -> str:
-        text = "".join(self._out)
+        if self.keep_events:
+            return ""  # they wait for `take_events`
+        text = "".join(event for _, event in self._out)
         self._out.clear()
         return text
+
+    def take_events(self) -> list[LoggedEvent]:
+        """With `keep_events`, the events made so far, one by one with their sequence numbers (for a log)."""
+        events, self._out = self._out, []
+        return events
 
 
 def _output_text(text: str) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from typing import Protocol
 
 from quart import Response
 
+from .. import metrics
 from ..errors import OpenAIError
 from ..events import Event, StreamError
 from ..runner import EventStream
@@ -32,6 +33,7 @@ async def sse_body(
     on_finish: OnFinish | None = None,
 ) -> AsyncIterator[str]:
     """Encode the run's events as they come; a `: ping` comment fills each silence."""
+    meter = metrics.stream_meter()  # None with METRICS=off
     try:
         if preamble := encoder.start():
             yield preamble
@@ -41,6 +43,8 @@ async def sse_body(
                 yield PING
             else:
                 yield encoder.encode(batch)
+                if meter is not None:
+                    meter.written(batch)
                 if any(isinstance(event, StreamError) for event in batch):
                     return
             batch = await stream.next_batch(keepalive_seconds)
@@ -49,12 +53,13 @@ async def sse_body(
             try:
                 await on_finish()
             except OpenAIError as error:  # e.g. the store is unreachable: the stream fails instead
-                failure = StreamError(error.message, error.type, error.code, error.status, error.param)
-                last = encoder.encode([failure])
+                last = encoder.encode([as_stream_error(error)])
         yield last
     finally:
         # Runs on normal end and when the client disconnects (the generator is cancelled).
         stream.close()
+        if meter is not None:
+            meter.closed()
 
 
 def sse_response(body: AsyncIterator[str]) -> Response:
@@ -80,6 +85,11 @@ async def stream_response(
         stream.close()
         raise error_response(first_batch[0])
     return sse_response(sse_body(stream, encoder, first_batch, keepalive_seconds, on_finish))
+
+
+def as_stream_error(error: OpenAIError) -> StreamError:
+    """An error found after the stream began (e.g. by a store write at its end), to end the stream with."""
+    return StreamError(error.message, error.type, error.code, error.status, error.param)
 
 
 def error_response(error: StreamError) -> OpenAIError:
