@@ -1,4 +1,4 @@
-"""llm.py's ReasoningOpenAIChatGenerator against the scripted upstream: it sends what the SDK would send.
+"""openai_generator.py's ReasoningOpenAIChatGenerator against the scripted upstream: it sends what the SDK would send.
 
 It posts the request Haystack prepared without the SDK's transform (a speed-up, measured in bench/), so
 the upstream must receive the same body and headers as from Haystack's own OpenAIChatGenerator.
@@ -17,7 +17,7 @@ from haystack.dataclasses import ChatMessage, ImageContent, StreamingChunk, Tool
 from haystack.tools import Tool
 from haystack.utils import Secret
 
-from {{ cookiecutter.project_slug }}.llm import ReasoningOpenAIChatGenerator
+from {{ cookiecutter.project_slug }}.openai_generator import ReasoningOpenAIChatGenerator
 
 from support import CLIENT_TIMEOUT
 from upstream import ScriptedUpstream

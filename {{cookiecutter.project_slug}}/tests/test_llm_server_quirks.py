@@ -6,6 +6,7 @@
   int `code` and a `type` of its own. The client gets a 400 with the server's reason, and OpenAI's code
   `context_length_exceeded`, which clients act on.
 - The request's sampling fields reach the server: the example wrappers pass them on as `generation_kwargs`.
+- Some servers repeat a streamed tool call's id and name on every piece: the call is still read once, by name.
 """
 
 from __future__ import annotations
@@ -149,3 +150,42 @@ def test_a_responses_requests_sampling_fields_reach_the_llm_server(
     sent = upstream.requests[-1]
     assert (sent.get("temperature"), sent.get("top_p"), sent.get("max_completion_tokens")) == (0.3, 0.9, 20)
     assert "max_output_tokens" not in sent, "Chat Completions, which the server speaks, has no such field"
+
+
+WEATHER = {"id": "call_w1", "name": "get_weather", "arguments": '{"city": "Oslo", "unit": "celsius"}'}
+WEATHER_TOOL = {
+    "type": "function",
+    "function": {"name": "get_weather", "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}},
+}
+
+
+def test_an_agent_runs_a_tool_call_whose_head_repeats(service: ServiceProcess, upstream: ScriptedUpstream) -> None:
+    """The agent's LLM asks for its tool with the name on every piece: the tool runs, by its own name."""
+    call = {"id": "call_t1", "name": "get_current_time", "arguments": '{"timezone": "UTC"}'}
+    upstream.script(text="", tool_calls=[call], repeats_call_head=True)
+    upstream.script(text="It is tea time.")
+    answer = service.client().chat.completions.create(model="agent", messages=user("What time is it?"))
+    assert answer.choices[0].message.content == "It is tea time."
+    second = upstream.requests[1]["messages"]
+    assert [c["function"]["name"] for m in second for c in m.get("tool_calls") or ()] == ["get_current_time"]
+    results = [m for m in second if m.get("role") == "tool"]
+    assert [m["tool_call_id"] for m in results] == ["call_t1"] and "UTC" in results[0]["content"], results
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
+def test_a_client_gets_a_tool_call_whose_head_repeats_once(
+    service: ServiceProcess, upstream: ScriptedUpstream, stream: bool
+) -> None:
+    upstream.script(text="", tool_calls=[WEATHER], repeats_call_head=True)
+    client = service.client()
+    request = {"model": "llm", "messages": user("Weather in Oslo?"), "tools": [WEATHER_TOOL]}
+    if stream:
+        chunks = list(client.chat.completions.create(**request, stream=True))
+        pieces = [call for c in chunks if c.choices for call in c.choices[0].delta.tool_calls or ()]
+        assert [(call.id, call.function.name) for call in pieces if call.id] == [("call_w1", "get_weather")]
+        arguments = "".join(call.function.arguments or "" for call in pieces)
+    else:
+        calls = client.chat.completions.create(**request).choices[0].message.tool_calls or []
+        assert [(call.id, call.function.name) for call in calls] == [("call_w1", "get_weather")]
+        arguments = calls[0].function.arguments
+    assert arguments == WEATHER["arguments"]

@@ -55,3 +55,43 @@ def test_offline_chat_answers_the_question(offline_service: ServiceProcess) -> N
     """The offline stand-in echoes the question, so a user sees their request went through."""
     text = offline_service.client().chat.completions.create(model="chat", messages=user("tell me X42")).choices[0]
     assert "tell me X42" in (text.message.content or "")
+
+
+RAG_SYSTEM = (
+    "Answer from these passages.\n"
+    "[1] handbook.txt: The lighthouse keeper's cat is called Marmalade.\n"
+    "[2] menu.txt: The bakery opens at seven."
+)
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
+def test_offline_answer_quotes_the_context_that_matches_the_question(
+    offline_service: ServiceProcess, stream: bool
+) -> None:
+    """A retriever's passages in the system message: the offline answer quotes the one about the question."""
+    messages = [{"role": "system", "content": RAG_SYSTEM}, *user("What is the cat called?")]
+    client = offline_service.client()
+    if stream:
+        chunks = client.chat.completions.create(model="llm", messages=messages, stream=True)
+        text = "".join(chunk.choices[0].delta.content or "" for chunk in chunks if chunk.choices)
+    else:
+        text = client.chat.completions.create(model="llm", messages=messages).choices[0].message.content or ""
+    assert text == (
+        "[offline: set OPENAI_API_KEY for a real model] You said: What is the cat called?\n"
+        "From the context:\n"
+        "> [1] handbook.txt: The lighthouse keeper's cat is called Marmalade."
+    )
+
+
+def test_offline_answer_reads_a_prompt_with_the_documents_above_the_question(offline_service: ServiceProcess) -> None:
+    """A RAG template that puts the documents and the question in one user message, on the Responses API."""
+    prompt = "Context:\nThe cat is called Marmalade.\nThe bakery opens at seven.\nQuestion: When does the bakery open?"
+    answer = offline_service.client().responses.create(model="llm", input=prompt).output_text
+    assert answer.endswith(
+        "You said: Question: When does the bakery open?\nFrom the context:\n> The bakery opens at seven."
+    )
+
+
+def test_offline_answer_without_context_only_repeats_the_question(offline_service: ServiceProcess) -> None:
+    text = offline_service.client().chat.completions.create(model="llm", messages=user("Zebra?")).choices[0]
+    assert text.message.content == "[offline: set OPENAI_API_KEY for a real model] You said: Zebra?"

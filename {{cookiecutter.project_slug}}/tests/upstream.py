@@ -64,6 +64,8 @@ class Script:
     # Mid-stream failures, after this many chunks: an error event (as OpenAI sends one), or a dropped connection.
     error_event_after: int | None = None
     drop_after: int | None = None
+    # True: every piece of a streamed tool call repeats its id and name, as some compatible servers send them.
+    repeats_call_head: bool = False
 
 
 @dataclass
@@ -571,7 +573,14 @@ class _Answer:
             head["function"]["arguments"] = ""
             yield self._chunk({"tool_calls": [head]})
             for piece in self._argument_pieces(call["arguments"]):
-                yield self._chunk({"tool_calls": [{"index": index, "function": {"arguments": piece}}]})
+                more = {"index": index, "function": {"arguments": piece}}
+                if self.script.repeats_call_head:
+                    more |= {
+                        "id": call["id"],
+                        "type": "function",
+                        "function": {"name": call["name"], "arguments": piece},
+                    }
+                yield self._chunk({"tool_calls": [more]})
         yield self._chunk({}, self.finish_reason)
         if self.include_usage:
             yield {**self._chunk({}), "choices": [], "usage": self.usage()}

@@ -23,7 +23,7 @@ from .blueprints import chat, conversations, files, health, models, responses, s
 from .blueprints import metrics as metrics_route  # noqa: E402
 from .cors import allow_origins  # noqa: E402
 from .errors import register_error_handlers  # noqa: E402
-from .file_store import FileStore  # noqa: E402
+from .file_store import FileStore, use_file_store  # noqa: E402
 from .idle_clients import IdleClientLimit  # noqa: E402
 from .log_format import configure_logging  # noqa: E402
 from .registry import Registry, load_wrappers, wrapper_names  # noqa: E402
@@ -32,7 +32,6 @@ from .runner import Deadlines, Runner  # noqa: E402
 from .shutdown import on_stop_signal  # noqa: E402
 from .state import StateStore, StoreUnavailable, open_state_store, store_limits  # noqa: E402
 from .tracing import start_tracing  # noqa: E402
-from .uploaded_files import use_file_store  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
@@ -108,13 +107,11 @@ def create_app(settings: Settings | None = None) -> Quart:
             runner.stop_all()
 
         on_stop_signal(stop_runs, settings.shutdown_grace_seconds)
-        app.extensions["file_store"] = FileStore(
-            app.extensions["state"], open_blob_store(settings.files_url, settings.data_dir)
-        )
-        await import_old_file_metadata(app.extensions["file_store"])
+        files = FileStore(store, open_blob_store(settings.files_url, settings.data_dir))
+        await import_old_file_metadata(files)
         # Looking for bytes left by uploads that died may list a whole bucket: not before serving.
-        app.extensions["file_store_upkeep"] = asyncio.create_task(prune_file_store(app.extensions["file_store"]))
-        use_file_store(app.extensions["file_store"])  # for the helpers wrappers call (uploaded_files.py)
+        app.extensions["file_store_upkeep"] = asyncio.create_task(prune_file_store(files))
+        use_file_store(files)  # the one route to it: `file_store.file_store()`
         names = wrapper_names(settings.wrappers_package)  # a WRAPPERS_PACKAGE that cannot be imported stops here
         app.extensions["wrapper_loading"] = asyncio.create_task(load_then_freeze(settings.wrappers_package, names))
 

@@ -16,7 +16,6 @@ the runs still going are handed back the same way, their leases released, instea
 import asyncio
 import logging
 import os
-import secrets
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field, replace
@@ -24,6 +23,7 @@ from typing import Any
 
 from .errors import OpenAIError
 from .events import StreamError
+from .ids import new_id
 from .runner import Deadlines, EventStream, Runner
 from .state import BackgroundRun, LoggedEvent, StateStore, StoredResponse, StoreUnavailable
 from .wire.responses import ResponseEncoder
@@ -89,7 +89,7 @@ class BackgroundRuns:
     ) -> None:
         self._runner, self._store, self._method_for, self._settings = runner, store, method_for, settings
         self._end_turn = end_turn
-        self.owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+        self.owner = new_id(f"{socket.gethostname()}:{os.getpid()}:", 8)
         self._slots = asyncio.Semaphore(settings.workers)  # waiters get in in the order they came
         self._local: dict[str, _LocalRun] = {}
         self._loops: list[asyncio.Task[None]] = []

@@ -13,7 +13,6 @@ Every method may block on disk or network: call them from a worker thread.
 
 import logging
 import os
-import secrets
 import tempfile
 import threading
 import time
@@ -27,6 +26,7 @@ import obstore
 import obstore.exceptions
 from obstore.store import S3Store
 
+from .ids import new_id
 from .state import StoreUnavailable
 
 logger = logging.getLogger(__name__)
@@ -111,7 +111,7 @@ class DiskBlobs:
         directory.mkdir(parents=True, exist_ok=True)
 
     def new_upload(self) -> BlobUpload:
-        temp = self.directory / f"{TEMP_PREFIX}{secrets.token_hex(8)}"
+        temp = self.directory / new_id(TEMP_PREFIX, 16)
 
         def publish(spool: BinaryIO, key: str) -> None:
             spool.close()

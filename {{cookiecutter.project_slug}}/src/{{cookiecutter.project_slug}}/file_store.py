@@ -11,11 +11,11 @@ import asyncio
 import json
 import logging
 import re
-import secrets
 import time
 from types import TracebackType
 
 from .blobs import TEMP_PREFIX, BlobStore, BlobUpload, Chunks, DiskBlobs
+from .ids import new_id
 from .state import StateStore, StoredFile
 from .state.store import Order
 
@@ -27,16 +27,13 @@ FILE_ID = re.compile(r"file-[0-9a-f]{32}")
 ORPHAN_SECONDS = 3600
 
 
-def new_file_id(created_ns: int) -> str:
-    return f"file-{created_ns:016x}{secrets.token_hex(8)}"
-
-
 class FileStore:
     """What the Files API and the wrappers' helpers (`uploaded_files.py`) use; every method awaits, none blocks."""
 
     def __init__(self, state: StateStore, blobs: BlobStore) -> None:
         self.state = state
         self.blobs = blobs
+        self.loop: asyncio.AbstractEventLoop | None = None  # where its clients live: set by `use_file_store`
 
     def new_upload(self) -> "FileUpload":
         return FileUpload(self, self.blobs.new_upload())
@@ -109,7 +106,7 @@ class FileUpload:
     async def commit(self, *, filename: str, purpose: str) -> StoredFile:
         """Publish the bytes (in a worker thread), then list the file: from then on every replica sees it."""
         now = time.time_ns()
-        stored = StoredFile(new_file_id(now), filename, purpose, self._blob.size, now // 1_000_000_000)
+        stored = StoredFile(new_id(f"file-{now:016x}", 16), filename, purpose, self._blob.size, now // 1_000_000_000)
         await asyncio.to_thread(self._blob.publish, stored.id)
         try:
             await self._store.state.add_file(stored)
@@ -117,3 +114,20 @@ class FileUpload:
             await asyncio.shield(asyncio.to_thread(self._store.blobs.delete, stored.id))
             raise
         return stored
+
+
+_in_use: FileStore | None = None
+
+
+def use_file_store(store: FileStore) -> None:
+    """Called by `create_app()` when serving starts, on the event loop that serves."""
+    global _in_use
+    store.loop = asyncio.get_running_loop()
+    _in_use = store
+
+
+def file_store() -> FileStore:
+    """The store the service serves: the one route to it, for the Files API and the wrappers' helpers alike."""
+    if _in_use is None:
+        raise RuntimeError("No file store yet: create_app() sets it when the service starts serving")
+    return _in_use

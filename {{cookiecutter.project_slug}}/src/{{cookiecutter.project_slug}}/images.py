@@ -4,7 +4,7 @@ An image reaches a request as a data URL (`data:image/png;base64,...`), as an `h
 `input_image`) as the `file_id` of an uploaded image. Data URLs and uploaded files become ordinary
 `ImageContent`s. A remote URL is never fetched here (a server that downloads whatever URL a client names can
 be made to reach the network behind it): it becomes an `ImageContent` with no bytes and the URL in
-`meta["url"]`, which the OpenAI chat generator of `llm.py` sends on as the URL itself (`put_image_urls_back`),
+`meta["url"]`, which the OpenAI chat generator of `openai_generator.py` sends on as the URL itself (`put_image_urls_back`),
 so the LLM server fetches it, as OpenAI does. Another generator sees an image without bytes: check
 `image_url(image)` if yours cannot take URLs.
 """

@@ -26,11 +26,8 @@ from urllib.parse import unquote_to_bytes
 from haystack.dataclasses import FileContent
 
 from .errors import OpenAIError
-from .file_store import FileStore, StoredFile
+from .file_store import StoredFile, file_store
 from .messages import get_input_files
-
-_store: FileStore | None = None
-_loop: asyncio.AbstractEventLoop | None = None  # the service's event loop, where the store's clients live
 
 Result = TypeVar("Result")
 
@@ -52,28 +49,17 @@ class InputFile:
     file_id: str | None = None  # None for files sent inline as file_data
 
 
-def use_file_store(store: FileStore) -> None:
-    """Called by `create_app()` when serving starts, on the event loop that serves."""
-    global _store, _loop
-    _store, _loop = store, asyncio.get_running_loop()
-
-
-def file_store() -> FileStore:
-    if _store is None:
-        raise RuntimeError("No file store yet: create_app() sets it when the service starts serving")
-    return _store
-
-
 def wait_for(coroutine: Coroutine[Any, Any, Result]) -> Result:
     """Run a store call on the service's event loop and wait for it here, in a worker thread."""
     try:
         running = asyncio.get_running_loop()
     except RuntimeError:
         running = None
-    if _loop is None or running is _loop:
+    loop = file_store().loop
+    if loop is None or running is loop:
         coroutine.close()
         raise RuntimeError("Call the uploaded_files helpers from a sync wrapper, or through asyncio.to_thread")
-    return asyncio.run_coroutine_threadsafe(coroutine, _loop).result()
+    return asyncio.run_coroutine_threadsafe(coroutine, loop).result()
 
 
 def get_file(file_id: str) -> StoredFile | None:

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..errors import OpenAIError
-from ..wire.responses import new_id
+from ..ids import new_id
 
 ROLES = ("user", "assistant", "system", "developer")
 STATUSES = ("in_progress", "completed", "incomplete")
@@ -174,10 +174,10 @@ ITEM_BUILDERS: dict[str, Callable[[dict[str, Any], str], dict[str, Any]]] = {
 }
 # The id an item gets when it comes without one: OpenAI's prefix for its type.
 ID_PREFIXES = {
-    "message": "msg",
-    "function_call": "fc",
-    "function_call_output": "fco",
-    "reasoning": "rs",
-    "custom_tool_call": "ctc",
-    "custom_tool_call_output": "ctco",
+    "message": "msg_",
+    "function_call": "fc_",
+    "function_call_output": "fco_",
+    "reasoning": "rs_",
+    "custom_tool_call": "ctc_",
+    "custom_tool_call_output": "ctco_",
 }

@@ -14,9 +14,9 @@ from typing import Any
 from quart import Blueprint, Response, current_app, jsonify, request
 
 from ..errors import OpenAIError
+from ..ids import new_id
 from ..settings import Settings
 from ..state import ConversationFull, DuplicateItem, StateStore, StoredConversation
-from ..wire.responses import new_id
 from .conversation_items import conversation_items
 from .files import int_arg
 from .request_body import optional_metadata, read_json_object
@@ -116,7 +116,7 @@ async def create_conversation() -> Response:
     body = await read_json_object(optional=True)
     metadata = optional_metadata(body) or {}
     items = new_items(body, required=False)
-    conversation = StoredConversation(new_id("conv"), int(time.time()), metadata)
+    conversation = StoredConversation(new_id("conv_"), int(time.time()), metadata)
     with refusal_explained("items", service_settings()):
         await state().create_conversation(conversation, items)
     return jsonify(conversation.to_openai())

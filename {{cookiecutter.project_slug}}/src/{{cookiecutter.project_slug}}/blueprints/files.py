@@ -15,7 +15,7 @@ import quart
 from quart import Blueprint, Response, current_app, g, jsonify, request
 
 from ..errors import OpenAIError
-from ..file_store import FileStore, StoredFile
+from ..file_store import StoredFile, file_store
 from ..registry import Registry
 from ..request_context import remember_request
 from ..runner import Runner
@@ -47,10 +47,6 @@ class UploadRequest(quart.Request):
         if method == "POST" and path.rstrip("/") in UPLOAD_PATHS:
             kwargs["max_content_length"] = None
         super().__init__(method, scheme, path, *args, **kwargs)
-
-
-def file_store() -> FileStore:
-    return current_app.extensions["file_store"]
 
 
 def not_found(file_id: str) -> OpenAIError:

@@ -13,6 +13,7 @@ from typing import Any, Literal, Protocol
 from quart import Response
 
 from ..errors import OpenAIError
+from ..json_text import compact_json
 
 Order = Literal["asc", "desc"]
 
@@ -24,7 +25,7 @@ class StoredResponse:
 
     def to_json(self) -> bytes:
         record = {"response": self.response, "input_items": self.input_items}  # not asdict(): it deep-copies
-        return json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode()
+        return compact_json(record).encode()
 
     @classmethod
     def from_json(cls, data: bytes | str) -> "StoredResponse":
@@ -69,7 +70,7 @@ class StoredFile:
         }
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), ensure_ascii=False, separators=(",", ":"))
+        return compact_json(asdict(self))
 
     @classmethod
     def from_json(cls, data: bytes | str) -> "StoredFile":
@@ -107,15 +108,13 @@ class BackgroundRun:
         return self.response["id"]
 
     def to_json(self) -> str:
-        return json.dumps(
+        return compact_json(
             {
                 "response": self.response,
                 "request": self.request,
                 "attempts": self.attempts,
                 "output_logged": self.output_logged,
-            },
-            ensure_ascii=False,
-            separators=(",", ":"),
+            }
         )
 
     @classmethod
@@ -140,7 +139,7 @@ class StoredConversation:
         return {"id": self.id, "object": "conversation", "created_at": self.created_at, "metadata": self.metadata}
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), ensure_ascii=False, separators=(",", ":"))
+        return compact_json(asdict(self))
 
     @classmethod
     def from_json(cls, data: bytes | str) -> "StoredConversation":
@@ -173,7 +172,7 @@ class DuplicateItem(Exception):
 def encode_items(items: list[dict[str, Any]]) -> list[tuple[str, str]]:
     """(id, JSON) of each conversation item, as the stores keep them (the JSON's UTF-8 bytes are what the bounds
     count); DuplicateItem when two have the same id."""
-    encoded = [(item["id"], json.dumps(item, ensure_ascii=False, separators=(",", ":"))) for item in items]
+    encoded = [(item["id"], compact_json(item)) for item in items]
     seen: set[str] = set()
     for item_id, _ in encoded:
         if item_id in seen:

@@ -9,8 +9,6 @@ Open WebUI's events (`ClientEvent`) go only to a stream whose client takes them:
 deltas, the others as a chunk with `choices: []` and an `event` key, the form Open WebUI reads.
 """
 
-import json
-import random
 import time
 from typing import Any
 
@@ -26,32 +24,19 @@ from ..events import (
     Usage,
     merge_deltas,
 )
+from ..ids import new_id
+from ..json_text import compact_json
+from ..streamed_tool_calls import StreamedToolCalls
+from ..token_usage import add_usage
 
 DONE = "data: [DONE]\n\n"
 
 
-def _dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-
-
-# Completion and tool-call ids must be unique, not secret (nothing is looked up by them): a seeded generator
-# spares a system call per id, which showed up in profiles of the non-streaming path.
-_id_bits = random.Random()
-
-
-def new_completion_id() -> str:
-    return f"chatcmpl-{_id_bits.getrandbits(96):024x}"
-
-
-def new_tool_call_id() -> str:
-    return f"call_{_id_bits.getrandbits(96):024x}"
-
-
-def usage_object(prompt_tokens: int, completion_tokens: int) -> dict[str, int]:
+def usage_object(usage: Usage) -> dict[str, int]:
     return {
-        "prompt_tokens": prompt_tokens,
-        "completion_tokens": completion_tokens,
-        "total_tokens": prompt_tokens + completion_tokens,
+        "prompt_tokens": usage.prompt_tokens,
+        "completion_tokens": usage.completion_tokens,
+        "total_tokens": usage.prompt_tokens + usage.completion_tokens,
     }
 
 
@@ -79,11 +64,8 @@ class ChatCompletionBuilder:
         self.model = model
         self.text: list[str] = []
         self.reasoning: list[str] = []
-        self.tool_calls: dict[int, dict[str, Any]] = {}
-        self.numbering = _ToolCallNumbering()
-        self.prompt_tokens = 0
-        self.completion_tokens = 0
-        self.usage_known = False
+        self.tool_calls = StreamedToolCalls()
+        self.usage: Usage | None = None  # None until the run reports a count
         self.finish_reason: str | None = None
         self.error: StreamError | None = None
 
@@ -94,15 +76,9 @@ class ChatCompletionBuilder:
             elif isinstance(event, ReasoningDelta):
                 self.reasoning.append(event.text)
             elif isinstance(event, ToolCallDelta):
-                index = self.numbering.number(event)
-                call = self.tool_calls.setdefault(index, {"id": None, "name": "", "arguments": []})
-                call["id"] = call["id"] or event.id
-                call["name"] = call["name"] or event.name or ""
-                call["arguments"].append(event.arguments)
+                self.tool_calls.add(event.index, event.id, event.name, event.arguments)
             elif isinstance(event, Usage):
-                self.prompt_tokens += event.prompt_tokens
-                self.completion_tokens += event.completion_tokens
-                self.usage_known = True
+                self.usage = add_usage(self.usage, event)
             elif isinstance(event, Finish) and event.reason in FINISH_REASONS:
                 self.finish_reason = event.reason
             elif isinstance(event, StreamError):
@@ -116,22 +92,22 @@ class ChatCompletionBuilder:
             message["content"] = message["content"] or None
             message["tool_calls"] = [
                 {
-                    "id": call["id"] or new_tool_call_id(),
+                    "id": call.id or new_id("call_", 24),
                     "type": "function",
-                    "function": {"name": call["name"], "arguments": "".join(call["arguments"])},
+                    "function": {"name": call.name, "arguments": call.arguments},
                 }
-                for _, call in sorted(self.tool_calls.items())
+                for call in self.tool_calls.calls()
             ]
         finish_reason = self.finish_reason or ("tool_calls" if self.tool_calls else "stop")
         completion = {
-            "id": new_completion_id(),
+            "id": new_id("chatcmpl-", 24),
             "object": "chat.completion",
             "created": int(time.time()),
             "model": self.model,
             "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": finish_reason}],
         }
-        if self.usage_known:
-            completion["usage"] = usage_object(self.prompt_tokens, self.completion_tokens)
+        if self.usage is not None:
+            completion["usage"] = usage_object(self.usage)
         return completion
 
 
@@ -142,23 +118,21 @@ class ChatStreamEncoder:
         self.include_usage = include_usage
         self.client_events = client_events  # send ClientEvents (Open WebUI); drop them for everyone else
         # Every chunk shares id, created and model: build that part of the JSON once.
-        head = {"id": new_completion_id(), "object": "chat.completion.chunk", "created": int(time.time())}
+        head = {"id": new_id("chatcmpl-", 24), "object": "chat.completion.chunk", "created": int(time.time())}
         head["model"] = model
-        self._prefix = "data: " + _dumps(head)[:-1] + ',"choices":['
+        self._prefix = "data: " + compact_json(head)[:-1] + ',"choices":['
         self._suffix = '],"usage":null}\n\n' if include_usage else "]}\n\n"
         self._role_sent = False
         self._numbering = _ToolCallNumbering()
         self._sent_tool_calls = False
         self._finish_reason: str | None = None
-        self._prompt_tokens = 0
-        self._completion_tokens = 0
-        self._usage_known = False
+        self._usage: Usage | None = None
 
     def _chunk(self, delta: dict[str, Any]) -> str:
         if not self._role_sent:
             delta = {"role": "assistant", **delta}
             self._role_sent = True
-        return f'{self._prefix}{{"index":0,"delta":{_dumps(delta)},"logprobs":null,"finish_reason":null}}{self._suffix}'
+        return f'{self._prefix}{{"index":0,"delta":{compact_json(delta)},"logprobs":null,"finish_reason":null}}{self._suffix}'
 
     def encode(self, events: list[Event]) -> str:
         """SSE text for a batch; runs of text (or reasoning) deltas go out as one chunk."""
@@ -171,9 +145,7 @@ class ChatStreamEncoder:
             elif isinstance(event, ToolCallDelta):
                 out.append(self._chunk({"tool_calls": [self._tool_call(event)]}))
             elif isinstance(event, Usage):
-                self._prompt_tokens += event.prompt_tokens
-                self._completion_tokens += event.completion_tokens
-                self._usage_known = True
+                self._usage = add_usage(self._usage, event)
             elif isinstance(event, Finish) and event.reason in FINISH_REASONS:
                 self._finish_reason = event.reason
             elif isinstance(event, ClientEvent) and self.client_events:
@@ -188,7 +160,7 @@ class ChatStreamEncoder:
         if event.data.get("type") in ("message", "chat:message:delta"):
             return self._chunk({"content": str(event.data.get("data", {}).get("content", ""))})
         usage = ',"usage":null' if self.include_usage else ""
-        return f'{self._prefix}],"event":{_dumps(event.data)}{usage}}}\n\n'
+        return f'{self._prefix}],"event":{compact_json(event.data)}{usage}}}\n\n'
 
     def _tool_call(self, event: ToolCallDelta) -> dict[str, Any]:
         self._sent_tool_calls = True
@@ -196,7 +168,7 @@ class ChatStreamEncoder:
             function = {"name": event.name or "", "arguments": event.arguments}
             return {
                 "index": self._numbering.number(event),
-                "id": event.id or new_tool_call_id(),
+                "id": event.id or new_id("call_", 24),
                 "type": "function",
                 "function": function,
             }
@@ -211,12 +183,12 @@ class ChatStreamEncoder:
         delta = "{}" if self._role_sent else '{"role":"assistant","content":""}'
         self._role_sent = True
         out = [f'{self._prefix}{{"index":0,"delta":{delta},"logprobs":null,"finish_reason":"{reason}"}}{self._suffix}']
-        if self.include_usage and self._usage_known:
-            usage = _dumps(usage_object(self._prompt_tokens, self._completion_tokens))
+        if self.include_usage and self._usage is not None:
+            usage = compact_json(usage_object(self._usage))
             out.append(f'{self._prefix}],"usage":{usage}}}\n\n')
         out.append(DONE)
         return "".join(out)
 
     @staticmethod
     def error(event: StreamError) -> str:
-        return f"data: {_dumps(error_object(event))}\n\n"
+        return f"data: {compact_json(error_object(event))}\n\n"

@@ -9,23 +9,21 @@ the client a `function_call` item. `usage` stays null until the run reported tok
 is never given as zero (the key stays: the Open Responses spec requires it).
 """
 
-import json
-import secrets
 import time
 from typing import Any
 
 from ..events import Event, Finish, ReasoningDelta, StreamError, TextDelta, ToolCallDelta, Usage, merge_deltas
+from ..ids import new_id
+from ..json_text import compact_json
 from ..state import LoggedEvent
+from ..token_usage import add_usage
 
 # Why a response stopped early, by the chat-style finish reason a wrapper gave.
 INCOMPLETE_REASONS = {"length": "max_output_tokens", "content_filter": "content_filter"}
 
 
-def new_id(prefix: str) -> str:
-    return f"{prefix}_{secrets.token_hex(16)}"
-
-
-def usage_object(input_tokens: int, output_tokens: int) -> dict[str, Any]:
+def usage_object(usage: Usage) -> dict[str, Any]:
+    input_tokens, output_tokens = usage.prompt_tokens, usage.completion_tokens
     return {
         "input_tokens": input_tokens,
         "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
@@ -43,7 +41,7 @@ def response_object(model: str, body: dict[str, Any]) -> dict[str, Any]:
     counted its tokens, and `completed_at` until it completes.
     """
     return {
-        "id": new_id("resp"),
+        "id": new_id("resp_"),
         "object": "response",
         "created_at": int(time.time()),
         "completed_at": None,
@@ -176,9 +174,7 @@ class ResponseEncoder:
         self.error: StreamError | None = None
         self._sequence_number = first_sequence_number
         self._open: _OpenItem | None = None
-        self._input_tokens = 0
-        self._output_tokens = 0
-        self._usage_known = False
+        self._usage: Usage | None = None
         self._incomplete_reason: str | None = None
         self._out: list[LoggedEvent] = []
 
@@ -206,9 +202,7 @@ class ResponseEncoder:
             elif isinstance(event, ToolCallDelta):
                 self._tool_call(event)
             elif isinstance(event, Usage):
-                self._input_tokens += event.prompt_tokens
-                self._output_tokens += event.completion_tokens
-                self._usage_known = True
+                self._usage = add_usage(self._usage, event)
             elif isinstance(event, Finish):
                 self._incomplete_reason = INCOMPLETE_REASONS.get(event.reason)  # stop, tool_calls: completed
             elif isinstance(event, StreamError):
@@ -234,7 +228,13 @@ class ResponseEncoder:
     def _text(self, text: str) -> None:
         current = self._open
         if current is None or current.kind != "message":
-            item = {"id": new_id("msg"), "type": "message", "role": "assistant", "status": "in_progress", "content": []}
+            item = {
+                "id": new_id("msg_"),
+                "type": "message",
+                "role": "assistant",
+                "status": "in_progress",
+                "content": [],
+            }
             current = self._open_item("message", item)
             self._event("response.content_part.added", **self._place(current), part=_output_text(""))
         current.parts.append(text)
@@ -243,7 +243,7 @@ class ResponseEncoder:
     def _reasoning(self, text: str) -> None:
         current = self._open
         if current is None or current.kind != "reasoning":
-            current = self._open_item("reasoning", {"id": new_id("rs"), "type": "reasoning", "summary": []})
+            current = self._open_item("reasoning", {"id": new_id("rs_"), "type": "reasoning", "summary": []})
             self._event("response.reasoning_summary_part.added", **self._summary_place(current), part=_summary(""))
         current.parts.append(text)
         self._event("response.reasoning_summary_text.delta", **self._summary_place(current), delta=text)
@@ -252,10 +252,10 @@ class ResponseEncoder:
         current = self._open
         if current is None or current.kind != "function_call" or current.tool_index != call.index:
             item = {
-                "id": new_id("fc"),
+                "id": new_id("fc_"),
                 "type": "function_call",
                 "status": "in_progress",
-                "call_id": call.id or new_id("call"),
+                "call_id": call.id or new_id("call_"),
                 "name": call.name or "",
                 "arguments": "",
             }
@@ -313,8 +313,8 @@ class ResponseEncoder:
         return self._flush()
 
     def _set_usage(self) -> None:
-        if self._usage_known:
-            self.response["usage"] = usage_object(self._input_tokens, self._output_tokens)
+        if self._usage is not None:
+            self.response["usage"] = usage_object(self._usage)
 
     # --- event plumbing ---
 
@@ -334,7 +334,7 @@ class ResponseEncoder:
         """Queue one SSE event; it is serialised now, so later changes to an item do not leak into it."""
         if self.emit:
             payload = {"type": event_type, "sequence_number": self._sequence_number, **fields}
-            data = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+            data = compact_json(payload)
             self._out.append((self._sequence_number, f"event: {event_type}\ndata: {data}\n\n"))
         self._sequence_number += 1
 

@@ -1,0 +1,132 @@
+"""What the offline stand-in (`MockChatGenerator`, when OPENAI_API_KEY is unset) answers: it reads the prompt.
+
+So that a pipeline can be judged without a key, RAG included, the answer repeats the question and quotes the
+lines of the prompt's context that share a word with it, best first:
+
+    [offline: set OPENAI_API_KEY for a real model] You said: What is the cat called?
+    From the context:
+    > [1] handbook.txt: ... The lighthouse keeper's cat is called Marmalade ...
+
+The question is the last user message; when that message spans several lines (a prompt template put the
+documents above the question), it is its last line that ends in "?". The context is the system messages and
+the other lines of that message. The same prompt always gets the same answer.
+"""
+
+import re
+
+from haystack.dataclasses import ChatMessage
+
+OFFLINE_NOTE = "[offline: set OPENAI_API_KEY for a real model]"
+QUOTED_LINES = 3
+QUOTE_CHARS = 240  # a longer line is quoted around its first word in common with the question
+WORD = re.compile(r"\w+")
+# Words too common to tie a line to the question (a word list reads best as one string).
+COMMON_WORDS = frozenset(
+    [
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "but",
+        "by",
+        "can",
+        "could",
+        "did",
+        "do",
+        "does",
+        "for",
+        "from",
+        "had",
+        "has",
+        "have",
+        "how",
+        "i",
+        "if",
+        "in",
+        "is",
+        "it",
+        "its",
+        "me",
+        "my",
+        "no",
+        "not",
+        "of",
+        "on",
+        "or",
+        "our",
+        "so",
+        "tell",
+        "than",
+        "that",
+        "the",
+        "their",
+        "them",
+        "then",
+        "there",
+        "these",
+        "they",
+        "this",
+        "those",
+        "to",
+        "was",
+        "we",
+        "were",
+        "what",
+        "when",
+        "where",
+        "which",
+        "who",
+        "whom",
+        "why",
+        "will",
+        "with",
+        "would",
+        "you",
+        "your",
+    ]
+)
+
+
+def answer_from_prompt(messages: list[ChatMessage]) -> str:
+    """The offline answer: say so, repeat the question, and quote the context that matches it."""
+    question, context = question_and_context(messages)
+    answer = f"{OFFLINE_NOTE} You said: {question}"
+    quotes = lines_about(question, context)
+    if quotes:
+        answer += "\nFrom the context:\n" + "\n".join(f"> {quote}" for quote in quotes)
+    return answer
+
+
+def question_and_context(messages: list[ChatMessage]) -> tuple[str, list[str]]:
+    context = [line for m in messages if m.is_from("system") for line in (m.text or "").splitlines()]
+    question = next((m.text for m in reversed(messages) if m.is_from("user") and m.text), "").strip()
+    lines = question.splitlines()
+    asked = next((n for n in range(len(lines) - 1, -1, -1) if lines[n].rstrip().endswith("?")), None)
+    if len(lines) > 1 and asked is not None:
+        question = lines[asked].strip()
+        context += lines[:asked] + lines[asked + 1 :]
+    return question, [line.strip() for line in context if line.strip()]
+
+
+def lines_about(question: str, context: list[str]) -> list[str]:
+    """The QUOTED_LINES lines of `context` with the most words of `question`, best first (ties: in order)."""
+    wanted = _words(question) - COMMON_WORDS
+    scored = [(len(wanted & _words(line)), number) for number, line in enumerate(context)]
+    best = sorted((-score, number) for score, number in scored if score)[:QUOTED_LINES]
+    return [_quote(context[number], wanted) for _, number in best]
+
+
+def _words(text: str) -> set[str]:
+    return set(WORD.findall(text.lower()))
+
+
+def _quote(line: str, wanted: set[str]) -> str:
+    if len(line) <= QUOTE_CHARS:
+        return line
+    first = min(match.start() for match in WORD.finditer(line.lower()) if match.group() in wanted)
+    start = max(0, min(first - QUOTE_CHARS // 3, len(line) - QUOTE_CHARS))
+    quote = line[start : start + QUOTE_CHARS]
+    return ("..." if start else "") + quote + ("..." if start + QUOTE_CHARS < len(line) else "")
