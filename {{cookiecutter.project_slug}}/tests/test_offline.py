@@ -95,3 +95,14 @@ def test_offline_answer_reads_a_prompt_with_the_documents_above_the_question(off
 def test_offline_answer_without_context_only_repeats_the_question(offline_service: ServiceProcess) -> None:
     text = offline_service.client().chat.completions.create(model="llm", messages=user("Zebra?")).choices[0]
     assert text.message.content == "[offline: set OPENAI_API_KEY for a real model] You said: Zebra?"
+
+
+def test_offline_answer_quotes_a_long_passage_around_the_match(offline_service: ServiceProcess) -> None:
+    """A retriever's passage is one long line: the quote is the part of it around the first shared word."""
+    filler = " ".join(f"word{number}" for number in range(60))
+    passage = f"[1] handbook.txt: {filler} The keeper's cat is called Marmalade. {filler}"
+    messages = [{"role": "system", "content": passage}, *user("What is the cat called?")]
+    text = offline_service.client().chat.completions.create(model="llm", messages=messages).choices[0].message.content
+    quote = (text or "").split("\n> ", 1)[1]
+    assert "The keeper's cat is called Marmalade." in quote and len(quote) < len(passage) / 2, quote
+    assert quote.startswith("...") and quote.endswith("..."), quote

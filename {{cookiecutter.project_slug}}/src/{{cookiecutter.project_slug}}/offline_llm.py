@@ -20,73 +20,13 @@ OFFLINE_NOTE = "[offline: set OPENAI_API_KEY for a real model]"
 QUOTED_LINES = 3
 QUOTE_CHARS = 240  # a longer line is quoted around its first word in common with the question
 WORD = re.compile(r"\w+")
-# Words too common to tie a line to the question (a word list reads best as one string).
+# Words too common to tie a line to the question, split as the question is.
 COMMON_WORDS = frozenset(
-    [
-        "a",
-        "an",
-        "and",
-        "are",
-        "as",
-        "at",
-        "be",
-        "but",
-        "by",
-        "can",
-        "could",
-        "did",
-        "do",
-        "does",
-        "for",
-        "from",
-        "had",
-        "has",
-        "have",
-        "how",
-        "i",
-        "if",
-        "in",
-        "is",
-        "it",
-        "its",
-        "me",
-        "my",
-        "no",
-        "not",
-        "of",
-        "on",
-        "or",
-        "our",
-        "so",
-        "tell",
-        "than",
-        "that",
-        "the",
-        "their",
-        "them",
-        "then",
-        "there",
-        "these",
-        "they",
-        "this",
-        "those",
-        "to",
-        "was",
-        "we",
-        "were",
-        "what",
-        "when",
-        "where",
-        "which",
-        "who",
-        "whom",
-        "why",
-        "will",
-        "with",
-        "would",
-        "you",
-        "your",
-    ]
+    WORD.findall(
+        "a an and are as at be but by can could did do does for from had has have how i if in is it its me my no "
+        "not of on or our so tell than that the their them then there these they this those to was we were what "
+        "when where which who whom why will with would you your"
+    )
 )
 
 
