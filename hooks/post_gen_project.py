@@ -1,4 +1,4 @@
-"""Finish the baked project: drop the container files if not wanted, and give it a local .env.
+"""Finish the baked project: drop the container files if not wanted, give it a local .env, copy in the docs.
 
 Answers arrive as JSON inside a raw string; see pre_gen_project.py for why that is safe.
 """
@@ -15,6 +15,8 @@ ANSWERS: dict[str, object] = json.loads(
 )
 
 CONTAINER_FILES = ("Dockerfile", ".dockerignore")
+# Pages about the template itself, which the project does not carry (the benchmark harness in bench/).
+TEMPLATE_ONLY_DOCS = ("benchmark.md",)
 
 
 def remove_container_files(project_dir: Path) -> None:
@@ -30,12 +32,24 @@ def create_local_env(project_dir: Path) -> None:
         shutil.copyfile(example, local)
 
 
+def copy_docs(project_dir: Path, template_dir: Path) -> None:
+    """Give the project the template's docs/, which its README and code comments point to.
+
+    Copied at bake time, not kept in the project template: one source for both, and copied as is, since the
+    pages show Haystack's own Jinja prompts that cookiecutter would render.
+    """
+    source = template_dir / "docs"
+    ignore = shutil.ignore_patterns(*TEMPLATE_ONLY_DOCS)
+    shutil.copytree(source, project_dir / "docs", ignore=ignore, dirs_exist_ok=True)
+
+
 def main() -> int:
     """Run in the baked project's folder, as cookiecutter does for post-generation hooks."""
     project_dir = Path.cwd()
     if ANSWERS["include_dockerfile"] is not True:
         remove_container_files(project_dir)
     create_local_env(project_dir)
+    copy_docs(project_dir, Path(str(ANSWERS["_repo_dir"])))
     return 0
 
 

@@ -129,7 +129,10 @@ def copied_without_render(relative: Path, slug: str) -> bool:
     """Whether cookiecutter copies this baked file raw, by the template's own `_copy_without_render` patterns.
 
     The patterns match template paths, so the slug goes back to its Jinja name; a matching folder covers its files.
+    The docs are copied by the post-generation hook, never rendered.
     """
+    if relative.parts[0] == "docs":
+        return True
     template_parts = [SLUG_IN_TEMPLATE_PATHS if part == slug else part for part in relative.parts]
     prefixes = ["/".join(template_parts[: length + 1]) for length in range(len(template_parts))]
     patterns = TEMPLATE_DEFAULTS["_copy_without_render"]

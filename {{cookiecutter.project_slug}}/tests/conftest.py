@@ -1,5 +1,7 @@
 """Fixtures: a scripted upstream LLM and the app served by hypercorn, as a user runs it.
 
+Tests talk to hypercorn over real HTTP with the official SDK. The few that need to reach inside (a client
+that stops halfway through a body, a disconnect at an exact point) use `app`: the same app in-process.
 Services are session-scoped (starting one imports Haystack, which takes seconds) and started
 only when a test asks for them. Their logs go to files and are attached to failing tests.
 
@@ -9,12 +11,15 @@ OpenAI's openapi.yaml>; without it they skip. Nothing here reaches the internet.
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+import pytest_asyncio
+from quart import Quart
 
 TESTS_DIR = Path(__file__).resolve().parent
 if str(TESTS_DIR) not in sys.path:
@@ -23,8 +28,12 @@ if str(TESTS_DIR) not in sys.path:
 os.environ["HAYSTACK_TELEMETRY_ENABLED"] = "False"
 
 from engines import RedisServer, SeaweedFS  # noqa: E402
-from support import TEST_MAX_BODY_BYTES, ServiceProcess, base_env  # noqa: E402
+from support import PACKAGE, TEST_MAX_BODY_BYTES, ServiceProcess, base_env, until_ready  # noqa: E402
 from upstream import ScriptedUpstream  # noqa: E402
+
+# Imported by name so the import block sorts the same whatever the package is called.
+service_package = importlib.import_module(PACKAGE)
+Settings = importlib.import_module(f"{PACKAGE}.settings").Settings
 
 SERVICE_FIXTURES = ("service", "offline_service", "test_service", "real_model_service", "llama_server")
 
@@ -97,6 +106,29 @@ def test_service(
         OPENAI_MODEL="scripted-model",
     )
     yield from _serve(tmp_path_factory, "test_service", env)
+
+
+@pytest.fixture
+def app_settings(tmp_path: Path) -> Settings:
+    """What `app` is built with: the edge-case wrappers, a 1 s keep-alive, 4 worker threads, data in a temp dir.
+
+    A module that needs other settings overrides this fixture with its own.
+    """
+    return Settings(
+        wrappers_package="test_wrappers", keepalive_seconds=1.0, thread_pool_size=4, data_dir=tmp_path / "data"
+    )
+
+
+@pytest_asyncio.fixture
+async def app(app_settings: Settings) -> AsyncIterator[Quart]:
+    """The app in-process, started (its before_serving ran, its wrappers loaded) and shut down after the test.
+
+    Talk to it with `app.test_client()`; Quart config such as BODY_TIMEOUT may be changed before a request.
+    """
+    quart_app = service_package.create_app(app_settings)
+    async with quart_app.test_app():
+        await until_ready(quart_app)
+        yield quart_app
 
 
 @pytest.fixture

@@ -7,24 +7,21 @@ import gc
 import importlib
 import json
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-import pytest_asyncio
 from haystack import Pipeline, component
 from haystack.dataclasses import ChatMessage, StreamingChunk
-from quart import typing as quart_typing
+from quart import Quart
 
 import test_wrappers
-from support import PACKAGE, ServiceProcess, until_ready, user, wait_until
+from support import PACKAGE, ServiceProcess, user, wait_until
 from test_wrappers import endless_async, endless_sync
 from upstream import ScriptedUpstream
 
 # Imported by name so the import block sorts the same whatever the package is called.
-service_package = importlib.import_module(PACKAGE)
-Settings = importlib.import_module(f"{PACKAGE}.settings").Settings
 streaming = importlib.import_module(f"{PACKAGE}.streaming")
 
 ENDLESS = {"endless_sync": endless_sync.CAP, "endless_async": endless_async.CAP}
@@ -40,20 +37,9 @@ async def _eventually(predicate: Callable[[], object], timeout: float = STOP_TIM
     return bool(predicate())
 
 
-@pytest_asyncio.fixture
-async def app() -> AsyncIterator[quart_typing.TestAppProtocol]:
-    """The app in-process with the edge-case wrappers; startup and shutdown run as when serving."""
-    quart_app = service_package.create_app(
-        Settings(wrappers_package="test_wrappers", keepalive_seconds=1.0, thread_pool_size=4)
-    )
-    async with quart_app.test_app() as test_app:
-        await until_ready(test_app)
-        yield test_app
-
-
-async def _read_first_tick_then_disconnect(test_app: quart_typing.TestAppProtocol, model: str, key: str) -> None:
+async def _read_first_tick_then_disconnect(app: Quart, model: str, key: str) -> None:
     body = json.dumps({"model": model, "messages": user(key), "stream": True}).encode()
-    client = test_app.test_client()
+    client = app.test_client()
     async with asyncio.timeout(30):
         async with client.request(
             "/v1/chat/completions", method="POST", headers={"Content-Type": "application/json"}
@@ -69,7 +55,7 @@ async def _read_first_tick_then_disconnect(test_app: quart_typing.TestAppProtoco
 
 @pytest.mark.asyncio
 @pytest.mark.parametrize("model", sorted(ENDLESS))
-async def test_disconnect_stops_wrapper_in_process(app: quart_typing.TestAppProtocol, model: str) -> None:
+async def test_disconnect_stops_wrapper_in_process(app: Quart, model: str) -> None:
     """Read one chunk, hang up: the generator is closed (sync) or cancelled (async) and produces no more."""
     key = f"{model}-{uuid.uuid4().hex}"
     await _read_first_tick_then_disconnect(app, model, key)
@@ -82,7 +68,7 @@ async def test_disconnect_stops_wrapper_in_process(app: quart_typing.TestAppProt
 
 @pytest.mark.asyncio
 @pytest.mark.parametrize("model", sorted(ENDLESS))
-async def test_disconnect_during_non_stream_request(app: quart_typing.TestAppProtocol, model: str) -> None:
+async def test_disconnect_during_non_stream_request(app: Quart, model: str) -> None:
     """A client that gives up waiting for a `stream: false` answer also stops the run."""
     key = f"{model}-non-stream-{uuid.uuid4().hex}"
     body = json.dumps({"model": model, "messages": user(key)}).encode()
@@ -100,7 +86,7 @@ async def test_disconnect_during_non_stream_request(app: quart_typing.TestAppPro
 
 
 @pytest.mark.asyncio
-async def test_app_serves_after_disconnects(app: quart_typing.TestAppProtocol) -> None:
+async def test_app_serves_after_disconnects(app: Quart) -> None:
     """Abandoned streams leave the app (and its thread pool of 4) able to answer."""
     keys = [f"pool-{index}-{uuid.uuid4().hex}" for index in range(6)]
     for key in keys:

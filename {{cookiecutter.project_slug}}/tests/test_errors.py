@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import importlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,8 +10,9 @@ from pathlib import Path
 import httpx
 import openai
 import pytest
+from quart import Quart
 
-from support import PACKAGE, TEST_MAX_BODY_BYTES, ServiceProcess, assert_error, iter_sse_lines, user, wait_until
+from support import TEST_MAX_BODY_BYTES, ServiceProcess, assert_error, iter_sse_lines, user, wait_until
 
 LEAKS = ("secret internal detail", "Traceback", "RuntimeError(")
 
@@ -30,17 +30,14 @@ def _post(service: ServiceProcess, path: str, content: bytes | str, **headers: s
 
 @pytest.mark.asyncio
 @pytest.mark.parametrize("path", ["/v1/chat/completions", "/v1/responses"])
-async def test_stalled_request_body_times_out(tmp_path: Path, path: str) -> None:
+async def test_stalled_request_body_times_out(app: Quart, path: str) -> None:
     """In process, with a short BODY_TIMEOUT: a JSON body that stops halfway gets 408 instead of a wait forever."""
-    package, settings = importlib.import_module(PACKAGE), importlib.import_module(f"{PACKAGE}.settings")
-    app = package.create_app(settings.Settings(wrappers_package="test_wrappers", data_dir=tmp_path))
     app.config["BODY_TIMEOUT"] = 0.5
     body = json.dumps({"model": "plain_sync", "messages": user("x"), "input": "x"}).encode()
     headers = {"Content-Type": "application/json", "Content-Length": str(len(body))}
     async with (
-        app.test_app() as test_app,
         asyncio.timeout(30),
-        test_app.test_client().request(path, method="POST", headers=headers) as connection,
+        app.test_client().request(path, method="POST", headers=headers) as connection,
     ):
         await connection.send(body[: len(body) // 2])
         reply = json.loads(await connection.receive())

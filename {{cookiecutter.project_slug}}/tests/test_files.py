@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
-import importlib
 import json
 import os
 import socket
@@ -17,14 +16,11 @@ from typing import Any
 
 import openai
 import pytest
+from quart import Quart
 
 from openai_schema import spec_path, validate
-from support import PACKAGE, ServiceProcess, assert_error, base_env, until_ready, wait_until
+from support import ServiceProcess, assert_error, base_env, wait_until
 from upstream import ScriptedUpstream
-
-# Imported by name so the import block sorts the same whatever the package is called.
-service_package = importlib.import_module(PACKAGE)
-Settings = importlib.import_module(f"{PACKAGE}.settings").Settings
 
 SMALL_LIMIT = 64 * 1024  # MAX_FILE_BYTES of the `limited_service` below
 NEEDLE = "The lighthouse keeper's cat is named Marmalade."
@@ -269,20 +265,18 @@ def test_upload_cut_off_halfway_leaves_nothing(service: ServiceProcess) -> None:
 
 
 @pytest.mark.asyncio
-async def test_stalled_upload_times_out_and_leaves_nothing(tmp_path: Path) -> None:
+async def test_stalled_upload_times_out_and_leaves_nothing(app: Quart, app_settings: Any) -> None:
     """In process, with a short BODY_TIMEOUT: a client that stops sending mid-upload gets 408, nothing is kept."""
-    app = service_package.create_app(Settings(wrappers_package="test_wrappers", data_dir=tmp_path))
     app.config["BODY_TIMEOUT"] = 0.5
     body, content_type = multipart([("purpose", None, b"user_data"), ("file", "slow.bin", b"s" * 100_000)])
     headers = {"Content-Type": content_type, "Content-Length": str(len(body))}
-    async with app.test_app() as test_app, asyncio.timeout(60):
-        await until_ready(test_app)
-        async with test_app.test_client().request("/v1/files", method="POST", headers=headers) as connection:
+    async with asyncio.timeout(60):
+        async with app.test_client().request("/v1/files", method="POST", headers=headers) as connection:
             await connection.send(body[: len(body) // 2])
             reply = json.loads(await connection.receive())
             assert connection.status_code == 408
         assert reply["error"]["code"] == "request_timeout"
-        assert os.listdir(tmp_path / "files") == []
+        assert os.listdir(app_settings.data_dir / "files") == []
 
 
 def test_concurrent_uploads_are_never_listed_partly(service: ServiceProcess) -> None:

@@ -130,7 +130,7 @@ CHAT_SAMPLING = {"temperature": 0.2, "top_p": 0.5, "seed": 7, "stop": ["END"]}
 
 
 @pytest.mark.parametrize("length_field", ["max_tokens", "max_completion_tokens"])
-@pytest.mark.parametrize("model", ["chat", "chat_stream", "agent", "files_qa"])
+@pytest.mark.parametrize("model", ["chat", "chat_stream", "agent", "files_qa", "rag"])
 def test_the_requests_sampling_fields_reach_the_llm_server(
     service: ServiceProcess, upstream: ScriptedUpstream, model: str, length_field: str
 ) -> None:
@@ -142,7 +142,7 @@ def test_the_requests_sampling_fields_reach_the_llm_server(
     assert "presence_penalty" not in sent, "a field the client left null keeps the server's default"
 
 
-@pytest.mark.parametrize("model", ["chat_stream", "agent", "files_qa"])
+@pytest.mark.parametrize("model", ["chat_stream", "agent", "files_qa", "rag"])
 def test_a_responses_requests_sampling_fields_reach_the_llm_server(
     service: ServiceProcess, upstream: ScriptedUpstream, model: str
 ) -> None:

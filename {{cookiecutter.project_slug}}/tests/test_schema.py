@@ -15,7 +15,7 @@ from upstream import ScriptedUpstream
 
 pytestmark = pytest.mark.usefixtures("spec")
 
-EXAMPLE_MODELS = ["chat", "chat_stream", "agent", "files_qa", "llm"]
+EXAMPLE_MODELS = ["chat", "chat_stream", "agent", "files_qa", "rag", "llm"]
 
 
 @pytest.fixture(scope="module")

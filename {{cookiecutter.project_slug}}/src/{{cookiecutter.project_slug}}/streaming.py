@@ -23,7 +23,9 @@ list of them) to put into the stream at that point, or None:
   other clients get nothing). Pass None to show nothing, or your own functions.
 - `on_reasoning(text, extra)`: a piece of the model's reasoning. Without this callback the
   reasoning is passed on as reasoning; with it, what you return replaces it.
-- `on_pipeline_end(result)`: the run's final output, when everything has streamed.
+- `on_pipeline_end(result)`: the run's final output, when everything has streamed. It holds what
+  `Pipeline.run` returns: the last components' outputs, plus those of the components named in
+  `include_outputs_from` (e.g. `{"retriever"}`, for the documents an answer drew on).
 
 Tool calls that an Agent runs itself are internal: they are never sent to the client as tool
 calls, or an agentic client such as Codex would run them again, and loop. The tool calls of a
@@ -74,12 +76,13 @@ def streaming_generator(
     on_reasoning: OnReasoning | None = None,
     on_pipeline_end: OnPipelineEnd | None = None,
     forward_tool_calls: bool | None = None,
+    include_outputs_from: set[str] | None = None,
 ) -> Iterator[Piece]:
     """Run `pipeline` and yield its chunks as they arrive (see `PipelineStream`)."""
     shaper = _ChunkShaper(on_tool_call_start, on_tool_call_end, on_reasoning, on_pipeline_end)
     shaper.forward_tool_calls = _forwards_tool_calls(pipeline, forward_tool_calls)
     shaper.callbacks_may_block = True  # a sync wrapper's: if the run goes to the event loop, they do not
-    return PipelineStream(pipeline, pipeline_run_args, shaper)
+    return PipelineStream(pipeline, pipeline_run_args, shaper, include_outputs_from)
 
 
 class PipelineStream(PushIterator):
@@ -93,8 +96,15 @@ class PipelineStream(PushIterator):
     a pipeline pushes its chunks into a callback.
     """
 
-    def __init__(self, pipeline: Pipeline | Agent, run_args: dict[str, Any], shaper: "_ChunkShaper") -> None:
+    def __init__(
+        self,
+        pipeline: Pipeline | Agent,
+        run_args: dict[str, Any],
+        shaper: "_ChunkShaper",
+        include_outputs_from: set[str] | None = None,
+    ) -> None:
         self.pipeline, self.run_args, self.shaper = pipeline, run_args, shaper
+        self.include_outputs_from = include_outputs_from
         self._pulled: Iterator[Piece] | None = None
 
     def push_to(self, emit: Callable[[Piece], None]) -> None:
@@ -106,7 +116,7 @@ class PipelineStream(PushIterator):
             for piece in self.shaper.pieces(chunk):
                 emit(piece)
 
-        result = _run_blocking(self.pipeline, self.run_args, on_chunk)
+        result = _run_blocking(self.pipeline, self.run_args, on_chunk, self.include_outputs_from)
         for piece in self.shaper.finish(result):
             emit(piece)
 
@@ -114,7 +124,7 @@ class PipelineStream(PushIterator):
         """The same pieces made on the event loop, when nothing of the run would block it there."""
         if not streams_on_event_loop(self.pipeline, self.run_args):
             return None
-        return _pieces_on_loop(self.pipeline, self.run_args, self.shaper)
+        return _pieces_on_loop(self.pipeline, self.run_args, self.shaper, self.include_outputs_from)
 
     def __next__(self) -> Piece:
         if self._pulled is None:
@@ -153,7 +163,7 @@ class PipelineStream(PushIterator):
 
         def run() -> None:
             try:
-                outcome["result"] = _run_blocking(self.pipeline, self.run_args, on_chunk)
+                outcome["result"] = _run_blocking(self.pipeline, self.run_args, on_chunk, self.include_outputs_from)
             except BaseException as error:
                 # Keep the error only for a reader: a stopped run's traceback would keep its upstream connection open.
                 if not stop_requested():
@@ -184,15 +194,19 @@ def async_streaming_generator(
     on_reasoning: OnReasoning | None = None,
     on_pipeline_end: OnPipelineEnd | None = None,
     forward_tool_calls: bool | None = None,
+    include_outputs_from: set[str] | None = None,
 ) -> AsyncIterator[Piece]:
     """Run `pipeline` on the event loop and yield its chunks; stopping the iteration cancels the run."""
     shaper = _ChunkShaper(on_tool_call_start, on_tool_call_end, on_reasoning, on_pipeline_end)
     shaper.forward_tool_calls = _forwards_tool_calls(pipeline, forward_tool_calls)
-    return _pieces_on_loop(pipeline, pipeline_run_args, shaper)
+    return _pieces_on_loop(pipeline, pipeline_run_args, shaper, include_outputs_from)
 
 
 async def _pieces_on_loop(
-    pipeline: Pipeline | Agent, run_args: dict[str, Any], shaper: "_ChunkShaper"
+    pipeline: Pipeline | Agent,
+    run_args: dict[str, Any],
+    shaper: "_ChunkShaper",
+    include_outputs_from: set[str] | None = None,
 ) -> AsyncIterator[Piece]:
     """One run on the event loop, by the shortest way its shape allows."""
     pacing = _Pacing()
@@ -203,7 +217,7 @@ async def _pieces_on_loop(
     elif (name := lone_async_streamer(pipeline, run_args)) is not None:
         run = _CallbackRun(lambda on_chunk: _run_lone_component(pipeline, name, run_args[name], on_chunk), pacing)
     else:
-        run = pipeline.stream(_with_pacing(pipeline, run_args, pacing))
+        run = pipeline.stream(_with_pacing(pipeline, run_args, pacing), include_outputs_from=include_outputs_from)
     try:
         async for chunk in run:
             pacing.chunk_taken()
@@ -305,7 +319,10 @@ class _CallbackRun:
 
 
 def _run_blocking(
-    pipeline: Pipeline | Agent, run_args: dict[str, Any], on_chunk: Callable[[StreamingChunk], None]
+    pipeline: Pipeline | Agent,
+    run_args: dict[str, Any],
+    on_chunk: Callable[[StreamingChunk], None],
+    include_outputs_from: set[str] | None = None,
 ) -> dict[str, Any]:
     """One run with `on_chunk` as the streaming callback of every component that can stream."""
     if isinstance(pipeline, Agent):
@@ -313,7 +330,7 @@ def _run_blocking(
     data = {name: dict(inputs) for name, inputs in run_args.items()}
     for name in _streaming_components(pipeline):
         data.setdefault(name, {})["streaming_callback"] = on_chunk
-    return pipeline.run(data)
+    return pipeline.run(data, include_outputs_from=include_outputs_from)
 
 
 def _streaming_components(pipeline: Pipeline, *, async_only: bool = False) -> list[str]:

@@ -1,0 +1,116 @@
+"""Every pointer a baked project holds resolves in it: its docs are there, and so are their links' targets.
+
+Also what the template's own README and Makefile promise a newcomer: a bake command without a placeholder
+organisation, and a `make serve` that keeps an existing scratch project (with the user's edits) unless
+asked to rebake.
+"""
+
+import re
+from pathlib import Path
+
+import pytest
+from baking import TEMPLATE_DIR, bake_into
+
+DOCS_MENTION = re.compile(r"(?<![\w./-])docs/([\w./-]+?\.md)\b")
+MARKDOWN_LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
+FENCED_BLOCK = re.compile(r"^```.*?^```", re.MULTILINE | re.DOTALL)
+HEADING = re.compile(r"^#{1,6} +(.+?) *#* *$", re.MULTILINE)
+SKIPPED_FOLDERS = frozenset({".git", "__pycache__", ".ruff_cache", ".pytest_cache", ".venv", "data"})
+PLACEHOLDER_ORG = re.compile(
+    r"(?:gh:|gl:|bb:|github\.com/)(?:<[^>]*>|org|your[-\w]*|user|username|example[-\w]*|acme|my-?org)/", re.I
+)
+BAKE_COMMAND = re.compile(r"\bcookiecutter +(\S+)")
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory, cookiecutter_config: Path) -> Path:
+    return bake_into(tmp_path_factory.mktemp("doc_pointers"), cookiecutter_config)
+
+
+def text_files(root: Path) -> list[Path]:
+    found = []
+    for path in sorted(root.rglob("*")):
+        if path.is_file() and not SKIPPED_FOLDERS.intersection(path.relative_to(root).parts):
+            try:
+                path.read_text(encoding="utf-8")
+            except UnicodeDecodeError:
+                continue
+            found.append(path)
+    return found
+
+
+def github_anchor(heading: str) -> str:
+    """The id GitHub gives a heading: lower case, punctuation dropped (but - and _), spaces as hyphens."""
+    text = re.sub(r"[`*]|\[([^\]]*)\]\([^)]*\)", r"\1", heading).strip().lower()
+    return re.sub(r"[^\w\- ]", "", text).replace(" ", "-")
+
+
+def anchors_of(page: Path) -> set[str]:
+    text = FENCED_BLOCK.sub("", page.read_text(encoding="utf-8"))
+    return {github_anchor(heading) for heading in HEADING.findall(text)}
+
+
+def broken_links(page: Path) -> list[str]:
+    """The relative links of a Markdown page whose file (or heading) does not exist."""
+    broken = []
+    for target in MARKDOWN_LINK.findall(FENCED_BLOCK.sub("", page.read_text(encoding="utf-8"))):
+        if re.match(r"[a-z][a-z0-9+.-]*:", target):  # https:, mailto: ...
+            continue
+        path_part, _, anchor = target.partition("#")
+        linked = (page.parent / path_part).resolve() if path_part else page
+        if not linked.exists():
+            broken.append(f"{target}: no such file")
+        elif anchor and linked.suffix == ".md" and anchor not in anchors_of(linked):
+            broken.append(f"{target}: no such heading")
+    return broken
+
+
+def test_the_project_carries_its_docs(project: Path) -> None:
+    pages = {path.name for path in (project / "docs").glob("*.md")}
+    template_pages = {path.name for path in (TEMPLATE_DIR / "docs").glob("*.md")}
+    assert pages == template_pages - {"benchmark.md"}, "every page but the template's benchmark report"
+    assert (project / "docs" / "README.md").read_text(encoding="utf-8") == (
+        TEMPLATE_DIR / "docs" / "README.md"
+    ).read_text(encoding="utf-8"), "copied as is: Haystack's Jinja prompts in the pages must not be rendered"
+
+
+def test_every_docs_mention_names_a_page_the_project_has(project: Path) -> None:
+    """`docs/<name>.md` in a comment, docstring, setting or page exists in the project."""
+    missing = [
+        f"{path.relative_to(project)}: docs/{name}"
+        for path in text_files(project)
+        for name in DOCS_MENTION.findall(path.read_text(encoding="utf-8"))
+        if not (project / "docs" / name).is_file()
+    ]
+    assert not missing, missing
+
+
+def test_every_relative_link_of_the_readme_and_docs_resolves(project: Path) -> None:
+    pages = [project / "README.md", *sorted((project / "docs").rglob("*.md"))]
+    broken = [f"{page.relative_to(project)}: {link}" for page in pages for link in broken_links(page)]
+    assert not broken, broken
+
+
+def test_the_readme_links_every_page(project: Path) -> None:
+    readme = (project / "README.md").read_text(encoding="utf-8")
+    unlinked = [page.name for page in (project / "docs").glob("*.md") if f"](docs/{page.name})" not in readme]
+    assert not unlinked, unlinked
+
+
+def test_the_templates_own_links_resolve() -> None:
+    """The same check on the template's README and docs, as a reader of this repository follows them."""
+    pages = [TEMPLATE_DIR / "README.md", *sorted((TEMPLATE_DIR / "docs").glob("*.md"))]
+    broken = [f"{page.relative_to(TEMPLATE_DIR)}: {link}" for page in pages for link in broken_links(page)]
+    assert not broken, broken
+
+
+def test_bake_commands_name_no_placeholder_organisation() -> None:
+    pages = [TEMPLATE_DIR / "README.md", *sorted((TEMPLATE_DIR / "docs").glob("*.md"))]
+    commands = [
+        (page.name, argument) for page in pages for argument in BAKE_COMMAND.findall(page.read_text(encoding="utf-8"))
+    ]
+    assert any(name == "README.md" for name, _ in commands), "the README says how to bake"
+    placeholders = [
+        f"{name}: cookiecutter {argument}" for name, argument in commands if PLACEHOLDER_ORG.search(argument)
+    ]
+    assert not placeholders, placeholders
