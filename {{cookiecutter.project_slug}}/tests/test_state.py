@@ -128,7 +128,8 @@ def test_two_workers_share_responses_and_files(tmp_path: Path, replicas: list[Se
     """hypercorn --workers 2 on one host, SQLite in DATA_DIR (the default): each request on a new connection."""
     service = ServiceProcess("two_workers", tmp_path, base_env(), args=["--workers", "2"])
     replicas.append(service)
-    service.start()
+    service.start()  # ready as soon as one worker is: wait for the other too, or its first answers are 503s
+    assert wait_until(lambda: service.log_tail(100_000).count("Ready: ") >= 2, 60), service.log_tail()
     client = new_connection_client(service.base_url)
     assert follow_ups(client) == ROUNDS
     assert references(client) == ROUNDS
