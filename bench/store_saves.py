@@ -68,7 +68,10 @@ async def save_loop(engine: str, url: str | None, shape: str, saves: int) -> dic
 
             async with redis.asyncio.Redis.from_url(url) as client:
                 await client.flushdb()
-        store = state.open_state_store(url, Path(data_dir), limits)
+        bounds = [limits]
+        if hasattr(state, "ConversationLimits"):  # since the Conversations API, the store takes their bounds too
+            bounds.append(state.ConversationLimits(10_000, 1 << 30, 4096, 1 << 20, 3600))
+        store = state.open_state_store(url, Path(data_dir), *bounds)
         turns = EARLIER_TURNS if shape == "long conversation" else 0
         records = [state.StoredResponse(*conversation(number, turns)) for number in range(saves + 20)]
         for record in records[:20]:  # opens the file, loads the scripts

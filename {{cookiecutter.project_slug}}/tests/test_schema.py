@@ -160,7 +160,8 @@ CONVERSATION_ITEMS = [
         "role": "user",
         "content": [
             {"type": "input_image", "image_url": "https://example.com/cat.png"},
-            {"type": "input_file", "file_id": "file-123"},
+            # inline: the response in the conversation reads its files, and a file_id would have to be uploaded
+            {"type": "input_file", "filename": "notes.txt", "file_data": "data:text/plain;base64,aGVsbG8="},
         ],
     },
     {"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "Hi", "annotations": []}]},

@@ -61,6 +61,17 @@ def test_api_keys_are_required(keyed_service: ServiceProcess) -> None:
         assert client_with_key(keyed_service, key).conversations.create().id.startswith("conv_")
 
 
+def test_refused_requests_leave_their_connection_usable(keyed_service: ServiceProcess) -> None:
+    """A 401 or 404 answered before the body was read: the client's next request on that connection is served
+    (it used to find the connection closed now and then, a race with the body's arrival)."""
+    body = {"model": "plain_sync", "messages": user("x" * 4000)}
+    with httpx.Client(base_url=keyed_service.base_url, timeout=10) as http:
+        for _ in range(150):
+            assert http.post("/v1/chat/completions", json=body).status_code == 401
+            assert http.post("/v1/no/such/route", json=body).status_code in (401, 404)
+            assert http.get("/health/live").status_code == 200
+
+
 def test_wrapper_refusal_keeps_its_status(keyed_service: ServiceProcess) -> None:
     with httpx.Client(base_url=keyed_service.base_url, timeout=10) as http:
         headers = {"Authorization": f"Bearer {KEYS[0]}"}

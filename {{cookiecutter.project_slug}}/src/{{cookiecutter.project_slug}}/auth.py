@@ -11,7 +11,7 @@ import hmac
 
 from quart import Quart, current_app, g, request
 
-from .errors import OpenAIError
+from .errors import OpenAIError, settle_unread_body
 
 # Load balancers and Kubernetes probe these without keys.
 HEALTH_PATHS = frozenset({"/status", "/health/live", "/health/ready"})
@@ -45,7 +45,8 @@ def require_api_keys(app: Quart, keys: dict[str, str | None], open_paths: frozen
             return  # CORS preflights carry no credentials
         names = names_of_keys_sent()
         if names is None:
-            raise OpenAIError(401, "Missing or invalid API key.", code="invalid_api_key")
+            headers = await settle_unread_body()  # so that the connection carries the client's next request
+            raise OpenAIError(401, "Missing or invalid API key.", code="invalid_api_key", headers=headers)
         g.api_key_name = names[0]
 
 

@@ -4,9 +4,10 @@ Clients (the openai SDK, Open WebUI, Codex) parse this shape; an HTML error page
 would reach users as garbage, so the handlers below cover everything Quart can raise.
 """
 
+import asyncio
 import logging
 
-from quart import Quart, Response, jsonify
+from quart import Quart, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from . import metrics
@@ -18,6 +19,12 @@ logger = logging.getLogger(__name__)
 NO_RETRY = {"x-should-retry": "false"}
 
 _TYPE_FOR_STATUS = {401: "authentication_error", 501: "invalid_request_error"}
+
+# A request refused before its body was read (a missing key, an unknown route) leaves the body on the connection,
+# and hypercorn can carry the client's next request there only once it has all arrived: else the client finds the
+# connection closed under its next request. A body up to this size is read first; a larger one closes it.
+UNREAD_BODY_READ_BYTES = 64 * 1024
+UNREAD_BODY_WAIT_SECONDS = 5.0
 
 
 class OpenAIError(Exception):
@@ -52,6 +59,21 @@ class OpenAIError(Exception):
         return response
 
 
+async def settle_unread_body() -> dict[str, str]:
+    """Before refusing a request unread: read its body if small, else the headers that tell the client to close."""
+    length = request.content_length
+    if not length and "chunked" not in request.headers.get("Transfer-Encoding", ""):
+        return {}
+    if length is not None and length <= UNREAD_BODY_READ_BYTES:
+        try:
+            async with asyncio.timeout(UNREAD_BODY_WAIT_SECONDS):
+                await request.get_data(cache=False)
+            return {}
+        except (TimeoutError, HTTPException):
+            pass
+    return {"Connection": "close"}
+
+
 def register_error_handlers(app: Quart) -> None:
     """Turn OpenAIError, Quart's HTTP errors and anything unexpected into the envelope."""
 
@@ -73,7 +95,8 @@ def register_error_handlers(app: Quart) -> None:
         message = messages.get(status, error.description or error.name)
         codes = {404: "unknown_url", 405: "method_not_allowed", 408: "request_timeout", 413: "request_too_large"}
         code = codes.get(status)
-        return OpenAIError(status, message, code=code).to_response()
+        headers = await settle_unread_body() if status in (404, 405, 413) else None
+        return OpenAIError(status, message, code=code, headers=headers).to_response()
 
     @app.errorhandler(Exception)
     async def handle_unexpected(error: Exception) -> Response:
