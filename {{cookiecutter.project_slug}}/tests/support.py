@@ -59,6 +59,19 @@ def base_env(**extra: str) -> dict[str, str]:
     return env
 
 
+def env_for_test_wrappers(upstream_url: str, state_dir: Path, **extra: str) -> dict[str, str]:
+    """`base_env` for a service of the test wrappers (tests/test_wrappers) talking to a scripted upstream."""
+    return base_env(
+        WRAPPERS_PACKAGE="test_wrappers",
+        PYTHONPATH=str(TESTS_DIR),
+        TEST_WRAPPERS_DIR=str(state_dir),
+        OPENAI_API_KEY="test-key",
+        OPENAI_BASE_URL=f"{upstream_url}/v1",
+        OPENAI_MODEL="scripted-model",
+        **extra,
+    )
+
+
 @dataclass
 class ServiceProcess:
     """The app served by hypercorn in a subprocess, as a user would run it."""

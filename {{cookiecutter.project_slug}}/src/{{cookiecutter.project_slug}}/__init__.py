@@ -26,6 +26,8 @@ from .errors import register_error_handlers  # noqa: E402
 from .file_store import FileStore, use_file_store  # noqa: E402
 from .idle_clients import IdleClientLimit  # noqa: E402
 from .log_format import configure_logging  # noqa: E402
+from .openwebui import OpenWebUI  # noqa: E402
+from .pipeline_runs import use_fast_paths  # noqa: E402
 from .registry import Registry, load_wrappers, wrapper_names  # noqa: E402
 from .request_info import TrackRequests, note_route  # noqa: E402
 from .runner import Deadlines, Runner  # noqa: E402
@@ -74,6 +76,9 @@ def create_app(settings: Settings | None = None) -> Quart:
 
     registry = Registry()
     app.extensions["registry"] = registry
+    # What the service does differently for one kind of client (see clients.py); add yours here.
+    app.extensions["client_adapters"] = [OpenWebUI(settings)]
+    use_fast_paths(settings.streaming_fast_paths)
 
     async def wrappers_loaded() -> str | None:
         return "loading" if registry.loading else None

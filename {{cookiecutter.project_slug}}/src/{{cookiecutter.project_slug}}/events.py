@@ -69,17 +69,17 @@ class StreamError:
 
 
 @dataclass(slots=True)
-class ClientEvent:
-    """An Open WebUI event, `{"type": ..., "data": ...}`, for clients that render such events.
+class ClientSpecificEvent:
+    """An event in one client's own format (Open WebUI's `{"type": ..., "data": ...}`: see `openwebui/`).
 
-    Only a chat stream to such a client carries it (see `openwebui.py`, which builds them); every other
+    Only a chat stream to a client whose adapter recognised it carries it (see `clients.py`); every other
     client, `stream: false` answers and the Responses API drop it, so it never reaches them as garbage.
     """
 
     data: dict[str, Any]
 
 
-Event = TextDelta | ReasoningDelta | ToolCallDelta | Usage | Finish | StreamError | ClientEvent
+Event = TextDelta | ReasoningDelta | ToolCallDelta | Usage | Finish | StreamError | ClientSpecificEvent
 
 
 def merge_deltas(events: list[Event]) -> list[Event]:

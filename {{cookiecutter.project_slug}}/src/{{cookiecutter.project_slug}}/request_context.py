@@ -20,7 +20,7 @@ from types import MappingProxyType
 from typing import Any
 from urllib.parse import unquote
 
-from .openwebui import HEADER_PREFIX
+from .openwebui.client import HEADER_PREFIX
 
 # Not handed to wrappers: the API key is checked by the service, whose `API_KEYS` names it (`api_key_name`).
 HIDDEN_HEADERS = frozenset({"authorization", "cookie", "proxy-authorization"})

@@ -12,18 +12,18 @@ import inspect
 import json
 import logging
 import threading
-from abc import abstractmethod
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from haystack.dataclasses import ChatMessage, StreamingChunk
 
 from . import metrics
 from .errors import OpenAIError
-from .events import FINISH_REASONS, Event, Finish, ReasoningDelta, StreamError, TextDelta, ToolCallDelta, Usage
+from .events import FINISH_REASONS, Event, Finish, ReasoningDelta, StreamError, TextDelta, ToolCallDelta
+from .token_usage import usage_from
 from .upstream_errors import failure_event
 
 logger = logging.getLogger(__name__)
@@ -34,26 +34,27 @@ _stop_flag: contextvars.ContextVar[threading.Event | None] = contextvars.Context
 def current_stop_flag() -> threading.Event | None:
     """The flag that is set when the client of the current sync run has gone away.
 
-    Code that runs a pipeline in its own thread (see `streaming.streaming_generator`) checks it at each chunk.
+    Code that runs a pipeline in its own thread (see `pipeline_runs.py`) checks it at each chunk.
     """
     return _stop_flag.get()
 
 
-class PushIterator(Iterator[Any]):
-    """An iterator that can also push its items to a function, for sources that produce by callback.
+@runtime_checkable
+class CallbackStream(Protocol):
+    """What a sync method may return for a source that produces by callback (a pipeline's `streaming_callback`).
 
-    A sync wrapper may return one (as `streaming.streaming_generator` does): the service then calls
-    `push_to` in its worker thread instead of iterating, which spares the source a thread of its own;
-    or, when `on_event_loop` offers an async form, iterates that on the event loop and holds no thread.
+    The service then does not iterate over it: it iterates `on_event_loop()` on the event loop when that offers
+    an async form (then no thread waits on it), or else calls `push_to` in its worker thread, which spares the
+    source a thread of its own. Any object with these two methods is one (`pipeline_runs.PipelineStream` is).
     """
 
-    @abstractmethod
     def push_to(self, emit: Callable[[Any], None]) -> None:
         """Produce every item, calling `emit` with each as soon as it exists."""
+        ...
 
     def on_event_loop(self) -> AsyncIterator[Any] | None:
-        """The same items made on the event loop, for a source that can run there: then no thread waits on it."""
-        return None
+        """The same items made on the event loop, or None for a source that cannot run there."""
+        ...
 
 
 class RunStopped(Exception):
@@ -81,7 +82,7 @@ def _events_from_chunk(chunk: StreamingChunk) -> list[Event]:
         events.append(TextDelta(chunk.content))
     for call in chunk.tool_calls or ():
         events.append(ToolCallDelta(index=call.index, id=call.id, name=call.tool_name, arguments=call.arguments or ""))
-    if usage := _usage_from_meta(chunk.meta):
+    if usage := usage_from(chunk.meta):
         events.append(usage)
     # "stop" and "tool_calls" follow from what was sent; Haystack's "tool_call_results" is internal.
     if chunk.finish_reason in ("length", "content_filter"):
@@ -97,18 +98,11 @@ def _events_from_message(message: ChatMessage) -> list[Event]:
         events.append(TextDelta(message.text))
     for index, call in enumerate(message.tool_calls):
         events.append(ToolCallDelta(index=index, id=call.id, name=call.tool_name, arguments=json.dumps(call.arguments)))
-    if usage := _usage_from_meta(message.meta):
+    if usage := usage_from(message.meta):
         events.append(usage)
     if message.meta.get("finish_reason") in FINISH_REASONS - {"stop", "tool_calls"}:
         events.append(Finish(message.meta["finish_reason"]))
     return events
-
-
-def _usage_from_meta(meta: dict[str, Any]) -> Usage | None:
-    usage = meta.get("usage")
-    if not isinstance(usage, dict) or "prompt_tokens" not in usage:
-        return None
-    return Usage(prompt_tokens=usage.get("prompt_tokens") or 0, completion_tokens=usage.get("completion_tokens") or 0)
 
 
 # Events a run may get ahead of its reader. Past this the run waits (an async run stops awaiting its LLM, a sync
@@ -448,15 +442,15 @@ def _call_in_thread(output: _Output, method: Callable[..., Any], args: tuple[Any
 
 
 def _on_event_loop_if_it_can(result: object) -> object:
-    """Run a stream on the event loop when it can run there, freeing the worker at once (see `PushIterator`)."""
-    if isinstance(result, PushIterator) and (on_loop := result.on_event_loop()) is not None:
+    """Run a stream on the event loop when it can run there, freeing the worker at once (see `CallbackStream`)."""
+    if isinstance(result, CallbackStream) and (on_loop := result.on_event_loop()) is not None:
         return on_loop
     return result
 
 
 def _drain_in_thread(output: _Output, pieces: Iterator[object]) -> None:
     _stop_flag.set(output.stop_flag)
-    if isinstance(pieces, PushIterator):
+    if isinstance(pieces, CallbackStream):
         pieces.push_to(lambda piece: output.emit_from_thread(events_from(piece)))
         return
     try:

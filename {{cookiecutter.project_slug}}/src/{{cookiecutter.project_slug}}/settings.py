@@ -29,6 +29,7 @@ ENV_NAMES = {
     "cors_allow_origins": "CORS_ALLOW_ORIGINS",
     "data_dir": "DATA_DIR",
     "max_file_bytes": "MAX_FILE_BYTES",
+    "streaming_fast_paths": "STREAMING_FAST_PATHS",
     "openwebui_events": "OPENWEBUI_EVENTS",
     "task_model": "TASK_MODEL",
     "task_base_url": "TASK_BASE_URL",
@@ -98,8 +99,11 @@ class Settings(BaseModel):
     data_dir: Path = Path("data")
     # Largest file an upload may carry, in bytes; bigger ones get 413. Independent of MAX_BODY_BYTES.
     max_file_bytes: int = Field(512 * 1024 * 1024, ge=1)
+    # The streaming helpers' shortcuts (on the event loop, a lone LLM without Pipeline's scheduling, the first chunks
+    # sent at once; see pipeline_runs.py). `off` sends every run the general way, to tell whether a shortcut is at fault.
+    streaming_fast_paths: bool = True
     # Which streamed chat requests get Open WebUI's events (status, details blocks, sources...): `auto` those
-    # with Open WebUI's forwarded X-OpenWebUI-* headers, `always`, or `never` (see openwebui.py).
+    # with Open WebUI's forwarded X-OpenWebUI-* headers, `always`, or `never` (see openwebui/client.py).
     openwebui_events: Literal["auto", "always", "never"] = "auto"
     # The model that answers Open WebUI's background tasks (titles, tags, follow-ups); unset, they are answered
     # without any LLM. Any OpenAI-compatible server; the URL and key default to OPENAI_BASE_URL and OPENAI_API_KEY.

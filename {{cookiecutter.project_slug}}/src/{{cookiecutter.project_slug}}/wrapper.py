@@ -27,10 +27,6 @@ class BasePipelineWrapper:
     is drained into one message when the client asked for `stream: false`.
     """
 
-    # Open WebUI's background tasks (chat titles, tags, follow-ups) are answered by the service without running
-    # this wrapper (see `openwebui_tasks.py`). Set True to get them as ordinary chat requests instead.
-    handles_openwebui_tasks: bool = False
-
     def setup(self) -> None:
         """Called once at startup, before the first request for this model; build pipelines and load models here.
 

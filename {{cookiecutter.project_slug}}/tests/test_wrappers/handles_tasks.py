@@ -2,7 +2,7 @@
 
 import json
 
-from {{ cookiecutter.project_slug }}.openwebui_tasks import background_task
+from {{ cookiecutter.project_slug }}.openwebui import background_task
 from {{ cookiecutter.project_slug }}.wrapper import BasePipelineWrapper
 
 TITLE = "Named by the wrapper"

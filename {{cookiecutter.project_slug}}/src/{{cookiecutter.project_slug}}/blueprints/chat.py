@@ -1,17 +1,16 @@
 """`POST /v1/chat/completions` (and `/chat/completions`, `/<model>/chat`): the Chat Completions API.
 
-Open WebUI's background tasks (titles, tags, follow-ups) are answered here without running the wrapper,
-unless it handles them itself; whether the client takes Open WebUI's events is decided here, per request.
+Before a run, the client adapters (`clients.py`; Open WebUI's) may answer the request themselves (Open WebUI's
+background tasks); for a stream, the adapter that recognises the client is remembered for the run.
 """
 
 from typing import Any
 
 from quart import Blueprint, Response, current_app, g, request
 
-from .. import openwebui
+from ..clients import ClientAdapter, recognised_client, remember_client
 from ..errors import OpenAIError
 from ..events import TextDelta
-from ..openwebui_tasks import answer_task, background_task
 from ..registry import Registry
 from ..request_context import remember_request
 from ..request_info import note_model
@@ -85,16 +84,15 @@ async def run_chat(model: str, body: dict[str, Any]) -> Response:
     wrapper, method_name = registry.find(model, "chat")
     note_model(wrapper.model_id)
 
-    task = background_task(body)
-    if task is not None and not wrapper.instance.handles_openwebui_tasks:
-        answer = await answer_task(task, settings.task_model, settings.task_base_url, settings.task_api_key)
-        builder = ChatCompletionBuilder(model)
-        builder.add([TextDelta(answer)])
-        return json_response(builder.build())
+    adapters: list[ClientAdapter] = current_app.extensions["client_adapters"]
+    for adapter in adapters:
+        if (answer := await adapter.answer_itself(body, wrapper.instance)) is not None:
+            builder = ChatCompletionBuilder(model)
+            builder.add([TextDelta(answer)])
+            return json_response(builder.build())
 
-    client_events = wants_stream and openwebui.takes_events(request.headers.keys(), settings.openwebui_events)
-    # Before the run starts: it runs in a copy of this context.
-    openwebui.remember_client(client_events)
+    client = recognised_client(adapters, request.headers) if wants_stream else None
+    remember_client(client)  # before the run starts: it runs in a copy of this context
     remember_request("chat", request.headers.items(), body, g.get("api_key_name"))
     runner: Runner = current_app.extensions["runner"]
     method = getattr(wrapper.instance, method_name)
@@ -109,5 +107,5 @@ async def run_chat(model: str, body: dict[str, Any]) -> Response:
     stream = runner.start(method, model, messages, body)
     stream_options = body.get("stream_options")
     include_usage = isinstance(stream_options, dict) and stream_options.get("include_usage") is True
-    encoder = ChatStreamEncoder(model, include_usage=include_usage, client_events=client_events)
+    encoder = ChatStreamEncoder(model, include_usage=include_usage, client_events=client is not None)
     return await stream_response(stream, encoder, settings.keepalive_seconds)

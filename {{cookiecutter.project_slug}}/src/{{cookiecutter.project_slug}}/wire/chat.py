@@ -5,7 +5,7 @@ deltas with `index` and the id/name only on their first piece, exactly one finis
 content, an optional usage chunk with `choices: []`, then `data: [DONE]`. Token usage is sent only when the
 run reported it (an LLM server may not count a stream): an unknown count is left out, never given as zero.
 
-Open WebUI's events (`ClientEvent`) go only to a stream whose client takes them: text events as content
+Open WebUI's events (`ClientSpecificEvent`) go only to a stream whose client takes them: text events as content
 deltas, the others as a chunk with `choices: []` and an `event` key, the form Open WebUI reads.
 """
 
@@ -14,7 +14,7 @@ from typing import Any
 
 from ..events import (
     FINISH_REASONS,
-    ClientEvent,
+    ClientSpecificEvent,
     Event,
     Finish,
     ReasoningDelta,
@@ -116,7 +116,7 @@ class ChatStreamEncoder:
 
     def __init__(self, model: str, include_usage: bool, client_events: bool = False) -> None:
         self.include_usage = include_usage
-        self.client_events = client_events  # send ClientEvents (Open WebUI); drop them for everyone else
+        self.client_events = client_events  # send ClientSpecificEvents (Open WebUI); drop them for everyone else
         # Every chunk shares id, created and model: build that part of the JSON once.
         head = {"id": new_id("chatcmpl-", 24), "object": "chat.completion.chunk", "created": int(time.time())}
         head["model"] = model
@@ -148,14 +148,14 @@ class ChatStreamEncoder:
                 self._usage = add_usage(self._usage, event)
             elif isinstance(event, Finish) and event.reason in FINISH_REASONS:
                 self._finish_reason = event.reason
-            elif isinstance(event, ClientEvent) and self.client_events:
+            elif isinstance(event, ClientSpecificEvent) and self.client_events:
                 out.append(self._client_event(event))
             elif isinstance(event, StreamError):
                 out.append(self.error(event))
                 break
         return "".join(out)
 
-    def _client_event(self, event: ClientEvent) -> str:
+    def _client_event(self, event: ClientSpecificEvent) -> str:
         """Text events as content (Open WebUI 0.12 draws a streamed answer from its content); others as events."""
         if event.data.get("type") in ("message", "chat:message:delta"):
             return self._chunk({"content": str(event.data.get("data", {}).get("content", ""))})

@@ -4,7 +4,7 @@ After an answer, Open WebUI asks the same model for a chat title, tags and follo
 `stream: false` requests whose one user message is a prompt starting with `### Task:` that asks for one
 JSON object (`{"title": ...}`, `{"tags": [...]}`, `{"follow_ups": [...]}`). Running the user's
 pipeline for these would cost a full run each (an agent would call its tools to name a chat), so the
-chat route answers them here, before any wrapper runs:
+Open WebUI adapter (`client.py`) answers them here, before any wrapper runs:
 
 - with TASK_MODEL set, by passing the prompt to that model (an OpenAI-compatible server at
   TASK_BASE_URL, default OPENAI_BASE_URL, with TASK_API_KEY, default OPENAI_API_KEY);

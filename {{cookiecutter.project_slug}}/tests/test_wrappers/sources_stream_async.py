@@ -1,0 +1,18 @@
+"""`sources_stream` with `async_streaming_generator`: the same sources, from an async wrapper."""
+
+from collections.abc import AsyncIterator
+
+from {{ cookiecutter.project_slug }}.streaming import async_streaming_generator
+from {{ cookiecutter.project_slug }}.wrapper import BasePipelineWrapper
+
+from .sources_stream import list_sources, retrieval_pipeline, run_args
+
+
+class PipelineWrapper(BasePipelineWrapper):
+    def setup(self) -> None:
+        self.pipeline = retrieval_pipeline()
+
+    async def run_chat_completion_async(self, model: str, messages: list[dict], body: dict) -> AsyncIterator[object]:
+        return async_streaming_generator(
+            self.pipeline, run_args(messages), include_outputs_from={"retriever"}, on_pipeline_end=list_sources
+        )
