@@ -125,10 +125,7 @@ async def create_conversation() -> Response:
 @blueprint.get("/v1/conversations/<conversation_id>")
 @blueprint.get("/conversations/<conversation_id>")
 async def retrieve_conversation(conversation_id: str) -> Response:
-    conversation = await state().get_conversation(conversation_id)
-    if conversation is None:
-        raise conversation_not_found(conversation_id)
-    return jsonify(conversation.to_openai())
+    return jsonify((await conversation_or_404(conversation_id)).to_openai())
 
 
 @blueprint.post("/v1/conversations/<conversation_id>")
