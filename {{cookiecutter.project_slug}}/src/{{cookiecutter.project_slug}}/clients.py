@@ -5,14 +5,14 @@ route asks each adapter in turn whether to answer the request itself, without ru
 title and tag tasks), then which adapter recognises the client of a streamed request: that client gets the
 `ClientSpecificEvent`s a run yields (everyone else has them dropped), and its adapter shows the run's tool calls
 (the streaming helpers' default callbacks call `current_client()`). To adapt to another client, write a class
-with these five methods and add an instance to the list in `create_app`.
+with these six methods and add an instance to the list in `create_app`.
 """
 
 from collections.abc import Mapping
 from contextvars import ContextVar
 from typing import Any, Protocol
 
-from .events import Event
+from .events import ClientSpecificEvent, Event
 
 
 class ClientAdapter(Protocol):
@@ -30,6 +30,11 @@ class ClientAdapter(Protocol):
 
     def show_tool_call_end(self, name: str, arguments: str, result: str, error: bool) -> Event | list[Event] | None:
         """What this client is shown when that tool has answered."""
+        ...
+
+    def stream_form(self, event: ClientSpecificEvent) -> str | dict[str, Any]:
+        """How a chat stream carries one of this client's events: a `str` is text of the answer (a content delta),
+        a `dict` holds the fields of a chunk of its own, beside `choices: []`."""
         ...
 
     def show_sources(self, sources: list[tuple[str, str]]) -> Event | list[Event] | None:

@@ -107,5 +107,5 @@ async def run_chat(model: str, body: dict[str, Any]) -> Response:
     stream = runner.start(method, model, messages, body)
     stream_options = body.get("stream_options")
     include_usage = isinstance(stream_options, dict) and stream_options.get("include_usage") is True
-    encoder = ChatStreamEncoder(model, include_usage=include_usage, client_events=client is not None)
+    encoder = ChatStreamEncoder(model, include_usage=include_usage, client=client)
     return await stream_response(stream, encoder, settings.keepalive_seconds)

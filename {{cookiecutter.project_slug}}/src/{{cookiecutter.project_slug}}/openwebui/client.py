@@ -61,6 +61,12 @@ class OpenWebUI:
         outcome = status(f"{name} failed" if error else f"Used {name}", done=True)
         return [outcome, tool_call_details(name, arguments, result, error=error)]
 
+    def stream_form(self, event: ClientSpecificEvent) -> str | dict[str, Any]:
+        """Text events as content (Open WebUI 0.12 draws a streamed answer from its content); others under `event`."""
+        if event.data.get("type") in ("message", "chat:message:delta"):
+            return str(event.data.get("data", {}).get("content", ""))
+        return {"event": event.data}
+
     def show_sources(self, sources: list[tuple[str, str]]) -> list[ClientSpecificEvent]:
         """One `source` event each: Open WebUI lists them under the answer, with the document's text."""
         return [source(title, text) for title, text in sources]

@@ -5,12 +5,13 @@ deltas with `index` and the id/name only on their first piece, exactly one finis
 content, an optional usage chunk with `choices: []`, then `data: [DONE]`. Token usage is sent only when the
 run reported it (an LLM server may not count a stream): an unknown count is left out, never given as zero.
 
-Open WebUI's events (`ClientSpecificEvent`) go only to a stream whose client takes them: text events as content
-deltas, the others as a chunk with `choices: []` and an `event` key, the form Open WebUI reads.
+A client's own events (`ClientSpecificEvent`) go only to a stream whose client adapter recognised it, in the form
+the adapter gives (`ClientAdapter.stream_form`): text of the answer as a content delta, or fields of a chunk with
+`choices: []` (Open WebUI's: an `event` key).
 """
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..events import (
     FINISH_REASONS,
@@ -28,6 +29,9 @@ from ..ids import new_id
 from ..json_text import compact_json
 from ..streamed_tool_calls import StreamedToolCalls
 from ..token_usage import add_usage
+
+if TYPE_CHECKING:
+    from ..clients import ClientAdapter
 
 DONE = "data: [DONE]\n\n"
 
@@ -114,9 +118,9 @@ class ChatCompletionBuilder:
 class ChatStreamEncoder:
     """Turns batches of events into SSE text; one instance per response, it remembers what was sent."""
 
-    def __init__(self, model: str, include_usage: bool, client_events: bool = False) -> None:
+    def __init__(self, model: str, include_usage: bool, client: "ClientAdapter | None" = None) -> None:
         self.include_usage = include_usage
-        self.client_events = client_events  # send ClientSpecificEvents (Open WebUI); drop them for everyone else
+        self.client = client  # whose ClientSpecificEvents are sent; without one they are dropped
         # Every chunk shares id, created and model: build that part of the JSON once.
         head = {"id": new_id("chatcmpl-", 24), "object": "chat.completion.chunk", "created": int(time.time())}
         head["model"] = model
@@ -148,19 +152,19 @@ class ChatStreamEncoder:
                 self._usage = add_usage(self._usage, event)
             elif isinstance(event, Finish) and event.reason in FINISH_REASONS:
                 self._finish_reason = event.reason
-            elif isinstance(event, ClientSpecificEvent) and self.client_events:
-                out.append(self._client_event(event))
+            elif isinstance(event, ClientSpecificEvent) and self.client is not None:
+                out.append(self._client_event(self.client.stream_form(event)))
             elif isinstance(event, StreamError):
                 out.append(self.error(event))
                 break
         return "".join(out)
 
-    def _client_event(self, event: ClientSpecificEvent) -> str:
-        """Text events as content (Open WebUI 0.12 draws a streamed answer from its content); others as events."""
-        if event.data.get("type") in ("message", "chat:message:delta"):
-            return self._chunk({"content": str(event.data.get("data", {}).get("content", ""))})
+    def _client_event(self, form: str | dict[str, Any]) -> str:
+        """A client's event in the form its adapter gave: text as a content delta, else fields beside `choices: []`."""
+        if isinstance(form, str):
+            return self._chunk({"content": form})
         usage = ',"usage":null' if self.include_usage else ""
-        return f'{self._prefix}],"event":{compact_json(event.data)}{usage}}}\n\n'
+        return f"{self._prefix}],{compact_json(form)[1:-1]}{usage}}}\n\n"
 
     def _tool_call(self, event: ToolCallDelta) -> dict[str, Any]:
         self._sent_tool_calls = True
