@@ -24,7 +24,7 @@ $(TOOLS_STAMP): Makefile
 # Settings come from .scratch/$(SLUG)/.env; exported variables (e.g. OPENAI_API_KEY) take precedence.
 serve: $(TOOLS_STAMP)
 	@if [ -n "$(REBAKE)" ] || [ ! -d $(SCRATCH)/$(SLUG) ]; then \
-		rm -rf $(SCRATCH)/$(SLUG) && $(VENV)/bin/cookiecutter . --no-input --output-dir $(SCRATCH); \
+		rm -rf $(SCRATCH)/$(SLUG) && $(VENV)/bin/cookiecutter "$(CURDIR)" --no-input --output-dir $(SCRATCH); \
 	else \
 		echo "Serving the existing bake in $(SCRATCH)/$(SLUG) (make serve REBAKE=1 for a fresh one)"; \
 	fi

@@ -4,6 +4,7 @@ Answers arrive as JSON inside a raw string; see pre_gen_project.py for why that 
 """
 
 import json
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -49,8 +50,23 @@ def main() -> int:
     if ANSWERS["include_dockerfile"] is not True:
         remove_container_files(project_dir)
     create_local_env(project_dir)
-    copy_docs(project_dir, Path(str(ANSWERS["_repo_dir"])))
+    copy_docs(project_dir, template_dir(str(ANSWERS["_repo_dir"])))
     return 0
+
+
+def template_dir(repo_dir: str) -> Path:
+    """The template's folder. cookiecutter gives it as it was typed (`cookiecutter .`), relative to where it was
+    started, while this hook runs in the baked project: a relative one is found from the shell's PWD, or from
+    the folder cookiecutter itself is in while it runs the hook (Linux's /proc)."""
+    given = Path(repo_dir)
+    if given.is_absolute():
+        return given
+    candidates = [Path(os.environ["PWD"]) / given] if os.environ.get("PWD") else []
+    candidates.append(Path(f"/proc/{os.getppid()}/cwd"))  # cookiecutter runs its hooks from inside the template
+    for candidate in candidates:
+        if (candidate / "docs").is_dir() and (candidate / "cookiecutter.json").is_file():
+            return candidate.resolve()
+    sys.exit(f"Cannot find the template's docs/ from {repo_dir!r}: run cookiecutter with the template's full path.")
 
 
 if __name__ == "__main__":

@@ -5,7 +5,10 @@ organisation, and a `make serve` that keeps an existing scratch project (with th
 asked to rebake.
 """
 
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -114,3 +117,22 @@ def test_bake_commands_name_no_placeholder_organisation() -> None:
         f"{name}: cookiecutter {argument}" for name, argument in commands if PLACEHOLDER_ORG.search(argument)
     ]
     assert not placeholders, placeholders
+
+
+@pytest.mark.parametrize("shell_pwd", [True, False], ids=["from-a-shell", "no-PWD"])
+def test_a_bake_from_a_relative_template_path_carries_the_docs(
+    tmp_path: Path, cookiecutter_config: Path, shell_pwd: bool
+) -> None:
+    """`cookiecutter .` in the template, as a newcomer types it (and `make serve` once did): the hook runs in the
+    baked project, where the relative path names nothing, and must find the docs all the same."""
+    cookiecutter_cli = Path(sys.executable).parent / "cookiecutter"
+    command = [str(cookiecutter_cli), ".", "--no-input", "--output-dir", str(tmp_path), "--config-file"]
+    env = {key: value for key, value in os.environ.items() if key != "PWD"}
+    if shell_pwd:
+        env["PWD"] = str(TEMPLATE_DIR)  # what a shell sets in the folder it runs cookiecutter from
+    baked = subprocess.run(
+        [*command, str(cookiecutter_config)], cwd=TEMPLATE_DIR, env=env, capture_output=True, text=True
+    )
+    assert baked.returncode == 0, baked.stderr[-2000:]
+    (project,) = [path for path in tmp_path.iterdir() if path.is_dir()]
+    assert (project / "docs" / "getting-started.md").is_file()

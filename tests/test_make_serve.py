@@ -31,7 +31,7 @@ class MakeServe:
 
     def __init__(self, root: Path) -> None:
         self.venv, self.scratch, self.calls = root / "venv", root / "scratch", root / "calls.log"
-        # The bake the recipe asks for: `cookiecutter . --no-input --output-dir <scratch>`.
+        # The bake the recipe asks for: `cookiecutter <template> --no-input --output-dir <scratch>`.
         stand_in(self.venv / "bin" / "cookiecutter", f'echo bake >> {self.calls}; mkdir -p "$4/{SLUG}"')
         (self.venv / ".tools-installed").touch()  # newer than the Makefile: no tools install
         stand_in(self.scratch / "venv" / "bin" / "python", "exit 0")
