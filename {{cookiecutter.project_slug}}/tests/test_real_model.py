@@ -13,118 +13,24 @@ are capped at a few tokens, and the server runs one request at a time, so each t
 from __future__ import annotations
 
 import os
-import subprocess
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from itertools import islice
-from pathlib import Path
 from typing import Any
 
-import httpx
 import openai
 import pytest
 
-from support import ServiceProcess, base_env, free_port, wait_until
+from engines import LLAMA_ALIAS, LlamaServer
+from support import ServiceProcess, base_env, serve, wait_until
 
-MODEL_ALIAS = "smollm2"
-CONTEXT_TOKENS = 2048
 MAX_TOKENS = 12
-SERVER_START_SECONDS = 60
 REAL_MODEL_TIMEOUT = 120.0  # a small model on a busy 2-core machine: seconds per answer, not milliseconds
 QUESTION = "Name one colour of the rainbow."
 
 # The example models; each serves both APIs.
 EXAMPLE_MODELS = ("chat", "chat_stream", "agent", "files_qa", "rag", "llm")
 CASES = [(api, model) for api in ("chat", "responses") for model in EXAMPLE_MODELS]
-
-
-@dataclass
-class LlamaServer:
-    """llama-server on a free loopback port, its log in `workdir`; started and stopped by its PID."""
-
-    binary: str
-    model_path: str
-    workdir: Path
-    port: int = field(default_factory=free_port)
-    process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def log_path(self) -> Path:
-        return self.workdir / "llama-server.log"
-
-    def log_tail(self, limit: int = 20000) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")[-limit:]
-        except OSError:
-            return "<no log>"
-
-    def start(self) -> LlamaServer:
-        """Serve the model, one request at a time, with metrics; wait (bounded) until /health answers 200.
-
-        No prompt cache: a request then runs exactly the same whether or not another came before it, so an
-        answer at temperature 0 can be asked for twice (see the `stop` test).
-        """
-        command = [self.binary, "--model", self.model_path, "--alias", MODEL_ALIAS]
-        command += ["--host", "127.0.0.1", "--port", str(self.port), "--ctx-size", str(CONTEXT_TOKENS)]
-        command += ["--parallel", "1", "--threads", "2", "--metrics", "--no-cache-prompt"]
-        with self.log_path.open("wb") as log:
-            self.process = subprocess.Popen(command, cwd=self.workdir, stdout=log, stderr=subprocess.STDOUT)
-        with httpx.Client(timeout=2.0, trust_env=False) as http:
-
-            def healthy() -> bool:
-                assert self.process is not None and self.process.poll() is None, (
-                    f"llama-server exited:\n{self.log_tail()}"
-                )
-                try:
-                    return http.get(f"{self.base_url}/health").status_code == 200
-                except httpx.HTTPError:
-                    return False
-
-            if not wait_until(healthy, timeout=SERVER_START_SECONDS, interval=0.2):
-                self.stop()
-                raise RuntimeError(f"llama-server was not healthy within {SERVER_START_SECONDS}s:\n{self.log_tail()}")
-        return self
-
-    def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=10)
-
-    def _get(self, path: str) -> httpx.Response:
-        response = httpx.get(f"{self.base_url}{path}", timeout=10.0, trust_env=False)
-        response.raise_for_status()
-        return response
-
-    def metrics(self) -> dict[str, float]:
-        """llama-server's Prometheus counters and gauges, by name without the `llamacpp:` prefix."""
-        values = {}
-        for line in self._get("/metrics").text.splitlines():
-            if line.startswith("llamacpp:"):
-                name, value = line.removeprefix("llamacpp:").split()
-                values[name] = float(value)
-        return values
-
-    def token_counts(self) -> tuple[int, int]:
-        """(prompt tokens, generated tokens) over every request so far, as the server counted them."""
-        metrics = self.metrics()
-        prompt = metrics["prompt_tokens_total"] + metrics["prompt_tokens_cached_total"]
-        return int(prompt), int(metrics["tokens_predicted_total"])
-
-    def idle(self) -> bool:
-        return self.metrics()["requests_processing"] == 0
-
-    def last_task(self) -> dict[str, Any]:
-        """The one slot's state: the id and settings of the request it ran last (or runs now)."""
-        return self._get("/slots").json()[0]
 
 
 @pytest.fixture(scope="session")
@@ -145,14 +51,9 @@ def real_model_service(llama_server: LlamaServer, tmp_path_factory: pytest.TempP
     env = base_env(
         OPENAI_API_KEY="no-key-needed",
         OPENAI_BASE_URL=f"{llama_server.base_url}/v1",
-        OPENAI_MODEL=MODEL_ALIAS,
+        OPENAI_MODEL=LLAMA_ALIAS,
     )
-    service = ServiceProcess(name="real_model_service", workdir=tmp_path_factory.mktemp("real_model_service"), env=env)
-    service.start()
-    try:
-        yield service
-    finally:
-        service.stop()
+    yield from serve(tmp_path_factory.mktemp("real_model_service"), "real_model_service", env)
 
 
 @pytest.fixture(scope="session")
