@@ -2,8 +2,9 @@
 //
 // For each example model: a new chat in Open WebUI, one message typed into it, the streamed answer read
 // from the page. The agent's tool call must show as a tool-call block (and its status line), chat_stream's
-// reasoning as a Thinking block, and every chat must get, in the sidebar, the title the service's task
-// answer gave. One screenshot per model goes to ARTIFACTS. Every wait is bounded.
+// reasoning as a Thinking block, rag's sources under its answer, and every chat must get, in the sidebar,
+// the title the service's task answer gave. One screenshot per model goes to ARTIFACTS. Every wait is
+// bounded.
 //
 // With REAL_MODEL=1 the service behind Open WebUI talks to a real LLM (llama-server, see run.sh): one chat
 // with SCENARIO.real_model, whose answer must appear in the page and finish. A small model's words are not
@@ -115,6 +116,16 @@ async function checkReasoning(answer, entry) {
   console.log('   reasoning shown in a Thinking block');
 }
 
+// The answer's sources, sent as Open WebUI source events: drawn by Open WebUI under the answer ("1 Source"),
+// their names shown once that is opened; never as a Sources list in the text.
+async function checkSources(answer, entry) {
+  await waitForText(answer, /\d+ Sources?/, `${entry.model}'s sources button`);
+  check(!(await answer.innerText()).includes('Sources:'), 'Open WebUI should get source events, not a Sources list');
+  await answer.getByText(/\d+ Sources?/).first().click();
+  const text = await waitForText(answer, entry.source, `${entry.model}'s opened sources`);
+  console.log(`   sources under the answer: ${JSON.stringify(text.slice(-80))}`);
+}
+
 async function checkTitle(page, entry) {
   const item = page.locator('#sidebar').getByText(entry.title, { exact: true });
   await item.first().waitFor({ state: 'visible', timeout: STEP_TIMEOUT_MS });
@@ -145,8 +156,8 @@ function checkLlmRequests() {
   const toolNames = new Set(requests.flatMap((body) => (body.tools ?? []).map((tool) => tool.function?.name)));
   const agentTool = SCENARIO.models.find((entry) => entry.tool).tool;
   check([...toolNames].every((name) => name === agentTool), `tools reached the LLM: ${[...toolNames]}`);
-  // chat: one call; chat_stream: one; agent: the tool call, then the answer.
-  check(requests.length === 4, `expected 4 LLM calls, got ${requests.length}`);
+  // chat: one call; chat_stream: one; agent: the tool call, then the answer; rag: one.
+  check(requests.length === 5, `expected 5 LLM calls, got ${requests.length}`);
   console.log(`-- the LLM got ${requests.length} calls, none of them a task, no tool but ${agentTool}`);
 }
 
@@ -174,6 +185,7 @@ async function main() {
       if (REAL_MODEL) await checkRealModelAnswer(page, answer);
       if (entry.tool) await checkToolCall(page, answer, entry);
       if (entry.reasoning) await checkReasoning(answer, entry);
+      if (entry.source) await checkSources(answer, entry);
       await checkTitle(page, entry);
       const shot = path.join(ARTIFACTS, `${REAL_MODEL ? 'real-model-' : ''}${entry.model}.png`);
       await page.screenshot({ path: shot, clip: { x: 0, y: 0, width: 1280, height: 500 } });

@@ -5,6 +5,7 @@ looks like, since every example model calls the same upstream model:
 
 - with `tools` (only the agent sends its own tool): first a call of the scenario's tool, then, once
   the tool's result is in the conversation, the scenario's answer followed by that result;
+- with the rag example's system prompt (the retrieved documents in it): the rag answer;
 - streamed, without tools (`chat_stream`): the scenario's reasoning, then its answer;
 - not streamed (`chat`): the scenario's answer.
 
@@ -23,6 +24,8 @@ import json
 import sys
 from pathlib import Path
 from typing import Any
+
+RAG_PROMPT_START = "Answer the question from these documents only"  # the rag example's system prompt
 
 
 def main() -> None:
@@ -46,6 +49,9 @@ def main() -> None:
                 return Script(text=f"{agent['answer']} {last.get('content')}.")
             arguments = json.dumps(agent["tool_arguments"])
             return Script(text="", tool_calls=[{"name": agent["tool"], "arguments": arguments}])
+        system = next((m.get("content") for m in messages if m.get("role") == "system"), None)
+        if isinstance(system, str) and system.startswith(RAG_PROMPT_START):
+            return Script(text=models["rag"]["answer"])
         if body.get("stream"):
             return Script(text=models["chat_stream"]["answer"], reasoning=models["chat_stream"]["reasoning"])
         return Script(text=models["chat"]["answer"])
