@@ -18,7 +18,7 @@ from ..ids import new_id
 from ..settings import Settings
 from ..state import ConversationFull, DuplicateItem, StateStore, StoredConversation
 from .conversation_items import conversation_items
-from .files import int_arg
+from .paging import int_arg, list_page, order_arg
 from .request_body import optional_metadata, read_json_object
 
 blueprint = Blueprint("conversations", __name__)
@@ -95,18 +95,6 @@ def check_include() -> None:
             raise OpenAIError(400, f"'include' may hold {', '.join(INCLUDABLE)}.", param="include")
 
 
-def item_list(items: list[dict[str, Any]], has_more: bool) -> Response:
-    return jsonify(
-        {
-            "object": "list",
-            "data": items,
-            "first_id": items[0]["id"] if items else None,
-            "last_id": items[-1]["id"] if items else None,
-            "has_more": has_more,
-        }
-    )
-
-
 # --- conversations ---
 
 
@@ -160,7 +148,7 @@ async def create_items(conversation_id: str) -> Response:
     with refusal_explained("items", service_settings()):
         if not await state().add_conversation_items(conversation_id, items):
             raise conversation_not_found(conversation_id)
-    return item_list(items, has_more=False)
+    return list_page(items, has_more=False)
 
 
 @blueprint.get("/v1/conversations/<conversation_id>/items")
@@ -169,9 +157,7 @@ async def list_items(conversation_id: str) -> Response:
     """Newest first by default; `after` is the last id of the previous page, as the SDK's auto-pager sends it."""
     check_include()
     limit = int_arg("limit", default=DEFAULT_LIST_LIMIT, low=1, high=MAX_LIST_LIMIT)
-    order = request.args.get("order", "desc")
-    if order not in ("asc", "desc"):
-        raise OpenAIError(400, "'order' must be 'asc' or 'desc'.", param="order")
+    order = order_arg()
     after = request.args.get("after") or None
     store = state()
     if after is not None and await store.get_conversation_item(conversation_id, after) is None:
@@ -181,7 +167,7 @@ async def list_items(conversation_id: str) -> Response:
     items = await store.list_conversation_items(conversation_id, order=order, after=after, limit=limit + 1)
     if items is None:
         raise conversation_not_found(conversation_id)
-    return item_list(items[:limit], has_more=len(items) > limit)
+    return list_page(items[:limit], has_more=len(items) > limit)
 
 
 @blueprint.get("/v1/conversations/<conversation_id>/items/<item_id>")

@@ -21,6 +21,7 @@ from ..request_context import remember_request
 from ..runner import Runner
 from ..settings import Settings
 from .multipart import MAX_BUFFER_BYTES, MAX_FIELD_BYTES, MAX_PARTS, FileStart, FormField, read_form
+from .paging import int_arg, list_page, order_arg
 
 logger = logging.getLogger(__name__)
 
@@ -158,34 +159,13 @@ async def tell_wrappers(stored: StoredFile) -> None:
 async def list_files() -> Response:
     """Newest first by default; `after` is the last id of the previous page, as the SDK's auto-pager sends it."""
     limit = int_arg("limit", default=MAX_LIST_LIMIT, low=1, high=MAX_LIST_LIMIT)
-    order = request.args.get("order", "desc")
-    if order not in ("asc", "desc"):
-        raise OpenAIError(400, "'order' must be 'asc' or 'desc'.", param="order")
-    query = {"purpose": request.args.get("purpose") or None, "order": order, "after": request.args.get("after") or None}
+    query = {
+        "purpose": request.args.get("purpose") or None,
+        "order": order_arg(),
+        "after": request.args.get("after") or None,
+    }
     files = await file_store().list(**query, limit=limit + 1)
-    page = files[:limit]
-    return jsonify(
-        {
-            "object": "list",
-            "data": [stored.to_openai() for stored in page],
-            "first_id": page[0].id if page else None,
-            "last_id": page[-1].id if page else None,
-            "has_more": len(files) > limit,
-        }
-    )
-
-
-def int_arg(name: str, *, default: int, low: int, high: int) -> int:
-    raw = request.args.get(name)
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        value = low - 1
-    if not low <= value <= high:
-        raise OpenAIError(400, f"'{name}' must be an integer from {low} to {high}.", param=name)
-    return value
+    return list_page([stored.to_openai() for stored in files[:limit]], has_more=len(files) > limit)
 
 
 @blueprint.get("/v1/files/<file_id>")

@@ -21,6 +21,7 @@ from ..wire.responses import ResponseEncoder, response_object
 from ..wire.sse import error_response, sse_response, stream_response
 from .conversations import Turn, start_turn
 from .model_options import check_reasoning, check_text, check_tool_choice, check_tools
+from .paging import list_page
 from .request_body import (
     check_item_count,
     check_sampling,
@@ -242,15 +243,7 @@ async def list_input_items(response_id: str) -> Response:
     run = await state().get_run(response_id)  # a background response still running has its input there
     input_items = run.request["input_items"] if run is not None else (await stored_or_404(response_id)).input_items
     items = [{"id": item.get("id") or f"item_{index}", **item} for index, item in enumerate(input_items)]
-    return jsonify(
-        {
-            "object": "list",
-            "data": items,
-            "first_id": items[0]["id"] if items else None,
-            "last_id": items[-1]["id"] if items else None,
-            "has_more": False,
-        }
-    )
+    return list_page(items, has_more=False)
 
 
 @blueprint.delete("/v1/responses/<response_id>")
