@@ -32,8 +32,8 @@ from support import PACKAGE, TEST_MAX_BODY_BYTES, ServiceProcess, base_env, serv
 from upstream import ScriptedUpstream  # noqa: E402
 
 # Imported by name so the import block sorts the same whatever the package is called.
-service_package = importlib.import_module(PACKAGE)
-Settings = importlib.import_module(f"{PACKAGE}.settings").Settings
+create_app = importlib.import_module(f"{PACKAGE}.engine.app").create_app
+Settings = importlib.import_module(f"{PACKAGE}.engine.settings").Settings
 
 SERVICE_FIXTURES = ("service", "offline_service", "test_service", "real_model_service", "llama_server")
 
@@ -116,7 +116,7 @@ async def app(app_settings: Settings) -> AsyncIterator[Quart]:
 
     Talk to it with `app.test_client()`; Quart config such as BODY_TIMEOUT may be changed before a request.
     """
-    quart_app = service_package.create_app(app_settings)
+    quart_app = create_app(app_settings)
     async with quart_app.test_app():
         await until_ready(quart_app)
         yield quart_app

@@ -17,7 +17,7 @@ from haystack.dataclasses import ChatMessage, ImageContent, StreamingChunk, Tool
 from haystack.tools import Tool
 from haystack.utils import Secret
 
-from {{ cookiecutter.project_slug }}.openai_generator import ReasoningOpenAIChatGenerator
+from {{ cookiecutter.project_slug }}.engine.generators.openai_generator import ReasoningOpenAIChatGenerator
 
 from support import CLIENT_TIMEOUT
 from upstream import ScriptedUpstream

@@ -7,7 +7,7 @@ import re
 
 from support import PACKAGE, TESTS_DIR
 
-settings = importlib.import_module(f"{PACKAGE}.settings")
+settings = importlib.import_module(f"{PACKAGE}.engine.settings")
 
 # Read by llm.py (and the OpenAI client) rather than by Settings.
 LLM_VARIABLES = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "OPENAI_MODEL", "OPENAI_TIMEOUT", "OPENAI_MAX_RETRIES")

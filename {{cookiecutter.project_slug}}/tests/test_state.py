@@ -383,9 +383,9 @@ def test_files_from_before_the_state_store_are_imported(tmp_path: Path, replicas
 
 # --- the stores themselves, on both engines ---
 
-state = importlib.import_module(f"{PACKAGE}.state")
-sqlite_store = importlib.import_module(f"{PACKAGE}.state.sqlite")
-migrate = importlib.import_module(f"{PACKAGE}.state.migrate")
+state = importlib.import_module(f"{PACKAGE}.engine.state")
+sqlite_store = importlib.import_module(f"{PACKAGE}.engine.state.sqlite")
+migrate = importlib.import_module(f"{PACKAGE}.engine.state.migrate")
 
 
 @pytest.fixture(params=["sqlite", "redis"])

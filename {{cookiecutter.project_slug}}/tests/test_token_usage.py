@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from {{ cookiecutter.project_slug }}.events import Usage
-from {{ cookiecutter.project_slug }}.token_usage import total_usage, usage_from
+from {{ cookiecutter.project_slug }}.engine.runs.events import Usage
+from {{ cookiecutter.project_slug }}.engine.runs.token_usage import total_usage, usage_from
 
 OPENAI_USAGE = {"prompt_tokens": 12, "completion_tokens": 5, "total_tokens": 17, "prompt_tokens_details": None}
 

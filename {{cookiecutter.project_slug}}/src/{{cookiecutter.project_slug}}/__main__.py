@@ -1,4 +1,7 @@
-"""`python -m <package>`: serve with ./hypercorn.toml; the HOST and PORT settings override its bind."""
+"""`python -m <package>`: serve with ./hypercorn.toml; the HOST and PORT settings override its bind.
+
+The template's file, updated by `cruft update`.
+"""
 
 import asyncio
 import sys
@@ -7,8 +10,12 @@ from pathlib import Path
 from hypercorn.asyncio import serve
 from hypercorn.config import Config
 
-from . import create_app
-from .settings import Settings, SettingsError
+from .engine.startup import prepare_process
+
+prepare_process()  # .env and the metrics directory, before the engine imports Haystack and prometheus-client
+
+from .engine.app import create_app  # noqa: E402
+from .engine.settings import Settings, SettingsError  # noqa: E402
 
 DEFAULT_BIND = "127.0.0.1:1416"
 

@@ -18,8 +18,7 @@ from functools import cache
 from haystack.components.generators.chat import MockChatGenerator
 from haystack.dataclasses import ChatMessage
 
-from .offline_llm import answer_from_prompt
-from .openai_generator import ReasoningOpenAIChatGenerator
+from .engine import ReasoningOpenAIChatGenerator, answer_from_prompt
 
 logger = logging.getLogger(__name__)
 

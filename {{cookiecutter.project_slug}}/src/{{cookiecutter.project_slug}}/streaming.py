@@ -42,12 +42,16 @@ from haystack import Pipeline
 from haystack.components.agents import Agent
 from haystack.dataclasses import StreamingChunk
 
-from .clients import current_client
-from .events import Event
-from .pipeline_runs import PipelineStream, pieces_on_loop, usage_from_result
-from .streamed_tool_calls import StreamedToolCalls
-from .token_usage import usage_from
-from .wrapper import Piece
+from .engine import (
+    Event,
+    Piece,
+    PipelineStream,
+    StreamedToolCalls,
+    current_client,
+    pieces_on_loop,
+    usage_from,
+    usage_from_result,
+)
 
 Injected = str | Event | list[str | Event] | None
 OnToolCallStart = Callable[[str, str, str | None], Injected]

@@ -3,7 +3,7 @@
 import asyncio
 from collections.abc import AsyncIterator
 
-from {{ cookiecutter.project_slug }}.wrapper import BasePipelineWrapper
+from {{ cookiecutter.project_slug }}.engine import BasePipelineWrapper
 
 PIECES = ["async ", "gen ", "answer"]
 

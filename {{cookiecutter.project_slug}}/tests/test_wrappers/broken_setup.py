@@ -1,6 +1,6 @@
 """setup() raises: the model must be left out of /v1/models and listed as failed in /status."""
 
-from {{ cookiecutter.project_slug }}.wrapper import BasePipelineWrapper
+from {{ cookiecutter.project_slug }}.engine import BasePipelineWrapper
 
 
 class PipelineWrapper(BasePipelineWrapper):

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 from haystack.dataclasses import ReasoningContent, StreamingChunk
 
-from {{ cookiecutter.project_slug }}.wrapper import BasePipelineWrapper
+from {{ cookiecutter.project_slug }}.engine import BasePipelineWrapper
 
 REASONING = "chunk reasoning"
 CONTENT = ["chunk ", "answer"]

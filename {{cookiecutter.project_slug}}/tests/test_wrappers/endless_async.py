@@ -6,7 +6,7 @@ The run key is the last user message. A cap keeps a broken service from looping 
 import asyncio
 from collections.abc import AsyncIterator
 
-from {{ cookiecutter.project_slug }}.wrapper import BasePipelineWrapper
+from {{ cookiecutter.project_slug }}.engine import BasePipelineWrapper
 
 from . import bump, last_user_text, mark_stopped
 

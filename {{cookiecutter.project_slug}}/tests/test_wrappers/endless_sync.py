@@ -6,7 +6,7 @@ The run key is the last user message. A cap keeps a broken service from looping 
 import time
 from collections.abc import Iterator
 
-from {{ cookiecutter.project_slug }}.wrapper import BasePipelineWrapper
+from {{ cookiecutter.project_slug }}.engine import BasePipelineWrapper
 
 from . import bump, last_user_text, mark_stopped
 

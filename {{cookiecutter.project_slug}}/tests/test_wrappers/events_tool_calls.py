@@ -2,8 +2,7 @@
 
 from collections.abc import Iterator
 
-from {{ cookiecutter.project_slug }}.events import TextDelta, ToolCallDelta, Usage
-from {{ cookiecutter.project_slug }}.wrapper import BasePipelineWrapper
+from {{ cookiecutter.project_slug }}.engine import BasePipelineWrapper, TextDelta, ToolCallDelta, Usage
 
 TEXT = "Calling tools."
 CALLS = [

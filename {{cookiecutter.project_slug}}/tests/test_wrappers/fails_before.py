@@ -1,6 +1,6 @@
 """Raises before producing anything: a deterministic failure the SDK must not retry."""
 
-from {{ cookiecutter.project_slug }}.wrapper import BasePipelineWrapper
+from {{ cookiecutter.project_slug }}.engine import BasePipelineWrapper
 
 from . import bump
 

@@ -2,7 +2,7 @@
 
 from collections.abc import Iterator
 
-from {{ cookiecutter.project_slug }}.wrapper import BasePipelineWrapper
+from {{ cookiecutter.project_slug }}.engine import BasePipelineWrapper
 
 FIRST = "partial answer"
 

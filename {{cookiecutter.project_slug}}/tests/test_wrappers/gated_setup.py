@@ -7,7 +7,7 @@ import os
 import time
 from pathlib import Path
 
-from {{ cookiecutter.project_slug }}.wrapper import BasePipelineWrapper
+from {{ cookiecutter.project_slug }}.engine import BasePipelineWrapper
 
 GATE_TIMEOUT_SECONDS = 120.0
 ANSWER = "loaded at last"

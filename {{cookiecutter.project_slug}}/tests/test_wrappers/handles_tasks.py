@@ -2,8 +2,8 @@
 
 import json
 
-from {{ cookiecutter.project_slug }}.openwebui import background_task
-from {{ cookiecutter.project_slug }}.wrapper import BasePipelineWrapper
+from {{ cookiecutter.project_slug }}.engine import BasePipelineWrapper
+from {{ cookiecutter.project_slug }}.engine.clients.openwebui import background_task
 
 TITLE = "Named by the wrapper"
 ANSWER = "An ordinary answer."

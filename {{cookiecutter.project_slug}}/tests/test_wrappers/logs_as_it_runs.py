@@ -3,7 +3,7 @@
 import logging
 from collections.abc import Iterator
 
-from {{ cookiecutter.project_slug }}.wrapper import BasePipelineWrapper
+from {{ cookiecutter.project_slug }}.engine import BasePipelineWrapper
 
 from . import last_user_text
 

@@ -11,9 +11,8 @@ from typing import Any
 from haystack import Pipeline, component
 from haystack.dataclasses import ChatMessage, StreamingChunk
 
-from {{ cookiecutter.project_slug }}.messages import chat_messages_from_openai
+from {{ cookiecutter.project_slug }}.engine import BasePipelineWrapper, chat_messages_from_openai
 from {{ cookiecutter.project_slug }}.streaming import async_streaming_generator
-from {{ cookiecutter.project_slug }}.wrapper import BasePipelineWrapper
 
 AS_GIVEN, COPIED = "inputs as given", "inputs copied"
 

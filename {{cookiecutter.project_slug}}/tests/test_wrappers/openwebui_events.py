@@ -3,7 +3,7 @@
 from collections.abc import Iterator
 
 from {{ cookiecutter.project_slug }} import openwebui
-from {{ cookiecutter.project_slug }}.wrapper import BasePipelineWrapper
+from {{ cookiecutter.project_slug }}.engine import BasePipelineWrapper
 
 BEFORE = "Before. "
 AFTER = "After."

@@ -1,6 +1,6 @@
 """A sync wrapper that returns a plain string."""
 
-from {{ cookiecutter.project_slug }}.wrapper import BasePipelineWrapper
+from {{ cookiecutter.project_slug }}.engine import BasePipelineWrapper
 
 ANSWER = "plain sync answer"
 

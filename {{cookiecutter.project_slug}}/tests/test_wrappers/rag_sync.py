@@ -7,10 +7,8 @@ Its LLM streams asynchronously, so the service streams it on the event loop (`Pi
 
 from collections.abc import Iterator
 
-from {{ cookiecutter.project_slug }}.messages import get_last_user_message
-from {{ cookiecutter.project_slug }}.sources import show_sources
+from {{ cookiecutter.project_slug }}.engine import BasePipelineWrapper, get_last_user_message, show_sources
 from {{ cookiecutter.project_slug }}.streaming import streaming_generator
-from {{ cookiecutter.project_slug }}.wrapper import BasePipelineWrapper
 from {{ cookiecutter.project_slug }}.wrappers import rag
 
 

@@ -1,7 +1,6 @@
 """Refuses every request on purpose with an OpenAIError: the client must get that status, not a 500."""
 
-from {{ cookiecutter.project_slug }}.errors import OpenAIError
-from {{ cookiecutter.project_slug }}.wrapper import BasePipelineWrapper
+from {{ cookiecutter.project_slug }}.engine import BasePipelineWrapper, OpenAIError
 
 MESSAGE = "Ask about one city at a time."
 

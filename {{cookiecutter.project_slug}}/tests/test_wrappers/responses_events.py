@@ -2,8 +2,7 @@
 
 from collections.abc import Iterator
 
-from {{ cookiecutter.project_slug }}.events import ReasoningDelta, ToolCallDelta, Usage
-from {{ cookiecutter.project_slug }}.wrapper import BasePipelineWrapper
+from {{ cookiecutter.project_slug }}.engine import BasePipelineWrapper, ReasoningDelta, ToolCallDelta, Usage
 
 REASONING = ["Let me ", "think."]
 TEXT = ["I will ", "ask your ", "tool."]

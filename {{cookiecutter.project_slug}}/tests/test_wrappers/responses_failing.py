@@ -2,8 +2,7 @@
 
 from collections.abc import AsyncIterator
 
-from {{ cookiecutter.project_slug }}.messages import get_last_user_input_text
-from {{ cookiecutter.project_slug }}.wrapper import BasePipelineWrapper
+from {{ cookiecutter.project_slug }}.engine import BasePipelineWrapper, get_last_user_input_text
 
 FIRST = "partial answer"
 

@@ -1,6 +1,6 @@
 """Implements only the Responses API: listed as a model, but chat on it is a 400 naming the API it serves."""
 
-from {{ cookiecutter.project_slug }}.wrapper import BasePipelineWrapper
+from {{ cookiecutter.project_slug }}.engine import BasePipelineWrapper
 
 
 class PipelineWrapper(BasePipelineWrapper):

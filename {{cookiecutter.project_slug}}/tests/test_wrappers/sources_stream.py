@@ -13,10 +13,9 @@ from haystack.components.retrievers.in_memory import InMemoryBM25Retriever
 from haystack.dataclasses import ChatMessage
 from haystack.document_stores.in_memory import InMemoryDocumentStore
 
+from {{ cookiecutter.project_slug }}.engine import BasePipelineWrapper, get_last_user_message
 from {{ cookiecutter.project_slug }}.llm import make_chat_generator
-from {{ cookiecutter.project_slug }}.messages import get_last_user_message
 from {{ cookiecutter.project_slug }}.streaming import streaming_generator
-from {{ cookiecutter.project_slug }}.wrapper import BasePipelineWrapper
 
 DOCUMENTS = {
     "manual.pdf": "To reset your password, open Settings and choose Reset password.",

@@ -2,8 +2,8 @@
 
 from collections.abc import AsyncIterator
 
+from {{ cookiecutter.project_slug }}.engine import BasePipelineWrapper
 from {{ cookiecutter.project_slug }}.streaming import async_streaming_generator
-from {{ cookiecutter.project_slug }}.wrapper import BasePipelineWrapper
 
 from .sources_stream import list_sources, retrieval_pipeline, run_args
 

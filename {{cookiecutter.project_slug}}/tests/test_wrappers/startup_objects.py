@@ -6,7 +6,7 @@ collections do not stall requests walking objects that live as long as the proce
 
 import gc
 
-from {{ cookiecutter.project_slug }}.wrapper import BasePipelineWrapper
+from {{ cookiecutter.project_slug }}.engine import BasePipelineWrapper
 
 INDEX_SIZE = 20_000
 

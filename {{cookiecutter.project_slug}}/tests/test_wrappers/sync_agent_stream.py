@@ -10,10 +10,9 @@ from collections.abc import Iterator
 from haystack.components.agents import Agent
 from haystack.tools import tool
 
+from {{ cookiecutter.project_slug }}.engine import BasePipelineWrapper, chat_messages_from_openai
 from {{ cookiecutter.project_slug }}.llm import make_chat_generator
-from {{ cookiecutter.project_slug }}.messages import chat_messages_from_openai
 from {{ cookiecutter.project_slug }}.streaming import streaming_generator
-from {{ cookiecutter.project_slug }}.wrapper import BasePipelineWrapper
 
 
 @tool

@@ -8,7 +8,7 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
-from {{ cookiecutter.project_slug }}.messages import chat_messages_from_openai
+from {{ cookiecutter.project_slug }}.engine import chat_messages_from_openai
 from {{ cookiecutter.project_slug }}.streaming import streaming_generator
 
 from .sync_pipeline_stream import PipelineWrapper as LoneLLM

@@ -6,7 +6,7 @@ they wrap the generator instead of returning it.
 
 from collections.abc import Iterator
 
-from {{ cookiecutter.project_slug }}.pipeline_runs import PipelineStream
+from {{ cookiecutter.project_slug }}.engine import PipelineStream
 
 from .sync_pipeline_stream import PipelineWrapper as ReturnsTheStream
 

@@ -12,10 +12,9 @@ from typing import Any
 from haystack import Pipeline, component
 from haystack.dataclasses import ChatMessage
 
+from {{ cookiecutter.project_slug }}.engine import BasePipelineWrapper, chat_messages_from_openai
 from {{ cookiecutter.project_slug }}.llm import make_chat_generator
-from {{ cookiecutter.project_slug }}.messages import chat_messages_from_openai
 from {{ cookiecutter.project_slug }}.streaming import streaming_generator
-from {{ cookiecutter.project_slug }}.wrapper import BasePipelineWrapper
 
 STEP_THREAD_NOTE = "the step ran in thread "
 

@@ -11,10 +11,9 @@ from haystack import component
 from haystack.dataclasses import ChatMessage, StreamingChunk
 from haystack.tools import Tool
 
+from {{ cookiecutter.project_slug }}.engine import BasePipelineWrapper, chat_messages_from_openai
 from {{ cookiecutter.project_slug }}.llm import make_chat_generator
-from {{ cookiecutter.project_slug }}.messages import chat_messages_from_openai
 from {{ cookiecutter.project_slug }}.streaming import streaming_generator
-from {{ cookiecutter.project_slug }}.wrapper import BasePipelineWrapper
 
 from .sync_pipeline_stream_stepped import stepped_pipeline
 

@@ -3,9 +3,7 @@
 import asyncio
 import json
 
-from {{ cookiecutter.project_slug }}.file_store import StoredFile
-from {{ cookiecutter.project_slug }}.uploaded_files import read_file
-from {{ cookiecutter.project_slug }}.wrapper import BasePipelineWrapper
+from {{ cookiecutter.project_slug }}.engine import BasePipelineWrapper, StoredFile, read_file
 
 from . import _state_file
 

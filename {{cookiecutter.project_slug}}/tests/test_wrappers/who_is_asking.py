@@ -8,9 +8,8 @@ from typing import Any
 
 from haystack import Pipeline, component
 
-from {{ cookiecutter.project_slug }}.request_context import RequestContext, current_request
+from {{ cookiecutter.project_slug }}.engine import BasePipelineWrapper, RequestContext, current_request
 from {{ cookiecutter.project_slug }}.streaming import streaming_generator
-from {{ cookiecutter.project_slug }}.wrapper import BasePipelineWrapper
 
 
 def describe(context: RequestContext) -> str:

@@ -18,12 +18,15 @@ from haystack.components.agents import Agent
 from haystack.dataclasses import ChatMessage, ToolCall
 from haystack.tools import Tool, tool
 
+from ..engine import (
+    OFFLINE_NOTE,
+    BasePipelineWrapper,
+    chat_messages_from_openai,
+    chat_messages_from_openai_response_async,
+    generation_kwargs,
+)
 from ..llm import make_chat_generator
-from ..messages import chat_messages_from_openai, chat_messages_from_openai_response_async
-from ..offline_llm import OFFLINE_NOTE
-from ..sampling import generation_kwargs
 from ..streaming import async_streaming_generator
-from ..wrapper import BasePipelineWrapper
 
 SYSTEM_PROMPT = "You are a helpful assistant. Use your tools when they help; say which tool you used."
 

@@ -6,15 +6,15 @@ from haystack import Pipeline
 from haystack.components.builders import ChatPromptBuilder
 from haystack.dataclasses import ChatMessage
 
-from ..llm import make_chat_generator
-from ..messages import (
+from ..engine import (
+    BasePipelineWrapper,
     chat_messages_from_openai_response,
+    generation_kwargs,
     get_last_user_input_text,
     get_last_user_message,
     message_text,
 )
-from ..sampling import generation_kwargs
-from ..wrapper import BasePipelineWrapper
+from ..llm import make_chat_generator
 
 # A Haystack prompt template (Jinja): the earlier turns go into the system message as plain values.
 PROMPT = [

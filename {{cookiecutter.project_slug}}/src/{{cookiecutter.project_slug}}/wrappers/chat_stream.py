@@ -6,11 +6,14 @@ from typing import Any
 from haystack import Pipeline
 from haystack.dataclasses import ChatMessage
 
+from ..engine import (
+    BasePipelineWrapper,
+    chat_messages_from_openai,
+    chat_messages_from_openai_response_async,
+    generation_kwargs,
+)
 from ..llm import make_chat_generator
-from ..messages import chat_messages_from_openai, chat_messages_from_openai_response_async
-from ..sampling import generation_kwargs
 from ..streaming import async_streaming_generator
-from ..wrapper import BasePipelineWrapper
 
 SYSTEM_PROMPT = "You are a helpful assistant."
 

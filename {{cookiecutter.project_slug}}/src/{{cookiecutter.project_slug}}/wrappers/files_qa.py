@@ -29,14 +29,20 @@ from haystack.dataclasses import ByteStream, ChatMessage
 from haystack.document_stores.in_memory import InMemoryDocumentStore
 from haystack.document_stores.types import DuplicatePolicy
 
-from ..file_store import StoredFile
+from ..engine import (
+    OFFLINE_NOTE,
+    BasePipelineWrapper,
+    InputFile,
+    StoredFile,
+    generation_kwargs,
+    get_last_user_input_text,
+    get_last_user_message,
+    read_file,
+    resolve_chat_files,
+    resolve_input_files,
+)
 from ..llm import make_chat_generator
-from ..messages import get_last_user_input_text, get_last_user_message
-from ..offline_llm import OFFLINE_NOTE
-from ..sampling import generation_kwargs
 from ..streaming import async_streaming_generator
-from ..uploaded_files import InputFile, read_file, resolve_chat_files, resolve_input_files
-from ..wrapper import BasePipelineWrapper
 
 logger = logging.getLogger(__name__)
 

@@ -20,12 +20,18 @@ from typing import Any
 from haystack import Pipeline
 from haystack.dataclasses import ChatMessage
 
-from ..client_tools import tool_choice_kwargs, tools_from_request, tools_strict
+from ..engine import (
+    BasePipelineWrapper,
+    chat_messages_from_openai,
+    chat_messages_from_openai_response_async,
+    generation_kwargs,
+    output_format,
+    tool_choice_kwargs,
+    tools_from_request,
+    tools_strict,
+)
 from ..llm import make_chat_generator
-from ..messages import chat_messages_from_openai, chat_messages_from_openai_response_async
-from ..sampling import generation_kwargs, output_format
 from ..streaming import async_streaming_generator
-from ..wrapper import BasePipelineWrapper
 
 
 class PipelineWrapper(BasePipelineWrapper):

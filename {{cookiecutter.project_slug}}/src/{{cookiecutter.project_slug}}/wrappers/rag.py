@@ -15,12 +15,15 @@ from haystack.components.retrievers.in_memory import InMemoryBM25Retriever
 from haystack.dataclasses import ChatMessage
 from haystack.document_stores.in_memory import InMemoryDocumentStore
 
+from ..engine import (
+    BasePipelineWrapper,
+    generation_kwargs,
+    get_last_user_input_text,
+    get_last_user_message,
+    show_sources,
+)
 from ..llm import make_chat_generator
-from ..messages import get_last_user_input_text, get_last_user_message
-from ..sampling import generation_kwargs
-from ..sources import show_sources
 from ..streaming import async_streaming_generator
-from ..wrapper import BasePipelineWrapper
 
 TOP_K = 2  # documents that go into the prompt
 

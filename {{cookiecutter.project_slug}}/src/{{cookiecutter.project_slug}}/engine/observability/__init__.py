@@ -1,0 +1,1 @@
+"""Observability: request ids, log lines, Prometheus metrics, OpenTelemetry traces."""

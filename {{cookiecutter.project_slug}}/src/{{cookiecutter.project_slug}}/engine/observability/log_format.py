@@ -1,0 +1,107 @@
+"""How the service's log lines look: text for people, or one JSON object per line for log shippers (LOG_FORMAT).
+
+Every line a request causes names its id (see `request_info.py`): `... [req_5f0c...] haystack_service.runner: ...` in
+text, `"request_id"` in JSON, with the model and route when known. Hypercorn prints its own lines (the access log,
+its errors) with its own handlers; in JSON they come here instead, so every line on the output is JSON.
+"""
+
+import json
+import logging
+from collections.abc import Mapping
+from datetime import UTC, datetime
+
+from .request_tracking import current_request_info
+
+TEXT_FORMAT = "%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s"
+HYPERCORN_LOGGERS = ("hypercorn.access", "hypercorn.error")
+
+
+def configure_logging(level: str, log_format: str = "text") -> None:
+    """One log format for the service; Haystack's per-component lines only when debugging."""
+    level = level.upper()
+    root = logging.getLogger()
+    root.setLevel(level)
+    if not root.handlers:  # a host that configured logging (pytest, a custom runner) keeps its own
+        handler = logging.StreamHandler()
+        handler.addFilter(RequestFields())
+        if log_format == "json":
+            handler.setFormatter(JsonFormatter())
+            logging.captureWarnings(True)  # Python's warnings as log records too, not as lines of their own
+            for name in HYPERCORN_LOGGERS:
+                logging.getLogger(name).addFilter(SendTo(handler))
+        else:
+            handler.setFormatter(logging.Formatter(TEXT_FORMAT))
+            # Hypercorn prints its own lines with its own handler; do not print them twice.
+            handler.addFilter(lambda record: not record.name.startswith("hypercorn."))
+        root.addHandler(handler)
+    quiet = level if level == "DEBUG" else "WARNING"
+    logging.getLogger("haystack").setLevel(quiet)
+    for client_logger in ("httpx", "httpx2"):  # one INFO line per LLM call would sit on the hot path
+        logging.getLogger(client_logger).setLevel(quiet)
+    # A run stopped because its client left is a pipeline failure to Haystack, which then warns that it
+    # cannot serialise the streaming callback into its (unsaved) snapshot: noise on every disconnect.
+    logging.getLogger("haystack.utils.base_serialization").setLevel(level if level == "DEBUG" else "ERROR")
+
+
+class RequestFields(logging.Filter):
+    """Puts the current request's id, model and route on every record (`-` and None outside requests)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        info = current_request_info()
+        record.request_id = info.id if info is not None else "-"
+        record.model = (info.model or None) if info is not None else None
+        record.route = info.route if info is not None else None
+        return True
+
+
+class SendTo(logging.Filter):
+    """On one of hypercorn's loggers: hand each record to `handler` instead of hypercorn's own handler.
+
+    Hypercorn replaces its loggers' handlers when it starts serving, after the app is built, but it keeps their
+    filters: this one passes the record on, then stops hypercorn's handler from printing it a second time.
+    """
+
+    def __init__(self, handler: logging.Handler) -> None:
+        super().__init__()
+        self.handler = handler
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= self.handler.level:
+            self.handler.handle(record)
+        return False
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message, request id, model, route; status and duration too
+    on access lines, and the traceback when there is one."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+            "request_id": getattr(record, "request_id", "-"),
+            "model": getattr(record, "model", None),
+            "route": getattr(record, "route", None),
+        }
+        if record.name == "hypercorn.access" and isinstance(record.args, Mapping):
+            line |= access_fields(record.args, line["request_id"])
+        if record.exc_info:
+            line["exception"] = self.formatException(record.exc_info)
+        return json.dumps(line, ensure_ascii=False, default=str)
+
+
+def access_fields(atoms: Mapping[str, str], request_id: str) -> dict[str, object]:
+    """The fields of one of hypercorn's access lines, from the values it formats the line with."""
+    status, size, sent_id = atoms["s"], atoms["b"], atoms["{x-request-id}o"]
+    return {
+        # The response's header; a client that left before the response started got none.
+        "request_id": sent_id if sent_id != "-" else request_id,
+        "method": atoms["m"],
+        "path": atoms["U"],
+        "status": int(status) if status.isdigit() else None,
+        "duration_ms": round(float(atoms["L"]) * 1000, 3),
+        "bytes": int(size) if size.isdigit() else None,  # none for a stream, which has no Content-Length
+        "client": atoms["h"],
+    }

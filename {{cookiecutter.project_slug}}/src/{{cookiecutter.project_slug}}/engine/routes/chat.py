@@ -1,0 +1,111 @@
+"""`POST /v1/chat/completions` (and `/chat/completions`, `/<model>/chat`): the Chat Completions API.
+
+Before a run, the client adapters (`clients.py`; Open WebUI's) may answer the request themselves (Open WebUI's
+background tasks); for a stream, the adapter that recognises the client is remembered for the run.
+"""
+
+from typing import Any
+
+from quart import Blueprint, Response, current_app, g, request
+
+from ..clients.adapter import ClientAdapter, recognised_client, remember_client
+from ..http.errors import OpenAIError
+from ..observability.request_tracking import note_model
+from ..parsing.model_options import check_output_format, check_tool_choice, check_tools
+from ..parsing.request_body import (
+    check_item_count,
+    check_sampling,
+    optional_bool,
+    optional_number,
+    read_json_object,
+    require_string,
+)
+from ..parsing.who_is_asking import remember_request
+from ..runs.events import TextDelta
+from ..runs.registry import Registry
+from ..runs.runner import Runner
+from ..settings import Settings
+from ..wire import json_response
+from ..wire.chat import ChatCompletionBuilder, ChatStreamEncoder
+from ..wire.sse import error_response, stream_response
+
+blueprint = Blueprint("chat", __name__)
+
+
+@blueprint.post("/v1/chat/completions")
+@blueprint.post("/chat/completions")
+async def chat_completions() -> Response:
+    body = await read_json_object()
+    return await run_chat(require_string(body, "model"), body)
+
+
+@blueprint.post("/<model>/chat")
+async def chat_with_model_in_path(model: str) -> Response:
+    """The same contract, for clients that pick the pipeline by URL."""
+    return await run_chat(model, await read_json_object())
+
+
+def validate_messages(body: dict[str, Any], max_items: int) -> list[dict[str, Any]]:
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise OpenAIError(400, "'messages' is required and must be a non-empty array.", param="messages")
+    parts = 0
+    for position, message in enumerate(messages):
+        if not isinstance(message, dict) or not isinstance(message.get("role"), str):
+            raise OpenAIError(400, "Each message must be an object with a 'role'.", param=f"messages[{position}]")
+        content = message.get("content")
+        parts += len(content) if isinstance(content, list) else 0
+    check_item_count(len(messages) + parts, "messages", max_items)
+    return messages
+
+
+def validate_fields(body: dict[str, Any]) -> None:
+    """The fields besides `messages` that the service or the wrappers use."""
+    check_sampling(body)
+    optional_number(body, "max_tokens", low=1, integer=True)
+    optional_number(body, "max_completion_tokens", low=1, integer=True)
+    if optional_number(body, "n", low=1, integer=True) not in (None, 1):
+        raise OpenAIError(400, "This service answers with one choice: 'n' must be 1.", param="n", code="invalid_value")
+    optional_bool(body, "logprobs")
+    if body.get("stream_options") is not None and not isinstance(body["stream_options"], dict):
+        raise OpenAIError(400, "'stream_options' must be an object.", param="stream_options")
+    optional_bool(body, "parallel_tool_calls")
+    check_tools(body, nested=True)
+    check_tool_choice(body, nested=True)
+    check_output_format(body.get("response_format"), "response_format", nested=True)
+
+
+async def run_chat(model: str, body: dict[str, Any]) -> Response:
+    settings: Settings = current_app.config["SETTINGS"]
+    messages = validate_messages(body, settings.max_input_items)
+    validate_fields(body)
+    wants_stream = optional_bool(body, "stream")
+    registry: Registry = current_app.extensions["registry"]
+    wrapper, method_name = registry.find(model, "chat")
+    note_model(wrapper.model_id)
+
+    adapters: list[ClientAdapter] = current_app.extensions["client_adapters"]
+    for adapter in adapters:
+        if (answer := await adapter.answer_itself(body, wrapper.instance)) is not None:
+            builder = ChatCompletionBuilder(model)
+            builder.add([TextDelta(answer)])
+            return json_response(builder.build())
+
+    client = recognised_client(adapters, request.headers) if wants_stream else None
+    remember_client(client)  # before the run starts: it runs in a copy of this context
+    remember_request("chat", request.headers.items(), body, g.get("api_key_name"))
+    runner: Runner = current_app.extensions["runner"]
+    method = getattr(wrapper.instance, method_name)
+
+    if not wants_stream:
+        builder = ChatCompletionBuilder(model)
+        builder.add(await runner.collect(method, model, messages, body))
+        if builder.error is not None:
+            raise error_response(builder.error)
+        return json_response(builder.build())
+
+    stream = runner.start(method, model, messages, body)
+    stream_options = body.get("stream_options")
+    include_usage = isinstance(stream_options, dict) and stream_options.get("include_usage") is True
+    encoder = ChatStreamEncoder(model, include_usage=include_usage, client=client)
+    return await stream_response(stream, encoder, settings.keepalive_seconds)

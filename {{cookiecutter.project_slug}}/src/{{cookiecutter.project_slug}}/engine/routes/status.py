@@ -1,0 +1,43 @@
+"""`GET /status`: for people and scripts; 200 once the wrappers are loaded, 503 before.
+
+Without a key (when API_KEYS is set) it says only that; with one, also which models it serves, which wrappers
+failed to load, and whether the state store answers. A store that does not answer leaves it at 200 (the service
+serves what does not need the store, and recovers by itself); `/health/ready` is the probe that counts it.
+"""
+
+from quart import Blueprint, Response, current_app, jsonify
+
+from ..http.auth import carries_api_key
+from ..runs.registry import Registry
+from ..state import StateStore, StoreUnavailable
+from .health import readiness
+
+blueprint = Blueprint("status", __name__)
+
+
+@blueprint.get("/status")
+async def status() -> Response:
+    registry: Registry = current_app.extensions["registry"]
+    if registry.loading:
+        response = jsonify({"status": "not ready", "checks": await readiness()})
+        response.status_code = 503
+        return response
+    if not carries_api_key():
+        return jsonify({"status": "ready"})
+    return jsonify(
+        {
+            "status": "ready",
+            "models": [w.model_id for w in registry.serving()],
+            "failed": registry.failed,
+            "store": await store_status(current_app.extensions["state"]),
+        }
+    )
+
+
+async def store_status(store: StateStore) -> dict[str, str | bool]:
+    """Which engine keeps the state, and whether it answers now (never its URL, which may hold a password)."""
+    try:
+        await store.ping()
+    except StoreUnavailable:
+        return {"engine": store.engine, "reachable": False}
+    return {"engine": store.engine, "reachable": True}
