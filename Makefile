@@ -16,7 +16,7 @@ export HAYSTACK_TELEMETRY_ENABLED := False
 # Tools for baking and testing the template; reinstalled when this Makefile changes.
 $(TOOLS_STAMP): Makefile
 	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/python -m pip install --quiet "cookiecutter>=2.6,<3" "pytest>=8" "ruff>=0.9"
+	$(VENV)/bin/python -m pip install --quiet "cookiecutter>=2.6,<3" "cruft>=2.15,<3" "pytest>=8" "ruff>=0.9"
 	touch $@
 
 # Bake with the default answers into .scratch/, install it, and serve it. An existing bake is kept, with your edits

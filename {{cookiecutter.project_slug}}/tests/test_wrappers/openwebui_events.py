@@ -2,7 +2,7 @@
 
 from collections.abc import Iterator
 
-from {{ cookiecutter.project_slug }} import openwebui
+from {{ cookiecutter.project_slug }}.engine import openwebui
 from {{ cookiecutter.project_slug }}.engine import BasePipelineWrapper
 
 BEFORE = "Before. "
