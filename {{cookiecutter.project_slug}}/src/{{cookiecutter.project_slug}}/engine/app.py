@@ -14,9 +14,10 @@ from typing import Any
 
 from quart import Quart
 
+from .clients.adapter import ClientAdapter
 from .clients.openwebui import OpenWebUI
 from .files.blobs import open_blob_store
-from .files.file_store import FileStore, use_file_store
+from .files.file_store import FileStore
 from .http.auth import HEALTH_PATHS, parse_api_keys, require_api_keys
 from .http.cors import allow_origins
 from .http.errors import register_error_handlers
@@ -28,10 +29,11 @@ from .observability.tracing import start_tracing
 from .routes import chat, conversations, files, health, models, responses, status
 from .routes import metrics as metrics_route
 from .runs.background import BackgroundRuns, BackgroundSettings
-from .runs.pipeline_runs import use_fast_paths
+from .runs.conversation_turns import end_background_turn
 from .runs.registry import Registry, load_wrappers, wrapper_names
 from .runs.runner import Deadlines, Runner
 from .runs.shutdown import on_stop_signal
+from .services import Services, serve_with
 from .settings import Settings
 from .state import StateStore, StoreUnavailable, open_state_store, store_limits
 
@@ -48,22 +50,21 @@ def create_app(settings: Settings | None = None) -> Quart:
     settings = settings or Settings.from_env()
     configure_logging(settings.log_level, settings.log_format)
 
+    # What the service does differently for one kind of client (see clients/adapter.py); add yours here.
+    client_adapters: list[ClientAdapter] = [OpenWebUI(settings)]
+    app_services = Services(settings, Registry(), client_adapters)
+    app_services.api_keys = [(key.encode(), name) for key, name in parse_api_keys(settings.api_keys or "").items()]
+
     app = Quart(__name__)
-    app.config["SETTINGS"] = settings
+    app.extensions["services"] = app_services
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False  # keep the OpenAI field order
     app.request_class = files.UploadRequest  # file uploads are limited by MAX_FILE_BYTES instead
-    blueprints = [models, chat, responses, conversations, files, status, health]
-    if settings.metrics != "off":
-        blueprints.append(metrics_route)
-        metrics.start_counting()
-    for module in blueprints:
-        app.register_blueprint(module.blueprint)
+    register_routes(app, settings)
     register_error_handlers(app)
     app.before_request(note_route)
-    if settings.api_keys:
-        open_paths = HEALTH_PATHS | ({"/metrics"} if settings.metrics == "open" else set())
-        require_api_keys(app, parse_api_keys(settings.api_keys), open_paths)
+    if app_services.api_keys:
+        require_api_keys(app, HEALTH_PATHS | ({"/metrics"} if settings.metrics == "open" else set()))
     if settings.cors_allow_origins:
         allow_origins(app, split_list(settings.cors_allow_origins))
     tracer = start_tracing()
@@ -74,24 +75,19 @@ def create_app(settings: Settings | None = None) -> Quart:
         span=tracer.request_span if tracer is not None else None,
     )
 
-    registry = Registry()
-    app.extensions["registry"] = registry
-    # What the service does differently for one kind of client (see clients.py); add yours here.
-    app.extensions["client_adapters"] = [OpenWebUI(settings)]
-    use_fast_paths(settings.streaming_fast_paths)
-
     async def wrappers_loaded() -> str | None:
-        return "loading" if registry.loading else None
+        return "loading" if app_services.registry.loading else None
 
     async def store_answers() -> str | None:
         try:
-            await app.extensions["state"].ping()
+            await app_services.state.ping()
         except StoreUnavailable:
             return "unreachable"
         return None
 
-    # What /health/ready checks; each returns None when its part is ready (see blueprints/health.py).
-    app.extensions["readiness_checks"] = {"wrappers": wrappers_loaded, "store": store_answers}
+    # What /health/ready checks; each returns None when its part is ready (see routes/health.py).
+    app_services.readiness_checks.update(wrappers=wrappers_loaded, store=store_answers)
+    tasks: dict[str, asyncio.Task[None]] = {}
 
     @app.before_serving
     async def start() -> None:
@@ -100,29 +96,32 @@ def create_app(settings: Settings | None = None) -> Quart:
             first_output_timeout=settings.first_output_timeout_seconds,
             run_timeout=settings.run_timeout_seconds,
         )
-        app.extensions["runner"] = runner
-        app.extensions["state"] = await open_state(settings)
-        store = app.extensions["state"]
-        end_turn = partial(conversations.end_background_turn, store, settings)
-        background = BackgroundRuns(runner, store, responses_method(app), end_turn, background_settings(settings))
-        app.extensions["background"] = background
+        store = await open_state(settings)
+        end_turn = partial(end_background_turn, store, settings)
+        background = BackgroundRuns(
+            runner, store, responses_method(app_services.registry), end_turn, background_settings(settings)
+        )
 
         def stop_runs() -> None:
             background.hand_back()  # first: their runs are handed to another replica, not ended
             runner.stop_all()
 
         on_stop_signal(stop_runs, settings.shutdown_grace_seconds)
-        files = FileStore(store, open_blob_store(settings.files_url, settings.data_dir))
-        await import_old_file_metadata(files)
+        file_store = FileStore(store, open_blob_store(settings.files_url, settings.data_dir))
+        file_store.loop = asyncio.get_running_loop()
+        await import_old_file_metadata(file_store)
+        app_services.runner, app_services.state, app_services.files = runner, store, file_store
+        app_services.background = background
+        serve_with(app_services)
         # Looking for bytes left by uploads that died may list a whole bucket: not before serving.
-        app.extensions["file_store_upkeep"] = asyncio.create_task(prune_file_store(files))
-        use_file_store(files)  # the one route to it: `file_store.file_store()`
+        tasks["file_store_upkeep"] = asyncio.create_task(prune_file_store(file_store))
         names = wrapper_names(settings.wrappers_package)  # a WRAPPERS_PACKAGE that cannot be imported stops here
-        app.extensions["wrapper_loading"] = asyncio.create_task(load_then_freeze(settings.wrappers_package, names))
+        tasks["wrapper_loading"] = asyncio.create_task(load_then_freeze(settings.wrappers_package, names))
 
     async def load_then_freeze(package_name: str, names: list[str]) -> None:
+        registry = app_services.registry
         await load_wrappers(package_name, names, registry)
-        app.extensions["background"].start_loops()  # may start again a run whose process died: wrappers loaded
+        app_services.background.start_loops()  # may start again a run whose process died: wrappers loaded
         keep_startup_objects_out_of_gc()
         logger.info(
             "Ready: %d models served, %d wrappers failed to load", len(registry.serving()), len(registry.failed)
@@ -130,11 +129,11 @@ def create_app(settings: Settings | None = None) -> Quart:
 
     @app.after_serving
     async def stop() -> None:
-        app.extensions["wrapper_loading"].cancel()
-        await app.extensions["background"].close()
-        app.extensions["runner"].shutdown()
-        app.extensions["file_store_upkeep"].cancel()
-        await app.extensions["state"].close()
+        tasks["wrapper_loading"].cancel()
+        await app_services.background.close()
+        app_services.runner.shutdown()
+        tasks["file_store_upkeep"].cancel()
+        await app_services.state.close()
         metrics.forget_this_process()
         if tracer is not None:
             tracer.shutdown()
@@ -142,11 +141,25 @@ def create_app(settings: Settings | None = None) -> Quart:
     return app
 
 
-def responses_method(app: Quart) -> Callable[[str], Callable[..., Any]]:
+def register_routes(app: Quart, settings: Settings) -> None:
+    """The OpenAI APIs at `/v1/...` and, for clients configured without the prefix, at `/...`; the rest once."""
+    openai_apis = [models.blueprint, chat.blueprint, responses.blueprint, conversations.blueprint, files.blueprint]
+    for blueprint in openai_apis:
+        app.register_blueprint(blueprint, url_prefix="/v1")
+        app.register_blueprint(blueprint, name=f"{blueprint.name}_unversioned")
+    app.register_blueprint(chat.model_in_path)
+    app.register_blueprint(status.blueprint)
+    app.register_blueprint(health.blueprint)
+    if settings.metrics != "off":
+        app.register_blueprint(metrics_route.blueprint)
+        metrics.start_counting()
+
+
+def responses_method(registry: Registry) -> Callable[[str], Callable[..., Any]]:
     """How a background run finds the wrapper method serving its model's Responses API (the registry loads late)."""
 
     def method_for(model: str) -> Callable[..., Any]:
-        wrapper, method_name = app.extensions["registry"].find(model, "responses")
+        wrapper, method_name = registry.find(model, "responses")
         return getattr(wrapper.instance, method_name)
 
     return method_for

@@ -8,6 +8,9 @@ from typing import Literal
 from dotenv import load_dotenv
 from pydantic import BaseModel, Field, ValidationError
 
+# The service's package (the folder above `engine/`): it names the wrappers package, the metrics and the traces.
+SERVICE_PACKAGE = __name__.partition(".")[0]
+
 # Environment variable for each setting; `.env.example` documents them.
 ENV_NAMES = {
     "host": "HOST",
@@ -87,7 +90,7 @@ class Settings(BaseModel):
     # After SIGTERM, runs still going after this many seconds end with a retryable error instead of being cut off
     # mid-stream; keep it below hypercorn.toml's `graceful_timeout`.
     shutdown_grace_seconds: float = Field(8.0, ge=0)
-    wrappers_package: str = f"{__package__}.wrappers"
+    wrappers_package: str = f"{SERVICE_PACKAGE}.wrappers"
     # Comma-separated keys clients must send as `Authorization: Bearer <key>`; unset, the API is open. A key may be
     # named, `name:key`, so wrappers can tell clients apart (`request_context.current_request().api_key_name`).
     api_keys: str | None = None

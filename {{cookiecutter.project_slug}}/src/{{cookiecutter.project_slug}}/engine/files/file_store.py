@@ -33,7 +33,9 @@ class FileStore:
     def __init__(self, state: StateStore, blobs: BlobStore) -> None:
         self.state = state
         self.blobs = blobs
-        self.loop: asyncio.AbstractEventLoop | None = None  # where its clients live: set by `use_file_store`
+        self.loop: asyncio.AbstractEventLoop | None = (
+            None  # where its clients live: set by `create_app` when serving starts
+        )
 
     def new_upload(self) -> "FileUpload":
         return FileUpload(self, self.blobs.new_upload())
@@ -114,20 +116,3 @@ class FileUpload:
             await asyncio.shield(asyncio.to_thread(self._store.blobs.delete, stored.id))
             raise
         return stored
-
-
-_in_use: FileStore | None = None
-
-
-def use_file_store(store: FileStore) -> None:
-    """Called by `create_app()` when serving starts, on the event loop that serves."""
-    global _in_use
-    store.loop = asyncio.get_running_loop()
-    _in_use = store
-
-
-def file_store() -> FileStore:
-    """The store the service serves: the one route to it, for the Files API and the wrappers' helpers alike."""
-    if _in_use is None:
-        raise RuntimeError("No file store yet: create_app() sets it when the service starts serving")
-    return _in_use

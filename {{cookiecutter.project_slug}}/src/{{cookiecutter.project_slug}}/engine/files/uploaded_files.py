@@ -27,7 +27,8 @@ from haystack.dataclasses import FileContent
 
 from ..http.errors import OpenAIError
 from ..parsing.messages import get_input_files
-from .file_store import StoredFile, file_store
+from ..services import services
+from .file_store import StoredFile
 
 Result = TypeVar("Result")
 
@@ -55,7 +56,7 @@ def wait_for(coroutine: Coroutine[Any, Any, Result]) -> Result:
         running = asyncio.get_running_loop()
     except RuntimeError:
         running = None
-    loop = file_store().loop
+    loop = services().files.loop
     if loop is None or running is loop:
         coroutine.close()
         raise RuntimeError("Call the uploaded_files helpers from a sync wrapper, or through asyncio.to_thread")
@@ -64,12 +65,12 @@ def wait_for(coroutine: Coroutine[Any, Any, Result]) -> Result:
 
 def get_file(file_id: str) -> StoredFile | None:
     """An uploaded file's metadata (filename, purpose, bytes, created_at), or None when there is no such file."""
-    return wait_for(file_store().get(file_id))
+    return wait_for(services().files.get(file_id))
 
 
 def read_file(file_id: str) -> InputFile:
     """An uploaded file with its bytes; FileReferenceError when there is no such file."""
-    opened = wait_for(file_store().open(file_id))
+    opened = wait_for(services().files.open(file_id))
     if opened is None:
         raise FileReferenceError(f"No such File object: {file_id}", status=404)
     stored, chunks = opened

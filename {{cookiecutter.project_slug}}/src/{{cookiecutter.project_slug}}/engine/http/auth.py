@@ -3,14 +3,15 @@
 `GET /status` answers without a key too, but then only says whether the service is ready: its list of models and
 of failed wrappers needs a key. `GET /metrics` needs one with METRICS=keyed.
 
-A key may be named (`team-a:sk-...`), so that wrappers know which client is asking (`request_context.py`)
+A key may be named (`team-a:sk-...`), so that wrappers know which client is asking (`parsing/who_is_asking.py`)
 without ever seeing the key itself.
 """
 
 import hmac
 
-from quart import Quart, current_app, g, request
+from quart import Quart, g, request
 
+from ..services import services
 from .errors import OpenAIError, settle_unread_body
 
 # Load balancers and Kubernetes probe these without keys.
@@ -32,12 +33,12 @@ def parse_api_keys(setting: str) -> dict[str, str | None]:
     return keys
 
 
-def require_api_keys(app: Quart, keys: dict[str, str | None], open_paths: frozenset[str] = HEALTH_PATHS) -> None:
-    """Answer 401 (OpenAI's envelope) to every request outside `open_paths` that does not carry one of `keys`.
+def require_api_keys(app: Quart, open_paths: frozenset[str] = HEALTH_PATHS) -> None:
+    """Answer 401 (OpenAI's envelope) to every request outside `open_paths` that does not carry one of the keys.
 
-    The matching key's name is kept in `g.api_key_name` for the request's context.
+    The matching key's name is kept in `g.api_key_name` for the request's context. The keys themselves are the
+    app's `services().api_keys`.
     """
-    app.extensions["api_keys"] = [(key.encode(), name) for key, name in keys.items()]
 
     @app.before_request
     async def check_api_key() -> None:
@@ -52,7 +53,7 @@ def require_api_keys(app: Quart, keys: dict[str, str | None], open_paths: frozen
 
 def names_of_keys_sent() -> list[str | None] | None:
     """The names of the API keys the current request carries (None for an unnamed key); None when it has none."""
-    keys: list[tuple[bytes, str | None]] = current_app.extensions.get("api_keys", [])
+    keys = services().api_keys
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     # compare_digest against every key: the time taken does not reveal which key nearly matched.
     names = [name for key, name in keys if hmac.compare_digest(token.encode(), key)]
@@ -61,4 +62,4 @@ def names_of_keys_sent() -> list[str | None] | None:
 
 def carries_api_key() -> bool:
     """Whether the current request has one of the API keys (always true when none are set)."""
-    return not current_app.extensions.get("api_keys") or names_of_keys_sent() is not None
+    return not services().api_keys or names_of_keys_sent() is not None

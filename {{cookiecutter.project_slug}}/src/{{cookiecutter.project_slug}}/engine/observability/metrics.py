@@ -17,9 +17,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, 
 from prometheus_client import generate_latest as prometheus_text
 
 from ..runs.events import Event, ReasoningDelta, TextDelta, ToolCallDelta, Usage
+from ..settings import SERVICE_PACKAGE
 from .request_tracking import RequestInfo, current_request_info
 
-NAMESPACE = (__package__ or "service").replace(".", "_")
+NAMESPACE = SERVICE_PACKAGE
 CLIENT_LEFT = "499"  # the status of a request whose client left before any response (nginx's convention)
 CHUNK_EVENTS = (TextDelta, ReasoningDelta, ToolCallDelta)
 SECONDS_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)

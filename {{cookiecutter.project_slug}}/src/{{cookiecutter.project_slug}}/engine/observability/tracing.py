@@ -21,11 +21,12 @@ from haystack import tracing as haystack_tracing
 from haystack_integrations.tracing.opentelemetry import OpenTelemetryTracer
 from opentelemetry import propagate, trace
 
+from ..settings import SERVICE_PACKAGE
 from .request_tracking import RequestInfo
 
 logger = logging.getLogger(__name__)
 
-SERVICE_NAME = (__package__ or "service").replace(".", "_")  # unless OTEL_SERVICE_NAME says otherwise
+SERVICE_NAME = SERVICE_PACKAGE  # unless OTEL_SERVICE_NAME says otherwise
 
 
 def tracing_requested(environ: Mapping[str, str] = os.environ) -> bool:

@@ -6,9 +6,9 @@ background tasks); for a stream, the adapter that recognises the client is remem
 
 from typing import Any
 
-from quart import Blueprint, Response, current_app, g, request
+from quart import Blueprint, Response, g, request
 
-from ..clients.adapter import ClientAdapter, recognised_client, remember_client
+from ..clients.adapter import recognised_client, remember_client
 from ..http.errors import OpenAIError
 from ..observability.request_tracking import note_model
 from ..parsing.model_options import check_output_format, check_tool_choice, check_tools
@@ -22,24 +22,23 @@ from ..parsing.request_body import (
 )
 from ..parsing.who_is_asking import remember_request
 from ..runs.events import TextDelta
-from ..runs.registry import Registry
-from ..runs.runner import Runner
-from ..settings import Settings
+from ..services import services
 from ..wire import json_response
 from ..wire.chat import ChatCompletionBuilder, ChatStreamEncoder
 from ..wire.sse import error_response, stream_response
 
 blueprint = Blueprint("chat", __name__)
+# hayhooks' route with the model in the path: served without the /v1 prefix only.
+model_in_path = Blueprint("chat_model_in_path", __name__)
 
 
-@blueprint.post("/v1/chat/completions")
 @blueprint.post("/chat/completions")
 async def chat_completions() -> Response:
     body = await read_json_object()
     return await run_chat(require_string(body, "model"), body)
 
 
-@blueprint.post("/<model>/chat")
+@model_in_path.post("/<model>/chat")
 async def chat_with_model_in_path(model: str) -> Response:
     """The same contract, for clients that pick the pipeline by URL."""
     return await run_chat(model, await read_json_object())
@@ -76,15 +75,15 @@ def validate_fields(body: dict[str, Any]) -> None:
 
 
 async def run_chat(model: str, body: dict[str, Any]) -> Response:
-    settings: Settings = current_app.config["SETTINGS"]
+    settings = services().settings
     messages = validate_messages(body, settings.max_input_items)
     validate_fields(body)
     wants_stream = optional_bool(body, "stream")
-    registry: Registry = current_app.extensions["registry"]
+    registry = services().registry
     wrapper, method_name = registry.find(model, "chat")
     note_model(wrapper.model_id)
 
-    adapters: list[ClientAdapter] = current_app.extensions["client_adapters"]
+    adapters = services().client_adapters
     for adapter in adapters:
         if (answer := await adapter.answer_itself(body, wrapper.instance)) is not None:
             builder = ChatCompletionBuilder(model)
@@ -94,7 +93,7 @@ async def run_chat(model: str, body: dict[str, Any]) -> Response:
     client = recognised_client(adapters, request.headers) if wants_stream else None
     remember_client(client)  # before the run starts: it runs in a copy of this context
     remember_request("chat", request.headers.items(), body, g.get("api_key_name"))
-    runner: Runner = current_app.extensions["runner"]
+    runner = services().runner
     method = getattr(wrapper.instance, method_name)
 
     if not wants_stream:

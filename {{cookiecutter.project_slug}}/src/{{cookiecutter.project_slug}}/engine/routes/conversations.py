@@ -2,24 +2,26 @@
 
 A conversation is a list of items that `POST /v1/responses` continues when a request names it (`conversation`):
 its items come before the request's input, and once the response has ended, the input and the output are
-appended to it in one write (`Turn` below). Clients may also add, list and delete items themselves.
+appended to it in one write (`runs/conversation_turns.py`). Clients may also add, list and delete items themselves.
 """
 
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any
 
-from quart import Blueprint, Response, current_app, jsonify, request
+from quart import Blueprint, Response, jsonify, request
 
 from ..http.errors import OpenAIError
+from ..parsing.conversation_items import conversation_items
 from ..parsing.paging import int_arg, list_page, order_arg
 from ..parsing.request_body import optional_metadata, read_json_object
-from ..settings import Settings
-from ..state import ConversationFull, DuplicateItem, StateStore, StoredConversation
+from ..runs.conversation_turns import (
+    conversation_not_found,
+    item_not_found,
+    refusal_explained,
+)
+from ..services import services
+from ..state import StateStore, StoredConversation
 from ..wire.ids import new_id
-from .conversation_items import conversation_items
 
 blueprint = Blueprint("conversations", __name__)
 
@@ -39,44 +41,7 @@ INCLUDABLE = (
 
 
 def state() -> StateStore:
-    return current_app.extensions["state"]
-
-
-def service_settings() -> Settings:
-    return current_app.config["SETTINGS"]
-
-
-def conversation_not_found(conversation_id: str, param: str = "conversation_id") -> OpenAIError:
-    return OpenAIError(404, f"Conversation with id '{conversation_id}' not found.", param=param)
-
-
-def item_not_found(item_id: str) -> OpenAIError:
-    return OpenAIError(404, f"Item with id '{item_id}' not found.", param="item_id")
-
-
-def duplicate_item(item_id: str, param: str) -> OpenAIError:
-    message = f"Duplicate item found with id {item_id}. Remove duplicate items from your input and try again."
-    return OpenAIError(400, message, param=param, code="duplicate_item")
-
-
-@contextmanager
-def refusal_explained(param: str, settings: Settings) -> Iterator[None]:
-    """A write the store refused (an id it holds, a conversation grown too large) in OpenAI's envelope."""
-    try:
-        yield
-    except DuplicateItem as duplicate:
-        raise duplicate_item(duplicate.item_id, param) from None
-    except ConversationFull:
-        raise conversation_full(param, settings) from None
-
-
-def conversation_full(param: str, settings: Settings) -> OpenAIError:
-    """A conversation's bounds are those of one request's input (see `state.store_limits`)."""
-    message = (
-        f"The conversation would hold more than {settings.max_input_items} items (MAX_INPUT_ITEMS) or "
-        f"{settings.max_body_bytes} bytes of them (MAX_BODY_BYTES); start a new conversation."
-    )
-    return OpenAIError(400, message, param=param, code="conversation_too_large")
+    return services().state
 
 
 def new_items(body: dict[str, Any], *, required: bool) -> list[dict[str, Any]]:
@@ -98,25 +63,22 @@ def check_include() -> None:
 # --- conversations ---
 
 
-@blueprint.post("/v1/conversations")
 @blueprint.post("/conversations")
 async def create_conversation() -> Response:
     body = await read_json_object(optional=True)
     metadata = optional_metadata(body) or {}
     items = new_items(body, required=False)
     conversation = StoredConversation(new_id("conv_"), int(time.time()), metadata)
-    with refusal_explained("items", service_settings()):
+    with refusal_explained("items", services().settings):
         await state().create_conversation(conversation, items)
     return jsonify(conversation.to_openai())
 
 
-@blueprint.get("/v1/conversations/<conversation_id>")
 @blueprint.get("/conversations/<conversation_id>")
 async def retrieve_conversation(conversation_id: str) -> Response:
     return jsonify((await conversation_or_404(conversation_id)).to_openai())
 
 
-@blueprint.post("/v1/conversations/<conversation_id>")
 @blueprint.post("/conversations/<conversation_id>")
 async def update_conversation(conversation_id: str) -> Response:
     """The metadata is replaced whole, as OpenAI does; `null` clears it."""
@@ -129,7 +91,6 @@ async def update_conversation(conversation_id: str) -> Response:
     return jsonify(updated.to_openai())
 
 
-@blueprint.delete("/v1/conversations/<conversation_id>")
 @blueprint.delete("/conversations/<conversation_id>")
 async def delete_conversation(conversation_id: str) -> Response:
     if not await state().delete_conversation(conversation_id):
@@ -140,18 +101,16 @@ async def delete_conversation(conversation_id: str) -> Response:
 # --- items ---
 
 
-@blueprint.post("/v1/conversations/<conversation_id>/items")
 @blueprint.post("/conversations/<conversation_id>/items")
 async def create_items(conversation_id: str) -> Response:
     check_include()
     items = new_items(await read_json_object(), required=True)
-    with refusal_explained("items", service_settings()):
+    with refusal_explained("items", services().settings):
         if not await state().add_conversation_items(conversation_id, items):
             raise conversation_not_found(conversation_id)
     return list_page(items, has_more=False)
 
 
-@blueprint.get("/v1/conversations/<conversation_id>/items")
 @blueprint.get("/conversations/<conversation_id>/items")
 async def list_items(conversation_id: str) -> Response:
     """Newest first by default; `after` is the last id of the previous page, as the SDK's auto-pager sends it."""
@@ -170,7 +129,6 @@ async def list_items(conversation_id: str) -> Response:
     return list_page(items[:limit], has_more=len(items) > limit)
 
 
-@blueprint.get("/v1/conversations/<conversation_id>/items/<item_id>")
 @blueprint.get("/conversations/<conversation_id>/items/<item_id>")
 async def retrieve_item(conversation_id: str, item_id: str) -> Response:
     check_include()
@@ -181,7 +139,6 @@ async def retrieve_item(conversation_id: str, item_id: str) -> Response:
     return jsonify(item)
 
 
-@blueprint.delete("/v1/conversations/<conversation_id>/items/<item_id>")
 @blueprint.delete("/conversations/<conversation_id>/items/<item_id>")
 async def delete_item(conversation_id: str, item_id: str) -> Response:
     """Answers with the conversation, as OpenAI does."""
@@ -197,71 +154,3 @@ async def conversation_or_404(conversation_id: str) -> StoredConversation:
     if conversation is None:
         raise conversation_not_found(conversation_id)
     return conversation
-
-
-# --- a response in a conversation ---
-
-
-@dataclass
-class Turn:
-    """A response's place in a conversation: the items it reads before its run, and what it adds after."""
-
-    store: StateStore  # the stream's last events are sent outside the app context: what they need is kept here
-    settings: Settings
-    conversation_id: str
-    history: list[dict[str, Any]]  # the conversation's items, oldest first
-    new_items: list[dict[str, Any]]  # this request's input, with ids
-
-    @property
-    def input_items(self) -> list[dict[str, Any]]:
-        return [*self.history, *self.new_items]
-
-    def record(self) -> dict[str, Any]:
-        """What a background run keeps of its turn, to add it when the run ends (`end_background_turn`)."""
-        return {"id": self.conversation_id, "history_length": len(self.history)}
-
-    async def append(self, response: dict[str, Any]) -> None:
-        """Once the response has ended (completed or incomplete): its input and its output, in one write."""
-        items = [*self.new_items, *response["output"]]
-        with refusal_explained("conversation", self.settings):
-            added = await self.store.add_conversation_items(self.conversation_id, items)
-        if not added:
-            raise conversation_not_found(self.conversation_id, "conversation")  # deleted during the run
-
-
-async def end_background_turn(
-    store: StateStore, settings: Settings, request: dict[str, Any], response: dict[str, Any]
-) -> None:
-    """A background run in a conversation adds its input and output once it has ended, as a foreground one does
-    (on whichever process ends it)."""
-    record = request.get("conversation")
-    if record is not None:
-        new_items = request["input_items"][record["history_length"] :]
-        await Turn(store, settings, record["id"], [], new_items).append(response)
-
-
-async def start_turn(body: dict[str, Any], input_items: list[dict[str, Any]]) -> Turn | None:
-    """The turn a request's `conversation` (an id, or `{"id": ...}`) asks for; None when it names none."""
-    reference = body.get("conversation")
-    if reference is None:
-        return None
-    conversation_id = reference.get("id") if isinstance(reference, dict) else reference
-    if not isinstance(conversation_id, str) or not conversation_id:
-        raise OpenAIError(400, "'conversation' must be an id or an object with an 'id'.", param="conversation")
-    if body.get("previous_response_id") is not None:
-        message = (
-            "Mutually exclusive parameters: Ensure you are only providing one of: 'previous_response_id' or "
-            "'conversation'."
-        )
-        raise OpenAIError(400, message, param="conversation", code="mutually_exclusive_parameters")
-    new = conversation_items(input_items, "input")
-    store = state()
-    history = await store.list_conversation_items(conversation_id, order="asc", after=None, limit=None)
-    if history is None:
-        raise conversation_not_found(conversation_id, "conversation")
-    held = {item["id"] for item in history}
-    if repeated := next((item["id"] for item in new if item["id"] in held), None):
-        raise duplicate_item(repeated, "input")
-    if len(history) + len(new) > service_settings().max_input_items:
-        raise conversation_full("conversation", service_settings())
-    return Turn(store, service_settings(), conversation_id, history, new)

@@ -14,14 +14,12 @@ from urllib.parse import quote
 import quart
 from quart import Blueprint, Response, current_app, g, jsonify, request
 
-from ..files.file_store import StoredFile, file_store
+from ..files.file_store import StoredFile
 from ..http.errors import OpenAIError
 from ..parsing.multipart import MAX_BUFFER_BYTES, MAX_FIELD_BYTES, MAX_PARTS, FileStart, FormField, read_form
 from ..parsing.paging import int_arg, list_page, order_arg
 from ..parsing.who_is_asking import remember_request
-from ..runs.registry import Registry
-from ..runs.runner import Runner
-from ..settings import Settings
+from ..services import services
 
 logger = logging.getLogger(__name__)
 
@@ -58,11 +56,10 @@ def too_large(limit: int) -> OpenAIError:
     return OpenAIError(413, f"The file is larger than the limit of {limit} bytes.", param="file", code="file_too_large")
 
 
-@blueprint.post("/v1/files")
 @blueprint.post("/files")
 async def upload_file() -> Response:
-    settings: Settings = current_app.config["SETTINGS"]
-    registry: Registry = current_app.extensions["registry"]
+    settings = services().settings
+    registry = services().registry
     try:
         registry.require_loaded()  # every wrapper's run_file_upload hears of the file: none may still be loading
         stored = await receive_upload(settings.max_file_bytes)
@@ -87,7 +84,7 @@ async def receive_upload(max_file_bytes: int) -> StoredFile:
     file_part: FileStart | None = None
     receiving_file = False  # the bytes that follow belong to the `file` part (other parts are ignored)
     size = 0
-    with file_store().new_upload() as upload:
+    with services().files.new_upload() as upload:
         async for event in read_form(request.body, boundary, idle_timeout=current_app.config["BODY_TIMEOUT"]):
             if isinstance(event, FormField):
                 if event.name == "purpose":
@@ -142,8 +139,8 @@ async def discard_unread_body() -> None:
 async def tell_wrappers(stored: StoredFile) -> None:
     """Call every wrapper's `run_file_upload` at once, before answering: a client that asks about the file next
     finds it indexed. Sync ones run in the wrappers' thread pool; a failure is only logged."""
-    registry: Registry = current_app.extensions["registry"]
-    runner: Runner = current_app.extensions["runner"]
+    registry = services().registry
+    runner = services().runner
     listeners = [w for w in registry.wrappers.values() if w.implements("run_file_upload")]
     remember_request("files", request.headers.items(), {}, g.get("api_key_name"))
     outcomes = await asyncio.gather(
@@ -154,7 +151,6 @@ async def tell_wrappers(stored: StoredFile) -> None:
             logger.error("Wrapper %r failed on the upload of %s", wrapper.model_id, stored.id, exc_info=outcome)
 
 
-@blueprint.get("/v1/files")
 @blueprint.get("/files")
 async def list_files() -> Response:
     """Newest first by default; `after` is the last id of the previous page, as the SDK's auto-pager sends it."""
@@ -164,24 +160,22 @@ async def list_files() -> Response:
         "order": order_arg(),
         "after": request.args.get("after") or None,
     }
-    files = await file_store().list(**query, limit=limit + 1)
+    files = await services().files.list(**query, limit=limit + 1)
     return list_page([stored.to_openai() for stored in files[:limit]], has_more=len(files) > limit)
 
 
-@blueprint.get("/v1/files/<file_id>")
 @blueprint.get("/files/<file_id>")
 async def retrieve_file(file_id: str) -> Response:
-    stored = await file_store().get(file_id)
+    stored = await services().files.get(file_id)
     if stored is None:
         raise not_found(file_id)
     return jsonify(stored.to_openai())
 
 
-@blueprint.get("/v1/files/<file_id>/content")
 @blueprint.get("/files/<file_id>/content")
 async def file_content(file_id: str) -> Response:
     """The bytes as uploaded, streamed from the store."""
-    opened = await file_store().open(file_id)
+    opened = await services().files.open(file_id)
     if opened is None:
         raise not_found(file_id)
     stored, chunks = opened
@@ -208,9 +202,8 @@ def filename_options(filename: str) -> dict[str, str]:
     return {"filename": ascii_name, "filename*": f"UTF-8''{quote(filename, safe='')}"}
 
 
-@blueprint.delete("/v1/files/<file_id>")
 @blueprint.delete("/files/<file_id>")
 async def delete_file(file_id: str) -> Response:
-    if not await file_store().delete(file_id):
+    if not await services().files.delete(file_id):
         raise not_found(file_id)
     return jsonify({"id": file_id, "object": "file", "deleted": True})

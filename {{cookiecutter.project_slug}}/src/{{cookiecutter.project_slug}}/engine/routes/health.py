@@ -1,18 +1,17 @@
 """`GET /health/live` and `GET /health/ready`: probes for load balancers and Kubernetes, cheap and without keys.
 
-Live: the process answers. Ready: every check in `app.extensions["readiness_checks"]` passes (the wrappers are
+Live: the process answers. Ready: every check in `services().readiness_checks` passes (the wrappers are
 loaded; create_app lists them). Neither names a model.
 """
 
 import asyncio
-from collections.abc import Awaitable, Callable
 
-from quart import Blueprint, Response, current_app, jsonify
+from quart import Blueprint, Response, jsonify
+
+from ..services import services
 
 blueprint = Blueprint("health", __name__)
 
-# A check returns None when its part is ready, else a short word for what it is doing ("loading").
-ReadinessCheck = Callable[[], Awaitable[str | None]]
 CHECK_TIMEOUT_SECONDS = 2.0  # a check that takes longer (a store that does not answer) counts as not ready
 
 
@@ -32,7 +31,7 @@ async def ready() -> Response:
 
 async def readiness() -> dict[str, str]:
     """Each check's outcome: "ok", or what it reported (a check that failed or took too long: "failing")."""
-    checks: dict[str, ReadinessCheck] = current_app.extensions["readiness_checks"]
+    checks = services().readiness_checks
     outcomes: dict[str, str] = {}
     for name, check in checks.items():
         try:

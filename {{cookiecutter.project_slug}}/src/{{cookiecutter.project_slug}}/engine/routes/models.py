@@ -2,31 +2,30 @@
 
 from typing import Any
 
-from quart import Blueprint, Response, current_app, jsonify
+from quart import Blueprint, Response, jsonify
 
 from ..http.errors import OpenAIError
-from ..runs.registry import LoadedWrapper, Registry
+from ..runs.registry import LoadedWrapper
+from ..services import services
 
 blueprint = Blueprint("models", __name__)
 
 
 def model_object(wrapper: LoadedWrapper) -> dict[str, Any]:
-    owner = current_app.config["SETTINGS"].wrappers_package.split(".")[0]
+    owner = services().settings.wrappers_package.split(".")[0]
     return {"id": wrapper.model_id, "object": "model", "created": wrapper.created, "owned_by": owner}
 
 
-@blueprint.get("/v1/models")
 @blueprint.get("/models")
 async def list_models() -> Response:
-    registry: Registry = current_app.extensions["registry"]
+    registry = services().registry
     registry.require_loaded()  # a partial list would be cached by clients (Open WebUI asks once)
     return jsonify({"object": "list", "data": [model_object(wrapper) for wrapper in registry.serving()]})
 
 
-@blueprint.get("/v1/models/<path:model>")
 @blueprint.get("/models/<path:model>")
 async def get_model(model: str) -> Response:
-    registry: Registry = current_app.extensions["registry"]
+    registry = services().registry
     wrapper = registry.get(model)
     if wrapper is None and registry.loading:
         registry.require_loaded()

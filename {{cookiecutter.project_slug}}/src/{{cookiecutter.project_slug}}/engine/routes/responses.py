@@ -6,7 +6,7 @@ replays and follows its events from any replica.
 
 from typing import Any
 
-from quart import Blueprint, Response, current_app, g, jsonify, request
+from quart import Blueprint, Response, g, jsonify, request
 
 from ..http.errors import OpenAIError
 from ..observability.request_tracking import note_model
@@ -23,14 +23,12 @@ from ..parsing.request_body import (
 )
 from ..parsing.who_is_asking import remember_request
 from ..runs.background import BackgroundRuns
-from ..runs.registry import Registry
-from ..runs.runner import Runner
-from ..settings import Settings
+from ..runs.conversation_turns import Turn, start_turn
+from ..services import services
 from ..state import StateStore, StoredResponse
 from ..wire import json_response
 from ..wire.responses import ResponseEncoder, response_object
 from ..wire.sse import error_response, sse_response, stream_response
-from .conversations import Turn, start_turn
 
 blueprint = Blueprint("responses", __name__)
 
@@ -109,11 +107,11 @@ UNSUPPORTED = {
 
 
 def state() -> StateStore:
-    return current_app.extensions["state"]
+    return services().state
 
 
 def background_runs() -> BackgroundRuns:
-    return current_app.extensions["background"]
+    return services().background
 
 
 async def stored_or_404(response_id: str) -> StoredResponse:
@@ -123,11 +121,10 @@ async def stored_or_404(response_id: str) -> StoredResponse:
     return stored
 
 
-@blueprint.post("/v1/responses")
 @blueprint.post("/responses")
 async def create_response() -> Response:
     body = await read_json_object()
-    settings: Settings = current_app.config["SETTINGS"]
+    settings = services().settings
     model = require_string(body, "model")
     input_items = normalise_input(body.get("input"), settings.max_input_items)
     validate_fields(body)
@@ -153,14 +150,14 @@ async def create_response() -> Response:
                 code="previous_response_not_found",
             )
         input_items = [*previous.input_items, *previous.response["output"], *input_items]
-    registry: Registry = current_app.extensions["registry"]
+    registry = services().registry
     wrapper, method_name = registry.find(model, "responses")
     note_model(wrapper.model_id)
 
     remember_request("responses", request.headers.items(), body, g.get("api_key_name"))  # the run inherits it
     if in_background:
         return await start_in_background(model, input_items, body, wants_stream, turn)
-    runner: Runner = current_app.extensions["runner"]
+    runner = services().runner
     method = getattr(wrapper.instance, method_name)
     encoder = ResponseEncoder(response_object(model, body), emit=wants_stream)
     store = state()  # the stream's last events are sent outside the app context
@@ -198,7 +195,6 @@ async def start_in_background(
     return sse_response(background_runs().follow(response["id"], -1))
 
 
-@blueprint.post("/v1/responses/compact")
 @blueprint.post("/responses/compact")
 async def compact_response() -> Response:
     """Not served: a compaction is a summary only the model that wrote it reads back (docs/responses.md)."""
@@ -206,7 +202,6 @@ async def compact_response() -> Response:
     raise OpenAIError(404, message, code="unknown_url")
 
 
-@blueprint.get("/v1/responses/<response_id>")
 @blueprint.get("/responses/<response_id>")
 async def get_response(response_id: str) -> Response:
     """The response as it stands; a background one still running from its run's record. `stream=true` replays
@@ -224,7 +219,6 @@ async def get_response(response_id: str) -> Response:
     return sse_response(background_runs().follow(response_id, int(after)))
 
 
-@blueprint.post("/v1/responses/<response_id>/cancel")
 @blueprint.post("/responses/<response_id>/cancel")
 async def cancel_response(response_id: str) -> Response:
     """Cancel a background response wherever it runs; one that already ended is answered as it is."""
@@ -237,7 +231,6 @@ async def cancel_response(response_id: str) -> Response:
     return jsonify(stored.response)
 
 
-@blueprint.get("/v1/responses/<response_id>/input_items")
 @blueprint.get("/responses/<response_id>/input_items")
 async def list_input_items(response_id: str) -> Response:
     run = await state().get_run(response_id)  # a background response still running has its input there
@@ -246,7 +239,6 @@ async def list_input_items(response_id: str) -> Response:
     return list_page(items, has_more=False)
 
 
-@blueprint.delete("/v1/responses/<response_id>")
 @blueprint.delete("/responses/<response_id>")
 async def delete_response(response_id: str) -> Response:
     if await state().get_run(response_id) is not None:

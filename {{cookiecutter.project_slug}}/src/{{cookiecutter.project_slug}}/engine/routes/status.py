@@ -5,10 +5,10 @@ failed to load, and whether the state store answers. A store that does not answe
 serves what does not need the store, and recovers by itself); `/health/ready` is the probe that counts it.
 """
 
-from quart import Blueprint, Response, current_app, jsonify
+from quart import Blueprint, Response, jsonify
 
 from ..http.auth import carries_api_key
-from ..runs.registry import Registry
+from ..services import services
 from ..state import StateStore, StoreUnavailable
 from .health import readiness
 
@@ -17,7 +17,7 @@ blueprint = Blueprint("status", __name__)
 
 @blueprint.get("/status")
 async def status() -> Response:
-    registry: Registry = current_app.extensions["registry"]
+    registry = services().registry
     if registry.loading:
         response = jsonify({"status": "not ready", "checks": await readiness()})
         response.status_code = 503
@@ -29,7 +29,7 @@ async def status() -> Response:
             "status": "ready",
             "models": [w.model_id for w in registry.serving()],
             "failed": registry.failed,
-            "store": await store_status(current_app.extensions["state"]),
+            "store": await store_status(services().state),
         }
     )
 

@@ -26,6 +26,7 @@ from haystack.components.agents import Agent
 from haystack.core.pipeline.pipeline import PipelineStreamHandle
 from haystack.dataclasses import ChatMessage, StreamingChunk
 
+from ..services import current_services
 from .base_wrapper import Piece
 from .events import Usage
 from .runner import RunStopped, current_stop_flag
@@ -41,13 +42,11 @@ STOP_CHECK_SECONDS = 0.5
 AsyncChunkCallback = Callable[[StreamingChunk], Awaitable[None]]
 OutputNames = set[str] | None
 
-_fast_paths = True
 
-
-def use_fast_paths(enabled: bool) -> None:
-    """Set at startup from STREAMING_FAST_PATHS; off, every run takes the general path."""
-    global _fast_paths
-    _fast_paths = enabled
+def fast_paths() -> bool:
+    """STREAMING_FAST_PATHS of the serving app (off: every run takes the general path); on outside one."""
+    serving = current_services()
+    return serving is None or serving.settings.streaming_fast_paths
 
 
 class ChunkPolicy(Protocol):
@@ -99,7 +98,7 @@ class PipelineStream(Iterator[Piece]):
 
     def on_event_loop(self) -> AsyncIterator[Piece] | None:
         """The same pieces made on the event loop, when nothing of the run would block it there."""
-        if not _fast_paths or not streams_on_event_loop(self.pipeline, self.run_args):
+        if not fast_paths() or not streams_on_event_loop(self.pipeline, self.run_args):
             return None
         return pieces_on_loop(self.pipeline, self.run_args, self.shaper, self.outputs)
 
@@ -171,7 +170,7 @@ async def pieces_on_loop(
         run: CallbackRun | PipelineStreamHandle = CallbackRun(
             lambda on_chunk: pipeline.run_async(**run_args, streaming_callback=on_chunk), pacing
         )
-    elif _fast_paths and (name := lone_async_streamer(pipeline, run_args)) is not None:
+    elif fast_paths() and (name := lone_async_streamer(pipeline, run_args)) is not None:
         run = CallbackRun(lambda on_chunk: _run_lone_component(pipeline, name, run_args[name], on_chunk), pacing)
     else:
         run = pipeline.stream(_with_pacing(pipeline, run_args, pacing), include_outputs_from=outputs)
@@ -332,7 +331,7 @@ class Pacing:
     """
 
     def __init__(self) -> None:
-        self._first_chunks_left = FIRST_CHUNKS_SENT_AT_ONCE if _fast_paths else 0
+        self._first_chunks_left = FIRST_CHUNKS_SENT_AT_ONCE if fast_paths() else 0
         self._unread = 0
         self._caught_up = asyncio.Event()
 

@@ -2,7 +2,7 @@
 
 STATE_URL picks the engine: unset, SQLite in DATA_DIR (`sqlite.py`: durable, several workers on one
 host); `redis://`, `rediss://` or `unix://`, Redis or Valkey (`redis.py`: several replicas). The app makes
-one store when it starts serving (`create_app()`) and reaches it as `current_app.extensions["state"]`.
+one store when it starts serving (`create_app()`) and reaches it as `services().state`.
 File bytes are not here but in the blob store (`blobs.py`); their metadata is. Conversations (the Conversations
 API) are here too: a record plus its items, ordered by the position they were added at, paged by item id and
 deletable one by one; each engine's docstring says how it keeps them.
