@@ -34,6 +34,8 @@ PUBLIC = {
     "get_last_user_message": "parsing.messages",
     "get_last_user_input_text": "parsing.messages",
     "message_text": "parsing.messages",
+    "item_text": "parsing.messages",
+    "image_url": "parsing.images",
     "generation_kwargs": "parsing.sampling",
     "output_format": "parsing.sampling",
     "tools_from_request": "parsing.declared_tools",
@@ -45,16 +47,21 @@ PUBLIC = {
     # files
     "StoredFile": "files.file_store",
     "InputFile": "files.uploaded_files",
+    "get_file": "files.uploaded_files",
+    "decode_file_data": "files.uploaded_files",
+    "file_content": "files.uploaded_files",
     "FileReferenceError": "files.uploaded_files",
     "read_file": "files.uploaded_files",
     "resolve_input_files": "files.uploaded_files",
     "resolve_chat_files": "files.uploaded_files",
+    "get_input_files": "files.uploaded_files",
     # events a wrapper may yield besides text and Haystack chunks
     "Event": "runs.events",
     "TextDelta": "runs.events",
     "ReasoningDelta": "runs.events",
     "ToolCallDelta": "runs.events",
     "Usage": "runs.events",
+    "Finish": "runs.events",
     "ClientSpecificEvent": "runs.events",
     # clients: the adapter of the current request, sources, Open WebUI's own events
     "ClientAdapter": "clients.adapter",
@@ -110,6 +117,10 @@ if TYPE_CHECKING:  # for type checkers and editors; at run time `__getattr__` im
     from .files.uploaded_files import (
         FileReferenceError,
         InputFile,
+        decode_file_data,
+        file_content,
+        get_file,
+        get_input_files,
         read_file,
         resolve_chat_files,
         resolve_input_files,
@@ -118,18 +129,20 @@ if TYPE_CHECKING:  # for type checkers and editors; at run time `__getattr__` im
     from .generators.openai_generator import ReasoningOpenAIChatGenerator
     from .http.errors import OpenAIError
     from .parsing.declared_tools import tool_choice_kwargs, tools_from_request, tools_strict
+    from .parsing.images import image_url
     from .parsing.messages import (
         chat_messages_from_openai,
         chat_messages_from_openai_response,
         chat_messages_from_openai_response_async,
         get_last_user_input_text,
         get_last_user_message,
+        item_text,
         message_text,
     )
     from .parsing.sampling import generation_kwargs, output_format
     from .parsing.who_is_asking import OpenWebUIUser, RequestContext, current_request
     from .runs.base_wrapper import BasePipelineWrapper, Piece, RunResult
-    from .runs.events import ClientSpecificEvent, Event, ReasoningDelta, TextDelta, ToolCallDelta, Usage
+    from .runs.events import ClientSpecificEvent, Event, Finish, ReasoningDelta, TextDelta, ToolCallDelta, Usage
     from .runs.pipeline_runs import ChunkPolicy, PipelineStream, pieces_on_loop, usage_from_result
     from .runs.runner import current_stop_flag
     from .runs.streamed_tool_calls import StreamedToolCalls

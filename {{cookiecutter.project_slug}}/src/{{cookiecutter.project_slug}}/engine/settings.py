@@ -1,4 +1,7 @@
-"""Typed settings, read from the environment and from `.env` in the working directory."""
+"""Typed settings, read from the environment and from `.env` in the working directory.
+
+Part of the engine: the template's code, updated by `cruft update`; not edited by hand.
+"""
 
 import os
 from collections.abc import Mapping
@@ -37,7 +40,7 @@ ENV_NAMES = {
     "task_model": "TASK_MODEL",
     "task_base_url": "TASK_BASE_URL",
     "task_api_key": "TASK_API_KEY",
-    # state that outlives the process (state/, blobs.py)
+    # state that outlives the process (state/, files/blobs.py)
     "state_url": "STATE_URL",
     "files_url": "FILES_URL",
     "responses_store_bytes": "RESPONSES_STORE_BYTES",
@@ -103,10 +106,10 @@ class Settings(BaseModel):
     # Largest file an upload may carry, in bytes; bigger ones get 413. Independent of MAX_BODY_BYTES.
     max_file_bytes: int = Field(512 * 1024 * 1024, ge=1)
     # The streaming helpers' shortcuts (on the event loop, a lone LLM without Pipeline's scheduling, the first chunks
-    # sent at once; see pipeline_runs.py). `off` sends every run the general way, to tell whether a shortcut is at fault.
+    # sent at once; see runs/pipeline_runs.py). `off` sends every run the general way, to tell whether a shortcut is at fault.
     streaming_fast_paths: bool = True
     # Which streamed chat requests get Open WebUI's events (status, details blocks, sources...): `auto` those
-    # with Open WebUI's forwarded X-OpenWebUI-* headers, `always`, or `never` (see openwebui/client.py).
+    # with Open WebUI's forwarded X-OpenWebUI-* headers, `always`, or `never` (see clients/openwebui/adapter.py).
     openwebui_events: Literal["auto", "always", "never"] = "auto"
     # The model that answers Open WebUI's background tasks (titles, tags, follow-ups); unset, they are answered
     # without any LLM. Any OpenAI-compatible server; the URL and key default to OPENAI_BASE_URL and OPENAI_API_KEY.

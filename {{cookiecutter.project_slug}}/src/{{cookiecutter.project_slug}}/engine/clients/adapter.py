@@ -1,11 +1,13 @@
 """Client adapters: what the service does differently for one kind of client (Open WebUI is the built-in one).
 
-`create_app` registers the adapters (`app.extensions["client_adapters"]`). For each chat request, the chat
+`create_app` registers the adapters (`services().client_adapters`). For each chat request, the chat
 route asks each adapter in turn whether to answer the request itself, without running the wrapper (Open WebUI's
 title and tag tasks), then which adapter recognises the client of a streamed request: that client gets the
 `ClientSpecificEvent`s a run yields (everyone else has them dropped), and its adapter shows the run's tool calls
 (the streaming helpers' default callbacks call `current_client()`). To adapt to another client, write a class
 with these six methods and add an instance to the list in `create_app`.
+
+Part of the engine: the template's code, updated by `cruft update`; not edited by hand.
 """
 
 from collections.abc import Mapping

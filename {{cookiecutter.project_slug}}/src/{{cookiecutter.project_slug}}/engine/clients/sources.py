@@ -3,10 +3,12 @@ its sources), else as a list.
 
 Return `show_sources(documents)` from a streaming helper's `on_pipeline_end` (see `wrappers/rag.py`):
 
-- a client whose adapter shows sources (`clients.py`; Open WebUI's streamed chat requests) gets what the adapter
+- a client whose adapter shows sources (`adapter.py`; Open WebUI's streamed chat requests) gets what the adapter
   makes of them: for Open WebUI, one `source` event per document, listed under the answer with its text;
 - every other client (the OpenAI SDK, Codex, a `stream: false` answer, the Responses API) gets the text
   `Sources:` and one `- <title>` line per document, after the answer.
+
+Part of the engine: the template's code, updated by `cruft update`; not edited by hand.
 """
 
 from haystack import Document

@@ -9,6 +9,8 @@ and async, streaming both ways).
 An upload is spooled to a local temporary file as it arrives and published under its key only when whole,
 so nobody ever reads part of a file; reads stream in chunks, so no file is ever held whole in memory.
 Every method may block on disk or network: call them from a worker thread.
+
+Part of the engine: the template's code, updated by `cruft update`; not edited by hand.
 """
 
 import logging

@@ -5,6 +5,8 @@ and it is deleted metadata first: so a listing never names a file whose bytes ar
 any number of replicas. A process killed between the two steps leaves bytes that nothing names; `prune`
 removes them once they are an hour old (at every start). Keys in the blob store are file ids, never
 the client's file names.
+
+Part of the engine: the template's code, updated by `cruft update`; not edited by hand.
 """
 
 import asyncio

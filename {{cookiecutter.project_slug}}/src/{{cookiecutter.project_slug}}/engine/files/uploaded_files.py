@@ -1,6 +1,6 @@
 """Uploaded files, for wrappers: read one by id, and gather the files a request refers to.
 
-    from .uploaded_files import resolve_input_files
+    from ..engine import resolve_input_files
 
     def run_response(self, model, input_items, body):
         for file in resolve_input_files(input_items):   # file.filename, file.data (bytes), file.mime_type
@@ -12,6 +12,8 @@ not fetched here (a server that downloads whatever URL a client names is an open
 These functions wait for the file store (disk, S3, the state store): call them from a sync wrapper, or, in an
 `async` wrapper, through `asyncio.to_thread`. What they cannot read raises `FileReferenceError`, which
 reaches the client as a 404 (unknown id) or a 400.
+
+Part of the engine: the template's code, updated by `cruft update`; not edited by hand.
 """
 
 import asyncio
@@ -26,7 +28,6 @@ from urllib.parse import unquote_to_bytes
 from haystack.dataclasses import FileContent
 
 from ..http.errors import OpenAIError
-from ..parsing.messages import get_input_files
 from ..services import services
 from .file_store import StoredFile
 
@@ -78,6 +79,16 @@ def read_file(file_id: str) -> InputFile:
     return InputFile(stored.filename, data, mimetypes.guess_type(stored.filename)[0], file_id)
 
 
+def get_input_files(input_items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every `input_file` part of every message, in order: each has `file_id`, or `file_data` and `filename`."""
+    files = []
+    for item in input_items:
+        content = item.get("content")
+        if isinstance(content, list):
+            files.extend(part for part in content if isinstance(part, dict) and part.get("type") == "input_file")
+    return files
+
+
 def resolve_input_files(input_items: list[dict[str, Any]]) -> list[InputFile]:
     """The files of every `input_file` part of a Responses request's input, in order."""
     return [_resolve(part) for part in get_input_files(input_items)]
@@ -97,7 +108,7 @@ def resolve_chat_files(messages: list[dict[str, Any]]) -> list[InputFile]:
 
 
 def file_content(reference: dict[str, Any]) -> FileContent:
-    """A file part as Haystack's `FileContent`, which a chat generator sends to the LLM (`messages.py` uses it)."""
+    """A file part as Haystack's `FileContent`, which a chat generator sends to the LLM (`parsing/messages.py` uses it)."""
     file = _resolve(reference)
     data = base64.b64encode(file.data).decode("ascii")
     return FileContent(data, mime_type=file.mime_type, filename=file.filename, validation=False)

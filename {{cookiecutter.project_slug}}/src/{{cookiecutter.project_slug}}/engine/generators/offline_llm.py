@@ -10,6 +10,8 @@ lines of the prompt's context that share a word with it, best first:
 The question is the last user message; when that message spans several lines (a prompt template put the
 documents above the question), it is its last line that ends in "?". The context is the system messages and
 the other lines of that message. The same prompt always gets the same answer.
+
+Part of the engine: the template's code, updated by `cruft update`; not edited by hand.
 """
 
 import re

@@ -8,6 +8,8 @@ It overrides private methods of Haystack 3.x (`_prepare_api_call`, `_handle_stre
   and is retried by `retry_wait`'s rule (OPENAI_MAX_RETRIES times, never after a long `Retry-After`).
 - A streamed answer is read straight from its JSON (`_ChunkReader`), with the reasoning kept, and the final
   reply is built as the chunks pass (`_ReplyBuilder`), not from all of them kept to the end.
+
+Part of the engine: the template's code, updated by `cruft update`; not edited by hand.
 """
 
 import asyncio
@@ -67,7 +69,7 @@ class ReasoningOpenAIChatGenerator(OpenAIChatGenerator):
     def _prepare_api_call(self, **kwargs: Any) -> dict[str, Any]:
         """Ask for token usage when streaming (servers send none otherwise); never when not, where it is refused.
 
-        Images given by URL go out as their URL (Haystack would send them as empty data URLs: see `images.py`).
+        Images given by URL go out as their URL (Haystack would send them as empty data URLs: see `parsing/images.py`).
         """
         api_args = OpenAIChatGenerator._prepare_api_call(self, **kwargs)
         put_image_urls_back(kwargs["messages"], api_args["messages"])

@@ -10,6 +10,8 @@ A wrapper's LLM call fails with the `openai` SDK's errors, usually wrapped by Ha
   OpenAI's code `context_length_exceeded` for an overflow, which clients act on (by compacting the history);
 - the LLM server fails, cannot be reached or times out: 502 or 504;
 - anything else: 500, and the traceback in the server's log only.
+
+Part of the engine: the template's code, updated by `cruft update`; not edited by hand.
 """
 
 import logging

@@ -5,6 +5,8 @@ of failed wrappers needs a key. `GET /metrics` needs one with METRICS=keyed.
 
 A key may be named (`team-a:sk-...`), so that wrappers know which client is asking (`parsing/who_is_asking.py`)
 without ever seeing the key itself.
+
+Part of the engine: the template's code, updated by `cruft update`; not edited by hand.
 """
 
 import hmac

@@ -1,4 +1,7 @@
-"""Optional CORS, for browser apps that call the service directly: CORS_ALLOW_ORIGINS lists who may."""
+"""Optional CORS, for browser apps that call the service directly: CORS_ALLOW_ORIGINS lists who may.
+
+Part of the engine: the template's code, updated by `cruft update`; not edited by hand.
+"""
 
 from quart import Quart, Response, request
 

@@ -2,6 +2,8 @@
 
 Clients (the openai SDK, Open WebUI, Codex) parse this shape; an HTML error page or a traceback
 would reach users as garbage, so the handlers below cover everything Quart can raise.
+
+Part of the engine: the template's code, updated by `cruft update`; not edited by hand.
 """
 
 import asyncio

@@ -5,6 +5,8 @@ A client that keeps its connection open but reads nothing would hold its run (pa
 that has waited `limit` seconds for the client to take data ends the response, which stops the run and
 closes its LLM connection. The watch costs a dictionary entry per write; a timer looks at the writes
 still waiting only while there are any.
+
+Part of the engine: the template's code, updated by `cruft update`; not edited by hand.
 """
 
 import asyncio

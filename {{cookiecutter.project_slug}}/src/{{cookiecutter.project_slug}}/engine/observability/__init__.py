@@ -1,1 +1,4 @@
-"""Observability: request ids, log lines, Prometheus metrics, OpenTelemetry traces."""
+"""Observability: request ids, log lines, Prometheus metrics, OpenTelemetry traces.
+
+Part of the engine: the template's code, updated by `cruft update`; not edited by hand.
+"""

@@ -1,8 +1,10 @@
 """How the service's log lines look: text for people, or one JSON object per line for log shippers (LOG_FORMAT).
 
-Every line a request causes names its id (see `request_info.py`): `... [req_5f0c...] haystack_service.runner: ...` in
+Every line a request causes names its id (see `request_tracking.py`): `... [req_5f0c...] haystack_service.engine.runs.runner: ...` in
 text, `"request_id"` in JSON, with the model and route when known. Hypercorn prints its own lines (the access log,
 its errors) with its own handlers; in JSON they come here instead, so every line on the output is JSON.
+
+Part of the engine: the template's code, updated by `cruft update`; not edited by hand.
 """
 
 import json

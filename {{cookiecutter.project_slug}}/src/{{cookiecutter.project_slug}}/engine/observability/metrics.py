@@ -1,4 +1,4 @@
-"""What the service counts for Prometheus (`GET /metrics`, see blueprints/metrics.py), and the calls that count it.
+"""What the service counts for Prometheus (`GET /metrics`, see routes/metrics.py), and the calls that count it.
 
 Every name starts with the package's name (`haystack_service_requests_total`...). Labels take few values: `route`
 is a route's rule, never a path as a client sent it; `model` is a wrapper's id (empty when no wrapper ran); `api` is
@@ -8,6 +8,8 @@ counted and every call below returns at once.
 
 With several hypercorn workers, every value lives in a file the workers share, so that a scrape of any worker
 counts them all (see metrics_dir.py, which has set that up when this module is imported).
+
+Part of the engine: the template's code, updated by `cruft update`; not edited by hand.
 """
 
 import os

@@ -9,6 +9,8 @@ The directory is `DATA_DIR/metrics/<supervisor pid>-<its start time>`: the same 
 new for the next one (a restarted container gets a new start time even if its PID is the same), and the
 directories of hypercorns that are gone are removed. A PROMETHEUS_MULTIPROC_DIR you set yourself is used as it is
 (then clearing it at each start is yours to do). With `workers = 0` there is one process and no directory.
+
+Part of the engine: the template's code, updated by `cruft update`; not edited by hand.
 """
 
 import logging

@@ -5,6 +5,8 @@ usable one in that header (a proxy in front may set it), else a new `req_...`. T
 request causes (`log_format.py`) and in the error messages that send the client to the server log, so a user's
 report leads to its lines. `TrackRequests` sets it for each request, in a context variable: the runs a request starts
 copy the context into their tasks and threads, so their log lines carry it too.
+
+Part of the engine: the template's code, updated by `cruft update`; not edited by hand.
 """
 
 import os

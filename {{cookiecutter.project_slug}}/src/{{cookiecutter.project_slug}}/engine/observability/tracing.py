@@ -9,6 +9,8 @@ those spans carry the messages only when HAYSTACK_CONTENT_TRACING_ENABLED=true (
 
 The request span is named after the route (`POST /v1/chat/completions`) and carries the request id
 (`request.id`), the model, the status code, and the caller's trace when its request had a `traceparent` header.
+
+Part of the engine: the template's code, updated by `cruft update`; not edited by hand.
 """
 
 import logging

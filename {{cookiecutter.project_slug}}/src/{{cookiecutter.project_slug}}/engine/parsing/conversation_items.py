@@ -6,6 +6,8 @@ becomes one text part (`output_text` for the assistant, `input_text` for the oth
 `completed`, and an item without an `id` gets one, as output items do (`msg_…`, `fc_…`). Fields the service does
 not know are dropped. Types no wrapper here reads (web searches, computer calls, item references...) are refused
 rather than kept unread.
+
+Part of the engine: the template's code, updated by `cruft update`; not edited by hand.
 """
 
 from collections.abc import Callable

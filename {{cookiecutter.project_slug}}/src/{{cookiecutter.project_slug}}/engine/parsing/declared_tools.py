@@ -12,6 +12,8 @@ The results come back in the client's next request, as `tool` messages (Chat Com
 `function_call_output` items (Responses), which `messages.py` turns into tool results.
 Both APIs' shapes are read: Chat Completions nests a tool's function under `function`, Responses does not.
 Tools of other types (`custom`, `web_search`...) are not offered: Chat Completions LLMs know only functions.
+
+Part of the engine: the template's code, updated by `cruft update`; not edited by hand.
 """
 
 from typing import Any

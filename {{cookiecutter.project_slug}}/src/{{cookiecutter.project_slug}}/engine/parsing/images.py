@@ -4,9 +4,11 @@ An image reaches a request as a data URL (`data:image/png;base64,...`), as an `h
 `input_image`) as the `file_id` of an uploaded image. Data URLs and uploaded files become ordinary
 `ImageContent`s. A remote URL is never fetched here (a server that downloads whatever URL a client names can
 be made to reach the network behind it): it becomes an `ImageContent` with no bytes and the URL in
-`meta["url"]`, which the OpenAI chat generator of `openai_generator.py` sends on as the URL itself (`put_image_urls_back`),
+`meta["url"]`, which the OpenAI chat generator of `generators/openai_generator.py` sends on as the URL itself (`put_image_urls_back`),
 so the LLM server fetches it, as OpenAI does. Another generator sees an image without bytes: check
 `image_url(image)` if yours cannot take URLs.
+
+Part of the engine: the template's code, updated by `cruft update`; not edited by hand.
 """
 
 import base64
@@ -16,6 +18,7 @@ from urllib.parse import urlsplit
 
 from haystack.dataclasses import ChatMessage, ImageContent
 
+from ..files.uploaded_files import read_file
 from ..http.errors import OpenAIError
 
 URL_META = "url"
@@ -44,8 +47,6 @@ def image_from_url(url: object, detail: object = None) -> ImageContent:
 
 def image_from_file(file_id: str, detail: object = None) -> ImageContent:
     """An uploaded file (`input_image.file_id`) as an image; it is read from the file store now."""
-    from ..files.uploaded_files import read_file  # here: uploaded_files reads messages, which reads this module
-
     file = read_file(file_id)
     mime_type = file.mime_type or ""
     if not mime_type.startswith("image/"):

@@ -1,4 +1,7 @@
-"""Turning a request's OpenAI messages (Chat Completions) or input items (Responses) into what Haystack takes."""
+"""Turning a request's OpenAI messages (Chat Completions) or input items (Responses) into what Haystack takes.
+
+Part of the engine: the template's code, updated by `cruft update`; not edited by hand.
+"""
 
 import asyncio
 import json
@@ -8,6 +11,7 @@ from typing import Any
 
 from haystack.dataclasses import ChatMessage, FileContent, ImageContent, TextContent, ToolCall
 
+from ..files.uploaded_files import file_content
 from ..http.errors import OpenAIError
 from .images import image_from_input_part, image_from_url
 
@@ -131,16 +135,6 @@ def get_last_user_input_text(input_items: list[dict[str, Any]]) -> str | None:
     return None
 
 
-def get_input_files(input_items: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Every `input_file` part of every message, in order: each has `file_id`, or `file_data` and `filename`."""
-    files = []
-    for item in input_items:
-        content = item.get("content")
-        if isinstance(content, list):
-            files.extend(part for part in content if isinstance(part, dict) and part.get("type") == "input_file")
-    return files
-
-
 def chat_messages_from_openai_response(
     input_items: list[dict[str, Any]], instructions: str | None = None
 ) -> list[ChatMessage]:
@@ -245,8 +239,6 @@ def _message_from_item(item: dict[str, Any]) -> ChatMessage | None:
 
 def file_from_input_part(part: dict[str, Any]) -> FileContent:
     """A Responses `input_file` part: inline `file_data` with its `filename`, or an uploaded file read now."""
-    from ..files.uploaded_files import file_content  # here: uploaded_files reads this module
-
     return file_content(part)
 
 

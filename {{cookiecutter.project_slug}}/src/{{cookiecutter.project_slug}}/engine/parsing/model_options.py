@@ -5,6 +5,8 @@ Responses does not). They are checked here as OpenAI checks them, because the Re
 the response object and the `llm` example passes them on to its LLM: nothing reaches either unchecked.
 Tools of other types (`custom`, `web_search`, ...) are left alone: no wrapper here offers them to a model,
 so the service ignores them rather than refuse a client (Codex) that always sends some.
+
+Part of the engine: the template's code, updated by `cruft update`; not edited by hand.
 """
 
 import re

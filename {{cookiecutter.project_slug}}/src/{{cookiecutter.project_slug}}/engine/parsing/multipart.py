@@ -3,6 +3,8 @@
 Werkzeug's sans-IO decoder does the parsing; this module feeds it the request body piece by piece and
 hands on three kinds of events: a form field with its value, the start of a file part, and a piece of
 that file's bytes. Whatever is malformed or oversized becomes a 400 in OpenAI's envelope.
+
+Part of the engine: the template's code, updated by `cruft update`; not edited by hand.
 """
 
 import asyncio

@@ -2,6 +2,8 @@
 
 Files, a conversation's items and a response's input items are all listed this way, so that the SDKs'
 auto-pagers (which send `after` = the last id of the page before) walk them alike.
+
+Part of the engine: the template's code, updated by `cruft update`; not edited by hand.
 """
 
 from typing import Any, cast

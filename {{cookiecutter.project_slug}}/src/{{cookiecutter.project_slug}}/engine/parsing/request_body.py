@@ -2,6 +2,8 @@
 
 Every field the service uses or echoes back is checked here first, so nothing a client sends reaches
 a response unchecked: a number must be finite and in range, `metadata` is bounded as OpenAI bounds it.
+
+Part of the engine: the template's code, updated by `cruft update`; not edited by hand.
 """
 
 import asyncio

@@ -5,6 +5,8 @@
 Without this, a client's `max_tokens` or `stop` would never reach the LLM: the example wrappers pass it to
 their generator, and so can yours. `output_format(body)` adds the structured output the client asked for
 (Responses `text.format`, Chat Completions `response_format`), for a wrapper whose answer is the LLM's own.
+
+Part of the engine: the template's code, updated by `cruft update`; not edited by hand.
 """
 
 from typing import Any

@@ -11,6 +11,8 @@ The chat and responses routes set it before the run starts (and the files route 
 every run sees the context of its own request: async methods on the event loop, sync ones in a worker
 thread, and the threads the streaming helpers start, as each of them runs in a copy of the request's context.
 Outside a request, `current_request()` returns an empty context (no headers, nobody).
+
+Part of the engine: the template's code, updated by `cruft update`; not edited by hand.
 """
 
 from collections.abc import Iterable, Mapping

@@ -1,7 +1,9 @@
 """`POST /v1/chat/completions` (and `/chat/completions`, `/<model>/chat`): the Chat Completions API.
 
-Before a run, the client adapters (`clients.py`; Open WebUI's) may answer the request themselves (Open WebUI's
+Before a run, the client adapters (`clients/adapter.py`; Open WebUI's) may answer the request themselves (Open WebUI's
 background tasks); for a stream, the adapter that recognises the client is remembered for the run.
+
+Part of the engine: the template's code, updated by `cruft update`; not edited by hand.
 """
 
 from typing import Any

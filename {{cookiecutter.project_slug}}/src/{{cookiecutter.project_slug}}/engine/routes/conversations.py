@@ -3,6 +3,8 @@
 A conversation is a list of items that `POST /v1/responses` continues when a request names it (`conversation`):
 its items come before the request's input, and once the response has ended, the input and the output are
 appended to it in one write (`runs/conversation_turns.py`). Clients may also add, list and delete items themselves.
+
+Part of the engine: the template's code, updated by `cruft update`; not edited by hand.
 """
 
 import time

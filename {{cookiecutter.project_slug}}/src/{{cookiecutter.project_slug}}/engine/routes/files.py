@@ -1,8 +1,10 @@
 """`/v1/files` (and `/files`): upload, list, retrieve, download and delete files kept by the file store.
 
-Uploads stream to the store as they arrive (see `multipart.py`), so their limit is MAX_FILE_BYTES, not
+Uploads stream to the store as they arrive (see `parsing/multipart.py`), so their limit is MAX_FILE_BYTES, not
 MAX_BODY_BYTES. The store's calls are awaited (what blocks runs in worker threads), except an upload's
 writes, which go to a local temporary file (see `receive_upload`).
+
+Part of the engine: the template's code, updated by `cruft update`; not edited by hand.
 """
 
 import asyncio

@@ -2,6 +2,8 @@
 
 Live: the process answers. Ready: every check in `services().readiness_checks` passes (the wrappers are
 loaded; create_app lists them). Neither names a model.
+
+Part of the engine: the template's code, updated by `cruft update`; not edited by hand.
 """
 
 import asyncio

@@ -1,6 +1,8 @@
-"""`GET /metrics`: the service's metrics in Prometheus' text format (see metrics.py for what they mean).
+"""`GET /metrics`: the service's metrics in Prometheus' text format (see observability/metrics.py for what they mean).
 
 Registered unless METRICS=off; with METRICS=keyed it needs one of API_KEYS, like the API.
+
+Part of the engine: the template's code, updated by `cruft update`; not edited by hand.
 """
 
 from quart import Blueprint, Response

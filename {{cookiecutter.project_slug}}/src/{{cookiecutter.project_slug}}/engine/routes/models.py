@@ -1,4 +1,7 @@
-"""`GET /v1/models` and `GET /v1/models/<id>`: every wrapper that serves an OpenAI API is a model."""
+"""`GET /v1/models` and `GET /v1/models/<id>`: every wrapper that serves an OpenAI API is a model.
+
+Part of the engine: the template's code, updated by `cruft update`; not edited by hand.
+"""
 
 from typing import Any
 

@@ -1,7 +1,9 @@
 """`POST /v1/responses` (and `/responses`), plus `GET`, `DELETE` and `POST .../cancel` of `/v1/responses/<id>`.
 
-A response with `background: true` runs on in `background.py` whatever its client does; `GET ...?stream=true`
+A response with `background: true` runs on in `runs/background.py` whatever its client does; `GET ...?stream=true`
 replays and follows its events from any replica.
+
+Part of the engine: the template's code, updated by `cruft update`; not edited by hand.
 """
 
 from typing import Any

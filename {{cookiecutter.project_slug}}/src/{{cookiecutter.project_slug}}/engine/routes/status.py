@@ -3,6 +3,8 @@
 Without a key (when API_KEYS is set) it says only that; with one, also which models it serves, which wrappers
 failed to load, and whether the state store answers. A store that does not answer leaves it at 200 (the service
 serves what does not need the store, and recovers by itself); `/health/ready` is the probe that counts it.
+
+Part of the engine: the template's code, updated by `cruft update`; not edited by hand.
 """
 
 from quart import Blueprint, Response, jsonify

@@ -11,6 +11,8 @@ cancel asked on another replica. A run whose lease lapsed belongs to a process t
 over and ends it `failed`, or, with BACKGROUND_RESTART_LOST_RUNS, starts it again once, when no answer of it had
 reached the log yet (a client that read half an answer would not get the same half again). On a normal shutdown
 the runs still going are handed back the same way, their leases released, instead of being cut.
+
+Part of the engine: the template's code, updated by `cruft update`; not edited by hand.
 """
 
 import asyncio

@@ -1,4 +1,7 @@
-"""The base class every wrapper in the `wrappers` package derives from."""
+"""The base class every wrapper in the `wrappers` package derives from.
+
+Part of the engine: the template's code, updated by `cruft update`; not edited by hand.
+"""
 
 from collections.abc import AsyncIterator, Iterator
 from typing import Any

@@ -2,6 +2,8 @@
 
 Chat completions (and later the Responses API) are encoded from this one stream, so a fix to
 streaming lands once. Wrappers may yield these directly when plain text is not enough.
+
+Part of the engine: the template's code, updated by `cruft update`; not edited by hand.
 """
 
 from dataclasses import dataclass
@@ -72,7 +74,7 @@ class StreamError:
 class ClientSpecificEvent:
     """An event in one client's own format (Open WebUI's `{"type": ..., "data": ...}`: see `openwebui/`).
 
-    Only a chat stream to a client whose adapter recognised it carries it (see `clients.py`); every other
+    Only a chat stream to a client whose adapter recognised it carries it (see `clients/adapter.py`); every other
     client, `stream: false` answers and the Responses API drop it, so it never reaches them as garbage.
     """
 

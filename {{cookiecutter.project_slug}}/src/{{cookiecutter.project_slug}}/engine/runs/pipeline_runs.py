@@ -12,6 +12,8 @@ rule). A run starts the shortest way its shape allows:
 The first three are fast paths, as is yielding to the loop after each of the first chunks (`Pacing`).
 `STREAMING_FAST_PATHS=off` turns them off for debugging: every sync run then goes to the worker thread, every
 async run through `Pipeline.stream` (or `Agent.run_async`), with the same backpressure.
+
+Part of the engine: the template's code, updated by `cruft update`; not edited by hand.
 """
 
 import asyncio

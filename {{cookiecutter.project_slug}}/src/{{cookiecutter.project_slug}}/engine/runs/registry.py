@@ -2,6 +2,8 @@
 
 They load after the service starts serving, one after another (`load_wrappers`), so that the health probes answer
 while a slow `setup()` loads its models: until a wrapper is loaded, requests for its model get a retryable 503.
+
+Part of the engine: the template's code, updated by `cruft update`; not edited by hand.
 """
 
 import asyncio

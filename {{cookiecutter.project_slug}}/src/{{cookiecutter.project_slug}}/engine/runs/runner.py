@@ -4,6 +4,8 @@ Async methods run on the event loop. Sync methods run in a bounded thread pool, 
 and a sync generator is drained in that same worker thread. Both feed an `EventStream` that the
 HTTP layer reads in batches. Closing the stream (the client went away) cancels an async run and
 sets the stop flag a sync run checks at its next chunk.
+
+Part of the engine: the template's code, updated by `cruft update`; not edited by hand.
 """
 
 import asyncio
@@ -253,7 +255,7 @@ class Runner:
         """Call a wrapper function that is not a run (e.g. `run_file_upload`): async on the loop, sync in the pool."""
         if inspect.iscoroutinefunction(function):
             return await function(*args)
-        context = contextvars.copy_context()  # the request's context (`request_context.py`) goes along
+        context = contextvars.copy_context()  # the request's context (`parsing/who_is_asking.py`) goes along
         return await asyncio.get_running_loop().run_in_executor(self._pool, context.run, function, *args)
 
     def start(self, method: Callable[..., Any], *args: Any, deadlines: "Deadlines | None" = None) -> EventStream:

@@ -5,6 +5,8 @@ hypercorn.toml) before it cancels them; a stream cut off that way ends mid-body,
 tell from a network fault. So the service lets runs go on for SHUTDOWN_GRACE_SECONDS (a little less than
 hypercorn's grace), then ends every run still going with its protocol's failure, marked retryable
 (`runner.SHUTTING_DOWN`): clients learn why, and retry on another replica.
+
+Part of the engine: the template's code, updated by `cruft update`; not edited by hand.
 """
 
 import asyncio

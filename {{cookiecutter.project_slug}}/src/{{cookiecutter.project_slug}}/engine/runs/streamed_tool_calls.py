@@ -2,6 +2,8 @@
 
 The first piece of a call names it (`id`, `name`); later pieces add `arguments` text. Servers that repeat the
 id or the name on every piece, or never send an id, are read the same way: the first id and name count.
+
+Part of the engine: the template's code, updated by `cruft update`; not edited by hand.
 """
 
 from dataclasses import dataclass, field

@@ -4,6 +4,8 @@ OpenAI's `usage` object, a Haystack reply's or chunk's `meta` (which holds it un
 `token_usage`, or a `Usage` event: each becomes a `Usage`, or None when nothing was counted (an LLM server
 that does not count a stream sends no usage, or an empty one). A count that is missing is 0 when the other one
 is there: `{"completion_tokens": 12}` is 12 completion tokens, not "no usage".
+
+Part of the engine: the template's code, updated by `cruft update`; not edited by hand.
 """
 
 from typing import Any

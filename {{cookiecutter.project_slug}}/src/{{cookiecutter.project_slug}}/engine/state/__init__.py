@@ -3,13 +3,13 @@
 STATE_URL picks the engine: unset, SQLite in DATA_DIR (`sqlite.py`: durable, several workers on one
 host); `redis://`, `rediss://` or `unix://`, Redis or Valkey (`redis.py`: several replicas). The app makes
 one store when it starts serving (`create_app()`) and reaches it as `services().state`.
-File bytes are not here but in the blob store (`blobs.py`); their metadata is. Conversations (the Conversations
+File bytes are not here but in the blob store (`files/blobs.py`); their metadata is. Conversations (the Conversations
 API) are here too: a record plus its items, ordered by the position they were added at, paged by item id and
 deletable one by one; each engine's docstring says how it keeps them.
 
 What it keeps besides (`store.StateStore` lists every method):
 
-- Background runs (`background.py`): a run record (the response so far, its request, `cancel_requested`)
+- Background runs (`runs/background.py`): a run record (the response so far, its request, `cancel_requested`)
   and a lease (owner, lease_until) that the running process renews; a run whose lease lapsed belongs to a
   dead process, and another takes it over in one compare-and-set. A cancel is a write to the record that
   the owner sees at its next renewal. Its final response replaces the record in one write (`finish_run`).
@@ -22,6 +22,8 @@ What it keeps besides (`store.StateStore` lists every method):
   `state:item:<id>` keys expiring with the response, and a hash of each response's item ids, so they go with
   it). A lookup is one read of the index and one of the responses found. Conversation items are found by id
   too (`find_conversation_items`).
+
+Part of the engine: the template's code, updated by `cruft update`; not edited by hand.
 """
 
 from pathlib import Path

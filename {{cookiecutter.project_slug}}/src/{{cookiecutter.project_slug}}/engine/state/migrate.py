@@ -10,6 +10,8 @@ copied too; the bytes are files named by their id in DATA_DIR/files: copy them t
 any tool (`aws s3 cp --recursive data/files s3://bucket/prefix`), before you start the replicas. Conversations
 are copied with their items, the least recently changed first (CONVERSATIONS_STORE_SIZE and _BYTES keep the
 newest). Copying twice is harmless: what is copied again replaces its copy.
+
+Part of the engine: the template's code, updated by `cruft update`; not edited by hand.
 """
 
 import argparse

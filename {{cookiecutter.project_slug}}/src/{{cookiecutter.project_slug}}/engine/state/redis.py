@@ -26,6 +26,8 @@ Keys, all under the prefix `state:` (give each service its own database, `redis:
 Each write is one Lua script or one MULTI/EXEC, so it happens whole or not at all; the scripts take the time
 from Redis, so replicas with skewed clocks agree. Lost connections are re-made at the next command, so the
 service recovers by itself once Redis is back. (Not for Redis Cluster: the scripts touch keys they name.)
+
+Part of the engine: the template's code, updated by `cruft update`; not edited by hand.
 """
 
 import json

@@ -14,6 +14,8 @@ to disk).
 
 A write of several statements (a conversation and its items) is one transaction (`transaction` below), so it
 too is whole or absent after a crash.
+
+Part of the engine: the template's code, updated by `cruft update`; not edited by hand.
 """
 
 import asyncio

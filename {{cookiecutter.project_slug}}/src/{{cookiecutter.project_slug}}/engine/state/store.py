@@ -3,6 +3,8 @@
 Two engines implement it, `sqlite.SQLiteStore` and `redis.RedisStore`; `state.open_state_store` picks one
 from the STATE_URL setting. Every method is a coroutine that never blocks the event loop, and every write
 is atomic: after a crash a record is whole or absent.
+
+Part of the engine: the template's code, updated by `cruft update`; not edited by hand.
 """
 
 import json

@@ -1,4 +1,7 @@
-"""Encoding the service's answers for the wire: one module per API, plus server-sent events."""
+"""Encoding the service's answers for the wire: one module per API, plus server-sent events.
+
+Part of the engine: the template's code, updated by `cruft update`; not edited by hand.
+"""
 
 from typing import Any
 

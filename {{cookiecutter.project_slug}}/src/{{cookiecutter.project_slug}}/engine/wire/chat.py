@@ -8,6 +8,8 @@ run reported it (an LLM server may not count a stream): an unknown count is left
 A client's own events (`ClientSpecificEvent`) go only to a stream whose client adapter recognised it, in the form
 the adapter gives (`ClientAdapter.stream_form`): text of the answer as a content delta, or fields of a chunk with
 `choices: []` (Open WebUI's: an `event` key).
+
+Part of the engine: the template's code, updated by `cruft update`; not edited by hand.
 """
 
 import time

@@ -1,6 +1,8 @@
 """Ids for what the service creates, in OpenAI's shapes: a prefix (`chatcmpl-`, `resp_`, `call_`...) then hex digits.
 
 Random from the operating system: stored responses, conversations and files are looked up by their id.
+
+Part of the engine: the template's code, updated by `cruft update`; not edited by hand.
 """
 
 import secrets

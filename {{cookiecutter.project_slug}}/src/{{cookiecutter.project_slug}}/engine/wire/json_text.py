@@ -1,4 +1,7 @@
-"""JSON text as the service writes it, on the wire and into its stores: no spaces, non-ASCII kept as it is."""
+"""JSON text as the service writes it, on the wire and into its stores: no spaces, non-ASCII kept as it is.
+
+Part of the engine: the template's code, updated by `cruft update`; not edited by hand.
+"""
 
 import json
 from typing import Any

@@ -7,6 +7,8 @@ exactly one terminal event: `response.completed`, `response.incomplete` or `resp
 Reasoning becomes a `reasoning` item with a summary, text a `message` item, and a tool call meant for
 the client a `function_call` item. `usage` stays null until the run reported token counts: an unknown count
 is never given as zero (the key stays: the Open Responses spec requires it).
+
+Part of the engine: the template's code, updated by `cruft update`; not edited by hand.
 """
 
 import time
@@ -37,7 +39,7 @@ def response_object(model: str, body: dict[str, Any]) -> dict[str, Any]:
     """A new response, in progress, echoing the request's settings as OpenAI does, with the spec's defaults.
 
     Every field the Open Responses specification requires is here; the request's own values were checked by
-    the blueprint (`blueprints/model_options.py`) before they are echoed. `usage` stays null until the run has
+    the blueprint (`parsing/model_options.py`) before they are echoed. `usage` stays null until the run has
     counted its tokens, and `completed_at` until it completes.
     """
     return {

@@ -1,4 +1,7 @@
-"""Server-sent events for any API: keep-alive pings, batched writes, and stopping the run on disconnect."""
+"""Server-sent events for any API: keep-alive pings, batched writes, and stopping the run on disconnect.
+
+Part of the engine: the template's code, updated by `cruft update`; not edited by hand.
+"""
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Protocol

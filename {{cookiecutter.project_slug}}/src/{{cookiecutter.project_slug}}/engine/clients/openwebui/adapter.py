@@ -1,4 +1,4 @@
-"""Open WebUI as a client adapter (see `clients.py`): which requests are Open WebUI's, its background tasks
+"""Open WebUI as a client adapter (see `clients/adapter.py`): which requests are Open WebUI's, its background tasks
 answered without running the wrapper, and how an agent's tool calls show in it.
 
 Which streamed chat requests get Open WebUI's events is the OPENWEBUI_EVENTS setting:
@@ -10,6 +10,8 @@ Which streamed chat requests get Open WebUI's events is the OPENWEBUI_EVENTS set
 
 A wrapper whose class sets `handles_openwebui_tasks = True` gets Open WebUI's background tasks as ordinary
 chat requests (and can call `background_task(body)` to tell them apart).
+
+Part of the engine: the template's code, updated by `cruft update`; not edited by hand.
 """
 
 from collections.abc import Mapping

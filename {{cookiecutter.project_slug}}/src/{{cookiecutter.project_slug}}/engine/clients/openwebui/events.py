@@ -1,6 +1,8 @@
 """Open WebUI's events: a status line above the answer, toast notifications, sources under it, and
 collapsible `<details>` blocks inside it, built as `ClientSpecificEvent`s that a wrapper (or a streaming
 callback) yields like text. Only a chat stream to Open WebUI carries them (see `client.py`).
+
+Part of the engine: the template's code, updated by `cruft update`; not edited by hand.
 """
 
 import html

@@ -13,6 +13,8 @@ Open WebUI adapter (`client.py`) answers them here, before any wrapper runs:
 
 A wrapper whose class sets `handles_openwebui_tasks = True` gets these requests like any other, and
 can call `background_task(body)` to tell them apart.
+
+Part of the engine: the template's code, updated by `cruft update`; not edited by hand.
 """
 
 import json
