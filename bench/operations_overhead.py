@@ -25,8 +25,8 @@ HYPERCORN_TOML = Path(__file__).resolve().parent / ".work" / "haystack_service" 
 MEASURE = r"""
 import asyncio, os, statistics, sys, time
 from haystack_service import metrics
-from haystack_service.events import TextDelta, Usage
-from haystack_service.request_info import RequestInfo, TrackRequests
+from haystack_service.engine import TextDelta, Usage
+from haystack_service.engine.observability.request_tracking import RequestInfo, TrackRequests
 
 CALLS, REPEATS = int(sys.argv[1]), int(sys.argv[2])
 metrics.start_counting()

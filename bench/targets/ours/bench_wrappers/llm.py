@@ -3,7 +3,7 @@
 from typing import Any
 
 from bench_shared import llm_pipeline, reply_text, run_args
-from haystack_service.wrapper import BasePipelineWrapper
+from haystack_service.engine import BasePipelineWrapper
 
 from ._llm import chat_generator
 

@@ -3,8 +3,7 @@
 from typing import Any
 
 from bench_shared import fixed_pipeline, reply_text, run_args
-from haystack_service.messages import get_last_user_input_text
-from haystack_service.wrapper import BasePipelineWrapper
+from haystack_service.engine import BasePipelineWrapper, get_last_user_input_text
 
 
 class PipelineWrapper(BasePipelineWrapper):
