@@ -8,7 +8,7 @@ some settings once, at import.
 import asyncio
 import gc
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from typing import Any
 
@@ -33,7 +33,7 @@ from .runs.conversation_turns import end_background_turn
 from .runs.registry import Registry, load_wrappers, wrapper_names
 from .runs.runner import Deadlines, Runner
 from .runs.shutdown import on_stop_signal
-from .services import Services, serve_with
+from .services import ReadinessCheck, Services, serve_with
 from .settings import Settings
 from .state import StateStore, StoreUnavailable, open_state_store, store_limits
 
@@ -45,14 +45,24 @@ def split_list(value: str) -> set[str]:
     return {item.strip() for item in value.split(",") if item.strip()}
 
 
-def create_app(settings: Settings | None = None) -> Quart:
-    """Build the app; once it serves, the wrappers load (and their setup() runs) in the background."""
+def create_app(
+    settings: Settings | None = None,
+    *,
+    client_adapters: Sequence[ClientAdapter] = (),
+    readiness_checks: Mapping[str, ReadinessCheck] | None = None,
+) -> Quart:
+    """Build the app; once it serves, the wrappers load (and their setup() runs) in the background.
+
+    `client_adapters` (see clients/adapter.py) are tried before the built-in Open WebUI one; `readiness_checks`
+    join the built-in `wrappers` and `store` checks of /health/ready. Both are for an entry point of your own
+    (docs/openwebui.md, docs/operations.md), so that extending the service needs no edit of the engine.
+    """
     settings = settings or Settings.from_env()
     configure_logging(settings.log_level, settings.log_format)
 
-    # What the service does differently for one kind of client (see clients/adapter.py); add yours here.
-    client_adapters: list[ClientAdapter] = [OpenWebUI(settings)]
-    app_services = Services(settings, Registry(), client_adapters)
+    # What the service does differently for one kind of client: the first adapter that recognises a request wins.
+    adapters = [*client_adapters, OpenWebUI(settings)]
+    app_services = Services(settings, Registry(), adapters)
     app_services.api_keys = [(key.encode(), name) for key, name in parse_api_keys(settings.api_keys or "").items()]
 
     app = Quart(__name__)
@@ -86,7 +96,7 @@ def create_app(settings: Settings | None = None) -> Quart:
         return None
 
     # What /health/ready checks; each returns None when its part is ready (see routes/health.py).
-    app_services.readiness_checks.update(wrappers=wrappers_loaded, store=store_answers)
+    app_services.readiness_checks.update(wrappers=wrappers_loaded, store=store_answers, **(readiness_checks or {}))
     tasks: dict[str, asyncio.Task[None]] = {}
 
     @app.before_serving
