@@ -11,7 +11,7 @@ PORT := 1416
 # Haystack sends anonymous usage statistics unless told not to; keep local runs and tests quiet.
 export HAYSTACK_TELEMETRY_ENABLED := False
 
-.PHONY: serve test lint format clean
+.PHONY: serve test lint format clean constraints
 
 # Tools for baking and testing the template; reinstalled when this Makefile changes.
 $(TOOLS_STAMP): Makefile
@@ -22,6 +22,7 @@ $(TOOLS_STAMP): Makefile
 # Bake with the default answers into .scratch/, install it, and serve it. An existing bake is kept, with your edits
 # in it: `make serve REBAKE=1` replaces it with a fresh one.
 # Settings come from .scratch/$(SLUG)/.env; exported variables (e.g. OPENAI_API_KEY) take precedence.
+# It installs the versions CI tested (the bake's constraints.txt; `make constraints` below).
 serve: $(TOOLS_STAMP)
 	@if [ -n "$(REBAKE)" ] || [ ! -d $(SCRATCH)/$(SLUG) ]; then \
 		rm -rf $(SCRATCH)/$(SLUG) && $(VENV)/bin/cookiecutter "$(CURDIR)" --no-input --output-dir $(SCRATCH); \
@@ -29,7 +30,7 @@ serve: $(TOOLS_STAMP)
 		echo "Serving the existing bake in $(SCRATCH)/$(SLUG) (make serve REBAKE=1 for a fresh one)"; \
 	fi
 	test -x $(SCRATCH)/venv/bin/python || $(PYTHON) -m venv $(SCRATCH)/venv
-	$(SCRATCH)/venv/bin/python -m pip install --quiet -e $(SCRATCH)/$(SLUG)
+	$(SCRATCH)/venv/bin/python -m pip install --quiet $(if $(wildcard $(SCRATCH)/$(SLUG)/constraints.txt),-c $(SCRATCH)/$(SLUG)/constraints.txt) -e $(SCRATCH)/$(SLUG)
 	cd $(SCRATCH)/$(SLUG) && ../venv/bin/hypercorn $(SLUG).asgi:app --bind 127.0.0.1:$(PORT)
 
 test: $(TOOLS_STAMP)
@@ -42,6 +43,38 @@ lint: $(TOOLS_STAMP)
 format: $(TOOLS_STAMP)
 	$(VENV)/bin/python -m ruff check --fix .
 	$(VENV)/bin/python -m ruff format .
+
+# The versions CI tests, pinned in the template's {{cookiecutter.project_slug}}/constraints.txt: a fresh bake in a fresh
+# venv, `pip install -e '.[dev]'` without constraints (the newest versions the pyproject.toml ranges allow), then
+# `pip freeze`. Run it when pyproject.toml's dependencies change or to move to newer releases; `make test` checks it.
+CONSTRAINTS := {{cookiecutter.project_slug}}/constraints.txt
+CONSTRAINTS_WORK := $(SCRATCH)/constraints
+
+constraints: $(TOOLS_STAMP)
+	rm -rf $(CONSTRAINTS_WORK)
+	$(VENV)/bin/cookiecutter "$(CURDIR)" --no-input --output-dir $(CONSTRAINTS_WORK)
+	$(PYTHON) -m venv $(CONSTRAINTS_WORK)/venv
+	$(CONSTRAINTS_WORK)/venv/bin/python -m pip install --quiet -e "$(CONSTRAINTS_WORK)/$(SLUG)[dev]"
+	@python=$(CONSTRAINTS_WORK)/venv/bin/python; \
+	version=$$($$python -c 'import sys; print("%d.%d" % sys.version_info[:2])'); \
+	{ \
+		echo '# The versions the template'"'"'s CI tested with this engine: every package that'; \
+		echo "# pip install -e '.[dev]' installs (pypdf, the pdf extra, included), as pip resolved them for Python $$version."; \
+		echo '#'; \
+		echo '# Install with them:'; \
+		echo "#     pip install -c constraints.txt -e '.[dev]'"; \
+		echo '# pyproject.toml keeps the ranges the project accepts; this file picks the tested versions inside them.'; \
+		echo "# Without -c constraints.txt pip takes the newest versions the ranges allow (the template's CI tests that too)."; \
+		echo '# A dependency you add to pyproject.toml is not pinned here.'; \
+		echo '#'; \
+		echo '# This file belongs to the template and is updated with the engine (cruft update); do not edit it.'; \
+		echo '# The template regenerates it with `make constraints`: a fresh bake in a fresh venv,'; \
+		echo "# pip install -e '.[dev]' without constraints, then pip freeze --exclude-editable."; \
+		$$python -m pip freeze --exclude-editable; \
+	} > "$(CONSTRAINTS).new"
+	mv "$(CONSTRAINTS).new" "$(CONSTRAINTS)"
+	rm -rf $(CONSTRAINTS_WORK)
+	@echo "wrote $(CONSTRAINTS); review the diff (git diff) and run make test"
 
 clean:
 	rm -rf $(SCRATCH) $(VENV) .pytest_cache .ruff_cache

@@ -63,7 +63,7 @@ job_service() {
   rm -rf "$SCRATCH/bake"
   "$SCRATCH/venv/bin/cookiecutter" --no-input --output-dir "$SCRATCH/bake" "$ROOT"
   test -f "$SCRATCH/bake/$SLUG/tests/upstream.py"
-  "$SCRATCH/venv/bin/python" -m pip install --quiet -e "$SCRATCH/bake/$SLUG"
+  "$SCRATCH/venv/bin/python" -m pip install --quiet -c "$SCRATCH/bake/$SLUG/constraints.txt" -e "$SCRATCH/bake/$SLUG"
 }
 
 JOB_PIDS=()
