@@ -18,9 +18,10 @@ ANSWERS: dict[str, object] = json.loads(
 )
 
 # Import names the generated project and its tests use (directly or through their dependencies),
-# including the helper modules in the generated tests/ folder, which pytest puts first on sys.path.
+# including the helper modules of the generated tests/ folders, which pytest (and tests/engine/conftest.py) put first
+# on sys.path.
 # A package with one of these names would shadow it, or be shadowed, and break at import time.
-# tests/test_hooks.py checks that every top-level module of the generated tests/ folder is refused.
+# tests/test_hooks.py checks that every module the generated tests import by bare name is refused.
 DEPENDENCY_MODULES = frozenset(
     {
         "aiofiles",
@@ -31,6 +32,7 @@ DEPENDENCY_MODULES = frozenset(
         "cookiecutter",
         "dotenv",
         "engines",
+        "examples",
         "flask",
         "google",
         "h11",

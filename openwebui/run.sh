@@ -62,7 +62,7 @@ job_service() {
   "$SCRATCH/venv/bin/python" -m pip install --quiet "cookiecutter>=2.6,<3"
   rm -rf "$SCRATCH/bake"
   "$SCRATCH/venv/bin/cookiecutter" --no-input --output-dir "$SCRATCH/bake" "$ROOT"
-  test -f "$SCRATCH/bake/$SLUG/tests/upstream.py"
+  test -f "$SCRATCH/bake/$SLUG/tests/engine/upstream.py"
   "$SCRATCH/venv/bin/python" -m pip install --quiet -c "$SCRATCH/bake/$SLUG/constraints.txt" -e "$SCRATCH/bake/$SLUG"
 }
 
@@ -182,7 +182,7 @@ serve_and_test() {
   service_port=$(free_port)
   webui_port=$(free_port)
 
-  "$SCRATCH/venv/bin/python" "$HERE/scripted_llm.py" --port "$llm_port" --upstream "$SCRATCH/bake/$SLUG/tests" \
+  "$SCRATCH/venv/bin/python" "$HERE/scripted_llm.py" --port "$llm_port" --upstream "$SCRATCH/bake/$SLUG/tests/engine" \
     --scenario "$HERE/scenario.json" --log "$ARTIFACTS/llm-requests.jsonl" >"$ARTIFACTS/llm.log" 2>&1 &
   PIDS+=($!)
   wait_for "the scripted LLM" "http://127.0.0.1:$llm_port/v1/models" 30 "$!" "$ARTIFACTS/llm.log"

@@ -1,6 +1,6 @@
 """The scripted LLM behind the service in the browser test: a known answer for each example model.
 
-It is the baked project's own scripted upstream (`tests/upstream.py`), answering by what the request
+It is the baked project's own scripted upstream (`tests/engine/upstream.py`), answering by what the request
 looks like, since every example model calls the same upstream model:
 
 - with `tools` (only the agent sends its own tool): first a call of the scenario's tool, then, once
@@ -13,7 +13,7 @@ Open WebUI's background tasks must never get here (the service answers them itse
 own tools must never reach it (the examples ignore them): each request is logged to `--log` as one JSON
 line so the browser test can check both.
 
-    python scripted_llm.py --port 8001 --upstream <baked project>/tests --scenario scenario.json --log requests.jsonl
+    python scripted_llm.py --port 8001 --upstream <baked project>/tests/engine --scenario scenario.json --log requests.jsonl
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ RAG_PROMPT_START = "Answer the question from these documents only"  # the rag ex
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--upstream", type=Path, required=True, help="folder holding the baked tests/upstream.py")
+    parser.add_argument("--upstream", type=Path, required=True, help="folder holding the baked tests/engine/upstream.py")
     parser.add_argument("--scenario", type=Path, required=True)
     parser.add_argument("--log", type=Path, required=True)
     args = parser.parse_args()

@@ -8,10 +8,11 @@ from cookiecutter.main import cookiecutter
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent
 
 
-def bake_into(output_dir: Path, config_file: Path, **extra_context: Any) -> Path:
-    """Bake the template into `output_dir` with `extra_context` answers; return the project folder."""
+def bake_into(output_dir: Path, config_file: Path, template_dir: Path = TEMPLATE_DIR, **extra_context: Any) -> Path:
+    """Bake `template_dir` (this checkout unless told) into `output_dir` with `extra_context` answers; return the
+    project folder."""
     project_dir = cookiecutter(
-        str(TEMPLATE_DIR),
+        str(template_dir),
         no_input=True,
         extra_context=extra_context,
         output_dir=str(output_dir),

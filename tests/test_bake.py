@@ -14,6 +14,7 @@ import pytest
 from baking import TEMPLATE_DIR, bake_into
 
 TEMPLATE_DEFAULTS: dict[str, Any] = json.loads((TEMPLATE_DIR / "cookiecutter.json").read_text(encoding="utf-8"))
+TEMPLATE_VERSION: str = TEMPLATE_DEFAULTS["_template_version"]
 
 DEFAULT_ANSWERS: dict[str, Any] = {
     "project_name": "Haystack Service",
@@ -28,9 +29,11 @@ DEFAULT_ANSWERS: dict[str, Any] = {
 # Text that must survive TOML and JSON quoting unchanged.
 AWKWARD_TEXT = 'Answers "why?" with C:\\path\\ and \'quotes\' - ünïcode 🚀 """ \\'
 
-# Unrendered Jinja, and `cookiecutter.<name>` left by a variable outside any Jinja block.
+# Unrendered Jinja, and `cookiecutter.<name>` left by a variable outside any Jinja block (`.cookiecutter.json`, the
+# file that records the answers, may be named).
 JINJA_MARKERS = ("{{", "{%")
-COOKIECUTTER_VARIABLE = re.compile(r"cookiecutter\.[A-Za-z_]")
+COOKIECUTTER_VARIABLE = re.compile(r"cookiecutter\.(?!json\b)[A-Za-z_]")
+RAW_BLOCK = re.compile(r"\{%-? *raw *-?%\}")
 SLUG_IN_TEMPLATE_PATHS = "{{cookiecutter.project_slug}}"
 CACHE_FOLDERS = frozenset({"__pycache__", ".ruff_cache", ".pytest_cache", ".mypy_cache"})
 
@@ -129,10 +132,7 @@ def copied_without_render(relative: Path, slug: str) -> bool:
     """Whether cookiecutter copies this baked file raw, by the template's own `_copy_without_render` patterns.
 
     The patterns match template paths, so the slug goes back to its Jinja name; a matching folder covers its files.
-    The docs are copied by the post-generation hook, never rendered.
     """
-    if relative.parts[0] == "docs":
-        return True
     template_parts = [SLUG_IN_TEMPLATE_PATHS if part == slug else part for part in relative.parts]
     prefixes = ["/".join(template_parts[: length + 1]) for length in range(len(template_parts))]
     patterns = TEMPLATE_DEFAULTS["_copy_without_render"]
@@ -155,16 +155,25 @@ def test_project_folder_is_named_after_slug(baked: BakedProject) -> None:
     assert (baked.path / "src" / baked.slug).is_dir()
 
 
+def keeps_jinja_on_purpose(relative: Path, slug: str) -> bool:
+    """Whether the template file behind this baked file wraps text in `{% raw %}`: Haystack's own Jinja prompts in a
+    file that is rendered for the rest (the engine tests' frozen examples import the package by its name)."""
+    template_parts = [SLUG_IN_TEMPLATE_PATHS if part == slug else part for part in relative.parts]
+    source = TEMPLATE_DIR / SLUG_IN_TEMPLATE_PATHS / Path(*template_parts)
+    return source.is_file() and RAW_BLOCK.search(source.read_text(encoding="utf-8")) is not None
+
+
 def test_no_template_syntax_left(baked: BakedProject) -> None:
-    """Files copied raw on purpose (wrappers/, which may hold Haystack's own Jinja prompts) may contain braces;
-    no file may mention a cookiecutter variable, and no rendered file may keep Jinja markup."""
+    """Files copied raw on purpose (src/ and docs/, which may hold Haystack's own Jinja prompts) and files that keep a
+    `{% raw %}` block may contain braces; no file may mention a cookiecutter variable, and no other rendered file
+    may keep Jinja markup."""
     leftovers = []
     for path, text in text_files(baked.path):
         relative = path.relative_to(baked.path)
         if path.name != ".cookiecutter.json" and COOKIECUTTER_VARIABLE.search(text):
             leftovers.append(f"{relative}: cookiecutter variable")
         rendered = not copied_without_render(relative, baked.slug)
-        if rendered and any(marker in text for marker in JINJA_MARKERS):
+        if rendered and not keeps_jinja_on_purpose(relative, baked.slug) and any(m in text for m in JINJA_MARKERS):
             leftovers.append(f"{relative}: Jinja markup")
     assert not leftovers, leftovers
 
@@ -174,9 +183,38 @@ def test_file_and_folder_names_are_rendered(baked: BakedProject) -> None:
     assert not unrendered
 
 
-def test_answers_are_recorded_without_private_keys(baked: BakedProject) -> None:
+def test_answers_and_template_version_are_recorded(baked: BakedProject) -> None:
+    """The answers, for `cruft link --extra-context`, and the release; no other private key (cookiecutter's are
+    absolute paths of the machine that baked)."""
     recorded = json.loads((baked.path / ".cookiecutter.json").read_text(encoding="utf-8"))
-    assert recorded == baked.answers
+    assert recorded == baked.answers | {"_template_version": TEMPLATE_VERSION}
+
+
+def test_readme_names_the_template_version(baked: BakedProject) -> None:
+    readme = (baked.path / "README.md").read_text(encoding="utf-8")
+    assert f"template version {TEMPLATE_VERSION}" in readme
+    assert "](CHANGELOG.md)" in readme and "](docs/keeping-up.md)" in readme
+
+
+def test_changelog_ships_with_an_entry_for_this_release(baked: BakedProject) -> None:
+    changelog = (baked.path / "CHANGELOG.md").read_text(encoding="utf-8")
+    entries = re.findall(r"^## (\S+)$", changelog, re.MULTILINE)
+    assert entries and entries[0] == TEMPLATE_VERSION, "the newest entry comes first and is this release"
+    assert "merge by hand:" in changelog
+
+
+def test_updates_never_touch_env_or_data(baked: BakedProject) -> None:
+    """cruft reads `[tool.cruft] skip` from the project's own pyproject.toml at each update."""
+    pyproject = tomllib.loads((baked.path / "pyproject.toml").read_text(encoding="utf-8"))
+    assert {".env", "data"} <= set(pyproject["tool"]["cruft"]["skip"])
+
+
+def test_the_template_version_agrees_with_the_engine() -> None:
+    """Bakes record cookiecutter.json's `_template_version`; the engine states it as TEMPLATE_VERSION: one release."""
+    engine = TEMPLATE_DIR / SLUG_IN_TEMPLATE_PATHS / "src" / SLUG_IN_TEMPLATE_PATHS / "engine" / "__init__.py"
+    stated = re.findall(r'^TEMPLATE_VERSION = "([^"]+)"$', engine.read_text(encoding="utf-8"), re.MULTILINE)
+    assert stated == [TEMPLATE_VERSION]
+    assert re.fullmatch(r"\d+\.\d+\.\d+", TEMPLATE_VERSION)
 
 
 def test_container_files_match_choice(baked: BakedProject) -> None:

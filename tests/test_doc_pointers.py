@@ -1,8 +1,8 @@
 """Every pointer a baked project holds resolves in it: its docs are there, and so are their links' targets.
 
-Also what the template's own README and Makefile promise a newcomer: a bake command without a placeholder
-organisation, and a `make serve` that keeps an existing scratch project (with the user's edits) unless
-asked to rebake.
+The documentation lives in the project template (`{{cookiecutter.project_slug}}/docs/`, copied without rendering),
+so a baked project carries it as it is and `cruft update` keeps it current; the template's README links into that
+folder. Also what the template's pages promise a newcomer: bake commands without a placeholder organisation.
 """
 
 import os
@@ -22,7 +22,8 @@ SKIPPED_FOLDERS = frozenset({".git", "__pycache__", ".ruff_cache", ".pytest_cach
 PLACEHOLDER_ORG = re.compile(
     r"(?:gh:|gl:|bb:|github\.com/)(?:<[^>]*>|org|your[-\w]*|user|username|example[-\w]*|acme|my-?org)/", re.I
 )
-BAKE_COMMAND = re.compile(r"\bcookiecutter +(\S+)")
+BAKE_COMMAND = re.compile(r"\b(?:cookiecutter|cruft +create|cruft +link) +(\S+)")
+PROJECT_DOCS = TEMPLATE_DIR / "{{cookiecutter.project_slug}}" / "docs"
 
 
 @pytest.fixture(scope="module")
@@ -68,13 +69,15 @@ def broken_links(page: Path) -> list[str]:
     return broken
 
 
-def test_the_project_carries_its_docs(project: Path) -> None:
-    pages = {path.name for path in (project / "docs").glob("*.md")}
-    template_pages = {path.name for path in (TEMPLATE_DIR / "docs").glob("*.md")}
-    assert pages == template_pages - {"benchmark.md"}, "every page but the template's benchmark report"
-    assert (project / "docs" / "README.md").read_text(encoding="utf-8") == (
-        TEMPLATE_DIR / "docs" / "README.md"
-    ).read_text(encoding="utf-8"), "copied as is: Haystack's Jinja prompts in the pages must not be rendered"
+def files_under(folder: Path) -> dict[str, bytes]:
+    return {path.relative_to(folder).as_posix(): path.read_bytes() for path in folder.rglob("*") if path.is_file()}
+
+
+def test_the_project_carries_its_docs_as_they_are(project: Path) -> None:
+    """Every page and image of the project template's docs/, byte for byte: Haystack's Jinja prompts in the pages
+    must not be rendered, and nothing is added or left out."""
+    assert files_under(project / "docs") == files_under(PROJECT_DOCS)
+    assert "benchmark.md" not in files_under(project / "docs"), "the benchmark report stays with the template"
 
 
 def test_every_docs_mention_names_a_page_the_project_has(project: Path) -> None:
@@ -100,39 +103,53 @@ def test_the_readme_links_every_page(project: Path) -> None:
     assert not unlinked, unlinked
 
 
+def template_pages() -> list[Path]:
+    """The pages a reader of this repository follows: its README, its own docs/ (the benchmark) and the project's."""
+    return [
+        TEMPLATE_DIR / "README.md",
+        *sorted((TEMPLATE_DIR / "docs").glob("*.md")),
+        *sorted(PROJECT_DOCS.glob("*.md")),
+    ]
+
+
 def test_the_templates_own_links_resolve() -> None:
     """The same check on the template's README and docs, as a reader of this repository follows them."""
-    pages = [TEMPLATE_DIR / "README.md", *sorted((TEMPLATE_DIR / "docs").glob("*.md"))]
-    broken = [f"{page.relative_to(TEMPLATE_DIR)}: {link}" for page in pages for link in broken_links(page)]
+    broken = [f"{page.relative_to(TEMPLATE_DIR)}: {link}" for page in template_pages() for link in broken_links(page)]
     assert not broken, broken
 
 
+def test_the_templates_readme_points_into_the_projects_docs() -> None:
+    """The documentation is the project's: the README links its index and the upgrade page there, and the only
+    page left in the template's own docs/ is the benchmark report."""
+    readme = (TEMPLATE_DIR / "README.md").read_text(encoding="utf-8")
+    links = set(MARKDOWN_LINK.findall(FENCED_BLOCK.sub("", readme)))
+    assert "{{cookiecutter.project_slug}}/docs/README.md" in links
+    assert "{{cookiecutter.project_slug}}/docs/keeping-up.md" in links
+    assert [path.name for path in (TEMPLATE_DIR / "docs").iterdir()] == ["benchmark.md"]
+    stale = [link for link in links if link.startswith("docs/") and link != "docs/benchmark.md"]
+    assert not stale, f"links to pages that moved into the project's docs/: {stale}"
+
+
 def test_bake_commands_name_no_placeholder_organisation() -> None:
-    pages = [TEMPLATE_DIR / "README.md", *sorted((TEMPLATE_DIR / "docs").glob("*.md"))]
     commands = [
-        (page.name, argument) for page in pages for argument in BAKE_COMMAND.findall(page.read_text(encoding="utf-8"))
+        (page.relative_to(TEMPLATE_DIR).as_posix(), argument)
+        for page in template_pages()
+        for argument in BAKE_COMMAND.findall(page.read_text(encoding="utf-8"))
     ]
     assert any(name == "README.md" for name, _ in commands), "the README says how to bake"
-    placeholders = [
-        f"{name}: cookiecutter {argument}" for name, argument in commands if PLACEHOLDER_ORG.search(argument)
-    ]
+    assert any(name.endswith("keeping-up.md") for name, _ in commands), "keeping-up.md says how to bake with cruft"
+    placeholders = [f"{name}: {argument}" for name, argument in commands if PLACEHOLDER_ORG.search(argument)]
     assert not placeholders, placeholders
 
 
-@pytest.mark.parametrize("shell_pwd", [True, False], ids=["from-a-shell", "no-PWD"])
-def test_a_bake_from_a_relative_template_path_carries_the_docs(
-    tmp_path: Path, cookiecutter_config: Path, shell_pwd: bool
-) -> None:
-    """`cookiecutter .` in the template, as a newcomer types it (and `make serve` once did): the hook runs in the
-    baked project, where the relative path names nothing, and must find the docs all the same."""
+def test_a_bake_from_a_relative_template_path_carries_the_docs(tmp_path: Path, cookiecutter_config: Path) -> None:
+    """`cookiecutter .` in the template, as a newcomer types it: the docs come with the project template, wherever
+    cookiecutter was started from (a post-generation hook once copied them and lost the relative path)."""
     cookiecutter_cli = Path(sys.executable).parent / "cookiecutter"
     command = [str(cookiecutter_cli), ".", "--no-input", "--output-dir", str(tmp_path), "--config-file"]
-    env = {key: value for key, value in os.environ.items() if key != "PWD"}
-    if shell_pwd:
-        env["PWD"] = str(TEMPLATE_DIR)  # what a shell sets in the folder it runs cookiecutter from
     baked = subprocess.run(
-        [*command, str(cookiecutter_config)], cwd=TEMPLATE_DIR, env=env, capture_output=True, text=True
+        [*command, str(cookiecutter_config)], cwd=TEMPLATE_DIR, env=dict(os.environ), capture_output=True, text=True
     )
     assert baked.returncode == 0, baked.stderr[-2000:]
     (project,) = [path for path in tmp_path.iterdir() if path.is_dir()]
-    assert (project / "docs" / "getting-started.md").is_file()
+    assert files_under(project / "docs") == files_under(PROJECT_DOCS)

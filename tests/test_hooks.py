@@ -126,11 +126,20 @@ def test_injected_slug_never_runs(
 
 
 def generated_test_module_names() -> list[str]:
-    """Top-level modules and packages of the generated tests/ folder: pytest imports them by these names."""
-    tests_dir = TEMPLATE_DIR / "{{cookiecutter.project_slug}}" / "tests"
-    modules = {path.stem for path in tests_dir.glob("*.py")}
-    packages = {path.name for path in tests_dir.iterdir() if (path / "__init__.py").is_file()}
-    return sorted(modules | packages)
+    """Modules and packages the generated tests import by bare name: those of tests/ and of every folder in it that
+    is not a package (pytest puts such folders on sys.path, and the engine tests' conftest puts tests/engine/)."""
+    names: set[str] = set()
+    folders = [TEMPLATE_DIR / "{{cookiecutter.project_slug}}" / "tests"]
+    while folders:
+        folder = folders.pop()
+        for path in folder.iterdir():
+            if path.suffix == ".py":
+                names.add(path.stem)
+            elif (path / "__init__.py").is_file():
+                names.add(path.name)
+            elif path.is_dir() and path.name != "__pycache__":
+                folders.append(path)
+    return sorted(names)
 
 
 @pytest.mark.parametrize("module_name", generated_test_module_names())

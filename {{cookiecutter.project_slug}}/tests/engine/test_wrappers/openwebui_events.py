@@ -2,8 +2,7 @@
 
 from collections.abc import Iterator
 
-from {{ cookiecutter.project_slug }}.engine import openwebui
-from {{ cookiecutter.project_slug }}.engine import BasePipelineWrapper
+from {{ cookiecutter.project_slug }}.engine import BasePipelineWrapper, openwebui
 
 BEFORE = "Before. "
 AFTER = "After."

@@ -22,8 +22,12 @@ import httpx
 import openai
 
 PACKAGE = "{{ cookiecutter.project_slug }}"
-TESTS_DIR = Path(__file__).resolve().parent
-HYPERCORN_TOML = TESTS_DIR.parent / "hypercorn.toml"
+TESTS_DIR = Path(__file__).resolve().parent  # tests/engine: on a service's PYTHONPATH, for examples and test_wrappers
+PROJECT_DIR = TESTS_DIR.parents[1]
+HYPERCORN_TOML = PROJECT_DIR / "hypercorn.toml"
+# What every service here serves unless a test says otherwise: the frozen copies of the examples
+# (tests/engine/examples), never the user's wrappers/, which the user may edit or delete.
+EXAMPLES_PACKAGE = "examples"
 STARTUP_TIMEOUT = 120.0  # generous: importing Haystack on a loaded 2-core CI runner is slow
 CLIENT_TIMEOUT = 30.0
 ERROR_KEYS = {"message", "type", "param", "code"}
@@ -48,20 +52,26 @@ def wait_until(predicate: Callable[[], Any], timeout: float = 10.0, interval: fl
 
 
 def base_env(**extra: str) -> dict[str, str]:
-    """A minimal, explicit environment for a service subprocess (no proxies, no inherited LLM keys)."""
+    """A minimal, explicit environment for a service subprocess (no proxies, no inherited LLM keys).
+
+    It serves the frozen examples (WRAPPERS_PACKAGE=examples, importable through PYTHONPATH) unless `extra` names
+    another wrappers package.
+    """
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HAYSTACK_TELEMETRY_ENABLED": "False",
         "PYTHONUNBUFFERED": "1",
         "LOG_LEVEL": "INFO",
         "NO_PROXY": "*",
+        "WRAPPERS_PACKAGE": EXAMPLES_PACKAGE,
+        "PYTHONPATH": str(TESTS_DIR),
     }
     env.update(extra)
     return env
 
 
 def env_for_test_wrappers(upstream_url: str, state_dir: Path, **extra: str) -> dict[str, str]:
-    """`base_env` for a service of the test wrappers (tests/test_wrappers) talking to a scripted upstream."""
+    """`base_env` for a service of the test wrappers (tests/engine/test_wrappers) talking to a scripted upstream."""
     return base_env(
         WRAPPERS_PACKAGE="test_wrappers",
         PYTHONPATH=str(TESTS_DIR),

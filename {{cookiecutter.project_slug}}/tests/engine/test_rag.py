@@ -90,7 +90,7 @@ def test_offline_the_model_answers_and_lists_its_sources(
 def test_streaming_generator_passes_include_outputs_from_in_every_run_mode(
     test_service: ServiceProcess, upstream: ScriptedUpstream, model: str, stream: bool
 ) -> None:
-    """The sync helper: on the event loop, pushed from the worker thread, pulled by the wrapper (tests/test_wrappers)."""
+    """The sync helper: on the event loop, pushed from the worker thread, pulled by the wrapper (tests/engine/test_wrappers)."""
     upstream.script(text=ANSWER)
     client = test_service.client()
     if stream:

@@ -12,7 +12,8 @@ from haystack import Pipeline, component
 from haystack.dataclasses import ChatMessage, StreamingChunk
 
 from {{ cookiecutter.project_slug }}.engine import BasePipelineWrapper, chat_messages_from_openai
-from {{ cookiecutter.project_slug }}.streaming import async_streaming_generator
+
+from examples._streaming import async_streaming_generator
 
 AS_GIVEN, COPIED = "inputs as given", "inputs copied"
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import importlib
 import json
 import uuid
 from collections.abc import Callable
@@ -17,12 +16,10 @@ from haystack.dataclasses import ChatMessage, StreamingChunk
 from quart import Quart
 
 import test_wrappers
-from support import PACKAGE, ServiceProcess, user, wait_until
+from examples import _streaming as streaming
+from support import ServiceProcess, user, wait_until
 from test_wrappers import endless_async, endless_sync
 from upstream import ScriptedUpstream
-
-# Imported by name so the import block sorts the same whatever the package is called.
-streaming = importlib.import_module(f"{PACKAGE}.streaming")
 
 ENDLESS = {"endless_sync": endless_sync.CAP, "endless_async": endless_async.CAP}
 STOP_TIMEOUT = 10.0

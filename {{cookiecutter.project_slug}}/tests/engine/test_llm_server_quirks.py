@@ -1,4 +1,4 @@
-"""What real OpenAI-compatible servers do, reproduced on the scripted upstream (see tests/test_real_model.py).
+"""What real OpenAI-compatible servers do, reproduced on the scripted upstream (see tests/engine/test_real_model.py).
 
 - llama-cpp-python's server streams no usage, even when asked (`stream_options.include_usage`): the service
   then reports no usage, never a made-up 0/0.

@@ -12,10 +12,10 @@ from haystack.dataclasses import ChatMessage, StreamingChunk
 from haystack.tools import Tool
 
 from {{ cookiecutter.project_slug }}.engine import BasePipelineWrapper, chat_messages_from_openai
-from {{ cookiecutter.project_slug }}.llm import make_chat_generator
-from {{ cookiecutter.project_slug }}.streaming import streaming_generator
 
 from .sync_pipeline_stream_stepped import stepped_pipeline
+from examples._llm import make_chat_generator
+from examples._streaming import streaming_generator
 
 
 @component

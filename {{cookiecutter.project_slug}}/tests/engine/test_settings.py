@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import re
 
-from support import PACKAGE, TESTS_DIR
+from support import PACKAGE, PROJECT_DIR
 
 settings = importlib.import_module(f"{PACKAGE}.engine.settings")
 
@@ -14,7 +14,7 @@ LLM_VARIABLES = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "OPENAI_MODEL", "OPENAI_TI
 
 
 def test_env_example_lists_every_setting() -> None:
-    example = (TESTS_DIR.parent / ".env.example").read_text(encoding="utf-8")
+    example = (PROJECT_DIR / ".env.example").read_text(encoding="utf-8")
     listed = set(re.findall(r"^#? ?([A-Z][A-Z0-9_]+)=", example, re.MULTILINE))
     missing = [name for name in (*settings.ENV_NAMES.values(), *LLM_VARIABLES) if name not in listed]
     assert not missing, f"not in .env.example: {missing}"

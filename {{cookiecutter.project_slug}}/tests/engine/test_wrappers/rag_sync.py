@@ -8,8 +8,9 @@ Its LLM streams asynchronously, so the service streams it on the event loop (`Pi
 from collections.abc import Iterator
 
 from {{ cookiecutter.project_slug }}.engine import BasePipelineWrapper, get_last_user_message, show_sources
-from {{ cookiecutter.project_slug }}.streaming import streaming_generator
-from {{ cookiecutter.project_slug }}.wrappers import rag
+
+from examples import rag
+from examples._streaming import streaming_generator
 
 
 class PipelineWrapper(BasePipelineWrapper):

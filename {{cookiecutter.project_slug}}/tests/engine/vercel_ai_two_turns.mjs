@@ -1,6 +1,6 @@
 // Two turns of one conversation through the Vercel AI SDK (`ai` + `@ai-sdk/openai`), as its docs write them:
 // `provider.responses(model)`, `messages` holding the first turn's `response.messages`, `store` at its default.
-// tests/test_vercel_ai.py runs it with node against the service on loopback. It prints one JSON line:
+// tests/engine/test_vercel_ai.py runs it with node against the service on loopback. It prints one JSON line:
 // {"first", "second": the answers' texts, "sent": the request bodies the SDK sent, in order}.
 //
 //   SERVICE_URL=http://127.0.0.1:1416 MODEL=llm STREAM=1 QUESTION=... FOLLOW_UP=... node vercel_ai_two_turns.mjs

@@ -2,6 +2,6 @@
 LLM and forwards the calls back, as docs/openwebui.md describes for a wrapper that opts in to Open WebUI's tools.
 """
 
-from {{ cookiecutter.project_slug }}.wrappers.llm import PipelineWrapper
+from examples.llm import PipelineWrapper
 
 __all__ = ["PipelineWrapper"]

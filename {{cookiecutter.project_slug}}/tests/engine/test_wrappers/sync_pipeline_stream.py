@@ -8,8 +8,9 @@ from collections.abc import Iterator
 from haystack import Pipeline
 
 from {{ cookiecutter.project_slug }}.engine import BasePipelineWrapper, chat_messages_from_openai
-from {{ cookiecutter.project_slug }}.llm import make_chat_generator
-from {{ cookiecutter.project_slug }}.streaming import streaming_generator
+
+from examples._llm import make_chat_generator
+from examples._streaming import streaming_generator
 
 
 class PipelineWrapper(BasePipelineWrapper):

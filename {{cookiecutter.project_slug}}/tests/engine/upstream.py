@@ -4,7 +4,7 @@ Tests use it in place of a paid model: each test scripts what the next call(s) t
 `POST /v1/chat/completions` answer, then checks what the service made of it. Benchmarks and
 client tests reuse it standalone:
 
-    python tests/upstream.py --port 8001 --text "Hello there" --tokens-per-second 20
+    python tests/engine/upstream.py --port 8001 --text "Hello there" --tokens-per-second 20
 
 It is a plain asyncio HTTP/1.1 server, by default one request per connection (`Connection: close`), so
 that every SSE chunk written, and the moment the client hangs up, are known exactly. `keep_alive=True`

@@ -12,9 +12,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from test_include_outputs import assert_answer_lists_sources
-
 from support import ServiceProcess, env_for_test_wrappers, stream_raw, user
+from test_include_outputs import assert_answer_lists_sources
 from test_wrappers.lone_llm_inputs import AS_GIVEN, COPIED
 from test_wrappers.sync_pipeline_stream_stepped import STEP_THREAD_NOTE
 from upstream import ScriptedUpstream

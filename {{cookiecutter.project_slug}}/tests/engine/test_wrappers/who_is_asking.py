@@ -9,7 +9,8 @@ from typing import Any
 from haystack import Pipeline, component
 
 from {{ cookiecutter.project_slug }}.engine import BasePipelineWrapper, RequestContext, current_request
-from {{ cookiecutter.project_slug }}.streaming import streaming_generator
+
+from examples._streaming import streaming_generator
 
 
 def describe(context: RequestContext) -> str:

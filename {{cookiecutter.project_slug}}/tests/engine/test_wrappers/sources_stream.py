@@ -14,8 +14,9 @@ from haystack.dataclasses import ChatMessage
 from haystack.document_stores.in_memory import InMemoryDocumentStore
 
 from {{ cookiecutter.project_slug }}.engine import BasePipelineWrapper, get_last_user_message
-from {{ cookiecutter.project_slug }}.llm import make_chat_generator
-from {{ cookiecutter.project_slug }}.streaming import streaming_generator
+
+from examples._llm import make_chat_generator
+from examples._streaming import streaming_generator
 
 DOCUMENTS = {
     "manual.pdf": "To reset your password, open Settings and choose Reset password.",

@@ -9,9 +9,9 @@ from collections.abc import Iterator
 from typing import Any
 
 from {{ cookiecutter.project_slug }}.engine import chat_messages_from_openai
-from {{ cookiecutter.project_slug }}.streaming import streaming_generator
 
 from .sync_pipeline_stream import PipelineWrapper as LoneLLM
+from examples._streaming import streaming_generator
 
 
 def name_the_thread_of_reasoning(text: str, extra: dict[str, Any]) -> str:

@@ -11,8 +11,9 @@ from haystack.components.agents import Agent
 from haystack.tools import tool
 
 from {{ cookiecutter.project_slug }}.engine import BasePipelineWrapper, chat_messages_from_openai
-from {{ cookiecutter.project_slug }}.llm import make_chat_generator
-from {{ cookiecutter.project_slug }}.streaming import streaming_generator
+
+from examples._llm import make_chat_generator
+from examples._streaming import streaming_generator
 
 
 @tool

@@ -3,9 +3,9 @@
 from collections.abc import AsyncIterator
 
 from {{ cookiecutter.project_slug }}.engine import BasePipelineWrapper
-from {{ cookiecutter.project_slug }}.streaming import async_streaming_generator
 
 from .sources_stream import list_sources, retrieval_pipeline, run_args
+from examples._streaming import async_streaming_generator
 
 
 class PipelineWrapper(BasePipelineWrapper):

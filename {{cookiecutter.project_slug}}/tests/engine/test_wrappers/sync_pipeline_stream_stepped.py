@@ -13,8 +13,9 @@ from haystack import Pipeline, component
 from haystack.dataclasses import ChatMessage
 
 from {{ cookiecutter.project_slug }}.engine import BasePipelineWrapper, chat_messages_from_openai
-from {{ cookiecutter.project_slug }}.llm import make_chat_generator
-from {{ cookiecutter.project_slug }}.streaming import streaming_generator
+
+from examples._llm import make_chat_generator
+from examples._streaming import streaming_generator
 
 STEP_THREAD_NOTE = "the step ran in thread "
 

@@ -1,0 +1,75 @@
+"""Model `agent`: an Agent with a tool it runs itself; clients see its answer, never its tool calls.
+
+Agentic clients (Codex CLI) run every tool call they receive: if the agent's own calls reached them,
+they would run them again and loop. So the agent's tool calls stay inside (`forward_tool_calls=False`).
+Open WebUI still shows them, as a status while the tool runs and a block with its arguments and result:
+the default `on_tool_call_start` / `on_tool_call_end` of the streaming helpers (see `openwebui/client.py`).
+
+Like every example, it ignores the tools a client declares in `body["tools"]` (Open WebUI sends its own
+built-in ones with every request): see docs/openwebui.md for a wrapper that offers them to its LLM.
+"""
+
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from haystack.components.agents import Agent
+from haystack.dataclasses import ChatMessage, ToolCall
+from haystack.tools import Tool, tool
+
+from {{ cookiecutter.project_slug }}.engine import (
+    OFFLINE_NOTE,
+    BasePipelineWrapper,
+    chat_messages_from_openai,
+    chat_messages_from_openai_response_async,
+    generation_kwargs,
+)
+
+from ._llm import make_chat_generator
+from ._streaming import async_streaming_generator
+
+SYSTEM_PROMPT = "You are a helpful assistant. Use your tools when they help; say which tool you used."
+
+
+@tool
+def get_current_time(timezone: Annotated[str, "An IANA time zone such as Europe/Berlin"] = "UTC") -> str:
+    """Get the current date and time in a time zone."""
+    try:
+        zone = ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        return f"Unknown time zone {timezone!r}; use an IANA name such as Europe/Berlin."
+    return datetime.now(zone).strftime(f"%Y-%m-%d %H:%M:%S ({timezone})")
+
+
+def offline_agent_reply(messages: list[ChatMessage], tools: list[Tool] | None) -> str | ChatMessage:
+    """Offline stand-in for the LLM: call the tool first, then answer with its result."""
+    last = messages[-1]
+    if last.tool_call_result is not None:
+        return f"{OFFLINE_NOTE} {last.tool_call_result.origin.tool_name} says: {last.tool_call_result.result}"
+    if not tools:
+        return f"{OFFLINE_NOTE} I have no tools to call."
+    return ChatMessage.from_assistant(tool_calls=[ToolCall(tool_name=tools[0].name, arguments={})])
+
+
+class PipelineWrapper(BasePipelineWrapper):
+    def setup(self) -> None:
+        self.agent = Agent(
+            chat_generator=make_chat_generator(offline_reply=offline_agent_reply),
+            tools=[get_current_time],
+            system_prompt=SYSTEM_PROMPT,
+        )
+
+    async def run_chat_completion_async(
+        self, model: str, messages: list[dict[str, Any]], body: dict[str, Any]
+    ) -> AsyncIterator[Any]:
+        # The agent runs its tool calls itself: forwarding them would make a client run them again.
+        run_args = {"messages": chat_messages_from_openai(messages), "generation_kwargs": generation_kwargs(body)}
+        return async_streaming_generator(self.agent, run_args, forward_tool_calls=False)
+
+    async def run_response_async(
+        self, model: str, input_items: list[dict[str, Any]], body: dict[str, Any]
+    ) -> AsyncIterator[Any]:
+        messages = await chat_messages_from_openai_response_async(input_items, body.get("instructions"))
+        run_args = {"messages": messages, "generation_kwargs": generation_kwargs(body)}
+        return async_streaming_generator(self.agent, run_args, forward_tool_calls=False)
