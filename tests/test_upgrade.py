@@ -19,10 +19,10 @@ from pathlib import Path
 import pytest
 from baking import TEMPLATE_DIR, bake_into
 
-# A commit (or tag) of this repository with the engine/ layout and cruft support: a project baked there must update
-# cleanly to the template under test. None until that commit exists; then set, and CI fails when it is missing.
-# UPGRADE_FROM=<commit or tag> in the environment tries another starting point by hand.
-PREVIOUS_RELEASE: str | None = os.environ.get("UPGRADE_FROM") or None
+# The previous release: a commit (or tag) of this repository with the engine/ layout and cruft support, from which a
+# project must update cleanly to the template under test. Until 0.4.0 is tagged and a later release made, the first
+# commit that had both (CI fails when it is missing from the clone). UPGRADE_FROM=<commit or tag> tries another.
+PREVIOUS_RELEASE: str | None = os.environ.get("UPGRADE_FROM") or "2cdf98fa15a932e0c6fd24116d09314346cd8ee5"
 
 SLUG = "haystack_service"
 PROJECT_TEMPLATE = "{{cookiecutter.project_slug}}"
