@@ -33,6 +33,12 @@ serve: $(TOOLS_STAMP)
 	$(SCRATCH)/venv/bin/python -m pip install --quiet $(if $(wildcard $(SCRATCH)/$(SLUG)/constraints.txt),-c $(SCRATCH)/$(SLUG)/constraints.txt) -e $(SCRATCH)/$(SLUG)
 	cd $(SCRATCH)/$(SLUG) && ../venv/bin/hypercorn $(SLUG).asgi:app --bind 127.0.0.1:$(PORT)
 
+# The engine tests' frozen copies of the examples (tests/engine/examples of the baked project), from src/: after
+# changing an example, llm.py or streaming.py (a template test fails until they match).
+.PHONY: freeze-examples
+freeze-examples: $(TOOLS_STAMP)
+	$(VENV)/bin/python tests/freeze_examples.py
+
 test: $(TOOLS_STAMP)
 	$(VENV)/bin/python -m pytest tests -q
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from baking import bake_into
+from installed_project import installed_default_project  # noqa: F401  (a session fixture: one install)
 
 # Baked projects and their own test runs inherit this; Haystack must not phone home from tests.
 os.environ["HAYSTACK_TELEMETRY_ENABLED"] = "False"

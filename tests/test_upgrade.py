@@ -308,12 +308,22 @@ def resolve_conflicts(project: Path, conflicted: list[str], shell: Shell) -> Non
         shell.git(project, "add", name)
 
 
-def assert_project_works(project: Path, shell: Shell) -> None:
-    """The updated project compiles and is lint-clean by its own config; with BAKED_VENV (a Python with the project's
-    dependencies) its own tests of the user's wrappers pass too, against this project's src/."""
+@pytest.fixture
+def baked_python(request: pytest.FixtureRequest) -> str | None:
+    """A Python with the project's dependencies, to run an updated project's own tests: BAKED_VENV, or in CI the
+    virtualenv the baked suite installed (one install per session); None otherwise (then compile and lint only)."""
+    if os.environ.get("BAKED_VENV"):
+        return os.environ["BAKED_VENV"]
+    if os.environ.get("CI"):
+        return str(request.getfixturevalue("installed_default_project").venv_dir / "bin" / "python")
+    return None
+
+
+def assert_project_works(project: Path, shell: Shell, baked_python: str | None) -> None:
+    """The updated project compiles and is lint-clean by its own config; with `baked_python` (a Python with the
+    project's dependencies) its own tests of the user's wrappers pass too, against this project's src/."""
     shell.run(sys.executable, "-m", "compileall", "-q", "src", "tests", cwd=project)
     shell.run(sys.executable, "-m", "ruff", "check", "--no-cache", ".", cwd=project)
-    baked_python = os.environ.get("BAKED_VENV")
     if baked_python:
         user_tests = sorted(path.name for path in (project / "tests").glob("test_*.py"))
         assert user_tests, "the project has tests of its own"
@@ -323,7 +333,7 @@ def assert_project_works(project: Path, shell: Shell) -> None:
 
 
 def test_a_users_project_takes_the_next_release(
-    template: TemplateRepo, shell: Shell, tmp_path: Path, cookiecutter_config: Path
+    template: TemplateRepo, shell: Shell, tmp_path: Path, cookiecutter_config: Path, baked_python: str | None
 ) -> None:
     project = cruft_create(shell, str(template.path), template.under_test, tmp_path / "bake", cookiecutter_config)
     kept = apply_user_changes(project, shell)
@@ -344,11 +354,11 @@ def test_a_users_project_takes_the_next_release(
     for name, line in USER_EDITS.items():
         assert line in (project / name).read_text(encoding="utf-8"), name
     cruft(shell, "check", "--project-dir", project, cwd=project)
-    assert_project_works(project, shell)
+    assert_project_works(project, shell, baked_python)
 
 
 def test_a_conflict_stays_in_the_users_file_as_markers(
-    template: TemplateRepo, shell: Shell, tmp_path: Path, cookiecutter_config: Path
+    template: TemplateRepo, shell: Shell, tmp_path: Path, cookiecutter_config: Path, baked_python: str | None
 ) -> None:
     """The release changes llm.py where the user did (its end): git's 3-way merge leaves markers there and applies
     everything else; no .rej, and the project works once the user merges by hand."""
@@ -366,7 +376,7 @@ def test_a_conflict_stays_in_the_users_file_as_markers(
     resolve_conflicts(project, conflicted, shell)
     llm = (project / "src" / SLUG / "llm.py").read_text(encoding="utf-8")
     assert "TEMPLATE_LLM_NOTE" in llm and "MY_LLM_NOTE" in llm
-    assert_project_works(project, shell)
+    assert_project_works(project, shell, baked_python)
 
 
 @pytest.mark.parametrize("form", ["local clone", "file:// URL"])
@@ -413,7 +423,7 @@ def test_a_project_baked_with_cookiecutter_can_be_linked_and_updated(
 
 
 def test_a_project_of_the_previous_release_updates_to_this_one(
-    template: TemplateRepo, shell: Shell, tmp_path: Path, cookiecutter_config: Path
+    template: TemplateRepo, shell: Shell, tmp_path: Path, cookiecutter_config: Path, baked_python: str | None
 ) -> None:
     """The user's real first update: baked at PREVIOUS_RELEASE, edited, updated to the template under test."""
     if PREVIOUS_RELEASE is None:
@@ -438,4 +448,4 @@ def test_a_project_of_the_previous_release_updates_to_this_one(
     conflicted = assert_updated_cleanly(project, shell, kept, Release(expected_commit, template_version(template.path)))
     resolve_conflicts(project, conflicted, shell)
     cruft(shell, "check", "--project-dir", project, cwd=project)
-    assert_project_works(project, shell)
+    assert_project_works(project, shell, baked_python)

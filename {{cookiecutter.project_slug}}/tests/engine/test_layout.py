@@ -29,15 +29,9 @@ from support import PACKAGE, PROJECT_DIR, TESTS_DIR
 SOURCE = PROJECT_DIR / "src" / PACKAGE
 ENGINE = f"{PACKAGE}.engine"
 ENGINE_FILES = sorted((SOURCE / "engine").rglob("*.py"))
-# What wrapper code is, here: the user's files, and the frozen copies of the examples the engine's tests serve.
-WRAPPER_CODE = sorted(
-    [
-        *(SOURCE / "wrappers").glob("*.py"),
-        SOURCE / "streaming.py",
-        SOURCE / "llm.py",
-        *(TESTS_DIR / "examples").glob("*.py"),
-    ]
-)
+# The wrapper code the engine's tests own: the frozen copies of the examples. The user's own files are theirs to
+# write as they like (the template checks the examples it ships in its own tests).
+WRAPPER_CODE = sorted((TESTS_DIR / "examples").glob("*.py"))
 DOCS = sorted([PROJECT_DIR / "README.md", *(PROJECT_DIR / "docs").glob("*.md")])
 MARKER = "LAYOUT_TEST_READ_DOTENV"
 

@@ -1,10 +1,10 @@
 """Which chat generator the example wrappers use, and from which settings. Edit freely: this file is yours.
 
 - `OPENAI_API_KEY` set: `ReasoningOpenAIChatGenerator` (Haystack's `OpenAIChatGenerator`, faster when streaming
-  and keeping the model's reasoning: `openai_generator.py`) against `OPENAI_BASE_URL` (OpenAI, or any
+  and keeping the model's reasoning: `engine/generators/openai_generator.py`) against `OPENAI_BASE_URL` (OpenAI, or any
   compatible server: Ollama, vLLM, llama.cpp) and `OPENAI_MODEL`, retrying a failed call OPENAI_MAX_RETRIES times.
 - No key: Haystack's `MockChatGenerator` with `offline_reply`, by default `answer_from_prompt`
-  (`offline_llm.py`: it repeats the question and quotes the prompt's lines that match it), so a fresh
+  (`engine/generators/offline_llm.py`: it repeats the question and quotes the prompt's lines that match it), so a fresh
   checkout answers offline, RAG pipelines included.
 
 To use another LLM, return another Haystack chat generator here, or build one in the wrapper.

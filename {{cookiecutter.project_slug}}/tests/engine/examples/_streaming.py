@@ -12,7 +12,7 @@ from a wrapper:
 
 For a Pipeline, give `pipeline_run_args` per component, as in `Pipeline.run`; for an Agent, give
 `Agent.run`'s keyword arguments (`{"messages": [...]}`). How the run is scheduled (on the event loop,
-in a worker thread) is the service's business: see `pipeline_runs.py`.
+in a worker thread) is the service's business: see `engine/runs/pipeline_runs.py`.
 
 Callbacks let you react to what happens inside the run. Each may return text or events (or a
 list of them) to put into the stream at that point, or None:
@@ -20,7 +20,7 @@ list of them) to put into the stream at that point, or None:
 - `on_tool_call_start(name, arguments, id)`: the LLM asked for a tool call that runs here (arguments: JSON).
 - `on_tool_call_end(name, arguments, result, error)`: a tool the agent runs itself has answered.
   By default these two show the agent's tool calls the way the client shows them, when its client
-  adapter knows how (see `clients.py`): in Open WebUI, a status while the tool runs, then a block with its
+  adapter knows how (see `engine/clients/adapter.py`): in Open WebUI, a status while the tool runs, then a block with its
   arguments and result; other clients get nothing. Pass None to show nothing, or your own functions.
 - `on_reasoning(text, extra)`: a piece of the model's reasoning. Without this callback the
   reasoning is passed on as reasoning; with it, what you return replaces it.
@@ -131,7 +131,11 @@ def _injected(value: Injected) -> list[Piece]:
 
 
 class ChunkShaper:
-    """Applies the callbacks and the tool-call rule to each chunk, and notes whether usage streamed."""
+    """Applies the callbacks and the tool-call rule to each chunk, and notes whether usage streamed.
+
+    The engine's `ChunkPolicy`: it calls `pieces`, `finish` and `may_block`, so keep those three with their
+    meaning when you reshape this class; the rest is yours.
+    """
 
     def __init__(
         self,

@@ -3,7 +3,7 @@
 Agentic clients (Codex CLI) run every tool call they receive: if the agent's own calls reached them,
 they would run them again and loop. So the agent's tool calls stay inside (`forward_tool_calls=False`).
 Open WebUI still shows them, as a status while the tool runs and a block with its arguments and result:
-the default `on_tool_call_start` / `on_tool_call_end` of the streaming helpers (see `openwebui/client.py`).
+the default `on_tool_call_start` / `on_tool_call_end` of the streaming helpers (see `engine/clients/openwebui/adapter.py`).
 
 Like every example, it ignores the tools a client declares in `body["tools"]` (Open WebUI sends its own
 built-in ones with every request): see docs/openwebui.md for a wrapper that offers them to its LLM.

@@ -6,7 +6,7 @@ generator:
 
 - the whole conversation: the client's `instructions` and system messages, images, earlier tool calls and
   their results (`function_call_output` items, `tool` messages);
-- its function tools, with `tool_choice` and `parallel_tool_calls` (`client_tools.py`): the LLM's tool
+- its function tools, with `tool_choice` and `parallel_tool_calls` (`engine/parsing/declared_tools.py`): the LLM's tool
   calls go back to the client to run, and their results come in the client's next request;
 - `temperature`, `top_p`, the penalties, `seed`, `stop` and the length limit (`sampling.generation_kwargs`);
 - structured output: Responses `text.format`, Chat Completions `response_format` (`sampling.output_format`).
