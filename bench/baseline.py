@@ -171,21 +171,61 @@ def pinned_versions(venv: Path) -> list[str]:
     return sorted(line.strip() for line in frozen.splitlines() if "==" in line)
 
 
-def wrapper_imports(wrappers: Path) -> dict[str, list[str]]:
-    """What the wrappers import from the service's package, as `module:name` (`module:` for a plain import),
-    each with the files that import it."""
-    imports: dict[str, list[str]] = {}
+# A name the wrappers import, as `module:name` (`module:` for a plain import).
+Key = str
+# What one import statement or one `try: ... except ImportError: ...` needs: alternatives, any of which will do,
+# each the names that must all import (a plain import is a single alternative of its names, one requirement each).
+Requirement = tuple[frozenset[Key], ...]
+IMPORT_ERRORS = {"ImportError", "ModuleNotFoundError"}
+
+
+def wrapper_imports(wrappers: Path) -> dict[Requirement, list[str]]:
+    """What the wrappers import from the service's package, each with the files that import it.
+
+    An import inside `try:` whose `except` catches ImportError (or ModuleNotFoundError) is one requirement with
+    alternatives: the names imported in the `try` body, or those imported in any such handler (as `_engine.py`
+    imports the engine from `haystack_service.engine`, or from the modules it had before template 0.4). Any
+    other import of the package is needed as it stands."""
+    imports: dict[Requirement, list[str]] = {}
     for path in sorted(wrappers.glob("*.py")):
-        for node in ast.walk(ast.parse(path.read_text(), str(path))):
-            if isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").split(".")[0] == SLUG:
-                wanted = [f"{node.module}:{alias.name}" for alias in node.names]
-            elif isinstance(node, ast.Import):
-                wanted = [f"{alias.name}:" for alias in node.names if alias.name.split(".")[0] == SLUG]
-            else:
-                continue
-            for key in wanted:
-                imports.setdefault(key, []).append(path.name)
+        for requirement in requirements(ast.parse(path.read_text(), str(path))):
+            imports.setdefault(requirement, []).append(path.name)
     return imports
+
+
+def requirements(node: ast.AST) -> list[Requirement]:
+    """The requirements of the package's imports under `node`, in source order."""
+    if isinstance(node, ast.Try | ast.TryStar):
+        fallbacks = [handler for handler in node.handlers if catches_import_error(handler)]
+        if fallbacks:
+            branches = [node.body, *(handler.body for handler in fallbacks)]
+            alternatives = tuple(frozenset(key for stmt in body for key in imported_keys(stmt)) for body in branches)
+            rest = [h for h in node.handlers if h not in fallbacks] + node.orelse + node.finalbody
+            found = [alternatives] if any(alternatives) else []
+            return found + [r for child in rest for r in requirements(child)]
+    found: list[Requirement] = [(frozenset([key]),) for key in direct_keys(node)]
+    return found + [r for child in ast.iter_child_nodes(node) for r in requirements(child)]
+
+
+def catches_import_error(handler: ast.ExceptHandler) -> bool:
+    """Whether the handler catches ImportError: bare, or naming it or ModuleNotFoundError (alone or in a tuple)."""
+    caught = handler.type
+    names = caught.elts if isinstance(caught, ast.Tuple) else [caught]
+    return caught is None or any(isinstance(name, ast.Name) and name.id in IMPORT_ERRORS for name in names)
+
+
+def direct_keys(node: ast.AST) -> list[Key]:
+    """The package's names that `node` itself imports, if it is an import statement."""
+    if isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").split(".")[0] == SLUG:
+        return [f"{node.module}:{alias.name}" for alias in node.names]
+    if isinstance(node, ast.Import):
+        return [f"{alias.name}:" for alias in node.names if alias.name.split(".")[0] == SLUG]
+    return []
+
+
+def imported_keys(node: ast.AST) -> list[Key]:
+    """Every name of the package imported anywhere under `node` (one branch of a try: all of them are needed)."""
+    return [key for child in ast.walk(node) for key in direct_keys(child)]
 
 
 # Run by the baseline's python: which `module:name` it cannot import, and why.
@@ -208,9 +248,11 @@ print(json.dumps(missing))
 
 
 def missing_imports(baseline: Baseline, wrappers: Path, env: dict[str, str]) -> list[str]:
-    """One line per name the wrappers import that the baseline's package does not have."""
+    """One line per import of the wrappers that the baseline's package cannot satisfy (for a try/except ImportError,
+    none of its alternatives imports)."""
     imports = wrapper_imports(wrappers)
-    argv = [str(baseline.python), "-c", _CHECK_IMPORTS, json.dumps(sorted(imports))]
+    keys = sorted({key for requirement in imports for alternative in requirement for key in alternative})
+    argv = [str(baseline.python), "-c", _CHECK_IMPORTS, json.dumps(keys)]
     failed = f"--baseline: could not check the baseline's package with {baseline.python}"
     try:
         done = subprocess.run(argv, cwd=baseline.project, env=env, capture_output=True, text=True, timeout=120)
@@ -220,7 +262,26 @@ def missing_imports(baseline: Baseline, wrappers: Path, env: dict[str, str]) -> 
         missing = json.loads(done.stdout)
     except ValueError:
         raise SystemExit(f"{failed}:\n{done.stderr[-2000:]}") from None
-    return [
-        f"{key.replace(':', '.').rstrip('.')} (imported by {', '.join(imports[key])}): {why}"
-        for key, why in sorted(missing.items())
-    ]
+    return unsatisfied(imports, missing)
+
+
+def unsatisfied(imports: dict[Requirement, list[str]], missing: dict[Key, str]) -> list[str]:
+    """One line per requirement none of whose alternatives imports, given why each missing name did not:
+    `module.name (imported by files): why`, and for a try/except ImportError each alternative's, joined by `or`."""
+
+    def why(alternative: frozenset[Key]) -> str:
+        return "; ".join(
+            f"{key.replace(':', '.').rstrip('.')}: {missing[key]}" for key in sorted(alternative & missing.keys())
+        )
+
+    lines = []
+    for requirement, files in imports.items():
+        if any(not alternative & missing.keys() for alternative in requirement):
+            continue  # one alternative imports whole
+        by = f"(imported by {', '.join(files)})"
+        if len(requirement) == 1:
+            key = min(requirement[0])
+            lines.append(f"{key.replace(':', '.').rstrip('.')} {by}: {missing[key]}")
+        else:
+            lines.append(f"none of the alternatives {by}: " + "\n    or ".join(why(a) for a in requirement))
+    return sorted(lines)

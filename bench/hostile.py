@@ -168,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
         name, _, rest = spec.partition("=")
         python, _, project = rest.partition(":")
         targets.append((name, Path(python), Path(project)))
-    upstream_script = args.upstream or targets[0][2] / "tests" / "upstream.py"
+    upstream_script = args.upstream or procs.upstream_script(targets[0][2])
     logs = BENCH / ".work" / "logs"
     scenarios = args.scenarios.split(",")
     tables = {

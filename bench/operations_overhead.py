@@ -24,7 +24,7 @@ HYPERCORN_TOML = Path(__file__).resolve().parent / ".work" / "haystack_service" 
 
 MEASURE = r"""
 import asyncio, os, statistics, sys, time
-from haystack_service import metrics
+from haystack_service.engine.observability import metrics
 from haystack_service.engine import TextDelta, Usage
 from haystack_service.engine.observability.request_tracking import RequestInfo, TrackRequests
 

@@ -23,6 +23,13 @@ CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 _started: list[Proc] = []
 
 
+def upstream_script(project: Path) -> Path:
+    """The scripted upstream LLM of a baked project: in the engine's tests (tests/engine/) since they moved
+    there, in tests/ before (a `--baseline` from before; the harness starts the working tree's)."""
+    moved = project / "tests" / "engine" / "upstream.py"
+    return moved if moved.exists() else project / "tests" / "upstream.py"
+
+
 def free_port() -> int:
     """A port nobody listens on right now (loopback only)."""
     with socket.socket() as probe:

@@ -177,7 +177,8 @@ def bake_and_install() -> None:
         log("creating the service's venv")
         sh([sys.executable, "-m", "venv", OURS_VENV], "venv-ours.log")
     log("installing the baked project")
-    sh([OURS_VENV / "bin" / "python", "-m", "pip", "install", "--quiet", "-e", PROJECT], "pip-ours.log")
+    pip_install = [OURS_VENV / "bin" / "python", "-m", "pip", "install", "--quiet"]
+    sh([*pip_install, "-c", PROJECT / "constraints.txt", "-e", PROJECT], "pip-ours.log")  # the tested versions
 
 
 def install_hayhooks(version: str) -> None:
@@ -349,7 +350,7 @@ class Bench:
         """Start the scripted upstream; on `port` when given, so servers already pointed at it keep working."""
         self.stop_upstream()
         self.upstream_port = port or procs.free_port()
-        script = PROJECT / "tests" / "upstream.py"
+        script = procs.upstream_script(PROJECT)
         argv = [sys.executable, str(script), "--port", str(self.upstream_port), "--text", text]
         argv += ["--tokens-per-second", str(rate), "--first-token-delay", str(first_delay)]
         argv += ["--keep-alive"]  # as real LLM servers do: no target pays for a TCP connection per call

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import json
 import os
 import statistics
@@ -60,7 +61,10 @@ def conversation(number: int, turns: int) -> tuple[dict[str, Any], list[dict[str
 async def save_loop(engine: str, url: str | None, shape: str, saves: int) -> dict[str, float]:
     """In a worker process, with the target's package first on sys.path: time `saves` saves, then a lookup."""
     package = os.environ["BENCH_PACKAGE"]
-    state = __import__(f"{package}.state", fromlist=["open_state_store"])
+    try:
+        state = importlib.import_module(f"{package}.engine.state")
+    except ImportError:  # before template 0.4's engine package, the store was the package's own `state`
+        state = importlib.import_module(f"{package}.state")
     limits = state.ResponseLimits(max_count=10_000, max_bytes=1 << 30, ttl_seconds=3600)
     with tempfile.TemporaryDirectory() as data_dir:
         if engine == "redis":  # a clean database for each run (the benchmark's own redis-server)

@@ -4,9 +4,9 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from bench_shared import agent, agent_run_args
-from haystack_service.engine import BasePipelineWrapper
 from haystack_service.streaming import async_streaming_generator
 
+from ._engine import BasePipelineWrapper
 from ._llm import chat_generator
 
 

@@ -3,7 +3,8 @@
 from typing import Any
 
 from bench_shared import fixed_pipeline, reply_text, run_args
-from haystack_service.engine import BasePipelineWrapper
+
+from ._engine import BasePipelineWrapper
 
 
 class PipelineWrapper(BasePipelineWrapper):

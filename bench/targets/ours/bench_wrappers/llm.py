@@ -3,8 +3,8 @@
 from typing import Any
 
 from bench_shared import llm_pipeline, reply_text, run_args
-from haystack_service.engine import BasePipelineWrapper
 
+from ._engine import BasePipelineWrapper
 from ._llm import chat_generator
 
 

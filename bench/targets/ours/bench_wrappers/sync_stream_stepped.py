@@ -8,9 +8,9 @@ from collections.abc import Iterator
 from typing import Any
 
 from bench_shared import stepped_llm_pipeline, stepped_run_args
-from haystack_service.engine import BasePipelineWrapper
 from haystack_service.streaming import streaming_generator
 
+from ._engine import BasePipelineWrapper
 from ._llm import chat_generator
 
 

@@ -11,9 +11,9 @@ from typing import Any
 from bench_shared import stepped_llm_pipeline, stepped_run_args
 from haystack import component
 from haystack.dataclasses import ChatMessage, StreamingChunk
-from haystack_service.engine import BasePipelineWrapper
 from haystack_service.streaming import streaming_generator
 
+from ._engine import BasePipelineWrapper
 from ._llm import chat_generator
 
 

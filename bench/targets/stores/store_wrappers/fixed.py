@@ -3,7 +3,8 @@
 from typing import Any
 
 from bench_shared import fixed_pipeline, reply_text, run_args
-from haystack_service.engine import BasePipelineWrapper, get_last_user_input_text
+
+from ._engine import BasePipelineWrapper, get_last_user_input_text
 
 
 class PipelineWrapper(BasePipelineWrapper):

@@ -3,7 +3,7 @@
 from collections.abc import AsyncIterator
 from typing import Any
 
-from haystack_service.engine import BasePipelineWrapper
+from ._engine import BasePipelineWrapper
 
 TOKENS = 64
 
