@@ -62,8 +62,12 @@ class Script:
     # False: no usage chunk even when asked for, as llama-cpp-python's server streams.
     streams_usage: bool = True
     # Mid-stream failures, after this many chunks: an error event (as OpenAI sends one), or a dropped connection.
+    # Without streaming, `drop_after` drops the connection before any answer.
     error_event_after: int | None = None
     drop_after: int | None = None
+    # After this many chunks, an event that is not JSON (holding `error_message`); without streaming, a body that is
+    # not JSON although its Content-Type says so.
+    garbage_after: int | None = None
     # True: every piece of a streamed tool call repeats its id and name, as some compatible servers send them.
     repeats_call_head: bool = False
 
@@ -400,7 +404,33 @@ class ScriptedUpstream:
         answer = _Answer(script, body, text)
         if body.get("stream"):
             return await self._stream(answer, reader, writer, prompt=last_user_text(messages))
+        if script.first_token_delay > 0:  # a whole answer stalls the same way: nothing until the delay is over
+            gone = asyncio.Event()
+            watcher = asyncio.create_task(_watch_disconnect(reader, gone))
+            try:
+                await _sleep_unless(gone, script.first_token_delay)
+            finally:
+                await _stop(watcher)
+            if gone.is_set():
+                return False
+        if script.drop_after is not None:
+            writer.transport.abort()
+            return False
+        if script.garbage_after is not None:
+            return await self._send_raw(writer, 200, ('{"id": "chatcmpl-x", "oops": "' + script.error_message).encode())
         return await self._send_json(writer, 200, answer.completion())
+
+    async def _send_raw(self, writer: asyncio.StreamWriter, status: int, data: bytes) -> bool:
+        """A body said to be JSON, sent as it is (which may well not be JSON)."""
+        head = (
+            f"HTTP/1.1 {status} {'OK' if status == 200 else 'Error'}\r\n"
+            "Content-Type: application/json\r\n"
+            f"Content-Length: {len(data)}\r\n"
+            f"{self._connection_header()}\r\n"
+        )
+        writer.write(head.encode() + data)
+        await writer.drain()
+        return True
 
     async def _stream(
         self, answer: _Answer, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, prompt: str = ""
@@ -433,6 +463,11 @@ class ScriptedUpstream:
                     return False
                 if position == answer.script.drop_after:
                     writer.transport.abort()  # no closing chunk: the body ends mid-stream
+                    return False
+                if position == answer.script.garbage_after:
+                    garbage = 'data: {"choices": [{"delta": "' + answer.script.error_message + "\n\n"
+                    writer.write(_http_chunk(garbage.encode()) + b"0\r\n\r\n")
+                    await writer.drain()
                     return False
                 if position == answer.script.error_event_after:
                     event = _error_body(answer.script.error_message, "server_error")

@@ -5,7 +5,10 @@ It overrides private methods of Haystack 3.x (`_prepare_api_call`, `_handle_stre
 `_handle_async_stream_response`): check it when you upgrade Haystack.
 
 - The request goes out as Haystack prepared it, without the SDK's per-message transform (`_PreparedRequests`),
-  and is retried by `retry_wait`'s rule (OPENAI_MAX_RETRIES times, never after a long `Retry-After`).
+  and is retried by `retry_wait`'s rule (OPENAI_MAX_RETRIES times, never after a long `Retry-After`). A streamed
+  request counts as failed until its first event arrived (`_LineStream`), so a stall before it is retried too.
+- A failure while the answer is read becomes the SDK's error for its kind (`upstream_errors.py` tells the client):
+  a stall or a cut connection, an error event, an event that is not JSON.
 - A streamed answer is read straight from its JSON (`_ChunkReader`), with the reasoning kept, and the final
   reply is built as the chunks pass (`_ReplyBuilder`), not from all of them kept to the end.
 
@@ -17,7 +20,7 @@ import inspect
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
@@ -30,6 +33,7 @@ from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
 from ..parsing.images import put_image_urls_back
 from ..runs.streamed_tool_calls import StreamedToolCalls
+from .upstream_errors import TRANSPORT_ERRORS, UpstreamErrorEvent, UpstreamInvalidAnswer, as_api_error
 
 logger = logging.getLogger(__name__)
 
@@ -78,9 +82,14 @@ class ReasoningOpenAIChatGenerator(OpenAIChatGenerator):
         return api_args
 
     def _handle_stream_response(self, chat_completion: Stream, callback: Callable[[StreamingChunk], None]) -> Any:
-        reader = _ChunkReader(chat_completion.response.request, ComponentInfo.from_component(self))
+        request = chat_completion.response.request
+        reader = _ChunkReader(request, ComponentInfo.from_component(self))
+        if isinstance(chat_completion, _LineStream):
+            lines = chat_completion.lines()
+        else:  # a request the SDK itself sent (see `_PreparedRequests.create`)
+            lines = _sdk_errors_from(chat_completion.response.iter_lines(), request)
         try:
-            for line in chat_completion.response.iter_lines():
+            for line in lines:
                 for chunk in reader.feed(line):
                     callback(chunk)
         finally:
@@ -89,16 +98,102 @@ class ReasoningOpenAIChatGenerator(OpenAIChatGenerator):
         return [reader.reply.message()]
 
     async def _handle_async_stream_response(self, chat_completion: AsyncStream, callback: Any) -> Any:
-        reader = _ChunkReader(chat_completion.response.request, ComponentInfo.from_component(self))
+        request = chat_completion.response.request
+        reader = _ChunkReader(request, ComponentInfo.from_component(self))
+        if isinstance(chat_completion, _AsyncLineStream):
+            lines = chat_completion.lines()
+        else:  # a request the SDK itself sent (see `_PreparedRequests.create`)
+            lines = _sdk_errors_from_async(chat_completion.response.aiter_lines(), request)
         try:
-            async for line in chat_completion.response.aiter_lines():
+            async for line in lines:
                 for chunk in reader.feed(line):
                     if inspect.isawaitable(result := callback(chunk)):
                         await result
         finally:
             # shield: when the run is cancelled (the client went away), the close must still happen.
-            await asyncio.shield(chat_completion.close())
+            await asyncio.shield(_close_async(lines, chat_completion))
         return [reader.reply.message()]
+
+
+def _sdk_errors_from(lines: Iterator[str], request: Any) -> Iterator[str]:
+    """`lines`, with the HTTP library's errors (a read timeout, a cut connection) raised as the SDK's."""
+    try:
+        yield from lines
+    except TRANSPORT_ERRORS as error:
+        raise as_api_error(error, request) from error
+
+
+async def _sdk_errors_from_async(lines: AsyncIterator[str], request: Any) -> AsyncIterator[str]:
+    """`_sdk_errors_from` for an async stream."""
+    try:
+        async for line in lines:
+            yield line
+    except TRANSPORT_ERRORS as error:
+        raise as_api_error(error, request) from error
+
+
+async def _close_async(lines: AsyncIterator[str], stream: AsyncStream) -> None:
+    await lines.aclose()  # type: ignore[attr-defined]
+    await stream.close()
+
+
+class _LineStream(Stream[ChatCompletionChunk]):
+    """A streamed answer whose SSE lines `_ChunkReader` reads; its head is read when the request is posted.
+
+    `read_head` reads up to the first `data:` line inside the retry loop of `_post`: an LLM server that accepts a
+    streamed request and then sends nothing, or cuts it before its first event, is retried like a refused request.
+    Once an event arrived nothing is retried (its output may already be on its way to the client).
+    """
+
+    _lines: Iterator[str] | None = None
+    _head: tuple[str, ...] = ()
+
+    def read_head(self) -> None:
+        self._lines = _sdk_errors_from(self.response.iter_lines(), self.response.request)
+        head = []
+        for line in self._lines:
+            head.append(line)
+            if line.startswith("data:"):
+                break
+        self._head = tuple(head)
+
+    def lines(self) -> Iterator[str]:
+        yield from self._head
+        if self._lines is not None:
+            yield from self._lines
+
+    def close(self) -> None:
+        if self._lines is not None:
+            self._lines.close()  # type: ignore[attr-defined]
+        Stream.close(self)
+
+
+class _AsyncLineStream(AsyncStream[ChatCompletionChunk]):
+    """`_LineStream` for the async client."""
+
+    _lines: AsyncIterator[str] | None = None
+    _head: tuple[str, ...] = ()
+
+    async def read_head(self) -> None:
+        self._lines = _sdk_errors_from_async(self.response.aiter_lines(), self.response.request)
+        head = []
+        async for line in self._lines:
+            head.append(line)
+            if line.startswith("data:"):
+                break
+        self._head = tuple(head)
+
+    async def lines(self) -> AsyncIterator[str]:
+        for line in self._head:
+            yield line
+        if self._lines is not None:
+            async for line in self._lines:
+                yield line
+
+    async def close(self) -> None:
+        if self._lines is not None:
+            await self._lines.aclose()  # type: ignore[attr-defined]
+        await AsyncStream.close(self)
 
 
 class _PreparedRequests:
@@ -115,7 +210,7 @@ class _PreparedRequests:
     def __init__(self, client: OpenAI | AsyncOpenAI) -> None:
         self._client = client
         self._sdk = client.chat.completions
-        self._stream_class = (AsyncStream if isinstance(client, AsyncOpenAI) else Stream)[ChatCompletionChunk]
+        self._stream_class = _AsyncLineStream if isinstance(client, AsyncOpenAI) else _LineStream
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._sdk, name)
@@ -149,15 +244,26 @@ class _PreparedRequests:
             stream_cls=self._stream_class,
         )
         if isinstance(self._client, AsyncOpenAI):
-            return _post_async(post, self._client.max_retries)
-        return _post(post, self._client.max_retries)
+            return _post_async(post, self._client.max_retries, self._request)
+        return _post(post, self._client.max_retries, self._request)
+
+    def _request(self) -> Any:
+        """The request, for the error of an answer the SDK could not parse (an `openai.APIError` needs one)."""
+        return self._client._client.build_request("POST", self._client.base_url.join("chat/completions"))
 
 
-def _post(post: Callable[[], Any], retries: int) -> Any:
-    """`post()`, tried again up to `retries` times when `retry_wait` allows it."""
+def _post(post: Callable[[], Any], retries: int, request: Callable[[], Any]) -> Any:
+    """`post()`, tried again up to `retries` times when `retry_wait` allows it; a stream once its first event came."""
     for attempt in range(retries + 1):
         try:
-            return post()
+            answer = _answer(post, request)
+            if isinstance(answer, _LineStream):
+                try:
+                    answer.read_head()
+                except BaseException:
+                    answer.close()
+                    raise
+            return answer
         except APIError as error:
             wait = retry_wait(error, attempt)
             if wait is None or attempt == retries:
@@ -166,17 +272,48 @@ def _post(post: Callable[[], Any], retries: int) -> Any:
     raise AssertionError("unreachable")
 
 
-async def _post_async(post: Callable[[], Awaitable[Any]], retries: int) -> Any:
+async def _post_async(post: Callable[[], Awaitable[Any]], retries: int, request: Callable[[], Any]) -> Any:
     """`_post` for the async client."""
     for attempt in range(retries + 1):
         try:
-            return await post()
+            try:
+                answer = _checked(await post(), request)
+            except json.JSONDecodeError as error:
+                raise _invalid_answer(error.doc, request) from error
+            if isinstance(answer, _AsyncLineStream):
+                try:
+                    await answer.read_head()
+                except BaseException:
+                    await asyncio.shield(answer.close())
+                    raise
+            return answer
         except APIError as error:
             wait = retry_wait(error, attempt)
             if wait is None or attempt == retries:
                 raise
         await asyncio.sleep(wait)
     raise AssertionError("unreachable")
+
+
+def _answer(post: Callable[[], Any], request: Callable[[], Any]) -> Any:
+    try:
+        return _checked(post(), request)
+    except json.JSONDecodeError as error:
+        raise _invalid_answer(error.doc, request) from error
+
+
+def _checked(answer: Any, request: Callable[[], Any]) -> Any:
+    """A whole answer the SDK could not parse comes back as text (or raises): a server failure like any other."""
+    if isinstance(answer, str):
+        raise _invalid_answer(answer, request)
+    return answer
+
+
+def _invalid_answer(text: str, request: Callable[[], Any]) -> UpstreamInvalidAnswer:
+    """The error for an answer that is not JSON; its start goes to the log, never to the client."""
+    return UpstreamInvalidAnswer(
+        f"The answer is not the JSON of a chat completion: {text[:200]!r}", request(), body=None
+    )
 
 
 def retry_wait(error: APIError, attempt: int) -> float | None:
@@ -264,11 +401,15 @@ class _ChunkReader:
         if data.startswith("[DONE]"):
             self.done = True
             return []
-        payload = json.loads(data)
+        try:
+            payload = json.loads(data)
+        except json.JSONDecodeError as error:
+            raise UpstreamInvalidAnswer(f"An event is not JSON: {data[:200]!r}", self.request, body=None) from error
         if isinstance(payload, dict) and (payload.get("error") or event == "error"):
             error = payload.get("error")
             message = error.get("message") if isinstance(error, dict) else None
-            raise APIError(str(message or "The LLM server reported an error mid-stream"), self.request, body=error)
+            message = str(message or "The LLM server reported an error mid-stream")
+            raise UpstreamErrorEvent(message, self.request, body=error)
         if event or not isinstance(payload, dict):
             return []  # named events are not chat completion chunks
         new = self._chunks_from(payload)

@@ -77,15 +77,16 @@ def validate_fields(body: dict[str, Any]) -> None:
 
 
 async def run_chat(model: str, body: dict[str, Any]) -> Response:
-    settings = services().settings
+    app_services = services()
+    settings = app_services.settings
     messages = validate_messages(body, settings.max_input_items)
     validate_fields(body)
     wants_stream = optional_bool(body, "stream")
-    registry = services().registry
+    registry = app_services.registry
     wrapper, method_name = registry.find(model, "chat")
     note_model(wrapper.model_id)
 
-    adapters = services().client_adapters
+    adapters = app_services.client_adapters
     for adapter in adapters:
         if (answer := await adapter.answer_itself(body, wrapper.instance)) is not None:
             builder = ChatCompletionBuilder(model)
@@ -95,7 +96,7 @@ async def run_chat(model: str, body: dict[str, Any]) -> Response:
     client = recognised_client(adapters, request.headers) if wants_stream else None
     remember_client(client)  # before the run starts: it runs in a copy of this context
     remember_request("chat", request.headers.items(), body, g.get("api_key_name"))
-    runner = services().runner
+    runner = app_services.runner
     method = getattr(wrapper.instance, method_name)
 
     if not wants_stream:

@@ -126,7 +126,8 @@ async def stored_or_404(response_id: str) -> StoredResponse:
 @blueprint.post("/responses")
 async def create_response() -> Response:
     body = await read_json_object()
-    settings = services().settings
+    app_services = services()
+    settings = app_services.settings
     model = require_string(body, "model")
     input_items = normalise_input(body.get("input"), settings.max_input_items)
     validate_fields(body)
@@ -152,14 +153,14 @@ async def create_response() -> Response:
                 code="previous_response_not_found",
             )
         input_items = [*previous.input_items, *previous.response["output"], *input_items]
-    registry = services().registry
+    registry = app_services.registry
     wrapper, method_name = registry.find(model, "responses")
     note_model(wrapper.model_id)
 
     remember_request("responses", request.headers.items(), body, g.get("api_key_name"))  # the run inherits it
     if in_background:
         return await start_in_background(model, input_items, body, wants_stream, turn)
-    runner = services().runner
+    runner = app_services.runner
     method = getattr(wrapper.instance, method_name)
     encoder = ResponseEncoder(response_object(model, body), emit=wants_stream)
     store = state()  # the stream's last events are sent outside the app context
