@@ -31,7 +31,9 @@ RAG_PROMPT_START = "Answer the question from these documents only"  # the rag ex
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--upstream", type=Path, required=True, help="folder holding the baked tests/engine/upstream.py")
+    parser.add_argument(
+        "--upstream", type=Path, required=True, help="folder holding the baked tests/engine/upstream.py"
+    )
     parser.add_argument("--scenario", type=Path, required=True)
     parser.add_argument("--log", type=Path, required=True)
     args = parser.parse_args()

@@ -31,6 +31,8 @@ class InstalledProject:
 
     path: Path
     venv_dir: Path
+    # Newest mode only: what the ranges allow today is exactly what constraints.txt pins (the tested run covered it).
+    same_as_tested: bool = False
 
     def run(self, *arguments: str, timeout: int) -> subprocess.CompletedProcess[str]:
         """Run the virtualenv's Python in the project folder."""
@@ -121,4 +123,24 @@ def installed_default_project(
     assert frozen.returncode == 0, f"pip freeze failed:\n{tail(frozen)}"
     versions = "\n".join(f"  {line}" for line in reported_versions(frozen.stdout))
     show(request, f"baked suite: {mode} versions (pip {' '.join(arguments)}):\n{versions}")
+    if mode == "newest":
+        newer = newer_than_tested(frozen.stdout, project_dir / "constraints.txt")
+        show(request, "baked suite: newer than constraints.txt: " + (", ".join(newer) or "nothing"))
+        project = InstalledProject(project_dir, venv_dir, same_as_tested=not newer)
     return project
+
+
+def pins(lines: str) -> dict[str, str]:
+    """`name==version` lines (pip freeze, constraints.txt) as normalised name -> version; comments and the rest skipped."""
+    found = {}
+    for line in lines.splitlines():
+        name, separator, version = line.split("#")[0].strip().partition("==")
+        if separator:
+            found[name.strip().lower().replace("_", "-")] = version.strip()
+    return found
+
+
+def newer_than_tested(freeze_output: str, constraints: Path) -> list[str]:
+    """The packages whose installed version differs from the tested one (or that constraints.txt does not pin)."""
+    tested = pins(constraints.read_text(encoding="utf-8"))
+    return [f"{name}=={version}" for name, version in pins(freeze_output).items() if tested.get(name) != version]

@@ -25,6 +25,8 @@ def test_baked_project_serves_a_quart_app(installed_default_project: InstalledPr
 
 
 def test_baked_project_suite_passes(installed_default_project: InstalledProject) -> None:
+    if installed_default_project.same_as_tested:
+        pytest.skip("the newest versions the ranges allow are the ones constraints.txt pins: the tested run ran them")
     # Short tracebacks and a summary line per failure, so that the tail below names every failed test.
     result = installed_default_project.run("-m", "pytest", "-q", "-rfEs", "--tb=short", timeout=SUITE_TIMEOUT_SECONDS)
     assert result.returncode == 0, f"the baked project's tests failed (exit {result.returncode}):\n{tail(result)}"

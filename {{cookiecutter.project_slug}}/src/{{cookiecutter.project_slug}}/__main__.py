@@ -8,16 +8,31 @@ import sys
 from pathlib import Path
 
 from hypercorn.asyncio import serve
-from hypercorn.config import Config
+from hypercorn.config import Config, Sockets
 
 from .engine.startup import prepare_process
 
 prepare_process()  # .env and the metrics directory, before the engine imports Haystack and prometheus-client
 
 from .engine.app import create_app  # noqa: E402
+from .engine.http.unsent_bytes import limit_unsent_bytes  # noqa: E402
 from .engine.settings import Settings, SettingsError  # noqa: E402
 
 DEFAULT_BIND = "127.0.0.1:1416"
+
+
+class _Config(Config):
+    """Hypercorn's config, whose sockets bound what a connection holds unsent (see `engine/http/unsent_bytes.py`).
+
+    Here hypercorn creates them after the app started, so the app's own look at this process's sockets finds none.
+    """
+
+    max_unsent_bytes = 0
+
+    def create_sockets(self) -> Sockets:
+        sockets = super().create_sockets()
+        limit_unsent_bytes([*sockets.secure_sockets, *sockets.insecure_sockets], self.max_unsent_bytes)
+        return sockets
 
 
 def main() -> None:
@@ -26,7 +41,9 @@ def main() -> None:
     except SettingsError as error:
         sys.exit(str(error))
     config_file = Path("hypercorn.toml")
-    config = Config.from_toml(config_file) if config_file.exists() else Config()
+    config = _Config.from_toml(config_file) if config_file.exists() else _Config()
+    assert isinstance(config, _Config)
+    config.max_unsent_bytes = settings.max_unsent_bytes
     if not config_file.exists():
         config.bind = [DEFAULT_BIND]
     if settings.host or settings.port:

@@ -22,6 +22,7 @@ from .http.auth import HEALTH_PATHS, parse_api_keys, require_api_keys
 from .http.cors import allow_origins
 from .http.errors import register_error_handlers
 from .http.idle_clients import IdleClientLimit
+from .http.unsent_bytes import limit_unsent_bytes_of_listeners
 from .observability import metrics
 from .observability.log_format import configure_logging
 from .observability.request_tracking import TrackRequests, note_route
@@ -101,6 +102,7 @@ def create_app(
 
     @app.before_serving
     async def start() -> None:
+        limit_unsent_bytes_of_listeners(settings.max_unsent_bytes)  # before hypercorn accepts anything
         runner = Runner(
             settings.thread_pool_size,
             first_output_timeout=settings.first_output_timeout_seconds,

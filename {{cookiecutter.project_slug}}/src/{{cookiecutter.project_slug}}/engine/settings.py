@@ -25,6 +25,7 @@ ENV_NAMES = {
     "max_body_bytes": "MAX_BODY_BYTES",
     "keepalive_seconds": "KEEPALIVE_SECONDS",
     "idle_client_seconds": "IDLE_CLIENT_SECONDS",
+    "max_unsent_bytes": "MAX_UNSENT_BYTES",
     "first_output_timeout_seconds": "FIRST_OUTPUT_TIMEOUT_SECONDS",
     "run_timeout_seconds": "RUN_TIMEOUT_SECONDS",
     "max_input_items": "MAX_INPUT_ITEMS",
@@ -84,6 +85,9 @@ class Settings(BaseModel):
     keepalive_seconds: float = Field(15.0, gt=0)
     # A client that takes no data of its response for this long is treated as gone: its run stops. 0: never.
     idle_client_seconds: float = Field(60.0, ge=0)
+    # Bytes of a response the kernel may hold per connection, written but not yet sent (TCP_NOTSENT_LOWAT); past
+    # it the write waits, and with it the run. 0: the kernel's own limit (megabytes). See http/unsent_bytes.py.
+    max_unsent_bytes: int = Field(64 * 1024, ge=0)
     # Every run ends with a 504-style error (or the in-stream error, once streaming began) when it produced nothing
     # for FIRST_OUTPUT_TIMEOUT_SECONDS, or ran RUN_TIMEOUT_SECONDS in all. 0: no limit.
     first_output_timeout_seconds: float = Field(90.0, ge=0)

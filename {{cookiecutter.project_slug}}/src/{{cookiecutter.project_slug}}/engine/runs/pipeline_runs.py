@@ -36,8 +36,10 @@ from .token_usage import total_usage, usage_from
 
 # Five yields are what the first token needs to pass the hand-offs to the socket (see `Pacing`).
 FIRST_CHUNKS_SENT_AT_ONCE = 5
-# Chunks a run may be ahead of its reader before it waits for it.
+# Chunks a run may be ahead of its reader before it waits for it, and characters of text in them (see
+# `runner.MAX_BUFFERED_CHARS`: 128 long chunks would hold megabytes).
 CHUNKS_AHEAD = 128
+CHARS_AHEAD = 64 * 1024
 # How often a pipeline thread waiting for its reader looks whether the reader left.
 STOP_CHECK_SECONDS = 0.5
 
@@ -178,7 +180,7 @@ async def pieces_on_loop(
         run = pipeline.stream(_with_pacing(pipeline, run_args, pacing), include_outputs_from=outputs)
     try:
         async for chunk in run:
-            pacing.chunk_taken()
+            pacing.chunk_taken(chunk)
             for piece in await _in_thread_if_it_may_block(shaper.pieces, chunk, shaper.may_block(chunk)):
                 yield piece
     finally:
@@ -328,28 +330,34 @@ class Pacing:
       the event loop after each of the first few chunks sends the first token at once (measured: 11 ms instead
       of 18 ms on a 2-core machine); later chunks are left to batch, which keeps throughput. A fast path: off
       with the others.
-    - A reader that falls CHUNKS_AHEAD chunks behind (a client that stopped reading: see `runner.EventStream`)
-      holds the run here, so the LLM is read no faster than the client takes the answer.
+    - A reader that falls CHUNKS_AHEAD chunks or CHARS_AHEAD characters behind (a client that stopped reading: see
+      `runner.EventStream`) holds the run here, so the LLM is read no faster than the client takes the answer.
     """
 
     def __init__(self) -> None:
         self._first_chunks_left = FIRST_CHUNKS_SENT_AT_ONCE if fast_paths() else 0
         self._unread = 0
+        self._unread_chars = 0
         self._caught_up = asyncio.Event()
 
     async def chunk_made(self, chunk: StreamingChunk) -> None:
         self._unread += 1
+        self._unread_chars += _chunk_chars(chunk)
         if self._first_chunks_left:
             self._first_chunks_left -= 1
             await asyncio.sleep(0)
-        while self._unread > CHUNKS_AHEAD:
+        while self._behind():
             self._caught_up.clear()
             await self._caught_up.wait()
 
-    def chunk_taken(self) -> None:
+    def chunk_taken(self, chunk: StreamingChunk) -> None:
         self._unread -= 1
-        if self._unread <= CHUNKS_AHEAD:
+        self._unread_chars -= _chunk_chars(chunk)
+        if not self._behind():
             self._caught_up.set()
+
+    def _behind(self) -> bool:
+        return self._unread > CHUNKS_AHEAD or self._unread_chars > CHARS_AHEAD
 
     def callback(self) -> AsyncChunkCallback:
         """`chunk_made` as a closure: Pipeline.run deep-copies its inputs, and a bound method with them."""
@@ -358,6 +366,12 @@ class Pacing:
             await self.chunk_made(chunk)
 
         return chunk_made
+
+
+def _chunk_chars(chunk: StreamingChunk) -> int:
+    """Characters of text a chunk holds (its answer and reasoning; tool-call arguments are rarely long)."""
+    reasoning = chunk.reasoning
+    return len(chunk.content) + (len(reasoning.reasoning_text) if reasoning is not None else 0)
 
 
 def usage_from_result(result: dict[str, Any]) -> Usage | None:

@@ -26,6 +26,7 @@ from ..generators.upstream_errors import failure_event
 from ..http.errors import OpenAIError
 from ..observability import metrics
 from .events import FINISH_REASONS, Event, Finish, ReasoningDelta, StreamError, TextDelta, ToolCallDelta
+from .memory_release import MemoryRelease
 from .token_usage import usage_from
 
 logger = logging.getLogger(__name__)
@@ -107,25 +108,45 @@ def _events_from_message(message: ChatMessage) -> list[Event]:
     return events
 
 
-# Events a run may get ahead of its reader. Past this the run waits (an async run stops awaiting its LLM, a sync
-# run blocks in its callback), so the LLM is read no faster than the client takes the answer.
+# Events a run may get ahead of its reader, and characters of text among them (answer, reasoning, tool-call
+# arguments): past either the run waits (an async run stops awaiting its LLM, a sync run blocks in its callback),
+# so the LLM is read no faster than the client takes the answer. The count alone would let 256 long chunks hold
+# megabytes; the characters alone, 64 Ki empty events.
 MAX_BUFFERED_EVENTS = 256
+MAX_BUFFERED_CHARS = 64 * 1024
+
+
+def text_size(events: list[Event]) -> int:
+    """Characters of text in `events`: what a run's buffered events weigh beyond their count."""
+    size = 0
+    for event in events:
+        if isinstance(event, TextDelta | ReasoningDelta):
+            size += len(event.text)
+        elif isinstance(event, ToolCallDelta):
+            size += len(event.arguments)
+    return size
 
 
 class EventStream:
     """What one run produces, read in batches so a burst of chunks costs one write.
 
     Bounded: a producer on the loop awaits `room()`, one in a worker thread blocks in `put_from_thread`, while
-    `capacity` events wait unread. `close()` releases both.
+    `capacity` events or `max_chars` characters of text wait unread (a producer may pass either by the events of
+    one piece: it checks before producing more). `close()` releases both.
     """
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, capacity: int = MAX_BUFFERED_EVENTS) -> None:
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, capacity: int = MAX_BUFFERED_EVENTS, max_chars: int = MAX_BUFFERED_CHARS
+    ) -> None:
         self._loop = loop
         self._capacity = capacity
+        self._max_chars = max_chars
         self._events: deque[Event] = deque()
+        self._chars = 0  # of text in `_events`
         # Events from a worker thread wait here until the loop takes them: one wake-up of the loop per batch.
         # Not empty means a hand-off to the loop is already scheduled.
         self._from_thread: list[Event] = []
+        self._from_thread_chars = 0
         self._from_thread_lock = threading.Lock()
         self._finished = False
         self._produced = False
@@ -135,9 +156,10 @@ class EventStream:
         self.stop_flag = threading.Event()
         self._task: asyncio.Task[None] | None = None
 
-    def put(self, events: list[Event]) -> None:
+    def put(self, events: list[Event], chars: int | None = None) -> None:
         if events:  # an empty chunk (e.g. a role-only delta) must not wake the reader for nothing
             self._events.extend(events)
+            self._chars += text_size(events) if chars is None else chars
             self._produced = True
             self._wake()
 
@@ -145,9 +167,12 @@ class EventStream:
         """Whether the run produced anything yet (from a worker thread too)."""
         return self._produced or bool(self._from_thread)
 
+    def _full(self) -> bool:
+        return len(self._events) >= self._capacity or self._chars >= self._max_chars
+
     async def room(self) -> None:
-        """Return once the reader is less than `capacity` events behind (at once, usually)."""
-        while len(self._events) >= self._capacity and not self.stop_flag.is_set():
+        """Return once the reader is less than `capacity` events and `max_chars` characters behind (at once, usually)."""
+        while self._full() and not self.stop_flag.is_set():
             self._room_waiter = self._loop.create_future()
             try:
                 await self._room_waiter
@@ -155,31 +180,36 @@ class EventStream:
                 self._room_waiter = None
 
     def put_from_thread(self, events: list[Event]) -> None:
-        """`put` from a worker thread, blocking it while the reader is `capacity` events behind.
+        """`put` from a worker thread, blocking it while the reader is `capacity` events (or `max_chars`) behind.
 
         A fast sync stream makes many chunks while the loop is busy elsewhere; they travel as one batch,
         instead of one cross-thread wake-up of the loop each.
         """
         if not events:
             return
+        chars = text_size(events)
         with self._from_thread_lock:
             handoff_scheduled = bool(self._from_thread)
             self._from_thread.extend(events)
+            self._from_thread_chars += chars
         if not handoff_scheduled:
             self._loop.call_soon_threadsafe(self._take_from_thread)
-        while self._unread() >= self._capacity and not self.stop_flag.is_set():
+        while self._behind() and not self.stop_flag.is_set():
             self._room_for_thread.clear()
-            if self._unread() < self._capacity or self.stop_flag.is_set():
+            if not self._behind() or self.stop_flag.is_set():
                 break  # the reader caught up between the check and the clear
             self._room_for_thread.wait()
 
-    def _unread(self) -> int:
-        return len(self._events) + len(self._from_thread)
+    def _behind(self) -> bool:
+        """From the worker thread: whether the reader is a full buffer behind, counting what is on its way."""
+        unread = len(self._events) + len(self._from_thread)
+        return unread >= self._capacity or self._chars + self._from_thread_chars >= self._max_chars
 
     def _take_from_thread(self) -> None:
         with self._from_thread_lock:
             events, self._from_thread = self._from_thread, []
-        self.put(events)
+            chars, self._from_thread_chars = self._from_thread_chars, 0
+        self.put(events, chars)
 
     def finish(self) -> None:
         self._finished = True
@@ -210,6 +240,7 @@ class EventStream:
         if self._events:
             batch = list(self._events)
             self._events.clear()
+            self._chars = 0
             self._make_room()
             return batch
         return None if self._finished else []
@@ -237,10 +268,12 @@ class Runner:
         self._step_pool = ThreadPoolExecutor(max_workers=thread_pool_size, thread_name_prefix="step")
         asyncio.get_running_loop().set_default_executor(self._step_pool)
         self.deadlines = Deadlines(first_output_timeout, run_timeout)
+        self.memory_release = MemoryRelease(asyncio.get_running_loop())
         self.stopping = False
         self._running: dict[asyncio.Task[Any], threading.Event] = {}  # each run's task and its stop flag
 
     def shutdown(self) -> None:
+        self.memory_release.cancel()
         self._pool.shutdown(wait=False, cancel_futures=True)
         self._step_pool.shutdown(wait=False, cancel_futures=True)
 
@@ -316,6 +349,7 @@ class Runner:
                 output.emit([SHUTTING_DOWN])
                 return
             metrics.count_run_stopped_by_disconnect()  # nobody reads this run any more
+            self.memory_release.run_abandoned()
             raise
         finally:
             checks.cancel()
