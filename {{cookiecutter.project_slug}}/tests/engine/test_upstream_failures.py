@@ -184,14 +184,21 @@ def logged_line(service: ServiceProcess, request_id: str) -> str:
     return wait_until(find)
 
 
-@pytest.mark.parametrize("model", MODELS)
-@pytest.mark.parametrize("fault_name", list(FAULTS))
+# Every fault against every model, but an error event against `chat`: it calls its LLM without streaming, where
+# an error event cannot happen (CI lets nothing skip, so the pair is left out rather than skipped).
+FAULTS_BY_MODEL = [
+    (fault_name, model)
+    for fault_name, fault in FAULTS.items()
+    for model in MODELS
+    if not (fault.streamed_only and model == "chat")
+]
+
+
+@pytest.mark.parametrize(("fault_name", "model"), FAULTS_BY_MODEL)
 def test_no_marker_in_an_llm_servers_error_reaches_a_client(
     service: ServiceProcess, upstream: ScriptedUpstream, fault_name: str, model: str
 ) -> None:
     fault = FAULTS[fault_name]
-    if fault.streamed_only and model == "chat":
-        pytest.skip("`chat` calls its LLM without streaming: an error event cannot happen")
     upstream.set_default(**fault.script)  # every call, the service's own retry included, meets the fault
     for api, stream in WAYS:
         request_id = f"req-{fault_name}-{model}-{api}-{'stream' if stream else 'whole'}"
