@@ -29,10 +29,9 @@ DEFAULT_ANSWERS: dict[str, Any] = {
 # Text that must survive TOML and JSON quoting unchanged.
 AWKWARD_TEXT = 'Answers "why?" with C:\\path\\ and \'quotes\' - ünïcode 🚀 """ \\'
 
-# Unrendered Jinja, and `cookiecutter.<name>` left by a variable outside any Jinja block (`.cookiecutter.json`, the
-# file that records the answers, may be named).
+# Unrendered Jinja, and `cookiecutter.<name>` left by a variable outside any Jinja block.
 JINJA_MARKERS = ("{{", "{%")
-COOKIECUTTER_VARIABLE = re.compile(r"cookiecutter\.(?!json\b)[A-Za-z_]")
+COOKIECUTTER_VARIABLE = re.compile(r"cookiecutter\.[A-Za-z_]")
 RAW_BLOCK = re.compile(r"\{%-? *raw *-?%\}")
 SLUG_IN_TEMPLATE_PATHS = "{{cookiecutter.project_slug}}"
 CACHE_FOLDERS = frozenset({"__pycache__", ".ruff_cache", ".pytest_cache", ".mypy_cache"})
@@ -170,7 +169,7 @@ def test_no_template_syntax_left(baked: BakedProject) -> None:
     leftovers = []
     for path, text in text_files(baked.path):
         relative = path.relative_to(baked.path)
-        if path.name != ".cookiecutter.json" and COOKIECUTTER_VARIABLE.search(text):
+        if COOKIECUTTER_VARIABLE.search(text):
             leftovers.append(f"{relative}: cookiecutter variable")
         rendered = not copied_without_render(relative, baked.slug)
         if rendered and not keeps_jinja_on_purpose(relative, baked.slug) and any(m in text for m in JINJA_MARKERS):
@@ -186,7 +185,7 @@ def test_file_and_folder_names_are_rendered(baked: BakedProject) -> None:
 def test_answers_and_template_version_are_recorded(baked: BakedProject) -> None:
     """The answers, for `cruft link --extra-context`, and the release; no other private key (cookiecutter's are
     absolute paths of the machine that baked)."""
-    recorded = json.loads((baked.path / ".cookiecutter.json").read_text(encoding="utf-8"))
+    recorded = json.loads((baked.path / ".bake-answers.json").read_text(encoding="utf-8"))
     assert recorded == baked.answers | {"_template_version": TEMPLATE_VERSION}
 
 

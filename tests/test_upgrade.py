@@ -292,7 +292,7 @@ def assert_updated_cleanly(
     assert all(USER_OWNED.match(name) for name in conflicted), f"conflicts outside the user's files: {conflicted}"
     assert json.loads((project / ".cruft.json").read_text(encoding="utf-8"))["commit"] == release.commit
     assert (
-        json.loads((project / ".cookiecutter.json").read_text(encoding="utf-8"))["_template_version"] == release.version
+        json.loads((project / ".bake-answers.json").read_text(encoding="utf-8"))["_template_version"] == release.version
     )
     assert f"template version {release.version}" in (project / "README.md").read_text(encoding="utf-8")
     return conflicted
@@ -399,13 +399,13 @@ def test_cruft_create_from_a_clone_or_a_git_url(
 def test_a_project_baked_with_cookiecutter_can_be_linked_and_updated(
     template: TemplateRepo, shell: Shell, tmp_path: Path, cookiecutter_config: Path
 ) -> None:
-    """`cruft link` with the answers the project recorded in .cookiecutter.json (docs/keeping-up.md): the link
+    """`cruft link` with the answers the project recorded in .bake-answers.json (docs/keeping-up.md): the link
     reproduces the bake exactly (`cruft diff` is empty), and the next release updates it cleanly."""
     answers = {"project_name": "Linked Desk", "project_slug": SLUG, "port": "8080", "include_dockerfile": False}
     project = bake_into(tmp_path / "plain", cookiecutter_config, template.path, **answers)
     shell.git(project, "init", "-q", "-b", "main")
     shell.commit_all(project, "baked with cookiecutter")
-    recorded = (project / ".cookiecutter.json").read_text(encoding="utf-8")
+    recorded = (project / ".bake-answers.json").read_text(encoding="utf-8")
     cruft(shell, "link", template.path, "--project-dir", project, "--checkout", template.under_test, "--no-input",
           "--config-file", cookiecutter_config, "--extra-context", recorded, cwd=project)  # fmt: skip
     cruft(shell, "diff", "--project-dir", project, "--exit-code", cwd=project)
