@@ -63,8 +63,8 @@ def create_app(
 
     # What the service does differently for one kind of client: the first adapter that recognises a request wins.
     adapters = [*client_adapters, OpenWebUI(settings)]
-    app_services = Services(settings, Registry(), adapters)
-    app_services.api_keys = [(key.encode(), name) for key, name in parse_api_keys(settings.api_keys or "").items()]
+    api_keys = [(key.encode(), name) for key, name in parse_api_keys(settings.api_keys or "").items()]
+    app_services = Services(settings, Registry(), adapters, api_keys=api_keys)
 
     app = Quart(__name__)
     app.extensions["services"] = app_services
