@@ -25,6 +25,8 @@ from ..parsing.request_body import (
 )
 from ..parsing.who_is_asking import remember_request
 from ..runs.background import BackgroundRuns
+from ..runs.compaction import expand_compactions
+from ..runs.context_window import fit_context
 from ..runs.conversation_turns import Turn, start_turn
 from ..services import services
 from ..state import StateStore, StoredResponse
@@ -132,7 +134,7 @@ async def create_response() -> Response:
     input_items = normalise_input(body.get("input"), settings.max_input_items)
     validate_fields(body)
     wants_stream = optional_bool(body, "stream")
-    input_items = await resolve_item_references(input_items)
+    input_items = await expand_compactions(await resolve_item_references(input_items))
     in_background = optional_bool(body, "background")
     if in_background and body.get("store") is False:
         raise OpenAIError(400, "A background response must be stored: 'background' needs 'store' true.", param="store")
@@ -156,6 +158,7 @@ async def create_response() -> Response:
     registry = app_services.registry
     wrapper, method_name = registry.find(model, "responses")
     note_model(wrapper.model_id)
+    input_items = fit_context(wrapper, input_items, body)
 
     remember_request("responses", request.headers.items(), body, g.get("api_key_name"))  # the run inherits it
     if in_background:
