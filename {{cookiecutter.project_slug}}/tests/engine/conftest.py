@@ -20,6 +20,7 @@ import os
 import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import pytest_asyncio
@@ -38,6 +39,7 @@ from upstream import ScriptedUpstream  # noqa: E402
 # Imported by name so the import block sorts the same whatever the package is called.
 create_app = importlib.import_module(f"{PACKAGE}.engine.app").create_app
 Settings = importlib.import_module(f"{PACKAGE}.engine.settings").Settings
+state = importlib.import_module(f"{PACKAGE}.engine.state")
 
 SERVICE_FIXTURES = ("service", "offline_service", "test_service", "real_model_service", "llama_server")
 
@@ -132,6 +134,33 @@ def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
     server = RedisServer(tmp_path / "redis", persist=True).start()
     yield server
     server.close()
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+def open_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
+    """A function making a state store of the engine with the given limits (a fresh database each test)."""
+    redis_server = RedisServer(tmp_path / "redis").start() if request.param == "redis" else None
+    url = redis_server.url if redis_server is not None else None
+
+    def make(
+        max_count: int = 100, max_bytes: int = 10_000_000, ttl_seconds: int = 3600, conversations: Any = None
+    ) -> Any:
+        limits = state.ResponseLimits(max_count, max_bytes, ttl_seconds)
+        return state.open_state_store(
+            url, tmp_path / "data", limits, conversations or state.ConversationLimits(100, 10**7, 50, 10**6, 3600)
+        )
+
+    make.redis_url = url  # type: ignore[attr-defined]  # for index_entries
+    yield make
+    if redis_server is not None:
+        redis_server.close()
+
+
+@pytest.fixture
+async def store(open_store: Any) -> AsyncIterator[Any]:
+    opened = open_store()
+    yield opened
+    await opened.close()
 
 
 @pytest.fixture(scope="session")

@@ -21,20 +21,29 @@ from upstream import ScriptedUpstream
 CODEX_TIMEOUT = 120
 
 
-def run_codex(service: ServiceProcess, model: str, prompt: str, home: Path) -> subprocess.CompletedProcess[str]:
+def run_codex(
+    service: ServiceProcess, model: str, prompt: str, home: Path, settings: str = "", *, as_openai: bool = False
+) -> subprocess.CompletedProcess[str]:
+    """`codex exec` with the service as its provider; `settings`: more top-level lines of Codex's config.toml.
+
+    `as_openai`: the service in place of OpenAI's own provider (`openai_base_url`), where Codex uses what only
+    OpenAI serves, such as its remote compaction.
+    """
     codex = os.environ.get("CODEX_BIN")
     if not codex:
         pytest.skip("CODEX_BIN is not set (path to the codex binary from npm @openai/codex)")
     home.mkdir()
-    (home / "config.toml").write_text(
-        f'model = "{model}"\n'
-        'model_provider = "service"\n'
+    provider = (
+        f'openai_base_url = "{service.base_url}/v1"\n'
+        if as_openai
+        else 'model_provider = "service"\n'
         "[model_providers.service]\n"
         'name = "Haystack service"\n'
         f'base_url = "{service.base_url}/v1"\n'
         'wire_api = "responses"\n'
         'env_key = "SERVICE_API_KEY"\n'
     )
+    (home / "config.toml").write_text(settings + f'model = "{model}"\n' + provider)
     workdir = home.parent / "work"
     workdir.mkdir()
     env = {
@@ -42,6 +51,7 @@ def run_codex(service: ServiceProcess, model: str, prompt: str, home: Path) -> s
         "HOME": str(home.parent),
         "CODEX_HOME": str(home),
         "SERVICE_API_KEY": "unused",
+        "OPENAI_API_KEY": "unused",
         "NO_PROXY": "*",
     }
     return subprocess.run(
@@ -100,3 +110,52 @@ def test_codex_runs_its_own_tool_through_the_passthrough_model(
     tool_results = [m for m in second["messages"] if m["role"] == "tool"]
     assert [m["tool_call_id"] for m in tool_results] == ["call_exec"]
     assert "codex-ran-this-42" in tool_results[0]["content"], "the LLM sees the output of the command Codex ran"
+
+
+def test_codex_compacts_a_long_session_and_goes_on(
+    service: ServiceProcess, upstream: ScriptedUpstream, tmp_path: Path
+) -> None:
+    """A session past Codex's auto-compact limit (set low here) is compacted in the middle of the turn, then goes on
+    from the summary. With a provider of its own, as here, Codex 0.169 compacts by itself: one ordinary Responses
+    request asking for a checkpoint summary, then the history replaced by it (it calls no `/responses/compact`;
+    docs/responses.md#compaction says what it does with OpenAI's own provider)."""
+    command = {"cmd": "echo step-one"}
+    call = {"id": "call_one", "name": "exec_command", "arguments": json.dumps(command)}
+    upstream.script(text="", tool_calls=[call], usage=(200_000, 10))  # far past the limit below
+    upstream.script(text="CHECKPOINT: echo step-one ran; only the answer is left.")
+    upstream.script(text="Finished after the checkpoint.")
+    settings = "model_auto_compact_token_limit = 1000\n"
+    result = run_codex(service, "llm", "Run echo step-one, then say you are done", tmp_path / "codex", settings)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Finished after the checkpoint." in result.stdout, (result.stdout, result.stderr[-3000:])
+    assert len(upstream.requests) == 3, [r["messages"][-1] for r in upstream.requests]
+    _, compaction, after = upstream.requests
+    assert "COMPACTION" in compaction["messages"][-1]["content"], "Codex asked for its checkpoint summary"
+    assert any(m["role"] == "tool" and "step-one" in m["content"] for m in compaction["messages"])
+    texts = [m["content"] for m in after["messages"] if isinstance(m.get("content"), str)]
+    assert any("CHECKPOINT: echo step-one ran" in text for text in texts), "the next request starts from the summary"
+    assert not any(m["role"] == "tool" for m in after["messages"]), "the tool step was compacted away"
+
+
+def test_codex_as_openai_compacts_remotely_and_goes_on(
+    service: ServiceProcess, upstream: ScriptedUpstream, tmp_path: Path
+) -> None:
+    """With the service in place of OpenAI's provider, Codex compacts remotely: a streamed `/v1/responses` whose
+    last input item is a `compaction_trigger`, answered with exactly one `compaction` item. It sends that item back
+    on the next request, where the service puts the stored summary in its place."""
+    command = {"cmd": "echo step-one"}
+    call = {"id": "call_one", "name": "exec_command", "arguments": json.dumps(command)}
+    upstream.script(text="", tool_calls=[call], usage=(200_000, 10))  # far past the limit below
+    upstream.script(text="CHECKPOINT: echo step-one ran; only the answer is left.")
+    upstream.script(text="Finished after the remote checkpoint.")
+    settings = "model_auto_compact_token_limit = 1000\n"
+    prompt = "Run echo step-one, then say you are done"
+    result = run_codex(service, "llm", prompt, tmp_path / "codex", settings, as_openai=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Finished after the remote checkpoint." in result.stdout, (result.stdout, result.stderr[-3000:])
+    assert len(upstream.requests) == 3, [r["messages"][-1] for r in upstream.requests]
+    _, summary, after = upstream.requests
+    assert any(m["role"] == "tool" and "step-one" in m["content"] for m in summary["messages"]), "summarised"
+    texts = [m["content"] for m in after["messages"] if isinstance(m.get("content"), str)]
+    assert any("CHECKPOINT: echo step-one ran" in text for text in texts), "the summary, expanded from the store"
+    assert not any(m["role"] == "tool" for m in after["messages"]), "the tool step was compacted away"

@@ -234,11 +234,12 @@ def test_unknown_stored_response(service: ServiceProcess) -> None:
         assert_error(http.delete("/v1/responses/resp_missing"), 404, param="response_id")
 
 
-def test_compaction_is_not_served(service: ServiceProcess) -> None:
-    """A clear 404 the SDK raises as NotFoundError, not the 405 of the `/v1/responses/<id>` route it resembles."""
-    with pytest.raises(openai.NotFoundError) as raised:
-        service.client().responses.compact(model="llm", input="A long conversation")
-    assert "compact" in raised.value.message
+def test_compaction_has_its_own_route(service: ServiceProcess) -> None:
+    """`/v1/responses/compact` is served (test_compaction.py), not taken for a stored response's id by the routes of
+    `/v1/responses/<id>`: a body without `model` is its 400 (not the 405 of a POST to a stored response's id)."""
+    with service.http() as http:
+        assert_error(http.post("/v1/responses/compact", json={"input": "A long conversation"}), 400, param="model")
+        assert_error(http.post("/responses/compact", json={"input": "A long conversation"}), 400, param="model")
 
 
 def test_schemas_of_a_completed_response(service: ServiceProcess, upstream: ScriptedUpstream) -> None:

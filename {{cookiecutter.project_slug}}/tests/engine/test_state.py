@@ -15,7 +15,7 @@ import secrets
 import sqlite3
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -279,14 +279,9 @@ def test_sigkill_mid_write_leaves_whole_records(tmp_path: Path, replicas: list[S
 
     database = sqlite3.connect(tmp_path / "data" / "state.db")
     assert database.execute("PRAGMA integrity_check").fetchone() == ("ok",)
-    indexed = dict(database.execute("SELECT item_id, response_seq FROM response_items").fetchall())
-    for seq, record in database.execute("SELECT seq, record FROM responses"):
-        response = json.loads(record)["response"]
-        assert response["status"] == "completed"  # whole, not cut
-        assert {item["id"]: indexed.get(item["id"]) for item in response["output"]} == {
-            item["id"]: seq for item in response["output"]
-        }, "a response is saved with its item index, or not at all"
-    assert database.execute("PRAGMA foreign_key_check").fetchall() == [], "no index entry outlives its response"
+    for (record,) in database.execute("SELECT record FROM responses"):
+        assert json.loads(record)["status"] == "completed"  # whole, not cut
+    assert_items_held(database)
     database.close()
 
     restarted = ServiceProcess("after_kill", tmp_path / "after", env)
@@ -299,6 +294,22 @@ def test_sigkill_mid_write_leaves_whole_records(tmp_path: Path, replicas: list[S
     for file in listed:  # listed means readable, with every byte
         number = int(file.filename.removeprefix("kill-").removesuffix(".bin"))
         assert client.files.content(file.id).read() == payload(number), file
+
+
+def assert_items_held(database: sqlite3.Connection) -> None:
+    """Every item a response or conversation lists is there, held exactly by those that list it, and no other is."""
+    listed: dict[int, list[int]] = {}  # key -> [responses, conversations]
+    for input_keys, output_keys in database.execute("SELECT input_keys, output_keys FROM responses"):
+        for key in set(json.loads(input_keys)) | set(json.loads(output_keys)):
+            listed.setdefault(key, [0, 0])[0] += 1
+    for (key,) in database.execute("SELECT item_key FROM conversation_items"):
+        listed.setdefault(key, [0, 0])[1] += 1
+    holds = {
+        key: [responses, conversations]
+        for key, responses, conversations in database.execute("SELECT key, responses, conversations FROM item_holds")
+    }
+    assert holds == listed, "a response is saved with its items and holds, or not at all"
+    assert {key for (key,) in database.execute("SELECT key FROM items")} == set(listed), "no item outlives its holders"
 
 
 def payload(number: int) -> bytes:
@@ -386,31 +397,6 @@ def test_files_from_before_the_state_store_are_imported(tmp_path: Path, replicas
 state = importlib.import_module(f"{PACKAGE}.engine.state")
 sqlite_store = importlib.import_module(f"{PACKAGE}.engine.state.sqlite")
 migrate = importlib.import_module(f"{PACKAGE}.engine.state.migrate")
-
-
-@pytest.fixture(params=["sqlite", "redis"])
-def open_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
-    """A function making a store of the engine with the given limits (a fresh database each test)."""
-    redis_server = RedisServer(tmp_path / "redis").start() if request.param == "redis" else None
-    url = redis_server.url if redis_server is not None else None
-
-    def make(
-        max_count: int = 100, max_bytes: int = 10_000_000, ttl_seconds: int = 3600, conversations: Any = None
-    ) -> Any:
-        limits = state.ResponseLimits(max_count, max_bytes, ttl_seconds)
-        return state.open_state_store(url, tmp_path / "data", limits, conversations or conversation_limits())
-
-    make.redis_url = url  # type: ignore[attr-defined]  # for index_entries
-    yield make
-    if redis_server is not None:
-        redis_server.close()
-
-
-@pytest.fixture
-async def store(open_store: Any) -> AsyncIterator[Any]:
-    opened = open_store()
-    yield opened
-    await opened.close()
 
 
 def stored_response(number: int, padding: int = 0, carried: tuple[dict[str, Any], ...] = ()) -> Any:
@@ -542,14 +528,17 @@ async def test_items_go_with_their_response(open_store: Any) -> None:
 
 
 async def index_entries(store: Any, redis_url: str | None) -> int:
-    """What the item index holds: SQLite's rows; Redis's item keys and per-response lists."""
+    """What the store keeps of items: SQLite's item and hold rows; Redis's `state:item*` keys and hash fields."""
     if store.engine == "sqlite":
         with contextlib.closing(sqlite3.connect(store.path)) as database:
-            return database.execute("SELECT count(*) FROM response_items").fetchone()[0]
+            query = "SELECT (SELECT count(*) FROM items) + (SELECT count(*) FROM item_holds)"
+            return database.execute(query).fetchone()[0]
     client = redis.asyncio.Redis.from_url(redis_url)
     try:
-        item_keys = [key async for key in client.scan_iter(match="state:item:*")]
-        return len(item_keys) + await client.hlen("state:response_items")
+        entries = 0
+        async for key in client.scan_iter(match="state:item*"):
+            entries += await client.hlen(key) if await client.type(key) == b"hash" else 1
+        return entries
     finally:
         await client.aclose()
 

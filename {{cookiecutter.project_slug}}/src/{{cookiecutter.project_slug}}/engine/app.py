@@ -27,7 +27,7 @@ from .observability import metrics
 from .observability.log_format import configure_logging
 from .observability.request_tracking import TrackRequests, note_route
 from .observability.tracing import start_tracing
-from .routes import chat, conversations, files, health, models, responses, status
+from .routes import chat, compaction, conversations, files, health, models, responses, status
 from .routes import metrics as metrics_route
 from .runs.background import BackgroundRuns, BackgroundSettings
 from .runs.conversation_turns import end_background_turn
@@ -155,7 +155,14 @@ def create_app(
 
 def register_routes(app: Quart, settings: Settings) -> None:
     """The OpenAI APIs at `/v1/...` and, for clients configured without the prefix, at `/...`; the rest once."""
-    openai_apis = [models.blueprint, chat.blueprint, responses.blueprint, conversations.blueprint, files.blueprint]
+    openai_apis = [
+        models.blueprint,
+        chat.blueprint,
+        responses.blueprint,
+        compaction.blueprint,
+        conversations.blueprint,
+        files.blueprint,
+    ]
     for blueprint in openai_apis:
         app.register_blueprint(blueprint, url_prefix="/v1")
         app.register_blueprint(blueprint, name=f"{blueprint.name}_unversioned")

@@ -29,6 +29,7 @@ ENV_NAMES = {
     "first_output_timeout_seconds": "FIRST_OUTPUT_TIMEOUT_SECONDS",
     "run_timeout_seconds": "RUN_TIMEOUT_SECONDS",
     "max_input_items": "MAX_INPUT_ITEMS",
+    "context_window": "CONTEXT_WINDOW",
     "shutdown_grace_seconds": "SHUTDOWN_GRACE_SECONDS",
     "wrappers_package": "WRAPPERS_PACKAGE",
     "responses_store_size": "RESPONSES_STORE_SIZE",
@@ -94,6 +95,9 @@ class Settings(BaseModel):
     run_timeout_seconds: float = Field(300.0, ge=0)
     # Chat messages (or Responses input items), content parts included, one request may carry; more get a 400.
     max_input_items: int = Field(4096, ge=1)
+    # Tokens a Responses input may take (estimated) for a wrapper that declares no `context_window` of its own; a
+    # longer one is truncated (`truncation: "auto"`) or refused with a 400. Unset: no limit (runs/context_window.py).
+    context_window: int | None = Field(None, ge=1)
     # After SIGTERM, runs still going after this many seconds end with a retryable error instead of being cut off
     # mid-stream; keep it below hypercorn.toml's `graceful_timeout`.
     shutdown_grace_seconds: float = Field(8.0, ge=0)

@@ -6,6 +6,7 @@ replays and follows its events from any replica.
 Part of the engine: the template's code, updated by `cruft update`; not edited by hand.
 """
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 from quart import Blueprint, Response, g, jsonify, request
@@ -25,11 +26,12 @@ from ..parsing.request_body import (
 )
 from ..parsing.who_is_asking import remember_request
 from ..runs.background import BackgroundRuns
-from ..runs.compaction import expand_compactions
+from ..runs.compaction import expand_compactions, stored_compaction
 from ..runs.context_window import fit_context
 from ..runs.conversation_turns import Turn, start_turn
+from ..runs.registry import LoadedWrapper
 from ..services import services
-from ..state import StateStore, StoredResponse
+from ..state import History, StateStore, StoredResponse
 from ..wire import json_response
 from ..wire.responses import ResponseEncoder, response_object
 from ..wire.sse import error_response, sse_response, stream_response
@@ -132,6 +134,9 @@ async def create_response() -> Response:
     settings = app_services.settings
     model = require_string(body, "model")
     input_items = normalise_input(body.get("input"), settings.max_input_items)
+    compacting = bool(input_items) and input_items[-1]["type"] == "compaction_trigger"
+    if compacting:  # Codex's remote compaction: the answer is one `compaction` item for the whole conversation
+        input_items = input_items[:-1]
     validate_fields(body)
     wants_stream = optional_bool(body, "stream")
     input_items = await expand_compactions(await resolve_item_references(input_items))
@@ -140,8 +145,10 @@ async def create_response() -> Response:
         raise OpenAIError(400, "A background response must be stored: 'background' needs 'store' true.", param="store")
     turn = await start_turn(body, input_items)  # with `conversation`: its items come first, the new ones after
     previous_id = body.get("previous_response_id")
+    history: History | None = None  # which of the input items the store holds already
     if turn is not None:
         input_items = turn.input_items
+        history = History("conversation", turn.conversation_id, len(turn.history))
     elif previous_id is not None:
         previous = await state().get_response(previous_id) if isinstance(previous_id, str) else None
         if previous is None and isinstance(previous_id, str) and await state().get_run(previous_id) is not None:
@@ -155,14 +162,19 @@ async def create_response() -> Response:
                 code="previous_response_not_found",
             )
         input_items = [*previous.input_items, *previous.response["output"], *input_items]
+        history = History("response", previous_id, len(previous.input_items) + len(previous.response["output"]))
     registry = app_services.registry
     wrapper, method_name = registry.find(model, "responses")
     note_model(wrapper.model_id)
-    input_items = fit_context(wrapper, input_items, body)
+    fitted = fit_context(wrapper, input_items, body)
+    if fitted is not input_items:  # turns were dropped: the first items are no longer the history's
+        input_items, history = fitted, None
 
     remember_request("responses", request.headers.items(), body, g.get("api_key_name"))  # the run inherits it
+    if compacting:
+        return await answer_compaction(wrapper, method_name, model, input_items, body, wants_stream)
     if in_background:
-        return await start_in_background(model, input_items, body, wants_stream, turn)
+        return await start_in_background(model, input_items, body, wants_stream, turn, history)
     runner = app_services.runner
     method = getattr(wrapper.instance, method_name)
     encoder = ResponseEncoder(response_object(model, body), emit=wants_stream)
@@ -175,7 +187,7 @@ async def create_response() -> Response:
         if turn is not None:
             await turn.append(encoder.response)
         if stored:
-            await store.save_response(encoder.response["id"], StoredResponse(encoder.response, input_items))
+            await store.save_response(encoder.response["id"], StoredResponse(encoder.response, input_items, history))
 
     on_finish = save if stored or turn is not None else None
     if not wants_stream:
@@ -190,22 +202,43 @@ async def create_response() -> Response:
     return await stream_response(stream, encoder, settings.keepalive_seconds, on_finish)
 
 
+async def answer_compaction(
+    wrapper: LoadedWrapper,
+    method_name: str,
+    model: str,
+    input_items: list[dict[str, Any]],
+    body: dict[str, Any],
+    wants_stream: bool,
+) -> Response:
+    """A response whose only output is the conversation's `compaction` item (its summary stored first, as
+    `/v1/responses/compact` does); streamed as one piece once the summary is written."""
+    encoder = ResponseEncoder(response_object(model, body), emit=wants_stream)
+    item, usage = await stored_compaction(wrapper, method_name, model, input_items, body, encoder.response["id"])
+    text = encoder.start() + encoder.add_item(item) + encoder.encode([usage] if usage else []) + encoder.finish()
+    if not wants_stream:
+        return json_response(encoder.response)
+
+    async def whole() -> AsyncIterator[str]:
+        yield text
+
+    return sse_response(whole())
+
+
 async def start_in_background(
-    model: str, input_items: list[dict[str, Any]], body: dict[str, Any], wants_stream: bool, turn: Turn | None
+    model: str,
+    input_items: list[dict[str, Any]],
+    body: dict[str, Any],
+    wants_stream: bool,
+    turn: Turn | None,
+    history: History | None,
 ) -> Response:
     """Record the run and start it; answer with the response as it stands (`queued`), or follow its events."""
     response = response_object(model, body)
-    await background_runs().start(response, model, input_items, body, None if turn is None else turn.record())
+    conversation = None if turn is None else turn.record()
+    await background_runs().start(response, model, input_items, body, conversation, history)
     if not wants_stream:
         return json_response(response)
     return sse_response(background_runs().follow(response["id"], -1))
-
-
-@blueprint.post("/responses/compact")
-async def compact_response() -> Response:
-    """Not served: a compaction is a summary only the model that wrote it reads back (docs/responses.md)."""
-    message = "This service does not compact conversations: send the whole input, or use previous_response_id."
-    raise OpenAIError(404, message, code="unknown_url")
 
 
 @blueprint.get("/responses/<response_id>")

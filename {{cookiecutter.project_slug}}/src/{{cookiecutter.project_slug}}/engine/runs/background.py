@@ -20,11 +20,11 @@ import logging
 import os
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from ..http.errors import OpenAIError
-from ..state import BackgroundRun, LoggedEvent, StateStore, StoredResponse, StoreUnavailable
+from ..state import BackgroundRun, History, LoggedEvent, StateStore, StoredResponse, StoreUnavailable
 from ..wire.ids import new_id
 from ..wire.responses import ResponseEncoder
 from ..wire.sse import PING, as_stream_error
@@ -41,6 +41,12 @@ RENEW_EVERY_SECONDS = 1.0  # at most; a lease of L seconds is renewed every L/3 
 MethodFor = Callable[[str], Callable[..., Any]]  # the wrapper method serving a model's Responses API
 # What a run's end adds elsewhere (its conversation's items), from its request and final response; may refuse.
 EndTurn = Callable[[dict[str, Any], dict[str, Any]], Awaitable[None]]
+
+
+def stored_response(run: BackgroundRun, response: dict[str, Any]) -> StoredResponse:
+    """The run's final response with its input, and which of those items the store held when it started."""
+    history = run.request.get("history")
+    return StoredResponse(response, run.request["input_items"], History(**history) if history else None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,12 +112,15 @@ class BackgroundRuns:
         input_items: list[dict[str, Any]],
         body: dict[str, Any],
         conversation: dict[str, Any] | None,
+        history: History | None = None,
     ) -> None:
         """Record the run (status `queued`) and start it; returns once the store has it. `conversation`: the turn
-        it is in (`Turn.record`), added to when it ends."""
+        it is in (`Turn.record`), added to when it ends; `history`: which input items the store holds already."""
         response["background"] = True
         response["status"] = "queued"
         request = {"model": model, "input_items": input_items, "body": body, "conversation": conversation}
+        if history is not None:
+            request["history"] = asdict(history)
         run = BackgroundRun(response, request, self.owner)
         await self._store.create_run(run, self._settings.lease_seconds)
         self._begin(run, ResponseEncoder(response, keep_events=True))
@@ -215,9 +224,7 @@ class BackgroundRuns:
                     encoder.encode([as_stream_error(refusal)])
                     final += encoder.take_events()
             # Stored before its last event is heard, so that a client that hears it finds the response.
-            if not await self._write(
-                self._store.finish_run, run, StoredResponse(encoder.response, run.request["input_items"])
-            ):
+            if not await self._write(self._store.finish_run, run, stored_response(run, encoder.response)):
                 logger.warning("Background response %s was taken over by another process before it ended", run.id)
                 return
             local.add(final)
@@ -339,7 +346,7 @@ class BackgroundRuns:
             message = "The server running this response stopped before it finished; send the request again."
             encoder.encode([StreamError(message)])
         events = encoder.take_events()
-        if await self._store.finish_run(run, StoredResponse(encoder.response, run.request["input_items"])):
+        if await self._store.finish_run(run, stored_response(run, encoder.response)):
             await self._store.append_events(run.id, events)
 
     # --- shutdown ---

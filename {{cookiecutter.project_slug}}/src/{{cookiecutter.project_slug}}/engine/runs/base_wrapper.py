@@ -30,6 +30,13 @@ class BasePipelineWrapper:
     is drained into one message when the client asked for `stream: false`.
     """
 
+    context_window: int | None = None
+    """Tokens of client input your LLM can take in one call: its window, less what your pipeline adds (prompt,
+    passages) and some slack, as the service only estimates (characters / 4). A Responses input longer than
+    this, grown by `previous_response_id` or `conversation`, loses its oldest turns with `truncation: "auto"`
+    and is a 400 `context_length_exceeded` otherwise. None: the CONTEXT_WINDOW setting, and without it no
+    limit here. Set it on the class, or in `setup()` once you know the LLM (docs/writing-a-wrapper.md)."""
+
     def setup(self) -> None:
         """Called once at startup, before the first request for this model; build pipelines and load models here.
 
@@ -49,6 +56,21 @@ class BasePipelineWrapper:
         raise NotImplementedError
 
     async def run_response_async(
+        self, model: str, input_items: list[dict[str, Any]], body: dict[str, Any]
+    ) -> RunResult:
+        raise NotImplementedError
+
+    def run_compaction(self, model: str, input_items: list[dict[str, Any]], body: dict[str, Any]) -> RunResult:
+        """Optional: your summary of a long conversation, for `POST /v1/responses/compact` (or `async def
+        run_compaction_async`). Return what a run method returns; its text is the summary (reasoning and tool
+        calls are not), which stands for the conversation in later requests, after its user messages.
+
+        Without it the service asks your Responses method to summarise: the same `input_items` plus one user
+        message asking for a summary, with `body` reduced to the model and instructions (docs/responses.md).
+        """
+        raise NotImplementedError
+
+    async def run_compaction_async(
         self, model: str, input_items: list[dict[str, Any]], body: dict[str, Any]
     ) -> RunResult:
         raise NotImplementedError

@@ -16,12 +16,16 @@ What it keeps besides (`store.StateStore` lists every method):
 - Event logs, for resuming a stream: per response its SSE events with their sequence numbers, expiring with
   the response. Redis: a stream per response (`XADD`, `XREAD BLOCK` wakes a follower in any process);
   SQLite: a table (response_id, seq, event), polled while following.
-- Items by id (`get_items`, for `item_reference`): `save_response` and `finish_run` also write item id ->
-  response for the response's output items and the input items it holds that have ids, in the same write
-  (SQLite: the `response_items` table, whose foreign key cascades when the response goes; Redis:
-  `state:item:<id>` keys expiring with the response, and a hash of each response's item ids, so they go with
-  it). A lookup is one read of the index and one of the responses found. Conversation items are found by id
-  too (`find_conversation_items`).
+- Items, stored once: each distinct item (named by a digest of its JSON, `store.ItemRecord`) is kept once, under
+  an integer key; a stored response lists the keys of its input and output items in order, and a conversation's
+  positions name keys. A turn of a chain writes only what is new: the route says which input items the store
+  holds already (`store.History`: a previous response's input and output, or a conversation's items), and the
+  others are found by digest, so a client resending its history stores nothing twice. Each item counts its
+  holders (responses, conversation positions) and goes in the same write as the last of them (deleted, expired,
+  pushed out by the bounds). `get_items` (for `item_reference`) finds an item by its own id while a stored
+  response that has not expired holds it; `find_conversation_items`, while a live conversation does.
+  SQLite: `sqlite_items.py`; Redis: `redis.py`'s module docstring. A store of 0.4.0 is brought over the first
+  time it is opened, in one transaction (SQLite) or one script per record (Redis).
 
 Part of the engine: the template's code, updated by `cruft update`; not edited by hand.
 """
@@ -36,6 +40,7 @@ from .store import (
     ConversationFull,
     ConversationLimits,
     DuplicateItem,
+    History,
     LoggedEvent,
     ResponseLimits,
     StateStore,
@@ -83,6 +88,7 @@ __all__ = [
     "ConversationFull",
     "ConversationLimits",
     "DuplicateItem",
+    "History",
     "LoggedEvent",
     "ResponseLimits",
     "StateStore",

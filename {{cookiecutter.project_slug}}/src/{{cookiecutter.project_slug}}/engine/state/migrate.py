@@ -16,7 +16,7 @@ Part of the engine: the template's code, updated by `cruft update`; not edited b
 
 import argparse
 import asyncio
-import json
+import contextlib
 import sqlite3
 import sys
 import time
@@ -29,36 +29,44 @@ from . import (
     ResponseLimits,
     StoredConversation,
     StoredFile,
-    StoredResponse,
     open_state_store,
     store_limits,
 )
+from .sqlite import SQLiteStore
 
 
 async def copy_state(
     source: Path, target_url: str, limits: ResponseLimits, conversation_limits: ConversationLimits
 ) -> tuple[int, int, int]:
-    """(responses, files, conversations) copied from the SQLite file `source` into the store at `target_url`."""
-    database = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
+    """(responses, files, conversations) copied from the SQLite file `source` into the store at `target_url`.
+
+    The source is read through the SQLite store, which first brings a file of an earlier version up to date.
+    """
+    reader = SQLiteStore(source, limits, conversation_limits)
     target = open_state_store(target_url, source.parent, limits, conversation_limits)
     try:
-        responses = database.execute(
-            "SELECT id, record FROM responses WHERE expires_at > ? ORDER BY seq", (time.time(),)
-        ).fetchall()
-        for response_id, record in responses:
-            await target.save_response(response_id, StoredResponse.from_json(record))
-        files = database.execute("SELECT record FROM files ORDER BY id").fetchall()
-        for (record,) in files:
-            await target.add_file(StoredFile.from_json(record))
-        conversations = live_conversations(database)
+        await reader.ping()  # opens the file (upgrading one of an earlier version) before it is read here
+        with contextlib.closing(sqlite3.connect(f"file:{source}?mode=ro", uri=True)) as database:
+            query = "SELECT id FROM responses WHERE expires_at > ? ORDER BY seq"
+            response_ids = [response_id for (response_id,) in database.execute(query, (time.time(),))]
+            files = [
+                StoredFile.from_json(record) for (record,) in database.execute("SELECT record FROM files ORDER BY id")
+            ]
+            conversations = live_conversations(database)
+        copied = 0
+        for response_id in response_ids:
+            stored = await reader.get_response(response_id)
+            if stored is not None:  # not expired since
+                copied += await target.save_response(response_id, stored)
+        for file in files:
+            await target.add_file(file)
         for conversation_id, record in conversations:
-            query = "SELECT record FROM conversation_items WHERE conversation_id = ? ORDER BY position"
-            items = [json.loads(item) for (item,) in database.execute(query, (conversation_id,))]
-            await target.create_conversation(StoredConversation.from_json(record), items)
+            items = await reader.list_conversation_items(conversation_id, order="asc", after=None, limit=None)
+            await target.create_conversation(StoredConversation.from_json(record), items or [])
     finally:
-        database.close()
+        await reader.close()
         await target.close()
-    return len(responses), len(files), len(conversations)
+    return copied, len(files), len(conversations)
 
 
 def live_conversations(database: sqlite3.Connection) -> list[tuple[str, str]]:

@@ -2,26 +2,43 @@
 
 Keys, all under the prefix `state:` (give each service its own database, `redis://host/1`, to share a server):
 
-    state:response:<id>         a stored response with its input items (JSON), expiring with RESPONSES_TTL_SECONDS
+    state:items                 hash: item key (an integer, from the counter state:next_item) -> the item (JSON).
+                                Each distinct item is stored once (`ItemRecord`), whoever holds it: a chain of
+                                turns, or a client resending its history, writes only what is new
+    state:item_digests          hash: digest of an item's JSON -> its key (an item sent again is found by content)
+    state:item_ids              hash: item id -> the key of the newest item with that id (`item_reference`); it
+                                goes with that item, if it still names it
+    state:item_meta             hash: item key -> its digest (32 hex) and id, to drop those two entries with it
+    state:item_holds            hash: item key -> how many stored responses hold it (each once, however often it
+                                lists it);  state:item_conversation_holds: how many conversation positions do.
+                                An item goes, with its entries, in the write that drops its last hold
+    state:item_until            hash: item key -> the latest expiry (ms, Redis's clock) of a response holding it:
+                                `get_items` finds an item while a response holds it and until then, so an expired
+                                response's items are not found even before its holds are released
+    state:response:<id>         hash: record (the response, its output left out), input and output (its items' keys
+                                in order, comma-joined), expiring with RESPONSES_TTL_SECONDS
+    state:response_holds        hash: response id -> the keys it holds, each once. It does not expire: an expired
+                                response's holds are released when it is cleaned up, and the entry goes with it
     state:responses             sorted set of response ids by the time they were saved (the oldest go first)
-    state:response_sizes        hash: response id -> bytes;  state:response_bytes: their sum
-    state:item:<item id>        the id of the newest stored response holding that item (`item_reference`),
-                                expiring with it;  state:response_items: hash, response id -> its item ids (JSON)
+    state:response_sizes        hash: response id -> what its save added (its record, and the items it was first
+                                to store);  state:response_bytes: their sum
     state:file:<id>             an uploaded file's metadata (JSON)
     state:files, state:files:<purpose>   sorted sets of file ids (all scores 0, so ordered by id = by upload time)
     state:run:<id>              hash: a background run's record (JSON), owner, lease_until (ms), cancel (0/1)
     state:runs                  sorted set of running ids by lease_until: the lapsed ones are found at its start
     state:events:<id>           a response's event log: a stream whose entry ids are <sequence number + 1>-0,
                                 expiring with the response
-    state:conversation:<id>     a conversation's record (JSON)
-    state:conversation_items:<id>   hash: item id -> item (JSON); a hash, not a key per item, so that a change
-                                    renews the expiry of the conversation's two keys, not of every item
-    state:conversation_order:<id>   sorted set of its item ids by position (the order they were added in); it
-                                    does not expire but goes with the index entries, once an expired conversation is
-                                    cleaned up, so that its items' entries in the owners' hash go too
+    state:conversation:<id>     a conversation's record (JSON), expiring CONVERSATIONS_TTL_SECONDS after its last
+                                change; its other keys are read only while it is there
+    state:conversation_items:<id>   hash: item id -> item key (the items themselves are in state:items)
+    state:conversation_order:<id>   sorted set of its item ids by position (the order they were added in)
+                                    (these two do not expire: they go, with the items' holds, once an expired
+                                    conversation is cleaned up)
     state:conversations         sorted set of conversation ids by their last change (the least recent go first)
-    state:conversation_sizes    hash: conversation id -> bytes of its items;  state:conversation_bytes: their sum
+    state:conversation_sizes    hash: conversation id -> bytes of its items' JSON;  state:conversation_bytes: the sum
     state:conversation_item_owners  hash: item id -> the conversation that last added an item of that id
+    state:version               the layout's version (2: items stored once); state:upgrading: the lock a replica
+                                holds while it converts a store written by 0.4.0 (see `RedisStore._upgrade`)
 
 Each write is one Lua script or one MULTI/EXEC, so it happens whole or not at all; the scripts take the time
 from Redis, so replicas with skewed clocks agree. Lost connections are re-made at the next command, so the
@@ -30,8 +47,11 @@ service recovers by itself once Redis is back. (Not for Redis Cluster: the scrip
 Part of the engine: the template's code, updated by `cruft update`; not edited by hand.
 """
 
+import asyncio
+import hashlib
 import json
 import logging
+import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
@@ -45,6 +65,7 @@ from .store import (
     ConversationFull,
     ConversationLimits,
     DuplicateItem,
+    ItemRecord,
     LoggedEvent,
     Order,
     ResponseLimits,
@@ -53,98 +74,297 @@ from .store import (
     StoredResponse,
     StoreUnavailable,
     decode_items,
-    encode_items,
-    size_of,
+    response_record,
 )
 
 logger = logging.getLogger(__name__)
 
 PREFIX = "state:"
+RESPONSE = PREFIX + "response:"  # + id
 RESPONSES = PREFIX + "responses"
 RESPONSE_SIZES = PREFIX + "response_sizes"
 RESPONSE_BYTES = PREFIX + "response_bytes"
-RESPONSE_ITEMS = PREFIX + "response_items"
-ITEM_PREFIX = PREFIX + "item:"
+RESPONSE_HOLDS = PREFIX + "response_holds"
+ITEMS = PREFIX + "items"
+ITEM_NEXT = PREFIX + "next_item"
+ITEM_DIGESTS = PREFIX + "item_digests"
+ITEM_IDS = PREFIX + "item_ids"
+ITEM_META = PREFIX + "item_meta"
+ITEM_HOLDS = PREFIX + "item_holds"
+ITEM_CONVERSATION_HOLDS = PREFIX + "item_conversation_holds"
+ITEM_UNTIL = PREFIX + "item_until"
+EVENTS = PREFIX + "events:"  # + id
 FILES = PREFIX + "files"
+RUN = PREFIX + "run:"  # + id
 RUNS = PREFIX + "runs"
 CONVERSATION = PREFIX + "conversation"  # + ":<id>", "_items:<id>", "_order:<id>"
-CONVERSATION_INDEX = [
-    PREFIX + "conversations",
-    PREFIX + "conversation_sizes",
-    PREFIX + "conversation_bytes",
-    PREFIX + "conversation_item_owners",
-]
+CONVERSATIONS = PREFIX + "conversations"
+CONVERSATION_SIZES = PREFIX + "conversation_sizes"
+CONVERSATION_BYTES = PREFIX + "conversation_bytes"
+CONVERSATION_ITEM_OWNERS = PREFIX + "conversation_item_owners"
+VERSION = PREFIX + "version"
+UPGRADING = PREFIX + "upgrading"
+LAYOUT_VERSION = b"2"  # 0.4.0 had none: each response kept its whole conversation, each conversation its items' JSON
+# What 0.4.0 wrote besides, which the upgrade removes: item id -> the response holding it; response id -> its ids.
+ITEM_0_4 = PREFIX + "item:"
+RESPONSE_ITEMS_0_4 = PREFIX + "response_items"
+
 CONNECT_TIMEOUT = 2.0  # seconds: a request that needs an unreachable store gets its 503 this soon
 COMMAND_TIMEOUT = 5.0
 EXPIRED_PER_WRITE = 100  # expired responses cleaned from the indexes by one save, so no save takes long
 EVENTS_PER_READ = 1000
+UPGRADE_LOCK_MS = 30_000  # the converting replica renews it as it goes; if it dies, another takes over after this
+UPGRADE_WAIT = 10.0  # seconds a request waits for another replica's upgrade before its 503
+UPGRADE_BATCH = 100  # records converted between two renewals of the lock
 
-# A response's key goes, its event log (unless kept), its entries in the indexes, and the keys of its items that
-# still name it. (The item index's keys are named here, not passed: the scripts already name keys they compute, so
-# Redis Cluster is out anyway.)
-FORGET = f"""
-local response_items, item_prefix, events_prefix = '{RESPONSE_ITEMS}', '{ITEM_PREFIX}', '{PREFIX}events:'
-local function forget(id, keep_log)
-    redis.call('DEL', ARGV[1] .. id)
-    if not keep_log then redis.call('DEL', events_prefix .. id) end
-    redis.call('ZREM', KEYS[1], id)
-    local size = redis.call('HGET', KEYS[2], id)
-    if size then
-        redis.call('DECRBY', KEYS[3], size)
-        redis.call('HDEL', KEYS[2], id)
+# Every script starts with the names of the keys it may touch (computed, not passed: Redis Cluster is out anyway).
+NAMES = f"""
+local RESPONSE, RESPONSES, RESPONSE_SIZES = '{RESPONSE}', '{RESPONSES}', '{RESPONSE_SIZES}'
+local RESPONSE_BYTES, RESPONSE_HOLDS, EVENTS, RUN, RUNS = '{RESPONSE_BYTES}', '{RESPONSE_HOLDS}', '{EVENTS}', '{RUN}', '{RUNS}'
+local ITEMS, ITEM_NEXT, ITEM_DIGESTS, ITEM_IDS = '{ITEMS}', '{ITEM_NEXT}', '{ITEM_DIGESTS}', '{ITEM_IDS}'
+local ITEM_META, ITEM_HOLDS, ITEM_UNTIL = '{ITEM_META}', '{ITEM_HOLDS}', '{ITEM_UNTIL}'
+local ITEM_CONVERSATION_HOLDS = '{ITEM_CONVERSATION_HOLDS}'
+local CONVERSATION, CONVERSATIONS, CONVERSATION_SIZES = '{CONVERSATION}', '{CONVERSATIONS}', '{CONVERSATION_SIZES}'
+local CONVERSATION_BYTES, CONVERSATION_ITEM_OWNERS = '{CONVERSATION_BYTES}', '{CONVERSATION_ITEM_OWNERS}'
+local ITEM_0_4, RESPONSE_ITEMS_0_4 = '{ITEM_0_4}', '{RESPONSE_ITEMS_0_4}'
+"""
+# Items stored once, and their holds. An item key is a decimal string throughout; key lists are comma-joined.
+ITEM_FUNCTIONS = """
+local function now_ms()
+    local time = redis.call('TIME')
+    return time[1] * 1000 + math.floor(time[2] / 1000)
+end
+local function split(joined)
+    local keys = {}
+    if joined then
+        for key in string.gmatch(joined, '%d+') do keys[#keys + 1] = key end
     end
-    local items = redis.call('HGET', response_items, id)
-    if items then
-        for _, item in ipairs(cjson.decode(items)) do
-            if redis.call('GET', item_prefix .. item) == id then redis.call('DEL', item_prefix .. item) end
+    return keys
+end
+local function distinct(keys)
+    local seen, once = {}, {}
+    for _, key in ipairs(keys) do
+        if not seen[key] then
+            seen[key] = true
+            once[#once + 1] = key
         end
-        redis.call('HDEL', response_items, id)
+    end
+    return once
+end
+local function hmget(hash, fields)  -- any number of fields: unpack takes a few thousand values at most
+    local values = {}
+    for start = 1, #fields, 1000 do
+        local part = redis.call('HMGET', hash, unpack(fields, start, math.min(start + 999, #fields)))
+        for i = 1, #part do values[#values + 1] = part[i] end
+    end
+    return values
+end
+local function joined_items(keys)  -- the items' JSON in order, joined by commas: one reply, parsed in one go
+    local records = {}
+    for _, record in ipairs(hmget(ITEMS, keys)) do
+        if record then records[#records + 1] = record end
+    end
+    return table.concat(records, ',')
+end
+local function store_item(digest, item_id, record)  -- its key, and the bytes written (0: it was there)
+    local key = redis.call('HGET', ITEM_DIGESTS, digest)
+    if key then
+        if item_id ~= '' then redis.call('HSETNX', ITEM_IDS, item_id, key) end
+        return key, 0
+    end
+    key = tostring(redis.call('INCR', ITEM_NEXT))
+    redis.call('HSET', ITEMS, key, record)
+    redis.call('HSET', ITEM_META, key, digest .. item_id)
+    redis.call('HSET', ITEM_DIGESTS, digest, key)
+    if item_id ~= '' then redis.call('HSET', ITEM_IDS, item_id, key) end  -- the newest of an id answers
+    return key, #record
+end
+local function new_bytes(first, last, step)  -- what storing the items of ARGV[first..last] would write
+    local seen, bytes = {}, 0
+    for i = first, last, step do
+        if not seen[ARGV[i]] and redis.call('HEXISTS', ITEM_DIGESTS, ARGV[i]) == 0 then
+            bytes = bytes + #ARGV[i + 2]
+        end
+        seen[ARGV[i]] = true
+    end
+    return bytes
+end
+local function hold(holds, keys)
+    for _, key in ipairs(keys) do redis.call('HINCRBY', holds, key, 1) end
+end
+local function release(holds, keys)  -- one hold less on each; an item no longer held goes, with its entries
+    for _, key in ipairs(keys) do
+        if redis.call('HINCRBY', holds, key, -1) <= 0 then
+            redis.call('HDEL', holds, key)
+            if redis.call('HEXISTS', ITEM_HOLDS, key) == 0 and redis.call('HEXISTS', ITEM_CONVERSATION_HOLDS, key) == 0 then
+                local meta = redis.call('HGET', ITEM_META, key)
+                if meta then
+                    local digest, item_id = string.sub(meta, 1, 32), string.sub(meta, 33)
+                    if redis.call('HGET', ITEM_DIGESTS, digest) == key then redis.call('HDEL', ITEM_DIGESTS, digest) end
+                    if item_id ~= '' and redis.call('HGET', ITEM_IDS, item_id) == key then
+                        redis.call('HDEL', ITEM_IDS, item_id)
+                    end
+                end
+                redis.call('HDEL', ITEMS, key)
+                redis.call('HDEL', ITEM_META, key)
+                redis.call('HDEL', ITEM_UNTIL, key)
+            end
+        end
     end
 end
-"""
-# KEYS: responses, sizes, bytes. ARGV: key prefix, id, record, ttl ms, max count, max bytes, expired per write,
-# the ids of its items (a JSON array).
-SAVE = """
-local time = redis.call('TIME')
-local now = time[1] * 1000 + math.floor(time[2] / 1000)
-local expired = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[4]), 'LIMIT', 0, ARGV[7])
-for _, id in ipairs(expired) do forget(id) end
-forget(ARGV[2], true)  -- saved again: counted once (a background response's event log stays with it)
-redis.call('SET', ARGV[1] .. ARGV[2], ARGV[3], 'PX', ARGV[4])
-redis.call('ZADD', KEYS[1], now, ARGV[2])
-redis.call('HSET', KEYS[2], ARGV[2], #ARGV[3])
-local items = cjson.decode(ARGV[8])
-for _, item in ipairs(items) do redis.call('SET', item_prefix .. item, ARGV[2], 'PX', ARGV[4]) end
-if #items > 0 then redis.call('HSET', response_items, ARGV[2], ARGV[8]) end
-local bytes = redis.call('INCRBY', KEYS[3], #ARGV[3])
-while redis.call('ZCARD', KEYS[1]) > tonumber(ARGV[5]) or bytes > tonumber(ARGV[6]) do
-    local oldest = redis.call('ZRANGE', KEYS[1], 0, 0)[1]
-    if not oldest then break end
-    forget(oldest)
-    bytes = tonumber(redis.call('GET', KEYS[3]))
+local function conversation_keys_of(id)
+    return CONVERSATION .. ':' .. id, CONVERSATION .. '_items:' .. id, CONVERSATION .. '_order:' .. id
+end
+local function history_of_conversation(id, length, ids_sha1)  -- its first `length` item keys, if its first ids
+    local record, items, order = conversation_keys_of(id)        -- are those the caller saw (by their SHA-1)
+    if redis.call('EXISTS', record) == 0 then return nil end
+    local ids = redis.call('ZRANGE', order, 0, length - 1)
+    if #ids ~= length or redis.sha1hex(table.concat(ids, '\\n')) ~= ids_sha1 then return nil end
+    local keys = hmget(items, ids)
+    for i = 1, #keys do
+        if not keys[i] then return nil end
+    end
+    return keys
 end
 """
-SAVE_RESPONSE = FORGET + SAVE
-# KEYS: responses, sizes, bytes, the run's key, runs. ARGV: as SAVE, then the owner. Returns 0 if not the owner's.
-FINISH_RUN = (
-    FORGET
-    + """
-if redis.call('HGET', KEYS[4], 'owner') ~= ARGV[9] then return 0 end
-redis.call('DEL', KEYS[4])
-redis.call('ZREM', KEYS[5], ARGV[2])
+# Stored responses: each lists its items' keys and holds them; forgetting one releases them.
+RESPONSE_FUNCTIONS = """
+local function forget_response(id, keep_log)
+    redis.call('DEL', RESPONSE .. id)
+    if not keep_log then redis.call('DEL', EVENTS .. id) end
+    redis.call('ZREM', RESPONSES, id)
+    local size = redis.call('HGET', RESPONSE_SIZES, id)
+    if size then
+        redis.call('DECRBY', RESPONSE_BYTES, size)
+        redis.call('HDEL', RESPONSE_SIZES, id)
+    end
+    local held = redis.call('HGET', RESPONSE_HOLDS, id)
+    if held then
+        redis.call('HDEL', RESPONSE_HOLDS, id)
+        release(ITEM_HOLDS, split(held))
+    end
+end
+local function forget_expired_responses(now, ttl, count)
+    local expired = redis.call('ZRANGEBYSCORE', RESPONSES, '-inf', now - ttl, 'LIMIT', 0, count)
+    for _, id in ipairs(expired) do forget_response(id) end
+    return #expired
+end
+-- A response's record, with the keys of its items in order, holding each once until `now + ttl`; its size.
+local function keep_response(id, record, input, output, written, now, ttl)
+    local keys = {}
+    for _, key in ipairs(input) do keys[#keys + 1] = key end
+    for _, key in ipairs(output) do keys[#keys + 1] = key end
+    keys = distinct(keys)
+    hold(ITEM_HOLDS, keys)
+    local expires = now + ttl
+    for _, key in ipairs(keys) do
+        if tonumber(redis.call('HGET', ITEM_UNTIL, key) or 0) < expires then redis.call('HSET', ITEM_UNTIL, key, expires) end
+    end
+    redis.call('HSET', RESPONSE .. id, 'record', record, 'input', table.concat(input, ','), 'output', table.concat(output, ','))
+    redis.call('PEXPIRE', RESPONSE .. id, ttl)
+    redis.call('HSET', RESPONSE_HOLDS, id, table.concat(keys, ','))
+    local size = #record + written
+    redis.call('HSET', RESPONSE_SIZES, id, size)
+    redis.call('INCRBY', RESPONSE_BYTES, size)
+    return size
+end
 """
-    + SAVE
-    + "return 1\n"
-)
-# KEYS: responses, sizes, bytes. ARGV: key prefix, id. Returns 1 when the response was there.
-DELETE_RESPONSE = (
-    FORGET
+# ARGV: id, record, ttl ms, max count, max bytes, expired per write, history kind ('', 'response' or
+# 'conversation'), its source id, its length, the SHA-1 of a conversation's first item ids joined by newlines, the
+# run's owner ('' when saving no run), the number of input items sent, then (digest, item id or '', JSON) of each
+# input item after the history, then of each output item.
+# Returns 1 when saved, 0 when larger than the byte bound (not saved; a run is dropped all the same), -1 when the
+# history is not there as told (nothing written: send every item), -2 when the run is not the owner's.
+SAVE = (
+    NAMES
+    + ITEM_FUNCTIONS
+    + RESPONSE_FUNCTIONS
     + """
-local existed = redis.call('EXISTS', ARGV[1] .. ARGV[2])
-forget(ARGV[2])
+local id, record, ttl = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local max_count, max_bytes = tonumber(ARGV[4]), tonumber(ARGV[5])
+local kind, source, length, owner = ARGV[7], ARGV[8], tonumber(ARGV[9]), ARGV[11]
+local first_output = 13 + 3 * tonumber(ARGV[12])
+if owner ~= '' and redis.call('HGET', RUN .. id, 'owner') ~= owner then return -2 end
+local now = now_ms()
+forget_expired_responses(now, ttl, ARGV[6])  -- first, so that a history is never one about to go
+local input = {}
+if kind == 'response' then  -- its own earlier self is no history: it goes before its items are held again
+    local lists = redis.call('HMGET', RESPONSE .. source, 'input', 'output')
+    if source == id or not lists[1] then return -1 end
+    input = split(lists[1])
+    for _, key in ipairs(split(lists[2])) do input[#input + 1] = key end
+    if #input ~= length then return -1 end
+elseif kind == 'conversation' and length > 0 then
+    input = history_of_conversation(source, length, ARGV[10])
+    if not input then return -1 end
+end
+local too_large = #record + new_bytes(13, #ARGV, 3) > max_bytes
+if owner ~= '' then
+    redis.call('DEL', RUN .. id)
+    redis.call('ZREM', RUNS, id)
+end
+if too_large then return 0 end
+forget_response(id, true)  -- saved again: counted once (a background response's event log stays with it)
+local written, output = 0, {}
+for i = 13, #ARGV, 3 do
+    local key, bytes = store_item(ARGV[i], ARGV[i + 1], ARGV[i + 2])
+    if i < first_output then input[#input + 1] = key else output[#output + 1] = key end
+    written = written + bytes
+end
+keep_response(id, record, input, output, written, now, ttl)
+redis.call('ZADD', RESPONSES, now, id)
+local bytes = tonumber(redis.call('GET', RESPONSE_BYTES))
+while redis.call('ZCARD', RESPONSES) > max_count or bytes > max_bytes do
+    local oldest = redis.call('ZRANGE', RESPONSES, 0, 0)[1]
+    if not oldest then break end
+    forget_response(oldest)
+    bytes = tonumber(redis.call('GET', RESPONSE_BYTES))
+end
+return 1
+"""
+)
+# ARGV: id. Returns the record and its input and output items (JSON joined by commas), or nil.
+GET_RESPONSE = (
+    NAMES
+    + ITEM_FUNCTIONS
+    + """
+local fields = redis.call('HMGET', RESPONSE .. ARGV[1], 'record', 'input', 'output')
+if not fields[1] then return false end
+return {fields[1], joined_items(split(fields[2])), joined_items(split(fields[3]))}
+"""
+)
+# ARGV: item ids. Returns id, JSON, id, JSON... of those a response holds that has not expired.
+GET_ITEMS = (
+    NAMES
+    + ITEM_FUNCTIONS
+    + """
+local now, found = now_ms(), {}
+local keys = hmget(ITEM_IDS, ARGV)
+for i, key in ipairs(keys) do
+    if key and redis.call('HEXISTS', ITEM_HOLDS, key) == 1 and tonumber(redis.call('HGET', ITEM_UNTIL, key) or 0) > now then
+        local record = redis.call('HGET', ITEMS, key)
+        if record then
+            found[#found + 1] = ARGV[i]
+            found[#found + 1] = record
+        end
+    end
+end
+return found
+"""
+)
+# ARGV: id. Returns 1 when the response was there.
+DELETE_RESPONSE = (
+    NAMES
+    + ITEM_FUNCTIONS
+    + RESPONSE_FUNCTIONS
+    + """
+local existed = redis.call('EXISTS', RESPONSE .. ARGV[1])
+forget_response(ARGV[1])
 return existed
 """
 )
+# ARGV: ttl ms. Returns how many expired responses were dropped.
+PRUNE = NAMES + ITEM_FUNCTIONS + RESPONSE_FUNCTIONS + "return forget_expired_responses(now_ms(), tonumber(ARGV[1]), -1)"
 # KEYS: the file's key, files. ARGV: id, prefix of the per-purpose sets. Returns 1 when the file was there.
 DELETE_FILE = """
 local record = redis.call('GET', KEYS[1])
@@ -154,159 +374,156 @@ redis.call('ZREM', KEYS[2], ARGV[1])
 redis.call('ZREM', ARGV[2] .. cjson.decode(record)['purpose'], ARGV[1])
 return 1
 """
-# KEYS: responses, sizes, bytes. ARGV: key prefix, ttl ms. Returns how many expired responses were dropped.
-PRUNE = (
-    FORGET
-    + """
-local time = redis.call('TIME')
-local now = time[1] * 1000 + math.floor(time[2] / 1000)
-local expired = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[2]))
-for _, id in ipairs(expired) do forget(id) end
-return #expired
-"""
-)
 
-# The conversation scripts' common part. KEYS: CONVERSATION_INDEX; ARGV[1]: CONVERSATION.
-CONVERSATIONS = """
-local P = ARGV[1]
-local function keys_of(id) return P .. ':' .. id, P .. '_items:' .. id, P .. '_order:' .. id end
-local function now_ms()
-    local time = redis.call('TIME')
-    return time[1] * 1000 + math.floor(time[2] / 1000)
-end
+# Conversations: their positions name item keys, each position holding its item.
+CONVERSATION_FUNCTIONS = """
 local function disown(id, item_id)
-    if redis.call('HGET', KEYS[4], item_id) == id then redis.call('HDEL', KEYS[4], item_id) end
+    if redis.call('HGET', CONVERSATION_ITEM_OWNERS, item_id) == id then redis.call('HDEL', CONVERSATION_ITEM_OWNERS, item_id) end
 end
-local function forget(id)
-    local _, _, order = keys_of(id)
-    for _, item_id in ipairs(redis.call('ZRANGE', order, 0, -1)) do disown(id, item_id) end
-    redis.call('DEL', keys_of(id))
-    redis.call('ZREM', KEYS[1], id)
-    local size = redis.call('HGET', KEYS[2], id)
+local function forget_conversation(id)
+    local record, items, order = conversation_keys_of(id)
+    local held, keys = redis.call('HGETALL', items), {}
+    for i = 1, #held, 2 do
+        disown(id, held[i])
+        keys[#keys + 1] = held[i + 1]
+    end
+    release(ITEM_CONVERSATION_HOLDS, keys)
+    redis.call('DEL', record, items, order)
+    redis.call('ZREM', CONVERSATIONS, id)
+    local size = redis.call('HGET', CONVERSATION_SIZES, id)
     if size then
-        redis.call('DECRBY', KEYS[3], size)
-        redis.call('HDEL', KEYS[2], id)
+        redis.call('DECRBY', CONVERSATION_BYTES, size)
+        redis.call('HDEL', CONVERSATION_SIZES, id)
     end
 end
-local function forget_expired(now, ttl, count)
-    local expired = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now - ttl, 'LIMIT', 0, count)
-    for _, id in ipairs(expired) do forget(id) end
+local function forget_expired_conversations(now, ttl, count)
+    local expired = redis.call('ZRANGEBYSCORE', CONVERSATIONS, '-inf', now - ttl, 'LIMIT', 0, count)
+    for _, id in ipairs(expired) do forget_conversation(id) end
     return #expired
 end
-local function touch(id, now, ttl)  -- changed now: it and its items expire `ttl` ms from now
-    local record, items = keys_of(id)
-    redis.call('PEXPIRE', record, ttl)
-    redis.call('PEXPIRE', items, ttl)
-    redis.call('ZADD', KEYS[1], now, id)
+local function touch(id, now, ttl)  -- changed now: it expires `ttl` ms from now
+    redis.call('PEXPIRE', CONVERSATION .. ':' .. id, ttl)
+    redis.call('ZADD', CONVERSATIONS, now, id)
 end
 local function keep_within(max_count, max_bytes)
-    local bytes = tonumber(redis.call('GET', KEYS[3]) or 0)
-    while redis.call('ZCARD', KEYS[1]) > max_count or bytes > max_bytes do
-        local oldest = redis.call('ZRANGE', KEYS[1], 0, 0)[1]
+    local bytes = tonumber(redis.call('GET', CONVERSATION_BYTES) or 0)
+    while redis.call('ZCARD', CONVERSATIONS) > max_count or bytes > max_bytes do
+        local oldest = redis.call('ZRANGE', CONVERSATIONS, 0, 0)[1]
         if not oldest then break end
-        forget(oldest)
-        bytes = tonumber(redis.call('GET', KEYS[3]) or 0)
+        forget_conversation(oldest)
+        bytes = tonumber(redis.call('GET', CONVERSATION_BYTES) or 0)
     end
 end
-local function append(id, first)  -- the (item id, JSON) pairs of ARGV from `first` on, after its last item
-    local _, items, order = keys_of(id)
+local function append(id, first)  -- the (item id, digest, JSON) triples of ARGV from `first` on, after its last item
+    local _, items, order = conversation_keys_of(id)
     local last = redis.call('ZRANGE', order, -1, -1, 'WITHSCORES')
     local position = last[2] and tonumber(last[2]) + 1 or 0
     local bytes = 0
-    for i = first, #ARGV, 2 do
-        redis.call('HSET', items, ARGV[i], ARGV[i + 1])
+    for i = first, #ARGV, 3 do
+        local key = store_item(ARGV[i + 1], ARGV[i], ARGV[i + 2])
+        redis.call('HINCRBY', ITEM_CONVERSATION_HOLDS, key, 1)
+        redis.call('HSET', items, ARGV[i], key)
         redis.call('ZADD', order, position, ARGV[i])
-        redis.call('HSET', KEYS[4], ARGV[i], id)
+        redis.call('HSET', CONVERSATION_ITEM_OWNERS, ARGV[i], id)
         position = position + 1
-        bytes = bytes + #ARGV[i + 1]
+        bytes = bytes + #ARGV[i + 2]
     end
-    redis.call('HINCRBY', KEYS[2], id, bytes)
-    redis.call('INCRBY', KEYS[3], bytes)
+    redis.call('HINCRBY', CONVERSATION_SIZES, id, bytes)
+    redis.call('INCRBY', CONVERSATION_BYTES, bytes)
+end
+local function item_of(id, item_id)  -- the JSON of a live conversation's item, or nil
+    local record, items = conversation_keys_of(id)
+    if redis.call('EXISTS', record) == 0 then return nil end
+    local key = redis.call('HGET', items, item_id)
+    return key and redis.call('HGET', ITEMS, key) or nil
 end
 """
-# ARGV: prefix, id, record, ttl ms, max count, max bytes, expired per write, then (item id, JSON) pairs.
+CONVERSATION_SCRIPT = NAMES + ITEM_FUNCTIONS + CONVERSATION_FUNCTIONS
+# ARGV: id, record, ttl ms, max count, max bytes, expired per write, then (item id, digest, JSON) triples.
 CREATE_CONVERSATION = (
-    CONVERSATIONS
+    CONVERSATION_SCRIPT
     + """
-local id, now, ttl = ARGV[2], now_ms(), tonumber(ARGV[4])
-forget_expired(now, ttl, ARGV[7])
-forget(id)  -- created again (only a migration does that): replaced
-redis.call('SET', P .. ':' .. id, ARGV[3])
-append(id, 8)
-touch(id, now, ttl)
-keep_within(tonumber(ARGV[5]), tonumber(ARGV[6]))
-"""
-)
-# ARGV: prefix, id, ttl ms, max count, max bytes, expired per write, max items each, max bytes each, then pairs.
-# Returns 1 when added, 0 when there is no such conversation, -1 when it is full, or the id of an item it has.
-ADD_CONVERSATION_ITEMS = (
-    CONVERSATIONS
-    + """
-local id, now, ttl = ARGV[2], now_ms(), tonumber(ARGV[3])
-forget_expired(now, ttl, ARGV[6])
-local record, items = keys_of(id)
-if redis.call('EXISTS', record) == 0 then return 0 end
-local bytes = 0
-for i = 9, #ARGV, 2 do
-    if redis.call('HEXISTS', items, ARGV[i]) == 1 then return ARGV[i] end
-    bytes = bytes + #ARGV[i + 1]
-end
-local count = redis.call('HLEN', items) + (#ARGV - 8) / 2
-if count > tonumber(ARGV[7]) or tonumber(redis.call('HGET', KEYS[2], id) or 0) + bytes > tonumber(ARGV[8]) then
-    return -1
-end
-append(id, 9)
+local id, now, ttl = ARGV[1], now_ms(), tonumber(ARGV[3])
+forget_expired_conversations(now, ttl, ARGV[6])
+forget_conversation(id)  -- created again (only a migration does that): replaced
+redis.call('SET', CONVERSATION .. ':' .. id, ARGV[2])
+append(id, 7)
 touch(id, now, ttl)
 keep_within(tonumber(ARGV[4]), tonumber(ARGV[5]))
+"""
+)
+# ARGV: id, ttl ms, max count, max bytes, expired per write, max items each, max bytes each, then triples.
+# Returns 1 when added, 0 when there is no such conversation, -1 when it is full, or the id of an item it has.
+ADD_CONVERSATION_ITEMS = (
+    CONVERSATION_SCRIPT
+    + """
+local id, now, ttl = ARGV[1], now_ms(), tonumber(ARGV[2])
+forget_expired_conversations(now, ttl, ARGV[5])
+local record, items = conversation_keys_of(id)
+if redis.call('EXISTS', record) == 0 then return 0 end
+local bytes = 0
+for i = 8, #ARGV, 3 do
+    if redis.call('HEXISTS', items, ARGV[i]) == 1 then return ARGV[i] end
+    bytes = bytes + #ARGV[i + 2]
+end
+local count = redis.call('HLEN', items) + (#ARGV - 7) / 3
+if count > tonumber(ARGV[6]) or tonumber(redis.call('HGET', CONVERSATION_SIZES, id) or 0) + bytes > tonumber(ARGV[7]) then
+    return -1
+end
+append(id, 8)
+touch(id, now, ttl)
+keep_within(tonumber(ARGV[3]), tonumber(ARGV[4]))
 return 1
 """
 )
-# ARGV: prefix, id, record, ttl ms. Returns 1 when the conversation was there (and now has this record).
+# ARGV: id, record, ttl ms. Returns 1 when the conversation was there (and now has this record).
 UPDATE_CONVERSATION = (
-    CONVERSATIONS
+    CONVERSATION_SCRIPT
     + """
-if not redis.call('SET', P .. ':' .. ARGV[2], ARGV[3], 'XX') then return 0 end
-touch(ARGV[2], now_ms(), tonumber(ARGV[4]))
+if not redis.call('SET', CONVERSATION .. ':' .. ARGV[1], ARGV[2], 'XX') then return 0 end
+touch(ARGV[1], now_ms(), tonumber(ARGV[3]))
 return 1
 """
 )
-# ARGV: prefix, id. Returns 1 when the conversation was there.
+# ARGV: id. Returns 1 when the conversation was there.
 DELETE_CONVERSATION = (
-    CONVERSATIONS
+    CONVERSATION_SCRIPT
     + """
-local existed = redis.call('EXISTS', P .. ':' .. ARGV[2])
-forget(ARGV[2])
+local existed = redis.call('EXISTS', CONVERSATION .. ':' .. ARGV[1])
+forget_conversation(ARGV[1])
 return existed
 """
 )
-# ARGV: prefix, id, item id, ttl ms. Returns 1 when the item was there.
+# ARGV: id, item id, ttl ms. Returns 1 when the item was there.
 DELETE_CONVERSATION_ITEM = (
-    CONVERSATIONS
+    CONVERSATION_SCRIPT
     + """
-local id, item_id = ARGV[2], ARGV[3]
-local record, items, order = keys_of(id)
-local item = redis.call('HGET', items, item_id)
-if redis.call('EXISTS', record) == 0 or not item then return 0 end
+local id, item_id = ARGV[1], ARGV[2]
+local record, items, order = conversation_keys_of(id)
+local key = redis.call('HGET', items, item_id)
+if redis.call('EXISTS', record) == 0 or not key then return 0 end
+local bytes = redis.call('HSTRLEN', ITEMS, key)
 redis.call('HDEL', items, item_id)
 redis.call('ZREM', order, item_id)
 disown(id, item_id)
-redis.call('HINCRBY', KEYS[2], id, -#item)
-redis.call('DECRBY', KEYS[3], #item)
-touch(id, now_ms(), tonumber(ARGV[4]))
+release(ITEM_CONVERSATION_HOLDS, {key})
+redis.call('HINCRBY', CONVERSATION_SIZES, id, -bytes)
+redis.call('DECRBY', CONVERSATION_BYTES, bytes)
+touch(id, now_ms(), tonumber(ARGV[3]))
 return 1
 """
 )
-# ARGV: prefix, id, order (asc or desc), after ('' for none), limit (-1 for all). Returns the items' JSON joined
-# by commas, or nil when there is no such conversation.
+# ARGV: id, order (asc or desc), after ('' for none), limit (-1 for all). Returns the items' JSON joined by
+# commas, or nil when there is no such conversation.
 LIST_CONVERSATION_ITEMS = (
-    CONVERSATIONS
+    CONVERSATION_SCRIPT
     + """
-local record, items, order = keys_of(ARGV[2])
+local record, items, order = conversation_keys_of(ARGV[1])
 if redis.call('EXISTS', record) == 0 then return false end
-local ascending, limit = ARGV[3] == 'asc', tonumber(ARGV[5])
+local ascending, limit = ARGV[2] == 'asc', tonumber(ARGV[4])
 local ids
-if ARGV[4] ~= '' then
-    local position = redis.call('ZSCORE', order, ARGV[4])
+if ARGV[3] ~= '' then
+    local position = redis.call('ZSCORE', order, ARGV[3])
     if not position then return '' end
     if ascending then
         ids = redis.call('ZRANGEBYSCORE', order, '(' .. position, '+inf', 'LIMIT', 0, limit)
@@ -316,18 +533,97 @@ if ARGV[4] ~= '' then
 else
     ids = redis.call(ascending and 'ZRANGE' or 'ZREVRANGE', order, 0, limit < 0 and -1 or limit - 1)
 end
-local records = {}
-for start = 1, #ids, 1000 do  -- unpack takes a few thousand values at most
-    for _, item in ipairs(redis.call('HMGET', items, unpack(ids, start, math.min(start + 999, #ids)))) do
-        records[#records + 1] = item
-    end
+local keys = {}
+for _, key in ipairs(hmget(items, ids)) do
+    if key then keys[#keys + 1] = key end
 end
-return table.concat(records, ',')  -- one reply to parse, not one per item
+return joined_items(keys)
 """
 )
-# ARGV: prefix, ttl ms. Returns how many expired conversations were dropped.
-PRUNE_CONVERSATIONS = CONVERSATIONS + "return forget_expired(now_ms(), tonumber(ARGV[2]), -1)"
+# ARGV: conversation id ('' for whichever last added each), then item ids. Returns id, JSON, id, JSON...
+FIND_CONVERSATION_ITEMS = (
+    CONVERSATION_SCRIPT
+    + """
+local found = {}
+for i = 2, #ARGV do
+    local owner = ARGV[1]
+    if owner == '' then owner = redis.call('HGET', CONVERSATION_ITEM_OWNERS, ARGV[i]) end
+    local record = owner and item_of(owner, ARGV[i])
+    if record then
+        found[#found + 1] = ARGV[i]
+        found[#found + 1] = record
+    end
+end
+return found
+"""
+)
+# ARGV: ttl ms. Returns how many expired conversations were dropped.
+PRUNE_CONVERSATIONS = CONVERSATION_SCRIPT + "return forget_expired_conversations(now_ms(), tonumber(ARGV[1]), -1)"
 
+# --- the upgrade of a store written by 0.4.0 ---
+
+# ARGV: id, its 0.4.0 record (a string: the response with its output, and input_items), the new record, the ttl
+# (ms) to give it if it had none, the number of input items, the number of output items, then (digest, item id,
+# JSON) of each input then output item, then the ids 0.4.0 indexed for it. Returns 1 when converted, 0 when the
+# old record is no longer there (converted already, or gone).
+UPGRADE_RESPONSE = (
+    NAMES
+    + ITEM_FUNCTIONS
+    + RESPONSE_FUNCTIONS
+    + """
+local id = ARGV[1]
+local old = RESPONSE .. id
+if redis.call('TYPE', old).ok ~= 'string' or redis.call('GET', old) ~= ARGV[2] then return 0 end
+local ttl = redis.call('PTTL', old)
+if ttl < 0 then ttl = tonumber(ARGV[4]) end
+redis.call('DEL', old)
+local first_output, first_id = 7 + 3 * tonumber(ARGV[5]), 7 + 3 * (tonumber(ARGV[5]) + tonumber(ARGV[6]))
+local input, output, written = {}, {}, 0
+for i = 7, first_id - 1, 3 do
+    local key, bytes = store_item(ARGV[i], ARGV[i + 1], ARGV[i + 2])
+    if i < first_output then input[#input + 1] = key else output[#output + 1] = key end
+    written = written + bytes
+end
+local size = redis.call('HGET', RESPONSE_SIZES, id)
+if size then
+    redis.call('DECRBY', RESPONSE_BYTES, size)
+    redis.call('HDEL', RESPONSE_SIZES, id)
+end
+keep_response(id, ARGV[3], input, output, written, now_ms(), ttl)
+redis.call('ZADD', RESPONSES, 'NX', now_ms(), id)  -- it keeps its place in the order of saves
+for i = first_id, #ARGV do
+    if redis.call('GET', ITEM_0_4 .. ARGV[i]) == id then redis.call('DEL', ITEM_0_4 .. ARGV[i]) end
+end
+redis.call('HDEL', RESPONSE_ITEMS_0_4, id)
+return 1
+"""
+)
+# ARGV: conversation id, then (item id, its 0.4.0 JSON, digest, JSON) of each item to convert. Converts those whose
+# JSON is still there (an item deleted or converted meanwhile is left alone).
+UPGRADE_CONVERSATION_ITEMS = (
+    NAMES
+    + ITEM_FUNCTIONS
+    + """
+local id = ARGV[1]
+local _, items = conversation_keys_of(id)
+local change = 0
+for i = 2, #ARGV, 4 do
+    if redis.call('HGET', items, ARGV[i]) == ARGV[i + 1] then
+        local key = store_item(ARGV[i + 2], ARGV[i], ARGV[i + 3])
+        redis.call('HINCRBY', ITEM_CONVERSATION_HOLDS, key, 1)
+        redis.call('HSET', items, ARGV[i], key)
+        change = change + #ARGV[i + 3] - #ARGV[i + 1]
+    end
+end
+redis.call('PERSIST', items)  -- it now goes with the conversation's cleanup, which releases its holds
+if change ~= 0 and redis.call('HEXISTS', CONVERSATION_SIZES, id) == 1 then
+    redis.call('HINCRBY', CONVERSATION_SIZES, id, change)
+    redis.call('INCRBY', CONVERSATION_BYTES, change)
+end
+"""
+)
+# KEYS: the lock. ARGV: its token. Lets go of the lock if it is still this holder's.
+UNLOCK = "if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end"
 
 NOW_MS = """
 local time = redis.call('TIME')
@@ -406,11 +702,15 @@ return redis.call('HMGET', KEYS[1], """
 
 
 def run_key(response_id: str) -> str:
-    return f"{PREFIX}run:{response_id}"
+    return f"{RUN}{response_id}"
 
 
 def events_key(response_id: str) -> str:
-    return f"{PREFIX}events:{response_id}"
+    return f"{EVENTS}{response_id}"
+
+
+def file_key(file_id: str) -> str:
+    return f"{PREFIX}file:{file_id}"
 
 
 def _run_from(fields: list[bytes | None]) -> BackgroundRun:
@@ -429,16 +729,33 @@ def _logged(entries: list[tuple[bytes, dict[bytes, bytes]]]) -> list[LoggedEvent
     return [(int(entry_id.split(b"-")[0]) - 1, fields[b"e"].decode()) for entry_id, fields in entries]
 
 
-def response_key(response_id: str) -> str:
-    return f"{PREFIX}response:{response_id}"
+def _items_arguments(records: list[ItemRecord]) -> list[str]:
+    """(digest, item id or '', JSON) of each item, as the response scripts take them."""
+    return [part for record in records for part in (record.digest, record.item_id or "", record.json)]
 
 
-def item_key(item_id: str) -> str:
-    return f"{ITEM_PREFIX}{item_id}"
+def _conversation_arguments(items: list[dict[str, Any]]) -> tuple[list[str], int]:
+    """(item id, digest, JSON) of each conversation item, as the conversation scripts take them, and their bytes;
+    DuplicateItem when two have the same id."""
+    arguments: list[str] = []
+    seen: set[str] = set()
+    size = 0
+    for item in items:
+        record = ItemRecord.of(item)
+        item_id = item["id"]
+        if item_id in seen:
+            raise DuplicateItem(item_id)
+        seen.add(item_id)
+        arguments += [item_id, record.digest, record.json]
+        size += record.size
+    return arguments, size
 
 
-def file_key(file_id: str) -> str:
-    return f"{PREFIX}file:{file_id}"
+def _found(pairs: list[bytes]) -> dict[str, dict[str, Any]]:
+    """id, JSON, id, JSON... as a dict, the JSON decoded in one go."""
+    ids = [pairs[i].decode() for i in range(0, len(pairs), 2)]
+    records = decode_items(b",".join(pairs[1::2]).decode())
+    return dict(zip(ids, records, strict=True))
 
 
 class RedisStore:
@@ -455,29 +772,42 @@ class RedisStore:
         self._blocking = redis.asyncio.Redis.from_url(
             url, socket_connect_timeout=CONNECT_TIMEOUT, socket_timeout=None, health_check_interval=30
         )
-        self._save_response = self._redis.register_script(SAVE_RESPONSE)
-        self._delete_response = self._redis.register_script(DELETE_RESPONSE)
-        self._delete_file = self._redis.register_script(DELETE_FILE)
-        self._prune = self._redis.register_script(PRUNE)
-        self._finish_run = self._redis.register_script(FINISH_RUN)
-        self._create_run = self._redis.register_script(CREATE_RUN)
-        self._renew_leases = self._redis.register_script(RENEW_LEASES)
-        self._take_over_lapsed = self._redis.register_script(TAKE_OVER_LAPSED)
-        self._release_runs = self._redis.register_script(RELEASE_RUNS)
-        self._update_run = self._redis.register_script(UPDATE_RUN)
-        self._request_cancel = self._redis.register_script(REQUEST_CANCEL)
-        self._create_conversation = self._redis.register_script(CREATE_CONVERSATION)
-        self._add_conversation_items = self._redis.register_script(ADD_CONVERSATION_ITEMS)
-        self._update_conversation = self._redis.register_script(UPDATE_CONVERSATION)
-        self._delete_conversation = self._redis.register_script(DELETE_CONVERSATION)
-        self._delete_conversation_item = self._redis.register_script(DELETE_CONVERSATION_ITEM)
-        self._list_conversation_items = self._redis.register_script(LIST_CONVERSATION_ITEMS)
-        self._prune_conversations = self._redis.register_script(PRUNE_CONVERSATIONS)
+        self._upgraded = False
+        self._upgrading = asyncio.Lock()
+        script = self._redis.register_script
+        self._save = script(SAVE)
+        self._get_response = script(GET_RESPONSE)
+        self._get_items = script(GET_ITEMS)
+        self._delete_response = script(DELETE_RESPONSE)
+        self._delete_file = script(DELETE_FILE)
+        self._prune = script(PRUNE)
+        self._create_run = script(CREATE_RUN)
+        self._renew_leases = script(RENEW_LEASES)
+        self._take_over_lapsed = script(TAKE_OVER_LAPSED)
+        self._release_runs = script(RELEASE_RUNS)
+        self._update_run = script(UPDATE_RUN)
+        self._request_cancel = script(REQUEST_CANCEL)
+        self._create_conversation = script(CREATE_CONVERSATION)
+        self._add_conversation_items = script(ADD_CONVERSATION_ITEMS)
+        self._update_conversation = script(UPDATE_CONVERSATION)
+        self._delete_conversation = script(DELETE_CONVERSATION)
+        self._delete_conversation_item = script(DELETE_CONVERSATION_ITEM)
+        self._list_conversation_items = script(LIST_CONVERSATION_ITEMS)
+        self._find_conversation_items = script(FIND_CONVERSATION_ITEMS)
+        self._prune_conversations = script(PRUNE_CONVERSATIONS)
+        self._upgrade_response = script(UPGRADE_RESPONSE)
+        self._upgrade_conversation_items = script(UPGRADE_CONVERSATION_ITEMS)
+        self._unlock = script(UNLOCK)
 
     @asynccontextmanager
-    async def _reachable(self) -> AsyncIterator[None]:
-        """Redis going away (refused, reset, timed out) or refusing a write (out of memory) is a 503 for the request."""
+    async def _reachable(self, *, upgraded: bool = True) -> AsyncIterator[None]:
+        """Redis going away (refused, reset, timed out) or refusing a write (out of memory) is a 503 for the request.
+
+        The store is brought to this layout first (`upgraded`), once per process.
+        """
         try:
+            if upgraded and not self._upgraded:
+                await self._upgrade()
             yield
         except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError) as error:
             logger.error("Redis state store unreachable: %s", error)
@@ -489,37 +819,61 @@ class RedisStore:
     # --- responses ---
 
     async def save_response(self, response_id: str, stored: StoredResponse) -> bool:
-        record = stored.to_json()
-        if len(record) > self.limits.max_bytes or self.limits.max_count <= 0:
+        if self.limits.max_count <= 0:
             return False
-        keys = [RESPONSES, RESPONSE_SIZES, RESPONSE_BYTES]
-        ttl_ms = self.limits.ttl_seconds * 1000
-        arguments = [response_key(""), response_id, record, ttl_ms, self.limits.max_count, self.limits.max_bytes]
-        item_ids = json.dumps(stored.item_ids())
         async with self._reachable():
-            await self._save_response(keys=keys, args=[*arguments, EXPIRED_PER_WRITE, item_ids])
-        return True
+            return await self._save_with(response_id, stored, owner="") == 1
+
+    async def _save_with(self, response_id: str, stored: StoredResponse, owner: str) -> int:
+        """SAVE, with the items after the history; when the history is not there as told, again with all of them.
+
+        So a turn of a chain sends, and writes, only what is new, in one round trip; the script tells whether the
+        history is still there, since between the request's read and this write it may have gone.
+        """
+        outcome = int(await self._save(args=self._save_arguments(response_id, stored, owner, with_history=True)))
+        if outcome == -1:
+            arguments = self._save_arguments(response_id, stored, owner, with_history=False)
+            outcome = int(await self._save(args=arguments))
+        return outcome
+
+    def _save_arguments(self, response_id: str, stored: StoredResponse, owner: str, *, with_history: bool) -> list[Any]:
+        history = stored.history if with_history else None
+        if history is not None and not 0 <= history.length <= len(stored.input_items):
+            history = None
+        known = history.length if history is not None else 0
+        ids_sha1 = ""
+        if history is not None and history.kind == "conversation":
+            ids = "\n".join(str(item.get("id", "")) for item in stored.input_items[:known])
+            ids_sha1 = hashlib.sha1(ids.encode()).hexdigest()
+        new_input = [ItemRecord.of(item) for item in stored.input_items[known:]]
+        output = [ItemRecord.of(item) for item in stored.response.get("output", ())]
+        limits = self.limits
+        arguments: list[Any] = [response_id, response_record(stored.response), limits.ttl_seconds * 1000]
+        arguments += [limits.max_count, limits.max_bytes, EXPIRED_PER_WRITE]
+        if history is None:
+            arguments += ["", "", 0, ""]
+        else:
+            arguments += [history.kind, history.source_id, history.length, ids_sha1]
+        return [*arguments, owner, len(new_input), *_items_arguments(new_input), *_items_arguments(output)]
 
     async def get_response(self, response_id: str) -> StoredResponse | None:
         async with self._reachable():
-            record = await self._redis.get(response_key(response_id))
-        return StoredResponse.from_json(record) if record is not None else None
+            found = await self._get_response(args=[response_id])
+        if found is None:
+            return None
+        record, input_items, output = found
+        response = {**json.loads(record), "output": decode_items(output.decode())}
+        return StoredResponse(response, decode_items(input_items.decode()))
 
     async def delete_response(self, response_id: str) -> bool:
-        keys = [RESPONSES, RESPONSE_SIZES, RESPONSE_BYTES]
         async with self._reachable():
-            return bool(await self._delete_response(keys=keys, args=[response_key(""), response_id]))
+            return bool(await self._delete_response(args=[response_id]))
 
     async def get_items(self, item_ids: list[str]) -> dict[str, dict[str, Any]]:
+        if not item_ids:
+            return {}
         async with self._reachable():
-            holders = await self._redis.mget([item_key(item_id) for item_id in item_ids]) if item_ids else []
-            response_ids = list(dict.fromkeys(holder.decode() for holder in holders if holder is not None))
-            records = await self._redis.mget([response_key(i) for i in response_ids]) if response_ids else []
-        found: dict[str, dict[str, Any]] = {}
-        for record in records:
-            if record is not None:  # None: deleted or expired meanwhile
-                found |= StoredResponse.from_json(record).find_items(item_ids)
-        return found
+            return _found(await self._get_items(args=item_ids))
 
     # --- background runs ---
 
@@ -561,13 +915,10 @@ class RedisStore:
                 await self._release_runs(keys=[RUNS], args=[run_key(""), owner, *response_ids])
 
     async def finish_run(self, run: BackgroundRun, stored: StoredResponse) -> bool:
-        record = stored.to_json()
-        keys = [RESPONSES, RESPONSE_SIZES, RESPONSE_BYTES, run_key(run.id), RUNS]
-        ttl_ms = self.limits.ttl_seconds * 1000
-        arguments = [response_key(""), run.id, record, ttl_ms, self.limits.max_count, self.limits.max_bytes]
-        item_ids = json.dumps(stored.item_ids())
+        """The run's response is saved as by `save_response` (a response too large to keep ends the run all the
+        same); False only when `run.owner` lost the run."""
         async with self._reachable():
-            return bool(await self._finish_run(keys=keys, args=[*arguments, EXPIRED_PER_WRITE, item_ids, run.owner]))
+            return await self._save_with(run.id, stored, owner=run.owner) != -2
 
     # --- event logs ---
 
@@ -628,14 +979,14 @@ class RedisStore:
     # --- conversations ---
 
     async def create_conversation(self, conversation: StoredConversation, items: list[dict[str, Any]]) -> None:
-        encoded = encode_items(items)
-        if len(encoded) > self.conversation_limits.max_items_each or size_of(encoded) > self._max_bytes_each():
-            raise ConversationFull()
+        triples, size = _conversation_arguments(items)
         limits = self.conversation_limits
-        arguments = [CONVERSATION, conversation.id, conversation.to_json(), limits.ttl_seconds * 1000]
-        arguments += [limits.max_count, limits.max_bytes, EXPIRED_PER_WRITE, *flatten(encoded)]
+        if len(items) > limits.max_items_each or size > self._max_bytes_each():
+            raise ConversationFull()
+        arguments = [conversation.id, conversation.to_json(), limits.ttl_seconds * 1000, limits.max_count]
+        arguments += [limits.max_bytes, EXPIRED_PER_WRITE, *triples]
         async with self._reachable():
-            await self._create_conversation(keys=CONVERSATION_INDEX, args=arguments)
+            await self._create_conversation(args=arguments)
 
     async def get_conversation(self, conversation_id: str) -> StoredConversation | None:
         async with self._reachable():
@@ -647,22 +998,22 @@ class RedisStore:
         if current is None:
             return None
         updated = replace(current, metadata=metadata)  # id and created_at never change: no race to lose
-        arguments = [CONVERSATION, conversation_id, updated.to_json(), self.conversation_limits.ttl_seconds * 1000]
+        arguments = [conversation_id, updated.to_json(), self.conversation_limits.ttl_seconds * 1000]
         async with self._reachable():
-            found = await self._update_conversation(keys=CONVERSATION_INDEX, args=arguments)
+            found = await self._update_conversation(args=arguments)
         return updated if found else None
 
     async def delete_conversation(self, conversation_id: str) -> bool:
         async with self._reachable():
-            return bool(await self._delete_conversation(keys=CONVERSATION_INDEX, args=[CONVERSATION, conversation_id]))
+            return bool(await self._delete_conversation(args=[conversation_id]))
 
     async def add_conversation_items(self, conversation_id: str, items: list[dict[str, Any]]) -> bool:
-        encoded = encode_items(items)
+        triples, _ = _conversation_arguments(items)
         limits = self.conversation_limits
-        arguments = [CONVERSATION, conversation_id, limits.ttl_seconds * 1000, limits.max_count, limits.max_bytes]
-        arguments += [EXPIRED_PER_WRITE, limits.max_items_each, self._max_bytes_each(), *flatten(encoded)]
+        arguments = [conversation_id, limits.ttl_seconds * 1000, limits.max_count, limits.max_bytes]
+        arguments += [EXPIRED_PER_WRITE, limits.max_items_each, self._max_bytes_each(), *triples]
         async with self._reachable():
-            outcome = await self._add_conversation_items(keys=CONVERSATION_INDEX, args=arguments)
+            outcome = await self._add_conversation_items(args=arguments)
         if isinstance(outcome, bytes):
             raise DuplicateItem(outcome.decode())
         if outcome == -1:
@@ -672,31 +1023,26 @@ class RedisStore:
     async def list_conversation_items(
         self, conversation_id: str, *, order: Order, after: str | None, limit: int | None
     ) -> list[dict[str, Any]] | None:
-        arguments = [CONVERSATION, conversation_id, order, after or "", -1 if limit is None else limit]
+        arguments = [conversation_id, order, after or "", -1 if limit is None else limit]
         async with self._reachable():
-            records = await self._list_conversation_items(keys=CONVERSATION_INDEX, args=arguments)
+            records = await self._list_conversation_items(args=arguments)
         return None if records is None else decode_items(records.decode())
 
     async def get_conversation_item(self, conversation_id: str, item_id: str) -> dict[str, Any] | None:
-        async with self._reachable():  # the items expire, and go, with the conversation
-            record = await self._redis.hget(f"{CONVERSATION}_items:{conversation_id}", item_id)
-        return json.loads(record) if record is not None else None
+        async with self._reachable():
+            found = await self._find_conversation_items(args=[conversation_id, item_id])
+        return _found(found).get(item_id)
 
     async def find_conversation_items(self, item_ids: list[str]) -> dict[str, dict[str, Any]]:
+        if not item_ids:
+            return {}
         async with self._reachable():
-            owners = await self._redis.hmget(CONVERSATION_INDEX[3], item_ids) if item_ids else []
-            owned = [(item_id, owner.decode()) for item_id, owner in zip(item_ids, owners, strict=True) if owner]
-            async with self._redis.pipeline(transaction=False) as pipeline:
-                for item_id, owner in owned:
-                    pipeline.hget(f"{CONVERSATION}_items:{owner}", item_id)
-                records = await pipeline.execute()
-        found = zip([item_id for item_id, _ in owned], records, strict=True)
-        return {item_id: json.loads(record) for item_id, record in found if record is not None}  # None: gone meanwhile
+            return _found(await self._find_conversation_items(args=["", *item_ids]))
 
     async def delete_conversation_item(self, conversation_id: str, item_id: str) -> bool:
-        arguments = [CONVERSATION, conversation_id, item_id, self.conversation_limits.ttl_seconds * 1000]
+        arguments = [conversation_id, item_id, self.conversation_limits.ttl_seconds * 1000]
         async with self._reachable():
-            return bool(await self._delete_conversation_item(keys=CONVERSATION_INDEX, args=arguments))
+            return bool(await self._delete_conversation_item(args=arguments))
 
     def _max_bytes_each(self) -> int:
         return min(self.conversation_limits.max_bytes_each, self.conversation_limits.max_bytes)
@@ -704,22 +1050,88 @@ class RedisStore:
     # --- upkeep ---
 
     async def ping(self) -> None:
-        async with self._reachable():
+        async with self._reachable(upgraded=False):
             await self._redis.ping()
 
     async def prune(self) -> int:
-        keys = [RESPONSES, RESPONSE_SIZES, RESPONSE_BYTES]
-        conversations_ttl_ms = self.conversation_limits.ttl_seconds * 1000
         async with self._reachable():
-            responses = int(await self._prune(keys=keys, args=[response_key(""), self.limits.ttl_seconds * 1000]))
-            arguments = [CONVERSATION, conversations_ttl_ms]
-            return responses + int(await self._prune_conversations(keys=CONVERSATION_INDEX, args=arguments))
+            responses = int(await self._prune(args=[self.limits.ttl_seconds * 1000]))
+            conversations_ttl_ms = self.conversation_limits.ttl_seconds * 1000
+            return responses + int(await self._prune_conversations(args=[conversations_ttl_ms]))
 
     async def close(self) -> None:
         await self._redis.aclose()
         await self._blocking.aclose()
 
+    # --- the upgrade of a store written by 0.4.0 ---
 
-def flatten(encoded: list[tuple[str, str]]) -> list[str]:
-    """(id, JSON) pairs as the scripts take them: id, JSON, id, JSON..."""
-    return [part for pair in encoded for part in pair]
+    async def _upgrade(self) -> None:
+        """Bring the store to this layout, once: one replica converts (holding `state:upgrading`), the others wait.
+
+        0.4.0 kept each response with its whole conversation (a string at `state:response:<id>`; this layout's is a
+        hash), an index `state:item:<id>` -> response, and each conversation item's JSON. Each record is converted
+        by one script that first checks that its old value is still there, so after a crash a record is whole or
+        absent, and the next replica to start finishes the job; TTLs and the order of saves are kept.
+        """
+        async with self._upgrading:
+            deadline = asyncio.get_running_loop().time() + UPGRADE_WAIT
+            while not self._upgraded:
+                if await self._redis.get(VERSION) == LAYOUT_VERSION:
+                    self._upgraded = True
+                    return
+                token = secrets.token_hex(8)
+                if await self._redis.set(UPGRADING, token, nx=True, px=UPGRADE_LOCK_MS):
+                    try:
+                        await self._convert_0_4(token)
+                        await self._redis.set(VERSION, LAYOUT_VERSION)
+                    finally:
+                        await self._unlock(keys=[UPGRADING], args=[token])
+                    self._upgraded = True
+                    return
+                if asyncio.get_running_loop().time() > deadline:
+                    raise StoreUnavailable("Redis state store", "another replica is upgrading it")
+                await asyncio.sleep(0.1)
+
+    async def _convert_0_4(self, token: str) -> None:
+        converted = seen = 0
+        async for key in self._redis.scan_iter(match=f"{RESPONSE}*", count=UPGRADE_BATCH, _type="string"):
+            old = await self._redis.get(key)
+            if old is not None:
+                converted += await self._upgrade_response(args=self._upgrade_response_arguments(key, old))
+            seen += 1
+            if seen % UPGRADE_BATCH == 0:
+                await self._redis.set(UPGRADING, token, xx=True, px=UPGRADE_LOCK_MS)
+        async for key in self._redis.scan_iter(match=f"{CONVERSATION}_items:*", count=UPGRADE_BATCH, _type="hash"):
+            items = await self._redis.hgetall(key)
+            old = [(item_id, record) for item_id, record in items.items() if record.startswith(b"{")]
+            if old:
+                converted += len(old)
+                conversation_id = key.decode().removeprefix(f"{CONVERSATION}_items:")
+                await self._upgrade_conversation_items(args=[conversation_id, *_upgrade_items_arguments(old)])
+            await self._redis.set(UPGRADING, token, xx=True, px=UPGRADE_LOCK_MS)
+        # What is left of 0.4.0's item index named responses that expired before they were cleaned up.
+        async for key in self._redis.scan_iter(match=f"{ITEM_0_4}*", count=UPGRADE_BATCH):
+            await self._redis.delete(key)
+        await self._redis.delete(RESPONSE_ITEMS_0_4)
+        if converted:
+            logger.info("Redis state store upgraded from 0.4.0: %d responses and conversation items", converted)
+
+    def _upgrade_response_arguments(self, key: bytes, old: bytes) -> list[Any]:
+        stored = StoredResponse.from_json(old)
+        output_items = stored.response.get("output", [])
+        input_records = [ItemRecord.of(item) for item in stored.input_items]
+        output_records = [ItemRecord.of(item) for item in output_items]
+        indexed = {record.item_id for record in (*input_records, *output_records) if record.item_id}
+        response_id = key.decode().removeprefix(RESPONSE)
+        arguments: list[Any] = [response_id, old, response_record(stored.response), self.limits.ttl_seconds * 1000]
+        arguments += [len(input_records), len(output_records)]
+        return [*arguments, *_items_arguments(input_records), *_items_arguments(output_records), *sorted(indexed)]
+
+
+def _upgrade_items_arguments(old: list[tuple[bytes, bytes]]) -> list[Any]:
+    """(item id, its 0.4.0 JSON, digest, JSON) of each conversation item to convert."""
+    arguments: list[Any] = []
+    for item_id, old_record in old:
+        record = ItemRecord.of(json.loads(old_record))
+        arguments += [item_id, old_record, record.digest, record.json]
+    return arguments

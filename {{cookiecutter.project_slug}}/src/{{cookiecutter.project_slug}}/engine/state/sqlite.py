@@ -30,11 +30,22 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
+from .sqlite_items import (
+    ITEM_TABLES,
+    history_keys,
+    hold,
+    read_items,
+    release,
+    response_keys,
+    store_items,
+    upgrade,
+)
 from .store import (
     BackgroundRun,
     ConversationFull,
     ConversationLimits,
     DuplicateItem,
+    ItemRecord,
     LoggedEvent,
     Order,
     ResponseLimits,
@@ -44,6 +55,7 @@ from .store import (
     StoreUnavailable,
     decode_items,
     encode_items,
+    response_record,
     size_of,
 )
 
@@ -51,21 +63,19 @@ logger = logging.getLogger(__name__)
 
 Result = TypeVar("Result")
 
-SCHEMA = """
+SCHEMA = (
+    ITEM_TABLES
+    + """
 CREATE TABLE IF NOT EXISTS responses (
     seq INTEGER PRIMARY KEY,  -- the order they were saved in: the oldest go first
     id TEXT NOT NULL UNIQUE,
     expires_at REAL NOT NULL,
-    size INTEGER NOT NULL,
-    record BLOB NOT NULL
+    size INTEGER NOT NULL,  -- what its save added: its record, and the items it was first to store
+    record TEXT NOT NULL,  -- the response, its output left out
+    input_keys TEXT NOT NULL,  -- its input items' keys in order (a JSON array)
+    output_keys TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS files (id TEXT PRIMARY KEY, purpose TEXT NOT NULL, record TEXT NOT NULL) WITHOUT ROWID;
--- Items by id, for `item_reference`: each in the newest response that holds it, and gone with that response.
-CREATE TABLE IF NOT EXISTS response_items (
-    item_id TEXT PRIMARY KEY,
-    response_seq INTEGER NOT NULL REFERENCES responses (seq) ON DELETE CASCADE
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS response_items_by_response ON response_items (response_seq);
 CREATE TABLE IF NOT EXISTS runs (
     id TEXT PRIMARY KEY,
     owner TEXT NOT NULL,
@@ -92,17 +102,18 @@ CREATE TABLE IF NOT EXISTS conversation_items (
     conversation_id TEXT NOT NULL,
     position INTEGER NOT NULL,
     id TEXT NOT NULL,
-    record TEXT NOT NULL,
+    item_key INTEGER NOT NULL,
+    size INTEGER NOT NULL,
     PRIMARY KEY (conversation_id, position)
 );
--- An id names one item of a conversation; by id first, an item is also found without its conversation.
+-- An id names one item of a conversation. By id first, an item is also found without its conversation.
 CREATE UNIQUE INDEX IF NOT EXISTS conversation_item_ids ON conversation_items (id, conversation_id);
 """
-# The responses that hold any of the item ids in the JSON array `:ids`, oldest first.
-HOLDING_ITEMS = """
-SELECT record FROM responses WHERE expires_at > :now AND seq IN (
-    SELECT response_seq FROM response_items WHERE item_id IN (SELECT value FROM json_each(:ids))
-) ORDER BY seq
+)
+# Items by id, for `item_reference`: held by a response that has not expired. The newest item of an id last.
+HELD_ITEMS = """
+SELECT i.item_id, i.record FROM items i JOIN item_holds h ON h.key = i.key
+WHERE i.item_id IN (SELECT value FROM json_each(:ids)) AND h.responses > 0 AND h.until > :now ORDER BY i.key
 """
 # Past the bounds, the oldest responses go: newest first, the first row whose running total passes a bound, and
 # all older ones. Found by a read (which never blocks writers), then deleted by `seq`, which is quick.
@@ -121,18 +132,22 @@ SELECT max(expires_at) FROM (
 """
 LIVE_CONVERSATION = "SELECT items, size, next_position FROM conversations WHERE id = ? AND expires_at > ?"
 LIVE_ITEM = """
-SELECT i.position, i.record FROM conversation_items i JOIN conversations c ON c.id = i.conversation_id
-WHERE i.conversation_id = ? AND i.id = ? AND c.expires_at > ?
+SELECT ci.position, ci.item_key, i.record FROM conversation_items ci
+JOIN conversations c ON c.id = ci.conversation_id JOIN items i ON i.key = ci.item_key
+WHERE ci.conversation_id = ? AND ci.id = ? AND c.expires_at > ?
 """
 # The items with any of the ids in a JSON array, in live conversations, the most recently changed last.
 ITEMS_BY_ID = """
-SELECT i.id, i.record FROM conversation_items i JOIN conversations c ON c.id = i.conversation_id
-WHERE i.id IN (SELECT value FROM json_each(?)) AND c.expires_at > ? ORDER BY c.expires_at
+SELECT ci.id, i.record FROM conversation_items ci
+JOIN conversations c ON c.id = ci.conversation_id JOIN items i ON i.key = ci.item_key
+WHERE ci.id IN (SELECT value FROM json_each(?)) AND c.expires_at > ? ORDER BY c.expires_at
 """
 TAKEN_IDS = "SELECT id FROM conversation_items WHERE conversation_id = ? AND id IN (SELECT value FROM json_each(?))"
-INSERT_ITEM = "INSERT INTO conversation_items (conversation_id, position, id, record) VALUES (?, ?, ?, ?)"
+INSERT_ITEM = "INSERT INTO conversation_items (conversation_id, position, id, item_key, size) VALUES (?, ?, ?, ?, ?)"
 UNCHANGED_SINCE = "SELECT id FROM conversations WHERE expires_at <= ? AND id IN (SELECT value FROM json_each(?))"
-FORGOTTEN_PER_WRITE = 100  # conversations the upkeep drops in one transaction, so that it holds the lock briefly
+FORGOTTEN_PER_WRITE = (
+    100  # responses or conversations the upkeep drops in one transaction, so that it holds the lock briefly
+)
 BUSY_TIMEOUT_MS = 10_000  # how long a write waits for another process's write before giving up
 POLL_SECONDS = 0.2  # how often a follower of another process's event log looks for new events
 EVENTS_PER_READ = 1000
@@ -163,7 +178,6 @@ class SQLiteStore:
         connection = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         connection.execute(f"PRAGMA busy_timeout = {busy_timeout_ms}")
         connection.execute("PRAGMA synchronous = NORMAL")
-        connection.execute("PRAGMA foreign_keys = ON")  # a response's items go with it
         return connection
 
     def _open(self) -> None:
@@ -171,7 +185,8 @@ class SQLiteStore:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         waiting = self._connect(BUSY_TIMEOUT_MS)
         waiting.execute("PRAGMA journal_mode = WAL")
-        waiting.executescript(f"BEGIN IMMEDIATE; {SCHEMA} COMMIT;")
+        with transaction(waiting):
+            upgrade(waiting, SCHEMA)
         never_waiting = self._connect(0)
         never_waiting.execute("PRAGMA wal_autocheckpoint = 0")  # the thread checkpoints instead
         self._in_thread, self._on_loop = waiting, never_waiting
@@ -199,15 +214,17 @@ class SQLiteStore:
         except sqlite3.OperationalError:  # busy: another worker is writing
             result = await self._threaded(query)
         if writes is not None:
-            self._unchecked_writes += 1
-            self._unchecked_bytes += writes
-            enough_rows = self._unchecked_writes >= max(TRIM_WRITES, self.limits.max_count // TRIM_FRACTION)
-            if self._trimming is None and (
-                enough_rows or self._unchecked_bytes * TRIM_FRACTION >= self.limits.max_bytes
-            ):
-                self._unchecked_writes = self._unchecked_bytes = 0
-                self._trimming = asyncio.ensure_future(self._upkeep())
+            self._count_write(writes)
         return result
+
+    def _count_write(self, size: int) -> None:
+        """Start the upkeep once this process has written a tenth of a bound since the last."""
+        self._unchecked_writes += 1
+        self._unchecked_bytes += size
+        enough_rows = self._unchecked_writes >= max(TRIM_WRITES, self.limits.max_count // TRIM_FRACTION)
+        if self._trimming is None and (enough_rows or self._unchecked_bytes * TRIM_FRACTION >= self.limits.max_bytes):
+            self._unchecked_writes = self._unchecked_bytes = 0
+            self._trimming = asyncio.ensure_future(self._upkeep())
 
     async def _upkeep(self) -> None:
         """The bounds, then a checkpoint (copying the WAL into the database, never waiting for readers)."""
@@ -222,42 +239,77 @@ class SQLiteStore:
     # --- responses ---
 
     async def save_response(self, response_id: str, stored: StoredResponse) -> bool:
-        record = stored.to_json()
-        if len(record) > self.limits.max_bytes or self.limits.max_count <= 0:
+        if self.limits.max_count <= 0:
             return False
         expires_at = time.time() + self.limits.ttl_seconds
 
-        def save(db: sqlite3.Connection) -> None:
+        def save(db: sqlite3.Connection) -> int | None:
             with transaction(db):
-                insert_response(db, response_id, expires_at, record, stored.item_ids())
+                return self._insert_response(db, response_id, expires_at, stored)
 
-        await self._run(save, writes=len(record))
-        return True
+        return await self._saved(save)
+
+    async def _saved(self, save: Callable[[sqlite3.Connection], int | None]) -> bool:
+        """Run a save; its size counts towards the next upkeep. None: not saved (too large, or not the owner's)."""
+        try:
+            size = await self._run(save, writes=0)
+        except TooLarge:
+            return False
+        if size is not None:
+            self._count_write(size)
+        return size is not None
+
+    def _insert_response(
+        self, db: sqlite3.Connection, response_id: str, expires_at: float, stored: StoredResponse
+    ) -> int:
+        """Within a transaction: the response, its new items and its holds, replacing one of its id; its size.
+
+        The items `stored.history` names are taken by key, without reading them; the others are found by digest.
+        """
+        forget_response(db, response_id)
+        known = history_keys(db, stored.history, stored.input_items, time.time()) or []
+        rest = stored.input_items[len(known) :]
+        new_input, written = store_items(db, map(ItemRecord.of, rest))
+        output_keys, written_out = store_items(db, map(ItemRecord.of, stored.response.get("output", ())))
+        record = response_record(stored.response)
+        size = len(record.encode()) + written + written_out
+        if size > self.limits.max_bytes:
+            raise TooLarge()  # rolls the transaction back: nothing of it is kept
+        input_keys = [*known, *new_input]
+        row = (response_id, expires_at, size, record, json.dumps(input_keys), json.dumps(output_keys))
+        query = (
+            "INSERT INTO responses (id, expires_at, size, record, input_keys, output_keys) VALUES (?, ?, ?, ?, ?, ?)"
+        )
+        db.execute(query, row)
+        hold(db, list(dict.fromkeys([*input_keys, *output_keys])), "responses", expires_at)
+        return size
 
     async def get_response(self, response_id: str) -> StoredResponse | None:
-        def get(db: sqlite3.Connection) -> bytes | None:
-            query = "SELECT record FROM responses WHERE id = ? AND expires_at > ?"
+        def get(db: sqlite3.Connection) -> StoredResponse | None:
+            query = "SELECT record, input_keys, output_keys FROM responses WHERE id = ? AND expires_at > ?"
             row = db.execute(query, (response_id, time.time())).fetchone()
-            return row[0] if row else None
+            if row is None:
+                return None
+            record, input_keys, output_keys = row
+            input_items, output = read_items(db, json.loads(input_keys), json.loads(output_keys))
+            return StoredResponse({**json.loads(record), "output": output}, input_items)
 
-        record = await self._run(get)
-        return StoredResponse.from_json(record) if record is not None else None
+        return await self._run(get)
 
     async def delete_response(self, response_id: str) -> bool:
         def delete(db: sqlite3.Connection) -> bool:
             with transaction(db):
                 db.execute("DELETE FROM events WHERE response_id = ?", (response_id,))
-                return db.execute("DELETE FROM responses WHERE id = ?", (response_id,)).rowcount > 0
+                return forget_response(db, response_id)
 
         return await self._run(delete, writes=0)
 
     async def get_items(self, item_ids: list[str]) -> dict[str, dict[str, Any]]:
+        if not item_ids:
+            return {}
         wanted = {"ids": json.dumps(item_ids), "now": time.time()}
-        records = await self._run(lambda db: db.execute(HOLDING_ITEMS, wanted).fetchall())
-        found: dict[str, dict[str, Any]] = {}
-        for (record,) in records:  # the newest copy of an item wins (they are the same, unless a client resent it)
-            found |= StoredResponse.from_json(record).find_items(item_ids)
-        return found
+        rows = await self._run(lambda db: db.execute(HELD_ITEMS, wanted).fetchall())
+        return {item_id: json.loads(record) for item_id, record in rows}  # the newest item of an id wins
 
     # --- background runs ---
 
@@ -322,17 +374,22 @@ class SQLiteStore:
             await self._run(lambda db: db.execute(query, (owner, *response_ids)), writes=0)
 
     async def finish_run(self, run: BackgroundRun, stored: StoredResponse) -> bool:
-        record = stored.to_json()
         expires_at = time.time() + self.limits.ttl_seconds
 
-        def finish(db: sqlite3.Connection) -> bool:
+        def finish(db: sqlite3.Connection) -> int | None:
             with transaction(db):
                 if db.execute("DELETE FROM runs WHERE id = ? AND owner = ?", (run.id, run.owner)).rowcount == 0:
-                    return False
-                insert_response(db, run.id, expires_at, record, stored.item_ids())
-                return True
+                    return None
+                db.execute("SAVEPOINT response")
+                try:
+                    size = self._insert_response(db, run.id, expires_at, stored)
+                except TooLarge:
+                    db.execute("ROLLBACK TO response")  # the run ends all the same; its response is too large to keep
+                    size = 0
+                db.execute("RELEASE response")
+                return size
 
-        return await self._run(finish, writes=len(record))
+        return await self._saved(finish)
 
     # --- event logs ---
 
@@ -408,10 +465,9 @@ class SQLiteStore:
 
         def create(db: sqlite3.Connection) -> None:
             with transaction(db):
-                db.execute("DELETE FROM conversation_items WHERE conversation_id = ?", (conversation.id,))
-                db.execute("INSERT OR REPLACE INTO conversations VALUES (?, ?, ?, ?, ?, ?)", row)
-                rows = [(conversation.id, position, *item) for position, item in enumerate(encoded)]
-                db.executemany(INSERT_ITEM, rows)
+                forget_conversations(db, [conversation.id])
+                db.execute("INSERT INTO conversations VALUES (?, ?, ?, ?, ?, ?)", row)
+                add_items(db, conversation.id, 0, items)
 
         await self._run(create, writes=size)
 
@@ -457,8 +513,7 @@ class SQLiteStore:
                 self._check_bounds(count + len(encoded), size + added)
                 if duplicate := db.execute(TAKEN_IDS, (conversation_id, ids)).fetchone():
                     raise DuplicateItem(duplicate[0])
-                rows = [(conversation_id, position + offset, *item) for offset, item in enumerate(encoded)]
-                db.executemany(INSERT_ITEM, rows)
+                add_items(db, conversation_id, position, items)
                 change = "UPDATE conversations SET items = ?, size = ?, next_position = ?, expires_at = ? WHERE id = ?"
                 count, size, position = count + len(encoded), size + added, position + len(encoded)
                 db.execute(change, (count, size, position, self._expiry(), conversation_id))
@@ -469,7 +524,9 @@ class SQLiteStore:
     async def list_conversation_items(
         self, conversation_id: str, *, order: Order, after: str | None, limit: int | None
     ) -> list[dict[str, Any]] | None:
-        query = "SELECT record FROM conversation_items WHERE conversation_id = ?"
+        query = (
+            "SELECT i.record FROM conversation_items ci JOIN items i ON i.key = ci.item_key WHERE conversation_id = ?"
+        )
         values: list[object] = [conversation_id]
         if after is not None:
             position_of_after = "SELECT position FROM conversation_items WHERE conversation_id = ? AND id = ?"
@@ -490,7 +547,7 @@ class SQLiteStore:
 
     async def get_conversation_item(self, conversation_id: str, item_id: str) -> dict[str, Any] | None:
         row = await self._run(lambda db: db.execute(LIVE_ITEM, (conversation_id, item_id, time.time())).fetchone())
-        return json.loads(row[1]) if row else None
+        return json.loads(row[2]) if row else None
 
     async def find_conversation_items(self, item_ids: list[str]) -> dict[str, dict[str, Any]]:
         if not item_ids:
@@ -504,9 +561,10 @@ class SQLiteStore:
                 row = db.execute(LIVE_ITEM, (conversation_id, item_id, time.time())).fetchone()
                 if row is None:
                     return False
-                position, record = row
+                position, key, record = row
                 query = "DELETE FROM conversation_items WHERE conversation_id = ? AND position = ?"
                 db.execute(query, (conversation_id, position))
+                release(db, [key], "conversations")
                 change = "UPDATE conversations SET items = items - 1, size = size - ?, expires_at = ? WHERE id = ?"
                 db.execute(change, (len(record.encode()), self._expiry(), conversation_id))
                 return True
@@ -534,16 +592,21 @@ class SQLiteStore:
 
         def trim(db: sqlite3.Connection) -> int:
             (cutoff,) = db.execute(PAST_THE_BOUNDS, bounds).fetchone()
-            dropped = db.execute("DELETE FROM responses WHERE seq <= ?", (cutoff,)).rowcount if cutoff else 0
-            expired = db.execute("SELECT seq FROM responses WHERE expires_at <= ?", (time.time(),)).fetchall()
-            if expired:
-                dropped += db.executemany("DELETE FROM responses WHERE seq = ?", expired).rowcount
+            query = "SELECT seq FROM responses WHERE seq <= ? OR expires_at <= ?"
+            found = [seq for (seq,) in db.execute(query, (cutoff or 0, time.time()))]
+            dropped = 0
+            for start in range(0, len(found), FORGOTTEN_PER_WRITE):  # others may write between two
+                with transaction(db):  # a response saved again since has another seq, and stays
+                    for seq in found[start : start + FORGOTTEN_PER_WRITE]:
+                        release(db, response_keys(db, seq), "responses")
+                        dropped += db.execute("DELETE FROM responses WHERE seq = ?", (seq,)).rowcount
             # The logs of responses that expired or were pushed out by the bounds go with them.
-            db.execute("DELETE FROM events WHERE expires_at <= ?", (time.time(),))
-            db.execute(
-                "DELETE FROM events WHERE response_id NOT IN (SELECT id FROM responses)"
-                " AND response_id NOT IN (SELECT id FROM runs)"
-            )
+            with transaction(db):
+                db.execute("DELETE FROM events WHERE expires_at <= ?", (time.time(),))
+                db.execute(
+                    "DELETE FROM events WHERE response_id NOT IN (SELECT id FROM responses)"
+                    " AND response_id NOT IN (SELECT id FROM runs)"
+                )
             return dropped
 
         return await self._in_upkeep_thread(trim)
@@ -606,14 +669,30 @@ def transaction(db: sqlite3.Connection) -> Iterator[None]:
         raise
 
 
-def insert_response(
-    db: sqlite3.Connection, response_id: str, expires_at: float, record: bytes, item_ids: list[str]
-) -> None:
-    """Within a transaction: the response (replacing one of its id) and its items' entries in the item index."""
-    query = "INSERT OR REPLACE INTO responses (id, expires_at, size, record) VALUES (?, ?, ?, ?)"
-    seq = db.execute(query, (response_id, expires_at, len(record), record)).lastrowid
-    query = "INSERT OR REPLACE INTO response_items (item_id, response_seq) VALUES (?, ?)"
-    db.executemany(query, [(item_id, seq) for item_id in item_ids])
+class TooLarge(Exception):
+    """A response whose save alone would pass the byte bound: it is not kept."""
+
+
+def forget_response(db: sqlite3.Connection, response_id: str) -> bool:
+    """Within a transaction: the response goes, and its holds on its items; whether it was there."""
+    row = db.execute("SELECT seq FROM responses WHERE id = ?", (response_id,)).fetchone()
+    if row is None:
+        return False
+    release(db, response_keys(db, row[0]), "responses")
+    db.execute("DELETE FROM responses WHERE seq = ?", row)
+    return True
+
+
+def add_items(db: sqlite3.Connection, conversation_id: str, position: int, items: list[dict[str, Any]]) -> None:
+    """Within a transaction: items at the conversation's positions from `position` on, each holding its item."""
+    records = [ItemRecord.of(item) for item in items]
+    keys, _ = store_items(db, records)
+    rows = [
+        (conversation_id, position + offset, item["id"], key, record.size)
+        for offset, (item, key, record) in enumerate(zip(items, keys, records, strict=True))
+    ]
+    db.executemany(INSERT_ITEM, rows)
+    hold(db, keys, "conversations")
 
 
 def _run_from(row: tuple[str, str, float, int]) -> BackgroundRun:
@@ -626,8 +705,11 @@ def _run_from(row: tuple[str, str, float, int]) -> BackgroundRun:
 def forget_conversations(db: sqlite3.Connection, conversation_ids: list[str]) -> None:
     """Within a transaction: the conversations and their items go."""
     rows = [(conversation_id,) for conversation_id in conversation_ids]
+    query = "SELECT item_key FROM conversation_items WHERE conversation_id IN (SELECT value FROM json_each(?))"
+    held = [key for (key,) in db.execute(query, (json.dumps(conversation_ids),))]
     db.executemany("DELETE FROM conversation_items WHERE conversation_id = ?", rows)
     db.executemany("DELETE FROM conversations WHERE id = ?", rows)
+    release(db, held, "conversations")
 
 
 @contextmanager

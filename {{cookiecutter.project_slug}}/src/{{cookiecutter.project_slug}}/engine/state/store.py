@@ -7,9 +7,9 @@ is atomic: after a crash a record is whole or absent.
 Part of the engine: the template's code, updated by `cruft update`; not edited by hand.
 """
 
+import hashlib
 import json
-from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, Protocol
 
 from quart import Response
@@ -21,11 +21,31 @@ Order = Literal["asc", "desc"]
 
 
 @dataclass(frozen=True, slots=True)
+class History:
+    """Where the first `length` input items of a response being saved are stored already, so the store refers to
+    them instead of writing them again: the input then the output of a stored response (`previous_response_id`),
+    or the first items of a conversation. A source that is gone, or holds another count, is ignored."""
+
+    kind: Literal["response", "conversation"]
+    source_id: str
+    length: int
+
+
+@dataclass(frozen=True, slots=True)
 class StoredResponse:
+    """A finished response and the whole conversation that led to it, as the routes see it.
+
+    The stores keep each item once (`ItemRecord`): a response's record refers to its input and output items by
+    key, in order, so a turn writes only what is new. `history` (not stored) tells the store which of the input
+    items it holds already; without it the store finds them by content.
+    """
+
     response: dict[str, Any]
     input_items: list[dict[str, Any]]  # the whole conversation that led to it, earlier turns included
+    history: History | None = field(default=None, compare=False)
 
     def to_json(self) -> bytes:
+        """The response with its input, in one record: what `state.migrate` reads from a store of 0.4.0."""
         record = {"response": self.response, "input_items": self.input_items}  # not asdict(): it deep-copies
         return compact_json(record).encode()
 
@@ -33,20 +53,32 @@ class StoredResponse:
     def from_json(cls, data: bytes | str) -> "StoredResponse":
         return cls(**json.loads(data))
 
-    def item_ids(self) -> list[str]:
-        """The ids an `item_reference` may name here: of its output items, and of its input items that have one."""
-        ids = (item.get("id") for item in (*self.response.get("output", ()), *self.input_items))
-        return list(dict.fromkeys(item_id for item_id in ids if isinstance(item_id, str) and item_id))
 
-    def find_items(self, item_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
-        """The items it holds with these ids, by id (an output item before an input item of the same id)."""
-        wanted = set(item_ids)
-        found: dict[str, dict[str, Any]] = {}
-        for item in (*self.response.get("output", ()), *self.input_items):
-            item_id = item.get("id")
-            if item_id in wanted and item_id not in found:
-                found[item_id] = item
-        return found
+@dataclass(frozen=True, slots=True)
+class ItemRecord:
+    """One item as the stores keep it: its JSON, named by a digest of that JSON, so that an item sent again (a
+    client resending its history, a chain, a conversation) is the same record. `item_id` is the item's own `id`,
+    by which `item_reference` finds it."""
+
+    digest: str
+    item_id: str | None
+    json: str
+
+    @classmethod
+    def of(cls, item: dict[str, Any]) -> "ItemRecord":
+        text = compact_json(item)
+        item_id = item.get("id")
+        digest = hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+        return cls(digest, item_id if isinstance(item_id, str) and item_id else None, text)
+
+    @property
+    def size(self) -> int:
+        return len(self.json.encode())
+
+
+def response_record(response: dict[str, Any]) -> str:
+    """A response's own record: the response without its output, whose items are kept as items."""
+    return compact_json({**response, "output": []})
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +116,7 @@ class ResponseLimits:
     """Stored responses are bounded three ways; past a bound the oldest go first."""
 
     max_count: int  # 0 stores none
-    max_bytes: int  # of their JSON, conversations included; a single larger response is not stored
+    max_bytes: int  # what their saves added (a record, and the items it was first to store); a larger one is not stored
     ttl_seconds: int  # each expires this long after it was stored
 
 
@@ -211,7 +243,12 @@ class StateStore(Protocol):
     engine: str  # "sqlite" or "redis", for logs and /status (never the URL: it may hold a password)
 
     async def save_response(self, response_id: str, stored: StoredResponse) -> bool:
-        """Keep a finished response; False when it alone is larger than the byte bound (then it is not kept)."""
+        """Keep a finished response; False when it alone is larger than the byte bound (then it is not kept).
+
+        One write: the items the store does not hold yet (by digest), the response's record with the keys of its
+        input and output items in order, and a hold on each of those items. A response saved again under its id
+        replaces the first (and lets go of its items).
+        """
         ...
 
     async def get_response(self, response_id: str) -> StoredResponse | None: ...
@@ -221,9 +258,9 @@ class StateStore(Protocol):
     async def get_items(self, item_ids: list[str]) -> dict[str, dict[str, Any]]:
         """The stored items with these ids (for `item_reference`), by id; an id that is not stored is left out.
 
-        Saving a response indexes its items (`StoredResponse.item_ids`) in the same write, each to the newest
-        response that holds it; the index entries go with that response (deleted, expired, past the bounds,
-        which drop the oldest first, so the newest holder is the last to go).
+        An item is found while a stored response that has not expired holds it (in its input or output): deleting
+        a response, or its expiry, or the bounds pushing it out, frees the items no other response or conversation
+        holds, in the same write.
         """
         ...
 

@@ -225,6 +225,15 @@ class ResponseEncoder:
             self._event("response.incomplete", response=self.response)
         return self._flush()
 
+    def add_item(self, item: dict[str, Any]) -> str:
+        """A whole item made elsewhere (a `compaction`): added and done at once."""
+        self._close_item()
+        output_index = len(self.response["output"])
+        self.response["output"].append(item)
+        self._event("response.output_item.added", output_index=output_index, item=item)
+        self._event("response.output_item.done", output_index=output_index, item=item)
+        return self._flush()
+
     # --- items ---
 
     def _text(self, text: str) -> None:

@@ -1,0 +1,186 @@
+"""Items stored once, in the SQLite store: the tables, the holds that free an item when nothing refers to it, and
+the upgrade of a file written by 0.4.0 (whose responses each kept their whole conversation).
+
+An item's row is written once, under an integer key, and found again by the digest of its JSON (`ItemRecord`):
+a turn of a chain, a conversation's history, a client resending what it sent before, all refer to the same row.
+A response lists the keys of its input and output items in order; a conversation's position names a key. Who
+holds an item is counted in `item_holds`, a narrow table apart from the (wide) item rows, so that a turn's holds
+rewrite a few small pages; an item goes in the same transaction as its last holder.
+
+Every function here runs inside the caller's transaction.
+
+Part of the engine: the template's code, updated by `cruft update`; not edited by hand.
+"""
+
+import json
+import sqlite3
+from collections.abc import Iterable, Sequence
+from typing import Any, Literal
+
+from .store import History, ItemRecord, StoredResponse, decode_items, response_record
+
+SCHEMA_VERSION = 2  # PRAGMA user_version: 0 is a file of 0.4.0 or a new one, 2 has items stored once
+
+ITEM_TABLES = """
+CREATE TABLE IF NOT EXISTS items (
+    key INTEGER PRIMARY KEY,
+    digest TEXT NOT NULL UNIQUE,
+    item_id TEXT,  -- the item's own id, by which `item_reference` finds it
+    record TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS items_by_id ON items (item_id) WHERE item_id IS NOT NULL;
+CREATE TABLE IF NOT EXISTS item_holds (
+    key INTEGER PRIMARY KEY,
+    responses INTEGER NOT NULL DEFAULT 0,  -- stored responses listing it (once each, however often they list it)
+    conversations INTEGER NOT NULL DEFAULT 0,  -- conversation positions holding it
+    until REAL NOT NULL DEFAULT 0  -- the latest expiry of a response holding it: found by id only until then
+);
+"""
+HOLD = """
+INSERT INTO item_holds (key, responses, conversations, until) SELECT value, :responses, :conversations, :until
+FROM json_each(:keys) WHERE true
+ON CONFLICT (key) DO UPDATE SET responses = responses + excluded.responses,
+    conversations = conversations + excluded.conversations, until = max(until, excluded.until)
+"""
+UNHELD = "SELECT key FROM item_holds WHERE key IN (SELECT value FROM json_each(?)) AND responses + conversations <= 0"
+ITEMS_BY_KEY = "SELECT key, record FROM items WHERE key IN (SELECT value FROM json_each(?))"
+
+Holder = Literal["responses", "conversations"]
+
+
+def store_items(db: sqlite3.Connection, records: Iterable[ItemRecord]) -> tuple[list[int], int]:
+    """The keys of these items in order, writing those the store does not hold; and the bytes written."""
+    keys: list[int] = []
+    written = 0
+    known: dict[str, int] = {}
+    for record in records:
+        key = known.get(record.digest)
+        if key is None:
+            row = db.execute("SELECT key FROM items WHERE digest = ?", (record.digest,)).fetchone()
+            if row is not None:
+                key = row[0]
+            else:
+                query = "INSERT INTO items (digest, item_id, record) VALUES (?, ?, ?)"
+                key = db.execute(query, (record.digest, record.item_id, record.json)).lastrowid
+                written += record.size
+            known[record.digest] = key
+        keys.append(key)  # type: ignore[arg-type]
+    return keys, written
+
+
+def hold(db: sqlite3.Connection, keys: Sequence[int], holder: Holder, until: float = 0.0) -> None:
+    """One more hold on each key listed (a key listed twice is held twice: pass a response's keys once each)."""
+    if keys:
+        held = {"responses": 0, "conversations": 0, holder: 1}
+        db.execute(HOLD, {**held, "until": until, "keys": json.dumps(list(keys))})
+
+
+def release(db: sqlite3.Connection, keys: Sequence[int], holder: Holder) -> None:
+    """One hold less on each key listed; the items no longer held go."""
+    if not keys:
+        return
+    query = f"UPDATE item_holds SET {holder} = {holder} - 1 WHERE key = ?"
+    db.executemany(query, [(key,) for key in keys])
+    unheld = json.dumps(list(dict.fromkeys(keys)))
+    gone = [(key,) for (key,) in db.execute(UNHELD, (unheld,))]
+    db.executemany("DELETE FROM items WHERE key = ?", gone)
+    db.executemany("DELETE FROM item_holds WHERE key = ?", gone)
+
+
+def read_items(db: sqlite3.Connection, *key_lists: list[int]) -> list[list[dict[str, Any]]]:
+    """The items of each list of keys, in order: one query, one JSON decode per list."""
+    wanted = json.dumps(list({key for keys in key_lists for key in keys}))
+    records = dict(db.execute(ITEMS_BY_KEY, (wanted,)).fetchall())
+    return [decode_items(",".join(records[key] for key in keys)) for keys in key_lists]
+
+
+def response_keys(db: sqlite3.Connection, seq: int) -> list[int]:
+    """A stored response's item keys, each once: what its holds are on."""
+    row = db.execute("SELECT input_keys, output_keys FROM responses WHERE seq = ?", (seq,)).fetchone()
+    return [] if row is None else list(dict.fromkeys([*json.loads(row[0]), *json.loads(row[1])]))
+
+
+def history_keys(
+    db: sqlite3.Connection, history: History | None, input_items: list[dict[str, Any]], now: float
+) -> list[int] | None:
+    """The keys of the items `history` names, when its source is still there and holds that many; else None.
+
+    A conversation's items may have been deleted while the response ran: its first items must have the ids of
+    the input's first items.
+    """
+    if history is None or history.length > len(input_items):
+        return None
+    if history.kind == "response":
+        query = "SELECT input_keys, output_keys FROM responses WHERE id = ? AND expires_at > ?"
+        row = db.execute(query, (history.source_id, now)).fetchone()
+        keys = None if row is None else [*json.loads(row[0]), *json.loads(row[1])]
+    else:
+        query = "SELECT item_key, id FROM conversation_items WHERE conversation_id = ? ORDER BY position LIMIT ?"
+        rows = db.execute(query, (history.source_id, history.length)).fetchall()
+        same = [item_id for _, item_id in rows] == [item.get("id") for item in input_items[: history.length]]
+        keys = [key for key, _ in rows] if same else None
+    return keys if keys is not None and len(keys) == history.length else None
+
+
+def upgrade(db: sqlite3.Connection, schema: str) -> None:
+    """Create the tables, or bring a file of 0.4.0 over, in the caller's transaction: all of it or nothing.
+
+    0.4.0 kept each response with its whole conversation (`responses.record`), an index of item ids
+    (`response_items`) and each conversation item's JSON; its rows become items stored once, with their holds.
+    """
+    if db.execute("PRAGMA user_version").fetchone()[0] >= SCHEMA_VERSION:
+        return
+    old_responses = "input_keys" not in table_columns(db, "responses") and table_columns(db, "responses")
+    old_conversation_items = "record" in table_columns(db, "conversation_items")
+    if old_responses:
+        db.execute("ALTER TABLE responses RENAME TO responses_0_4")
+        db.execute("DROP TABLE IF EXISTS response_items")
+    if old_conversation_items:
+        db.execute("DROP INDEX IF EXISTS conversation_item_ids")
+        db.execute("ALTER TABLE conversation_items RENAME TO conversation_items_0_4")
+    execute_script(db, schema)
+    if old_responses:
+        copy_responses(db)
+        db.execute("DROP TABLE responses_0_4")
+    if old_conversation_items:
+        copy_conversation_items(db)
+        db.execute("DROP TABLE conversation_items_0_4")
+    db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+
+def execute_script(db: sqlite3.Connection, script: str) -> None:
+    """`executescript` commits first; this runs each statement within the open transaction."""
+    for statement in script.split(";"):
+        if statement.strip():
+            db.execute(statement)
+
+
+def table_columns(db: sqlite3.Connection, table: str) -> set[str]:
+    return {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+
+
+def copy_responses(db: sqlite3.Connection) -> None:
+    """Each response of 0.4.0 under its old order and expiry, its items stored once."""
+    rows = db.execute("SELECT seq, id, expires_at, record FROM responses_0_4 ORDER BY seq").fetchall()
+    for seq, response_id, expires_at, old_record in rows:
+        stored = StoredResponse.from_json(old_record)
+        input_keys, written = store_items(db, map(ItemRecord.of, stored.input_items))
+        output_keys, written_out = store_items(db, map(ItemRecord.of, stored.response.get("output", [])))
+        record = response_record(stored.response)
+        size = len(record.encode()) + written + written_out
+        row = (seq, response_id, expires_at, size, record, json.dumps(input_keys), json.dumps(output_keys))
+        db.execute("INSERT INTO responses VALUES (?, ?, ?, ?, ?, ?, ?)", row)
+        hold(db, list(dict.fromkeys([*input_keys, *output_keys])), "responses", expires_at)
+
+
+def copy_conversation_items(db: sqlite3.Connection) -> None:
+    rows = db.execute(
+        "SELECT conversation_id, position, id, record FROM conversation_items_0_4 ORDER BY conversation_id, position"
+    ).fetchall()
+    for conversation_id, position, item_id, record in rows:
+        (key,), _ = store_items(db, [ItemRecord.of(json.loads(record))])
+        size = len(record.encode())
+        db.execute(
+            "INSERT INTO conversation_items VALUES (?, ?, ?, ?, ?)", (conversation_id, position, item_id, key, size)
+        )
+        hold(db, [key], "conversations")
