@@ -61,6 +61,9 @@ def test_compact_keeps_the_user_messages_and_stores_the_summary(
     assert item["type"] == "compaction" and item["encrypted_content"] and item["id"].startswith("cmp_")
     assert set(item) == {"type", "id", "encrypted_content"}, "the summary itself stays in the store"
     assert SUMMARY not in json.dumps(resource)
+    with service.http() as http:
+        stored = http.get(f"/v1/responses/{resource['id']}").json()
+    assert stored["output"] == [item], "the stored record shows the item, the summary is its input"
     assert resource["usage"]["input_tokens"] == 40 and resource["usage"]["output_tokens"] == 12
     # The LLM was asked for a summary of the whole conversation, without the client's tools.
     (asked,) = upstream.requests

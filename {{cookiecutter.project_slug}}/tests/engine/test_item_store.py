@@ -12,6 +12,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+import openai
 import pytest
 import redis.asyncio
 from test_state import answer, assert_items_held, conversation_limits, state
@@ -199,3 +200,25 @@ def test_a_chain_through_the_api_reads_back_after_deleting_its_start(tmp_path: P
         assert_items_held(database)
         (items,) = database.execute("SELECT count(*) FROM items").fetchone()
         assert items == 2 * 13, "a user turn and an answer per turn, once each"
+
+
+def test_a_response_deleted_on_another_process_is_not_continued(tmp_path: Path) -> None:
+    """The process that saved a turn keeps it in memory for the next one (`state/recent.py`), but only as a cache:
+    deleted through another process sharing the store, it is gone for this one too."""
+    env = base_env(DATA_DIR=str(tmp_path / "data"))
+    first = ServiceProcess("first", tmp_path / "first", env)
+    second = ServiceProcess("second", tmp_path / "second", env)
+    try:
+        one, two = first.start().client(), second.start().client()
+        kept = one.responses.create(model="chat", input="Turn 0")
+        gone = one.responses.create(model="chat", input="Turn 1", previous_response_id=kept.id)
+        after = one.responses.create(model="chat", input="Turn 2", previous_response_id=gone.id)
+        texts = [item.content[0].text for item in one.responses.input_items.list(after.id, order="asc").data]
+        assert [text for text in texts if text.startswith("Turn")] == ["Turn 0", "Turn 1", "Turn 2"]
+        two.responses.delete(after.id)
+        with pytest.raises(openai.BadRequestError) as raised:
+            one.responses.create(model="chat", input="Turn 3", previous_response_id=after.id)
+        assert raised.value.code == "previous_response_not_found"
+    finally:
+        first.stop()
+        second.stop()

@@ -37,6 +37,7 @@ from .runs.shutdown import on_stop_signal
 from .services import ReadinessCheck, Services, serve_with
 from .settings import Settings
 from .state import StateStore, StoreUnavailable, open_state_store, store_limits
+from .state.recent import RecentResponses
 
 logger = logging.getLogger(__name__)
 
@@ -123,6 +124,7 @@ def create_app(
         file_store.loop = asyncio.get_running_loop()
         await import_old_file_metadata(file_store)
         app_services.runner, app_services.state, app_services.files = runner, store, file_store
+        app_services.recent = RecentResponses()
         app_services.background = background
         serve_with(app_services)
         # Looking for bytes left by uploads that died may list a whole bucket: not before serving.

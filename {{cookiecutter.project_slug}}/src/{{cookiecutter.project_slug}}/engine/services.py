@@ -22,6 +22,7 @@ if TYPE_CHECKING:  # types only: each of these modules is built on the others, a
     from .runs.runner import Runner
     from .settings import Settings
     from .state import StateStore
+    from .state.recent import RecentResponses
 
 # What /health/ready asks each part: None when it is ready, else a word for what it is doing ("loading").
 ReadinessCheck = Callable[[], Awaitable[str | None]]
@@ -39,6 +40,7 @@ class Services:
     # Set when serving starts (see `create_app`):
     runner: Runner = field(init=False)
     state: StateStore = field(init=False)
+    recent: RecentResponses = field(init=False)  # the responses this process stored last (a cache)
     files: FileStore = field(init=False)
     background: BackgroundRuns = field(init=False)
 

@@ -120,6 +120,17 @@ def background_runs() -> BackgroundRuns:
     return services().background
 
 
+async def previous_response(response_id: str) -> StoredResponse | None:
+    """The response a turn continues: as this process saved it, if it is the last of its chain here and the store
+    still has it (no conversation read back and decoded), else from the store."""
+    app_services = services()
+    kept = app_services.recent.recall(response_id)
+    if kept is not None and await app_services.state.has_response(response_id):
+        return kept
+    app_services.recent.forget(response_id)
+    return await app_services.state.get_response(response_id)
+
+
 async def stored_or_404(response_id: str) -> StoredResponse:
     stored = await state().get_response(response_id)
     if stored is None:
@@ -150,7 +161,7 @@ async def create_response() -> Response:
         input_items = turn.input_items
         history = History("conversation", turn.conversation_id, len(turn.history))
     elif previous_id is not None:
-        previous = await state().get_response(previous_id) if isinstance(previous_id, str) else None
+        previous = await previous_response(previous_id) if isinstance(previous_id, str) else None
         if previous is None and isinstance(previous_id, str) and await state().get_run(previous_id) is not None:
             message = f"Previous response with id '{previous_id}' is still running in the background."
             raise OpenAIError(400, message, param="previous_response_id", code="previous_response_in_progress")
@@ -181,13 +192,16 @@ async def create_response() -> Response:
     store = state()  # the stream's last events are sent outside the app context
 
     stored = body.get("store", True) is not False
+    recent = app_services.recent
 
     async def save() -> None:
         """Kept before the client hears it is complete, so its next request finds it, on any replica."""
         if turn is not None:
             await turn.append(encoder.response)
         if stored:
-            await store.save_response(encoder.response["id"], StoredResponse(encoder.response, input_items, history))
+            saved = StoredResponse(encoder.response, input_items, history)
+            if await store.save_response(encoder.response["id"], saved):
+                recent.remember(encoder.response["id"], saved)
 
     on_finish = save if stored or turn is not None else None
     if not wants_stream:
@@ -283,6 +297,7 @@ async def delete_response(response_id: str) -> Response:
     if await state().get_run(response_id) is not None:
         message = "The response is still running in the background: cancel it first."
         raise OpenAIError(400, message, param="response_id")
+    services().recent.forget(response_id)
     if not await state().delete_response(response_id):
         raise OpenAIError(404, f"No response with id '{response_id}' is stored.", param="response_id")
     return jsonify({"id": response_id, "object": "response", "deleted": True})

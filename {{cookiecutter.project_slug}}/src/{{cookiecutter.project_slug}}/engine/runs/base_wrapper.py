@@ -24,7 +24,8 @@ class BasePipelineWrapper:
     `messages` are the request's OpenAI messages, `body` the whole request JSON.
     Responses: `run_response(self, model, input_items, body)` or `async def run_response_async(...)`,
     where `input_items` is the request's `input` as a list of items (earlier turns included when the
-    client sent `previous_response_id`).
+    client sent `previous_response_id`). Read the items, do not change them in place: the next turn of the
+    chain reuses them (copy an item before changing it).
     Return a `str`, a Haystack `ChatMessage`, or a generator / async generator yielding `str`,
     `StreamingChunk` or events from `events.py`. Streaming or not is the client's choice: a stream
     is drained into one message when the client asked for `stream: false`.

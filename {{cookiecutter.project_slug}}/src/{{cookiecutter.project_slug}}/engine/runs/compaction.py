@@ -2,10 +2,11 @@
 
 `POST /v1/responses/compact` (`routes/compaction.py`) calls `compact`: the wrapper writes a summary of the conversation
 (its own `run_compaction`, or else its Responses method asked to summarise), the summary is kept in the state store as
-a stored response whose one output item is the `compaction` item, with the summary under a private field, and the
-client gets that item without the field, its `encrypted_content` naming it. When a later `POST /v1/responses` sends
-the item back, `expand_compactions` finds it in the store (by `id` or by `encrypted_content`, from any replica) and
-puts the summary in its place, so the wrapper sees a message holding the summary where the older turns were.
+a stored response whose input is the summary (one message, whose id is the compaction's with `_summary` after it) and
+whose output is the `compaction` item the client gets, its `encrypted_content` naming it. When a later
+`POST /v1/responses` sends the item back, `expand_compactions` finds the summary in the store (by the item's `id` or
+its `encrypted_content`, from any replica) and puts it in its place, so the wrapper sees a message holding the
+summary where the older turns were.
 
 OpenAI keeps a conversation's user messages verbatim and replaces everything else (assistant messages, tool calls and
 their outputs, reasoning, an earlier compaction) by the compaction item; so does this module.
@@ -28,7 +29,7 @@ from .events import Event, StreamError, TextDelta, Usage
 from .registry import LoadedWrapper
 from .token_usage import add_usage
 
-SUMMARY_FIELD = "_summary"  # the private field of a stored compaction item: never sent to a client
+SUMMARY_SUFFIX = "_summary"  # the stored summary's id: the compaction item's, with this after it
 SUMMARY_PREFIX = "Summary of the earlier part of this conversation (compacted):\n\n"
 # What a wrapper without `run_compaction` is asked, as the last user message after the conversation.
 SUMMARY_REQUEST = (
@@ -140,12 +141,13 @@ async def stored_compaction(
         "created_at": int(time.time()),
         "model": model,
         "status": "completed",
-        "output": [{**item, SUMMARY_FIELD: summary_items(summary)}],
+        "output": [item],
     }
-    if not await services().state.save_response(response_id, StoredResponse(record, [])):
+    summary_message = {"id": item_id + SUMMARY_SUFFIX, **summary_items(summary)[0]}
+    if not await services().state.save_response(response_id, StoredResponse(record, [summary_message])):
         message = (
-            "The summary could not be kept: the store keeps no responses this large (RESPONSE_MAX_BYTES) or none at "
-            "all (RESPONSE_MAX_COUNT=0), and a compaction item is only usable while it is stored; send the whole input."
+            "The summary could not be kept: the store keeps no responses this large (RESPONSES_STORE_BYTES) or none at "
+            "all (RESPONSES_STORE_SIZE=0), and a compaction item is only usable while it is stored; send the whole input."
         )
         raise OpenAIError(
             500, message, type="server_error", code="compaction_not_stored", headers={"x-should-retry": "false"}
@@ -165,20 +167,22 @@ async def expand_compactions(items: list[dict[str, Any]]) -> list[dict[str, Any]
             wanted += names
     if not wanted:
         return items
-    stored = await services().state.get_items(list(dict.fromkeys(wanted)))
+    stored = await services().state.get_items(list(dict.fromkeys(name + SUMMARY_SUFFIX for name in wanted)))
     expanded: list[dict[str, Any]] = []
     for position, item in enumerate(items):
         if item.get("type") != "compaction":
             expanded.append(item)
             continue
-        found = next((stored[name] for name in names_of(item) if SUMMARY_FIELD in stored.get(name, {})), None)
+        found = next(
+            (stored[name + SUMMARY_SUFFIX] for name in names_of(item) if name + SUMMARY_SUFFIX in stored), None
+        )
         if found is None:
             message = (
                 "This compaction item is not stored here: it was made elsewhere, or it expired with its response "
-                "(RESPONSE_TTL). Send the conversation again in full, or compact it again."
+                "(RESPONSES_TTL_SECONDS). Send the conversation again in full, or compact it again."
             )
             raise OpenAIError(400, message, param=f"input[{position}]", code="compaction_not_found")
-        expanded += found[SUMMARY_FIELD]
+        expanded.append(found)
     return expanded
 
 

@@ -296,6 +296,10 @@ class SQLiteStore:
 
         return await self._run(get)
 
+    async def has_response(self, response_id: str) -> bool:
+        query = "SELECT 1 FROM responses WHERE id = ? AND expires_at > ?"
+        return await self._run(lambda db: db.execute(query, (response_id, time.time())).fetchone()) is not None
+
     async def delete_response(self, response_id: str) -> bool:
         def delete(db: sqlite3.Connection) -> bool:
             with transaction(db):

@@ -253,6 +253,10 @@ class StateStore(Protocol):
 
     async def get_response(self, response_id: str) -> StoredResponse | None: ...
 
+    async def has_response(self, response_id: str) -> bool:
+        """Whether the response is stored (not deleted, not expired): one small read, for `RecentResponses`."""
+        ...
+
     async def delete_response(self, response_id: str) -> bool: ...
 
     async def get_items(self, item_ids: list[str]) -> dict[str, dict[str, Any]]:
