@@ -252,7 +252,7 @@ class SQLiteStore:
     async def _saved(self, save: Callable[[sqlite3.Connection], int | None]) -> bool:
         """Run a save; its size counts towards the next upkeep. None: not saved (too large, or not the owner's)."""
         try:
-            size = await self._run(save, writes=0)
+            size = await self._run(save)
         except TooLarge:
             return False
         if size is not None:
@@ -269,10 +269,11 @@ class SQLiteStore:
         forget_response(db, response_id)
         known = history_keys(db, stored.history, stored.input_items, time.time()) or []
         rest = stored.input_items[len(known) :]
-        new_input, written = store_items(db, map(ItemRecord.of, rest))
-        output_keys, written_out = store_items(db, map(ItemRecord.of, stored.response.get("output", ())))
+        output = stored.response.get("output", ())
+        keys, written = store_items(db, [ItemRecord.of(item) for item in (*rest, *output)])
+        new_input, output_keys = keys[: len(rest)], keys[len(rest) :]
         record = response_record(stored.response)
-        size = len(record.encode()) + written + written_out
+        size = len(record.encode()) + written
         if size > self.limits.max_bytes:
             raise TooLarge()  # rolls the transaction back: nothing of it is kept
         input_keys = [*known, *new_input]

@@ -43,29 +43,35 @@ ON CONFLICT (key) DO UPDATE SET responses = responses + excluded.responses,
     conversations = conversations + excluded.conversations, until = max(until, excluded.until)
 """
 UNHELD = "SELECT key FROM item_holds WHERE key IN (SELECT value FROM json_each(?)) AND responses + conversations <= 0"
+INSERT_ITEMS = "INSERT OR IGNORE INTO items (digest, item_id, record) VALUES"
+ROWS_PER_INSERT = 1000  # 3 parameters a row: within SQLite's smallest default limit of 32,766 parameters
+KEYS_BY_DIGEST = "SELECT digest, key FROM items WHERE digest IN (SELECT value FROM json_each(?))"
 ITEMS_BY_KEY = "SELECT key, record FROM items WHERE key IN (SELECT value FROM json_each(?))"
 
 Holder = Literal["responses", "conversations"]
 
 
 def store_items(db: sqlite3.Connection, records: Iterable[ItemRecord]) -> tuple[list[int], int]:
-    """The keys of these items in order, writing those the store does not hold; and the bytes written."""
-    keys: list[int] = []
-    written = 0
+    """The keys of these items in order, writing those the store does not hold; and the bytes written.
+
+    One statement writes the new ones (a turn's new items are all new, as a rule); one more finds the others
+    (a history resent): a turn resending 40 items reads them in one query, not 40.
+    """
+    records = list(records)
+    if not records:
+        return [], 0
+    distinct = list({record.digest: record for record in records}.values())
     known: dict[str, int] = {}
-    for record in records:
-        key = known.get(record.digest)
-        if key is None:
-            row = db.execute("SELECT key FROM items WHERE digest = ?", (record.digest,)).fetchone()
-            if row is not None:
-                key = row[0]
-            else:
-                query = "INSERT INTO items (digest, item_id, record) VALUES (?, ?, ?)"
-                key = db.execute(query, (record.digest, record.item_id, record.json)).lastrowid
-                written += record.size
-            known[record.digest] = key
-        keys.append(key)  # type: ignore[arg-type]
-    return keys, written
+    for start in range(0, len(distinct), ROWS_PER_INSERT):
+        batch = distinct[start : start + ROWS_PER_INSERT]
+        values = [value for record in batch for value in (record.digest, record.item_id, record.json)]
+        query = f"{INSERT_ITEMS} {','.join(['(?, ?, ?)'] * len(batch))} RETURNING digest, key"
+        known.update(db.execute(query, values).fetchall())
+    written = sum(record.size for record in distinct if record.digest in known)
+    if len(known) < len(distinct):
+        held = json.dumps([record.digest for record in distinct if record.digest not in known])
+        known.update(db.execute(KEYS_BY_DIGEST, (held,)).fetchall())
+    return [known[record.digest] for record in records], written
 
 
 def hold(db: sqlite3.Connection, keys: Sequence[int], holder: Holder, until: float = 0.0) -> None:
