@@ -46,6 +46,8 @@ DEPENDENCY_MODULES = frozenset(
         "itsdangerous",
         "jinja2",
         "jsonschema",
+        "make_redis_fixture",
+        "make_sqlite_fixture",
         "markupsafe",
         "numpy",
         "obstore",

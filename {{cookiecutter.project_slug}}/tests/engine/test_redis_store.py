@@ -26,6 +26,7 @@ redis_store = importlib.import_module(f"{PACKAGE}.engine.state.redis")
 DATA = Path(__file__).parent / "data"
 FIXTURE = json.loads((DATA / "redis-0.4.0.json").read_text())["keys"]  # made by data/make_redis_fixture.py
 LIMITS = state.ResponseLimits(100, 10_000_000, 3600)
+TIMES_FROM = 10**12  # a sorted set's score past this is a time in ms (2001 on); others (files: 0) are not times
 
 
 @pytest.fixture
@@ -47,7 +48,13 @@ def open_store(server: RedisServer, limits: Any = LIMITS, conversations: Any = N
 
 
 async def load_0_4_0(client: redis.asyncio.Redis) -> None:
-    """Every key of the fixture, as 0.4.0 wrote it, with its remaining TTL."""
+    """Every key of the fixture, as 0.4.0 wrote it, with its remaining TTL. The times in its sorted sets (when each
+    response was saved, each conversation changed: ms) are moved forward, as if it had been written just now: the
+    store takes them against its TTL, and the fixture was written on 2026-12-07."""
+    seconds, microseconds = await client.time()
+    times = [score for dumped in FIXTURE.values() if dumped["type"] == "zset" for _, score in dumped["value"]]
+    written_at = max((score for score in times if score > TIMES_FROM), default=0)
+    shift = seconds * 1000 + microseconds // 1000 - written_at
     for key, dumped in FIXTURE.items():
         kind, value = dumped["type"], dumped["value"]
         if kind == "string":
@@ -55,7 +62,7 @@ async def load_0_4_0(client: redis.asyncio.Redis) -> None:
         elif kind == "hash":
             await client.hset(key, mapping=value)
         elif kind == "zset":
-            await client.zadd(key, dict(value))
+            await client.zadd(key, {member: score + shift if score > TIMES_FROM else score for member, score in value})
         elif kind == "stream":
             for entry_id, fields in value:
                 await client.xadd(key, fields, id=entry_id)
@@ -127,7 +134,8 @@ async def test_a_redis_of_0_4_0_is_brought_over(server: RedisServer, client: red
     assert not await client.exists("state:response_items", "state:upgrading")
     assert await client.pttl("state:conversation_items:conv_1") == -1, "it goes with its conversation's cleanup"
     saved_in = await client.zrange("state:responses", 0, -1, withscores=True)
-    assert saved_in == [(member.encode(), score) for member, score in FIXTURE["state:responses"]["value"]]
+    first = saved_in[0][1] - FIXTURE["state:responses"]["value"][0][1]  # the load's shift
+    assert saved_in == [(member.encode(), score + first) for member, score in FIXTURE["state:responses"]["value"]]
     # 1 + 4 + 7 input items and 2 outputs each, stored once: 3 user turns and 6 outputs; and 3 conversation items.
     assert await client.hlen("state:items") == 9 + 3
     await assert_consistent(client)
