@@ -601,10 +601,11 @@ class SQLiteStore:
             found = [seq for (seq,) in db.execute(query, (cutoff or 0, time.time()))]
             dropped = 0
             for start in range(0, len(found), FORGOTTEN_PER_WRITE):  # others may write between two
+                batch = found[start : start + FORGOTTEN_PER_WRITE]
                 with transaction(db):  # a response saved again since has another seq, and stays
-                    for seq in found[start : start + FORGOTTEN_PER_WRITE]:
-                        release(db, response_keys(db, seq), "responses")
-                        dropped += db.execute("DELETE FROM responses WHERE seq = ?", (seq,)).rowcount
+                    release(db, response_keys(db, batch), "responses")
+                    query = "DELETE FROM responses WHERE seq IN (SELECT value FROM json_each(?))"
+                    dropped += db.execute(query, (json.dumps(batch),)).rowcount
             # The logs of responses that expired or were pushed out by the bounds go with them.
             with transaction(db):
                 db.execute("DELETE FROM events WHERE expires_at <= ?", (time.time(),))
@@ -683,7 +684,7 @@ def forget_response(db: sqlite3.Connection, response_id: str) -> bool:
     row = db.execute("SELECT seq FROM responses WHERE id = ?", (response_id,)).fetchone()
     if row is None:
         return False
-    release(db, response_keys(db, row[0]), "responses")
+    release(db, response_keys(db, row), "responses")
     db.execute("DELETE FROM responses WHERE seq = ?", row)
     return True
 

@@ -14,6 +14,7 @@ Part of the engine: the template's code, updated by `cruft update`; not edited b
 
 import json
 import sqlite3
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import Any, Literal
 
@@ -82,13 +83,14 @@ def hold(db: sqlite3.Connection, keys: Sequence[int], holder: Holder, until: flo
 
 
 def release(db: sqlite3.Connection, keys: Sequence[int], holder: Holder) -> None:
-    """One hold less on each key listed; the items no longer held go."""
+    """One hold less for each time a key is listed (several responses or positions at once); the items no longer
+    held go."""
     if not keys:
         return
-    query = f"UPDATE item_holds SET {holder} = {holder} - 1 WHERE key = ?"
-    db.executemany(query, [(key,) for key in keys])
-    unheld = json.dumps(list(dict.fromkeys(keys)))
-    gone = [(key,) for (key,) in db.execute(UNHELD, (unheld,))]
+    counts = Counter(keys)
+    query = f"UPDATE item_holds SET {holder} = {holder} - ? WHERE key = ?"
+    db.executemany(query, [(count, key) for key, count in counts.items()])
+    gone = [(key,) for (key,) in db.execute(UNHELD, (json.dumps(list(counts)),))]
     db.executemany("DELETE FROM items WHERE key = ?", gone)
     db.executemany("DELETE FROM item_holds WHERE key = ?", gone)
 
@@ -100,10 +102,15 @@ def read_items(db: sqlite3.Connection, *key_lists: list[int]) -> list[list[dict[
     return [decode_items(",".join(records[key] for key in keys)) for keys in key_lists]
 
 
-def response_keys(db: sqlite3.Connection, seq: int) -> list[int]:
-    """A stored response's item keys, each once: what its holds are on."""
-    row = db.execute("SELECT input_keys, output_keys FROM responses WHERE seq = ?", (seq,)).fetchone()
-    return [] if row is None else list(dict.fromkeys([*json.loads(row[0]), *json.loads(row[1])]))
+def response_keys(db: sqlite3.Connection, seqs: Sequence[int]) -> list[int]:
+    """The keys these stored responses hold, each response's once: what their holds are on."""
+    query = "SELECT input_keys, output_keys FROM responses WHERE seq IN (SELECT value FROM json_each(?))"
+    rows = db.execute(query, (json.dumps(list(seqs)),)).fetchall()
+    return [
+        key
+        for input_keys, output_keys in rows
+        for key in dict.fromkeys([*json.loads(input_keys), *json.loads(output_keys)])
+    ]
 
 
 def history_keys(
