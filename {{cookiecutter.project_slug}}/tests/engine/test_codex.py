@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -112,29 +113,37 @@ def test_codex_runs_its_own_tool_through_the_passthrough_model(
     assert "codex-ran-this-42" in tool_results[0]["content"], "the LLM sees the output of the command Codex ran"
 
 
-def test_codex_compacts_a_long_session_and_goes_on(
-    service: ServiceProcess, upstream: ScriptedUpstream, tmp_path: Path
-) -> None:
-    """A session past Codex's auto-compact limit (set low here) is compacted in the middle of the turn, then goes on
-    from the summary. With a provider of its own, as here, Codex 0.169 compacts by itself: one ordinary Responses
-    request asking for a checkpoint summary, then the history replaced by it (it calls no `/responses/compact`;
-    docs/responses.md#compaction says what it does with OpenAI's own provider)."""
+def compacted_session(
+    service: ServiceProcess, upstream: ScriptedUpstream, tmp_path: Path, answer: str, *, as_openai: bool = False
+) -> list[dict[str, Any]]:
+    """A session past Codex's auto-compact limit (set low here): a tool step, the summary, then `answer` from the
+    summary. The three requests the LLM got: the tool step, the summary's, and the one after the compaction."""
     command = {"cmd": "echo step-one"}
     call = {"id": "call_one", "name": "exec_command", "arguments": json.dumps(command)}
     upstream.script(text="", tool_calls=[call], usage=(200_000, 10))  # far past the limit below
     upstream.script(text="CHECKPOINT: echo step-one ran; only the answer is left.")
-    upstream.script(text="Finished after the checkpoint.")
+    upstream.script(text=answer)
     settings = "model_auto_compact_token_limit = 1000\n"
-    result = run_codex(service, "llm", "Run echo step-one, then say you are done", tmp_path / "codex", settings)
+    prompt = "Run echo step-one, then say you are done"
+    result = run_codex(service, "llm", prompt, tmp_path / "codex", settings, as_openai=as_openai)
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "Finished after the checkpoint." in result.stdout, (result.stdout, result.stderr[-3000:])
+    assert answer in result.stdout, (result.stdout, result.stderr[-3000:])
     assert len(upstream.requests) == 3, [r["messages"][-1] for r in upstream.requests]
-    _, compaction, after = upstream.requests
-    assert "COMPACTION" in compaction["messages"][-1]["content"], "Codex asked for its checkpoint summary"
-    assert any(m["role"] == "tool" and "step-one" in m["content"] for m in compaction["messages"])
+    _, summary, after = upstream.requests
+    assert any(m["role"] == "tool" and "step-one" in m["content"] for m in summary["messages"]), "summarised"
     texts = [m["content"] for m in after["messages"] if isinstance(m.get("content"), str)]
     assert any("CHECKPOINT: echo step-one ran" in text for text in texts), "the next request starts from the summary"
     assert not any(m["role"] == "tool" for m in after["messages"]), "the tool step was compacted away"
+    return upstream.requests
+
+
+def test_codex_compacts_a_long_session_and_goes_on(
+    service: ServiceProcess, upstream: ScriptedUpstream, tmp_path: Path
+) -> None:
+    """With a provider of its own, as here, Codex 0.169 compacts by itself: one ordinary Responses request asking
+    for a checkpoint summary, then the history replaced by it (it calls no `/responses/compact`)."""
+    _, summary, _ = compacted_session(service, upstream, tmp_path, "Finished after the checkpoint.")
+    assert "COMPACTION" in summary["messages"][-1]["content"], "Codex asked for its checkpoint summary"
 
 
 def test_codex_as_openai_compacts_remotely_and_goes_on(
@@ -143,19 +152,4 @@ def test_codex_as_openai_compacts_remotely_and_goes_on(
     """With the service in place of OpenAI's provider, Codex compacts remotely: a streamed `/v1/responses` whose
     last input item is a `compaction_trigger`, answered with exactly one `compaction` item. It sends that item back
     on the next request, where the service puts the stored summary in its place."""
-    command = {"cmd": "echo step-one"}
-    call = {"id": "call_one", "name": "exec_command", "arguments": json.dumps(command)}
-    upstream.script(text="", tool_calls=[call], usage=(200_000, 10))  # far past the limit below
-    upstream.script(text="CHECKPOINT: echo step-one ran; only the answer is left.")
-    upstream.script(text="Finished after the remote checkpoint.")
-    settings = "model_auto_compact_token_limit = 1000\n"
-    prompt = "Run echo step-one, then say you are done"
-    result = run_codex(service, "llm", prompt, tmp_path / "codex", settings, as_openai=True)
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert "Finished after the remote checkpoint." in result.stdout, (result.stdout, result.stderr[-3000:])
-    assert len(upstream.requests) == 3, [r["messages"][-1] for r in upstream.requests]
-    _, summary, after = upstream.requests
-    assert any(m["role"] == "tool" and "step-one" in m["content"] for m in summary["messages"]), "summarised"
-    texts = [m["content"] for m in after["messages"] if isinstance(m.get("content"), str)]
-    assert any("CHECKPOINT: echo step-one ran" in text for text in texts), "the summary, expanded from the store"
-    assert not any(m["role"] == "tool" for m in after["messages"]), "the tool step was compacted away"
+    compacted_session(service, upstream, tmp_path, "Finished after the remote checkpoint.", as_openai=True)

@@ -662,7 +662,7 @@ async def test_conversation_items_are_kept_in_order_and_paged_by_id(store: Any) 
 
 
 async def test_conversation_writes_are_whole_or_refused(open_store: Any) -> None:
-    size = len(state.store.encode_items(items(1))[0][1].encode())  # about that of each item here
+    size = state.store.conversation_records(items(1))[0].size  # about that of each item here
     store = open_store(conversations=conversation_limits(items_each=5, bytes_each=size * 6))
     await store.create_conversation(state.StoredConversation("conv_b", 0, {}), items(2))
     with pytest.raises(state.DuplicateItem) as duplicate:
@@ -689,7 +689,7 @@ async def test_conversation_writes_are_whole_or_refused(open_store: Any) -> None
 
 async def test_conversations_are_bounded_by_count_and_bytes(open_store: Any) -> None:
     """Past a bound the least recently changed go, whole: a change (an item added, one deleted) makes one recent."""
-    size = len(state.store.encode_items(items(1, padding=1000))[0][1].encode())
+    size = state.store.conversation_records(items(1, padding=1000))[0].size
     store = open_store(conversations=conversation_limits(max_count=3, max_bytes=int(size * 4.5)))
     for number in range(3):
         await store.create_conversation(state.StoredConversation(f"conv_{number}", number, {}), [])

@@ -79,8 +79,10 @@ from .store import (
     StoredFile,
     StoredResponse,
     StoreUnavailable,
+    conversation_records,
     decode_items,
     response_record,
+    size_of,
 )
 
 logger = logging.getLogger(__name__)
@@ -122,18 +124,11 @@ def _items_arguments(records: list[ItemRecord]) -> list[str]:
 def _conversation_arguments(items: list[dict[str, Any]]) -> tuple[list[str], int]:
     """(item id, digest, JSON) of each conversation item, as the conversation scripts take them, and their bytes;
     DuplicateItem when two have the same id."""
-    arguments: list[str] = []
-    seen: set[str] = set()
-    size = 0
-    for item in items:
-        record = ItemRecord.of(item)
-        item_id = item["id"]
-        if item_id in seen:
-            raise DuplicateItem(item_id)
-        seen.add(item_id)
-        arguments += [item_id, record.digest, record.json]
-        size += record.size
-    return arguments, size
+    records = conversation_records(items)
+    arguments = [
+        value for item, record in zip(items, records, strict=True) for value in (item["id"], record.digest, record.json)
+    ]
+    return arguments, size_of(records)
 
 
 def _found(pairs: list[bytes]) -> dict[str, dict[str, Any]]:

@@ -101,6 +101,12 @@ local function now_ms()
     local time = redis.call('TIME')
     return time[1] * 1000 + math.floor(time[2] / 1000)
 end
+-- The members of a sorted set by time (ms) older than `ttl`, at most `count` (-1: all), each forgotten; how many.
+local function forget_expired(index, forget, now, ttl, count)
+    local expired = redis.call('ZRANGEBYSCORE', index, '-inf', now - ttl, 'LIMIT', 0, count)
+    for _, id in ipairs(expired) do forget(id) end
+    return #expired
+end
 local function split(joined)
     local keys = {}
     if joined then
@@ -212,9 +218,7 @@ local function forget_response(id, keep_log)
     end
 end
 local function forget_expired_responses(now, ttl, count)
-    local expired = redis.call('ZRANGEBYSCORE', RESPONSES, '-inf', now - ttl, 'LIMIT', 0, count)
-    for _, id in ipairs(expired) do forget_response(id) end
-    return #expired
+    return forget_expired(RESPONSES, forget_response, now, ttl, count)
 end
 -- A response's record, with the keys of its items in order, holding each once until `now + ttl`; its size.
 local function keep_response(id, record, input, output, written, now, ttl)
@@ -364,9 +368,7 @@ local function forget_conversation(id)
     end
 end
 local function forget_expired_conversations(now, ttl, count)
-    local expired = redis.call('ZRANGEBYSCORE', CONVERSATIONS, '-inf', now - ttl, 'LIMIT', 0, count)
-    for _, id in ipairs(expired) do forget_conversation(id) end
-    return #expired
+    return forget_expired(CONVERSATIONS, forget_conversation, now, ttl, count)
 end
 local function touch(id, now, ttl)  -- changed now: it expires `ttl` ms from now
     redis.call('PEXPIRE', CONVERSATION .. ':' .. id, ttl)

@@ -53,8 +53,8 @@ from .store import (
     StoredFile,
     StoredResponse,
     StoreUnavailable,
+    conversation_records,
     decode_items,
-    encode_items,
     response_record,
     size_of,
 )
@@ -463,16 +463,16 @@ class SQLiteStore:
     # --- conversations ---
 
     async def create_conversation(self, conversation: StoredConversation, items: list[dict[str, Any]]) -> None:
-        encoded = encode_items(items)
-        size = size_of(encoded)
-        self._check_bounds(len(encoded), size)
-        row = (conversation.id, conversation.to_json(), self._expiry(), len(encoded), size, len(encoded))
+        records = conversation_records(items)
+        size = size_of(records)
+        self._check_bounds(len(records), size)
+        row = (conversation.id, conversation.to_json(), self._expiry(), len(records), size, len(records))
 
         def create(db: sqlite3.Connection) -> None:
             with transaction(db):
                 forget_conversations(db, [conversation.id])
                 db.execute("INSERT INTO conversations VALUES (?, ?, ?, ?, ?, ?)", row)
-                add_items(db, conversation.id, 0, items)
+                add_items(db, conversation.id, 0, records)
 
         await self._run(create, writes=size)
 
@@ -505,9 +505,9 @@ class SQLiteStore:
         return await self._run(delete, writes=0)
 
     async def add_conversation_items(self, conversation_id: str, items: list[dict[str, Any]]) -> bool:
-        encoded = encode_items(items)
-        added = size_of(encoded)
-        ids = json.dumps([item_id for item_id, _ in encoded])
+        records = conversation_records(items)
+        added = size_of(records)
+        ids = json.dumps([item["id"] for item in items])
 
         def add(db: sqlite3.Connection) -> bool:
             with transaction(db):
@@ -515,12 +515,12 @@ class SQLiteStore:
                 if row is None:
                     return False
                 count, size, position = row
-                self._check_bounds(count + len(encoded), size + added)
+                self._check_bounds(count + len(records), size + added)
                 if duplicate := db.execute(TAKEN_IDS, (conversation_id, ids)).fetchone():
                     raise DuplicateItem(duplicate[0])
-                add_items(db, conversation_id, position, items)
+                add_items(db, conversation_id, position, records)
                 change = "UPDATE conversations SET items = ?, size = ?, next_position = ?, expires_at = ? WHERE id = ?"
-                count, size, position = count + len(encoded), size + added, position + len(encoded)
+                count, size, position = count + len(records), size + added, position + len(records)
                 db.execute(change, (count, size, position, self._expiry(), conversation_id))
                 return True
 
@@ -684,18 +684,18 @@ def forget_response(db: sqlite3.Connection, response_id: str) -> bool:
     row = db.execute("SELECT seq FROM responses WHERE id = ?", (response_id,)).fetchone()
     if row is None:
         return False
-    release(db, response_keys(db, row), "responses")
-    db.execute("DELETE FROM responses WHERE seq = ?", row)
+    (seq,) = row
+    release(db, response_keys(db, [seq]), "responses")
+    db.execute("DELETE FROM responses WHERE seq = ?", (seq,))
     return True
 
 
-def add_items(db: sqlite3.Connection, conversation_id: str, position: int, items: list[dict[str, Any]]) -> None:
+def add_items(db: sqlite3.Connection, conversation_id: str, position: int, records: list[ItemRecord]) -> None:
     """Within a transaction: items at the conversation's positions from `position` on, each holding its item."""
-    records = [ItemRecord.of(item) for item in items]
     keys, _ = store_items(db, records)
     rows = [
-        (conversation_id, position + offset, item["id"], key, record.size)
-        for offset, (item, key, record) in enumerate(zip(items, keys, records, strict=True))
+        (conversation_id, position + offset, record.item_id, key, record.size)
+        for offset, (key, record) in enumerate(zip(keys, records, strict=True))
     ]
     db.executemany(INSERT_ITEM, rows)
     hold(db, keys, "conversations")

@@ -143,8 +143,9 @@ def upgrade(db: sqlite3.Connection, schema: str) -> None:
     """
     if db.execute("PRAGMA user_version").fetchone()[0] >= SCHEMA_VERSION:
         return
-    old_responses = "input_keys" not in table_columns(db, "responses") and table_columns(db, "responses")
-    old_conversation_items = "record" in table_columns(db, "conversation_items")
+    # Below version 2 a table already there was made by 0.4.0 or earlier (the conversations' may be absent).
+    old_responses = bool(table_columns(db, "responses"))
+    old_conversation_items = bool(table_columns(db, "conversation_items"))
     if old_responses:
         db.execute("ALTER TABLE responses RENAME TO responses_0_4")
         db.execute("DROP TABLE IF EXISTS response_items")
@@ -162,7 +163,8 @@ def upgrade(db: sqlite3.Connection, schema: str) -> None:
 
 
 def execute_script(db: sqlite3.Connection, script: str) -> None:
-    """`executescript` commits first; this runs each statement within the open transaction."""
+    """`executescript` commits first; this runs each statement within the open transaction (split at each `;`,
+    so the schema's comments hold none)."""
     for statement in script.split(";"):
         if statement.strip():
             db.execute(statement)

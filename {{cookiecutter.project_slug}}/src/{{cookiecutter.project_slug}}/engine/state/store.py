@@ -203,16 +203,15 @@ class DuplicateItem(Exception):
         self.item_id = item_id
 
 
-def encode_items(items: list[dict[str, Any]]) -> list[tuple[str, str]]:
-    """(id, JSON) of each conversation item, as the stores keep them (the JSON's UTF-8 bytes are what the bounds
+def conversation_records(items: list[dict[str, Any]]) -> list[ItemRecord]:
+    """Conversation items (each with its `id`) as the stores keep them (the JSON's UTF-8 bytes are what the bounds
     count); DuplicateItem when two have the same id."""
-    encoded = [(item["id"], compact_json(item)) for item in items]
     seen: set[str] = set()
-    for item_id, _ in encoded:
-        if item_id in seen:
-            raise DuplicateItem(item_id)
-        seen.add(item_id)
-    return encoded
+    for item in items:
+        if item["id"] in seen:
+            raise DuplicateItem(item["id"])
+        seen.add(item["id"])
+    return [ItemRecord.of(item) for item in items]
 
 
 def decode_items(joined: str) -> list[dict[str, Any]]:
@@ -221,8 +220,8 @@ def decode_items(joined: str) -> list[dict[str, Any]]:
     return json.loads(f"[{joined}]")
 
 
-def size_of(encoded: list[tuple[str, str]]) -> int:
-    return sum(len(record.encode()) for _, record in encoded)
+def size_of(records: list[ItemRecord]) -> int:
+    return sum(record.size for record in records)
 
 
 class StoreUnavailable(OpenAIError):
