@@ -124,6 +124,47 @@ async def test_deleting_a_response_frees_only_what_nothing_else_holds(open_store
     await store.close()
 
 
+async def response_holds(store: Any, redis_url: str | None) -> list[int]:
+    """How many stored responses hold each item themselves (not through a later turn's base)."""
+    if store.engine == "sqlite":
+        with contextlib.closing(sqlite3.connect(store.path)) as database:
+            assert_items_held(database)
+            return [count for (count,) in database.execute("SELECT responses FROM item_holds WHERE responses > 0")]
+    client = redis.asyncio.Redis.from_url(redis_url)
+    try:
+        return [int(count) for count in await client.hvals("state:item_holds")]
+    finally:
+        await client.aclose()
+
+
+async def test_a_turn_holds_only_what_it_adds(open_store: Any) -> None:
+    """A turn of a chain holds its new items, and its history through the turn it continued: what a save writes
+    does not grow with the chain. Without the hint (a client resending its history) each response holds it all."""
+    store = open_store()
+    await save_chain(store, TURNS, hints=True)
+    assert await response_holds(store, open_store.redis_url) == [1] * (3 * TURNS), "each item held by one turn"
+    await store.close()
+
+
+@pytest.mark.parametrize("order", ["oldest first", "newest first"])
+async def test_a_chain_deleted_turn_by_turn_frees_everything(open_store: Any, order: str) -> None:
+    """Deleting earlier turns keeps them for the later ones (unseen: they are gone for every reader); deleting the
+    last turn that needs them frees them, however the deletes were ordered."""
+    store = open_store()
+    history = await save_chain(store, 6, hints=True)
+    numbers = range(6) if order == "oldest first" else reversed(range(6))
+    for number in numbers:
+        assert await store.delete_response(f"resp_{number}")
+        assert await store.get_response(f"resp_{number}") is None
+        assert not await store.delete_response(f"resp_{number}"), "deleted once"
+        for later in range(number + 1, 6) if order == "oldest first" else ():
+            assert (await store.get_response(f"resp_{later}")).input_items == history[: 3 * later + 1]
+        await response_holds(store, open_store.redis_url)  # SQLite: the holds are consistent after each delete
+    assert await items_kept(store, open_store.redis_url) == (0, 0)
+    assert await store.get_items(["msg_0", "msg_5"]) == {}
+    await store.close()
+
+
 async def test_the_bounds_free_the_items_of_what_they_push_out(open_store: Any) -> None:
     store = open_store(max_count=2)
     await save_chain(store, 6, hints=False)

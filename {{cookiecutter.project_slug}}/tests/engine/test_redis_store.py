@@ -76,17 +76,30 @@ def old_responses() -> dict[str, dict[str, Any]]:
 
 
 async def assert_consistent(client: redis.asyncio.Redis) -> None:
-    """Every item listed is there, held exactly by the responses and conversation positions listing it, found by
-    its digest (and its id, unless a newer item has it), and no other item is kept."""
-    response_holds: Counter[bytes] = Counter()
-    for response_id, held in (await client.hgetall("state:response_holds")).items():
-        keys = held.split(b",") if held else []
-        assert len(keys) == len(set(keys)), "a response holds each item once"
-        response_holds.update(keys)
+    """Every item listed is there, held exactly by the responses that hold it themselves (what they added to the
+    history their base holds) and the conversation positions listing it, found by its digest (and its id, unless a
+    newer item has it), and no other item is kept; a response that went keeps its holds only as a later turn's base."""
+    holds_of = {
+        response_id: [key for key in held.split(b",") if key]
+        for response_id, held in (await client.hgetall("state:response_holds")).items()
+    }
+    bases = await client.hgetall("state:response_bases")
+    successors = Counter(bases.values())
+    assert {k: int(v) for k, v in (await client.hgetall("state:response_successors")).items()} == dict(successors)
+    assert set(bases) | set(successors) <= set(holds_of), "a base, and a turn built on one, keep their holds"
+    stored = set(await client.zrange("state:responses", 0, -1))
+    assert set(holds_of) - stored <= set(successors), "a response that went is kept only as a later turn's base"
+    response_holds: Counter[bytes] = Counter(key for keys in holds_of.values() for key in keys)
+    for response_id, keys in holds_of.items():
         record = await client.hmget(b"state:response:" + response_id, ["input", "output"])
-        if record[0] is not None:  # not expired: it lists what it holds
+        if record[0] is not None:  # not expired: it lists what it holds, and its bases hold the rest
             listed = {key for field in record for key in (field or b"").split(b",") if key}
-            assert listed == set(keys)
+            assert set(keys) <= listed
+            through, base = set(keys), bases.get(response_id)
+            while base is not None:
+                through |= set(holds_of[base])
+                base = bases.get(base)
+            assert listed <= through, "a response's history is held through its bases"
     conversation_holds: Counter[bytes] = Counter()
     async for key in client.scan_iter(match="state:conversation_items:*"):
         conversation_holds.update((await client.hgetall(key)).values())

@@ -297,11 +297,24 @@ def test_sigkill_mid_write_leaves_whole_records(tmp_path: Path, replicas: list[S
 
 
 def assert_items_held(database: sqlite3.Connection) -> None:
-    """Every item a response or conversation lists is there, held exactly by those that list it, and no other is."""
+    """Every item a response or conversation lists is there; each is held exactly by the responses that hold it
+    themselves (their items after their base's share) and the conversation positions naming it, and no other is
+    kept; a response hidden after it went is still the base of a later turn."""
     listed: dict[int, list[int]] = {}  # key -> [responses, conversations]
-    for input_keys, output_keys in database.execute("SELECT input_keys, output_keys FROM responses"):
-        for key in set(json.loads(input_keys)) | set(json.loads(output_keys)):
+    every_key: set[int] = set()
+    successors: dict[int, int] = {}
+    rows = database.execute("SELECT base, own_from, input_keys, output_keys FROM responses")
+    for base, own_from, input_keys, output_keys in rows.fetchall():
+        inputs, outputs = json.loads(input_keys), json.loads(output_keys)
+        every_key |= {*inputs, *outputs}
+        for key in {*inputs[own_from:], *outputs}:
             listed.setdefault(key, [0, 0])[0] += 1
+        if base is not None:
+            successors[base] = successors.get(base, 0) + 1
+    for seq, count, gone in database.execute("SELECT seq, successors, gone FROM responses"):
+        assert count == successors.pop(seq, 0), "a response counts the later turns built on it"
+        assert not gone or count > 0, "a response that went is kept only as the base of a later turn"
+    assert not successors, "a turn's base is kept while the turn is"
     for (key,) in database.execute("SELECT item_key FROM conversation_items"):
         listed.setdefault(key, [0, 0])[1] += 1
     holds = {
@@ -309,7 +322,9 @@ def assert_items_held(database: sqlite3.Connection) -> None:
         for key, responses, conversations in database.execute("SELECT key, responses, conversations FROM item_holds")
     }
     assert holds == listed, "a response is saved with its items and holds, or not at all"
-    assert {key for (key,) in database.execute("SELECT key FROM items")} == set(listed), "no item outlives its holders"
+    kept = {key for (key,) in database.execute("SELECT key FROM items")}
+    assert kept == set(listed), "no item outlives its holders"
+    assert every_key <= kept, "a response's history is held through its bases"
 
 
 def payload(number: int) -> bytes:

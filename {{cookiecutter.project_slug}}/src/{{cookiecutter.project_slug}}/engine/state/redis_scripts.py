@@ -17,8 +17,14 @@ Keys, all under the prefix `state:` (give each service its own database, `redis:
                                 response's items are not found even before its holds are released
     state:response:<id>         hash: record (the response, its output left out), input and output (its items' keys
                                 in order, comma-joined), expiring with RESPONSES_TTL_SECONDS
-    state:response_holds        hash: response id -> the keys it holds, each once. It does not expire: an expired
-                                response's holds are released when it is cleaned up, and the entry goes with it
+    state:response_holds        hash: response id -> the keys it holds itself, each once: its input after the
+                                history it continued, and its output. It does not expire: an expired response's
+                                holds are released when it is cleaned up, and the entry goes with it
+    state:response_bases        hash: response id -> the response it continued (`previous_response_id`), whose
+                                holds cover the rest of its history: a turn holds what it adds, not the chain
+    state:response_successors   hash: response id -> how many later turns hold it as their base. A response that
+                                goes (deleted, expired, pushed out) while it has some keeps its holds, unseen,
+                                until the last of them goes; then it lets go of its items, and of its own base
     state:responses             sorted set of response ids by the time they were saved (the oldest go first)
     state:response_sizes        hash: response id -> what its save added (its record, and the items it was first
                                 to store);  state:response_bytes: their sum
@@ -52,6 +58,8 @@ RESPONSES = PREFIX + "responses"
 RESPONSE_SIZES = PREFIX + "response_sizes"
 RESPONSE_BYTES = PREFIX + "response_bytes"
 RESPONSE_HOLDS = PREFIX + "response_holds"
+RESPONSE_BASES = PREFIX + "response_bases"
+RESPONSE_SUCCESSORS = PREFIX + "response_successors"
 ITEMS = PREFIX + "items"
 ITEM_NEXT = PREFIX + "next_item"
 ITEM_DIGESTS = PREFIX + "item_digests"
@@ -88,6 +96,7 @@ UPGRADE_BATCH = 100  # records converted between two renewals of the lock
 NAMES = f"""
 local RESPONSE, RESPONSES, RESPONSE_SIZES = '{RESPONSE}', '{RESPONSES}', '{RESPONSE_SIZES}'
 local RESPONSE_BYTES, RESPONSE_HOLDS, EVENTS, RUN, RUNS = '{RESPONSE_BYTES}', '{RESPONSE_HOLDS}', '{EVENTS}', '{RUN}', '{RUNS}'
+local RESPONSE_BASES, RESPONSE_SUCCESSORS = '{RESPONSE_BASES}', '{RESPONSE_SUCCESSORS}'
 local ITEMS, ITEM_NEXT, ITEM_DIGESTS, ITEM_IDS = '{ITEMS}', '{ITEM_NEXT}', '{ITEM_DIGESTS}', '{ITEM_IDS}'
 local ITEM_META, ITEM_HOLDS, ITEM_UNTIL = '{ITEM_META}', '{ITEM_HOLDS}', '{ITEM_UNTIL}'
 local ITEM_CONVERSATION_HOLDS = '{ITEM_CONVERSATION_HOLDS}'
@@ -200,8 +209,26 @@ local function history_of_conversation(id, length, ids_sha1)  -- its first `leng
     return keys
 end
 """
-# Stored responses: each lists its items' keys and holds them; forgetting one releases them.
+# Stored responses: each lists its items' keys, holds those it added, and holds its base for the rest.
 RESPONSE_FUNCTIONS = """
+-- A response that has gone (not in RESPONSES) lets go of its items once no later turn holds it as their base;
+-- then its base has one successor less, and may go the same way.
+local function let_go(id)
+    while id and not redis.call('ZSCORE', RESPONSES, id) and not redis.call('HGET', RESPONSE_SUCCESSORS, id) do
+        local held = redis.call('HGET', RESPONSE_HOLDS, id)
+        if held then
+            redis.call('HDEL', RESPONSE_HOLDS, id)
+            release(ITEM_HOLDS, split(held))
+        end
+        local base = redis.call('HGET', RESPONSE_BASES, id)
+        redis.call('HDEL', RESPONSE_BASES, id)
+        id = nil
+        if base and redis.call('HINCRBY', RESPONSE_SUCCESSORS, base, -1) <= 0 then
+            redis.call('HDEL', RESPONSE_SUCCESSORS, base)
+            id = base
+        end
+    end
+end
 local function forget_response(id, keep_log)
     redis.call('DEL', RESPONSE .. id)
     if not keep_log then redis.call('DEL', EVENTS .. id) end
@@ -211,19 +238,19 @@ local function forget_response(id, keep_log)
         redis.call('DECRBY', RESPONSE_BYTES, size)
         redis.call('HDEL', RESPONSE_SIZES, id)
     end
-    local held = redis.call('HGET', RESPONSE_HOLDS, id)
-    if held then
-        redis.call('HDEL', RESPONSE_HOLDS, id)
-        release(ITEM_HOLDS, split(held))
-    end
+    let_go(id)
 end
 local function forget_expired_responses(now, ttl, count)
     return forget_expired(RESPONSES, forget_response, now, ttl, count)
 end
--- A response's record, with the keys of its items in order, holding each once until `now + ttl`; its size.
-local function keep_response(id, record, input, output, written, now, ttl)
+-- A response's record, with the keys of its items in order; its size. It holds its input after the first
+-- `own_from` (covered by `base`, the response it continued, which it holds instead) and its output, each once,
+-- until `now + ttl`. Saved again while its earlier self is still a base, it holds its whole history itself.
+local function keep_response(id, record, input, output, written, now, ttl, base, own_from)
+    local lingering = redis.call('HGET', RESPONSE_HOLDS, id)
+    if lingering then base, own_from = nil, 0 end
     local keys = {}
-    for _, key in ipairs(input) do keys[#keys + 1] = key end
+    for i = own_from + 1, #input do keys[#keys + 1] = input[i] end
     for _, key in ipairs(output) do keys[#keys + 1] = key end
     keys = distinct(keys)
     hold(ITEM_HOLDS, keys)
@@ -233,7 +260,12 @@ local function keep_response(id, record, input, output, written, now, ttl)
     end
     redis.call('HSET', RESPONSE .. id, 'record', record, 'input', table.concat(input, ','), 'output', table.concat(output, ','))
     redis.call('PEXPIRE', RESPONSE .. id, ttl)
-    redis.call('HSET', RESPONSE_HOLDS, id, table.concat(keys, ','))
+    local held = table.concat(keys, ',')
+    redis.call('HSET', RESPONSE_HOLDS, id, lingering and (lingering .. ',' .. held) or held)
+    if base then
+        redis.call('HSET', RESPONSE_BASES, id, base)
+        redis.call('HINCRBY', RESPONSE_SUCCESSORS, base, 1)
+    end
     local size = #record + written
     redis.call('HSET', RESPONSE_SIZES, id, size)
     redis.call('INCRBY', RESPONSE_BYTES, size)
@@ -282,7 +314,8 @@ for i = 13, #ARGV, 3 do
     if i < first_output then input[#input + 1] = key else output[#output + 1] = key end
     written = written + bytes
 end
-keep_response(id, record, input, output, written, now, ttl)
+local base = kind == 'response' and source or nil
+keep_response(id, record, input, output, written, now, ttl, base, base and length or 0)
 redis.call('ZADD', RESPONSES, now, id)
 local bytes = tonumber(redis.call('GET', RESPONSE_BYTES))
 while redis.call('ZCARD', RESPONSES) > max_count or bytes > max_bytes do
@@ -558,7 +591,7 @@ if size then
     redis.call('DECRBY', RESPONSE_BYTES, size)
     redis.call('HDEL', RESPONSE_SIZES, id)
 end
-keep_response(id, ARGV[3], input, output, written, now_ms(), ttl)
+keep_response(id, ARGV[3], input, output, written, now_ms(), ttl, nil, 0)
 redis.call('ZADD', RESPONSES, 'NX', now_ms(), id)  -- it keeps its place in the order of saves
 for i = first_id, #ARGV do
     if redis.call('GET', ITEM_0_4 .. ARGV[i]) == id then redis.call('DEL', ITEM_0_4 .. ARGV[i]) end

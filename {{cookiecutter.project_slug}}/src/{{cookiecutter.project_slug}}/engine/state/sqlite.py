@@ -32,11 +32,11 @@ from typing import Any, TypeVar
 
 from .sqlite_items import (
     ITEM_TABLES,
+    forget_responses,
     history_keys,
     hold,
     read_items,
     release,
-    response_keys,
     store_items,
     upgrade,
 )
@@ -73,7 +73,11 @@ CREATE TABLE IF NOT EXISTS responses (
     size INTEGER NOT NULL,  -- what its save added: its record, and the items it was first to store
     record TEXT NOT NULL,  -- the response, its output left out
     input_keys TEXT NOT NULL,  -- its input items' keys in order (a JSON array)
-    output_keys TEXT NOT NULL
+    output_keys TEXT NOT NULL,
+    base INTEGER,  -- the turn it continued (seq), whose holds cover its first `own_from` input items
+    own_from INTEGER NOT NULL DEFAULT 0,  -- it holds its input items from here on, and its output
+    successors INTEGER NOT NULL DEFAULT 0,  -- later turns holding it as their base
+    gone INTEGER NOT NULL DEFAULT 0  -- deleted, expired or pushed out, but kept unseen (renamed) while it has successors
 );
 CREATE TABLE IF NOT EXISTS files (id TEXT PRIMARY KEY, purpose TEXT NOT NULL, record TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS runs (
@@ -116,11 +120,12 @@ SELECT i.item_id, i.record FROM items i JOIN item_holds h ON h.key = i.key
 WHERE i.item_id IN (SELECT value FROM json_each(:ids)) AND h.responses > 0 AND h.until > :now ORDER BY i.key
 """
 # Past the bounds, the oldest responses go: newest first, the first row whose running total passes a bound, and
-# all older ones. Found by a read (which never blocks writers), then deleted by `seq`, which is quick.
+# all older ones. Found by a read (which never blocks writers), then deleted by `seq`, which is quick. Hidden ones
+# (gone, kept as the base of a later turn) count no more, as on Redis.
 PAST_THE_BOUNDS = """
 SELECT max(seq) FROM (
     SELECT seq, row_number() OVER newest_first AS count, sum(size) OVER newest_first AS bytes
-    FROM responses WINDOW newest_first AS (ORDER BY seq DESC)
+    FROM responses WHERE gone = 0 WINDOW newest_first AS (ORDER BY seq DESC)
 ) WHERE count > :max_count OR bytes > :max_bytes
 """
 # The same for conversations, ordered by their last change: the newest past a bound, found by a read.
@@ -145,6 +150,10 @@ WHERE ci.id IN (SELECT value FROM json_each(?)) AND c.expires_at > ? ORDER BY c.
 TAKEN_IDS = "SELECT id FROM conversation_items WHERE conversation_id = ? AND id IN (SELECT value FROM json_each(?))"
 INSERT_ITEM = "INSERT INTO conversation_items (conversation_id, position, id, item_key, size) VALUES (?, ?, ?, ?, ?)"
 UNCHANGED_SINCE = "SELECT id FROM conversations WHERE expires_at <= ? AND id IN (SELECT value FROM json_each(?))"
+INSERT_RESPONSE = """
+INSERT INTO responses (id, expires_at, size, record, input_keys, output_keys, base, own_from)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING RETURNING seq
+"""
 FORGOTTEN_PER_WRITE = (
     100  # responses or conversations the upkeep drops in one transaction, so that it holds the lock briefly
 )
@@ -264,10 +273,13 @@ class SQLiteStore:
     ) -> int:
         """Within a transaction: the response, its new items and its holds, replacing one of its id; its size.
 
-        The items `stored.history` names are taken by key, without reading them; the others are found by digest.
+        The items `stored.history` names are taken by key, without reading them, and held through their response
+        (the new one's base); the others are found by digest.
         """
-        forget_response(db, response_id)
-        known = history_keys(db, stored.history, stored.input_items, time.time()) or []
+        history = stored.history
+        if history is not None and history.source_id == response_id:  # its own earlier self goes below
+            history = None
+        base, known = history_keys(db, history, stored.input_items, time.time()) or (None, [])
         rest = stored.input_items[len(known) :]
         output = stored.response.get("output", ())
         keys, written = store_items(db, [ItemRecord.of(item) for item in (*rest, *output)])
@@ -276,13 +288,13 @@ class SQLiteStore:
         size = len(record.encode()) + written
         if size > self.limits.max_bytes:
             raise TooLarge()  # rolls the transaction back: nothing of it is kept
-        input_keys = [*known, *new_input]
-        row = (response_id, expires_at, size, record, json.dumps(input_keys), json.dumps(output_keys))
-        query = (
-            "INSERT INTO responses (id, expires_at, size, record, input_keys, output_keys) VALUES (?, ?, ?, ?, ?, ?)"
-        )
-        db.execute(query, row)
-        hold(db, list(dict.fromkeys([*input_keys, *output_keys])), "responses", expires_at)
+        row = (response_id, expires_at, size, record, json.dumps([*known, *new_input]), json.dumps(output_keys))
+        hold(db, list(dict.fromkeys([*new_input, *output_keys])), "responses", expires_at)  # before an older self goes
+        if db.execute(INSERT_RESPONSE, (*row, base, len(known))).fetchone() is None:  # saved again: replaced
+            forget_response(db, response_id)
+            db.execute(INSERT_RESPONSE, (*row, base, len(known))).fetchone()
+        if base is not None:
+            db.execute("UPDATE responses SET successors = successors + 1 WHERE seq = ?", (base,))
         return size
 
     async def get_response(self, response_id: str) -> StoredResponse | None:
@@ -597,15 +609,12 @@ class SQLiteStore:
 
         def trim(db: sqlite3.Connection) -> int:
             (cutoff,) = db.execute(PAST_THE_BOUNDS, bounds).fetchone()
-            query = "SELECT seq FROM responses WHERE seq <= ? OR expires_at <= ?"
+            query = "SELECT seq FROM responses WHERE gone = 0 AND (seq <= ? OR expires_at <= ?)"
             found = [seq for (seq,) in db.execute(query, (cutoff or 0, time.time()))]
             dropped = 0
             for start in range(0, len(found), FORGOTTEN_PER_WRITE):  # others may write between two
-                batch = found[start : start + FORGOTTEN_PER_WRITE]
                 with transaction(db):  # a response saved again since has another seq, and stays
-                    release(db, response_keys(db, batch), "responses")
-                    query = "DELETE FROM responses WHERE seq IN (SELECT value FROM json_each(?))"
-                    dropped += db.execute(query, (json.dumps(batch),)).rowcount
+                    dropped += forget_responses(db, found[start : start + FORGOTTEN_PER_WRITE])
             # The logs of responses that expired or were pushed out by the bounds go with them.
             with transaction(db):
                 db.execute("DELETE FROM events WHERE expires_at <= ?", (time.time(),))
@@ -680,14 +689,9 @@ class TooLarge(Exception):
 
 
 def forget_response(db: sqlite3.Connection, response_id: str) -> bool:
-    """Within a transaction: the response goes, and its holds on its items; whether it was there."""
+    """Within a transaction: the response goes (`forget_responses`); whether it was there."""
     row = db.execute("SELECT seq FROM responses WHERE id = ?", (response_id,)).fetchone()
-    if row is None:
-        return False
-    (seq,) = row
-    release(db, response_keys(db, [seq]), "responses")
-    db.execute("DELETE FROM responses WHERE seq = ?", (seq,))
-    return True
+    return row is not None and forget_responses(db, [row[0]]) > 0
 
 
 def add_items(db: sqlite3.Connection, conversation_id: str, position: int, records: list[ItemRecord]) -> None:

@@ -7,6 +7,11 @@ A response lists the keys of its input and output items in order; a conversation
 holds an item is counted in `item_holds`, a narrow table apart from the (wide) item rows, so that a turn's holds
 rewrite a few small pages; an item goes in the same transaction as its last holder.
 
+A turn of a chain holds only what it added (its new input and its output) and, for the rest, its base: the
+response it continued, whose own holds and base cover its history. So a turn's holds cost what it adds, however
+long the chain. A response that goes while later turns hold it as their base stays, unseen (`gone`, its id
+renamed), until the last of them goes; then it releases its items, and its own base in turn.
+
 Every function here runs inside the caller's transaction.
 
 Part of the engine: the template's code, updated by `cruft update`; not edited by hand.
@@ -102,37 +107,65 @@ def read_items(db: sqlite3.Connection, *key_lists: list[int]) -> list[list[dict[
     return [decode_items(",".join(records[key] for key in keys)) for keys in key_lists]
 
 
-def response_keys(db: sqlite3.Connection, seqs: Sequence[int]) -> list[int]:
-    """The keys these stored responses hold, each response's once: what their holds are on."""
-    query = "SELECT input_keys, output_keys FROM responses WHERE seq IN (SELECT value FROM json_each(?))"
+def forget_responses(db: sqlite3.Connection, seqs: Sequence[int]) -> int:
+    """These stored responses go (deleted, expired, pushed out, saved again); how many were there.
+
+    One that a later turn holds as its base is only hidden: renamed (its id free for a new save) and `gone`,
+    its holds kept. The others release their own items and their base, which goes too if it was hidden and no
+    other turn holds it: deleting the last turn of a chain whose earlier turns were deleted frees them all.
+    """
+    query = "SELECT seq, successors FROM responses WHERE gone = 0 AND seq IN (SELECT value FROM json_each(?))"
     rows = db.execute(query, (json.dumps(list(seqs)),)).fetchall()
-    return [
-        key
-        for input_keys, output_keys in rows
-        for key in dict.fromkeys([*json.loads(input_keys), *json.loads(output_keys)])
-    ]
+    hidden = [seq for seq, successors in rows if successors > 0]
+    if hidden:
+        query = "UPDATE responses SET gone = 1, id = id || ' ' || seq WHERE seq IN (SELECT value FROM json_each(?))"
+        db.execute(query, (json.dumps(hidden),))
+    free = [seq for seq, successors in rows if successors <= 0]
+    while free:
+        query = "SELECT base, own_from, input_keys, output_keys FROM responses WHERE seq IN (SELECT value FROM json_each(?))"
+        freed = db.execute(query, (json.dumps(free),)).fetchall()
+        release(db, [key for _, own_from, *keys in freed for key in own_keys(own_from, *keys)], "responses")
+        db.execute("DELETE FROM responses WHERE seq IN (SELECT value FROM json_each(?))", (json.dumps(free),))
+        bases = Counter(base for base, *_ in freed if base is not None)
+        db.executemany(
+            "UPDATE responses SET successors = successors - ? WHERE seq = ?",
+            [(count, base) for base, count in bases.items()],
+        )
+        query = (
+            "SELECT seq FROM responses WHERE gone = 1 AND successors <= 0 AND seq IN (SELECT value FROM json_each(?))"
+        )
+        free = [seq for (seq,) in db.execute(query, (json.dumps(list(bases)),))]
+    return len(rows)
+
+
+def own_keys(own_from: int, input_keys: str, output_keys: str) -> list[int]:
+    """The keys a response holds itself, each once: its input after its base's share, and its output."""
+    return list(dict.fromkeys([*json.loads(input_keys)[own_from:], *json.loads(output_keys)]))
 
 
 def history_keys(
     db: sqlite3.Connection, history: History | None, input_items: list[dict[str, Any]], now: float
-) -> list[int] | None:
-    """The keys of the items `history` names, when its source is still there and holds that many; else None.
+) -> tuple[int | None, list[int]] | None:
+    """The keys of the items `history` names, when its source is still there and holds that many, with the seq of
+    the stored response they come from (the new turn's base; None for a conversation's); else None.
 
     A conversation's items may have been deleted while the response ran: its first items must have the ids of
     the input's first items.
     """
     if history is None or history.length > len(input_items):
         return None
+    base = None
     if history.kind == "response":
-        query = "SELECT input_keys, output_keys FROM responses WHERE id = ? AND expires_at > ?"
+        query = "SELECT seq, input_keys, output_keys FROM responses WHERE id = ? AND expires_at > ?"
         row = db.execute(query, (history.source_id, now)).fetchone()
-        keys = None if row is None else [*json.loads(row[0]), *json.loads(row[1])]
+        keys = None if row is None else [*json.loads(row[1]), *json.loads(row[2])]
+        base = None if row is None else row[0]
     else:
         query = "SELECT item_key, id FROM conversation_items WHERE conversation_id = ? ORDER BY position LIMIT ?"
         rows = db.execute(query, (history.source_id, history.length)).fetchall()
         same = [item_id for _, item_id in rows] == [item.get("id") for item in input_items[: history.length]]
         keys = [key for key, _ in rows] if same else None
-    return keys if keys is not None and len(keys) == history.length else None
+    return (base, keys) if keys is not None and len(keys) == history.length else None
 
 
 def upgrade(db: sqlite3.Connection, schema: str) -> None:
@@ -184,7 +217,8 @@ def copy_responses(db: sqlite3.Connection) -> None:
         record = response_record(stored.response)
         size = len(record.encode()) + written + written_out
         row = (seq, response_id, expires_at, size, record, json.dumps(input_keys), json.dumps(output_keys))
-        db.execute("INSERT INTO responses VALUES (?, ?, ?, ?, ?, ?, ?)", row)
+        columns = "seq, id, expires_at, size, record, input_keys, output_keys"
+        db.execute(f"INSERT INTO responses ({columns}) VALUES (?, ?, ?, ?, ?, ?, ?)", row)
         hold(db, list(dict.fromkeys([*input_keys, *output_keys])), "responses", expires_at)
 
 
