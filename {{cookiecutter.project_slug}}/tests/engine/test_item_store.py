@@ -146,6 +146,24 @@ async def test_a_turn_holds_only_what_it_adds(open_store: Any) -> None:
     await store.close()
 
 
+async def test_a_conversation_turn_keeps_its_history_when_the_conversation_goes(open_store: Any) -> None:
+    """A turn of a conversation refers to the conversation's items, but holds them itself: the conversation's
+    items may be deleted, or the conversation with them, and the stored response still reads back whole."""
+    store = open_store()
+    conversation_items = [{**user_turn(n), "id": f"msg_c{n}"} for n in range(3)]
+    await store.create_conversation(state.StoredConversation("conv_1", 1, {}), conversation_items)
+    input_items = [*conversation_items, user_turn(3)]
+    hint = state.History("conversation", "conv_1", 3)
+    assert await store.save_response("resp_3", state.StoredResponse(response(3), input_items, hint))
+    assert await store.delete_conversation_item("conv_1", "msg_c0")
+    assert await store.delete_conversation("conv_1")
+    assert (await store.get_response("resp_3")).input_items == input_items
+    await response_holds(store, open_store.redis_url)  # SQLite: the holds are consistent
+    assert await store.delete_response("resp_3")
+    assert await items_kept(store, open_store.redis_url) == (0, 0)
+    await store.close()
+
+
 @pytest.mark.parametrize("order", ["oldest first", "newest first"])
 async def test_a_chain_deleted_turn_by_turn_frees_everything(open_store: Any, order: str) -> None:
     """Deleting earlier turns keeps them for the later ones (unseen: they are gone for every reader); deleting the

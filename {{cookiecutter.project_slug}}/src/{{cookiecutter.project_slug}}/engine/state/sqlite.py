@@ -288,11 +288,14 @@ class SQLiteStore:
         size = len(record.encode()) + written
         if size > self.limits.max_bytes:
             raise TooLarge()  # rolls the transaction back: nothing of it is kept
-        row = (response_id, expires_at, size, record, json.dumps([*known, *new_input]), json.dumps(output_keys))
-        hold(db, list(dict.fromkeys([*new_input, *output_keys])), "responses", expires_at)  # before an older self goes
-        if db.execute(INSERT_RESPONSE, (*row, base, len(known))).fetchone() is None:  # saved again: replaced
+        input_keys = [*known, *new_input]
+        own_from = len(known) if base is not None else 0  # a conversation's items may go: it holds them itself
+        row = (response_id, expires_at, size, record, json.dumps(input_keys), json.dumps(output_keys), base, own_from)
+        # Held first: when it is saved again, its earlier self goes, but not the items the new one holds.
+        hold(db, list(dict.fromkeys([*input_keys[own_from:], *output_keys])), "responses", expires_at)
+        if db.execute(INSERT_RESPONSE, row).fetchone() is None:
             forget_response(db, response_id)
-            db.execute(INSERT_RESPONSE, (*row, base, len(known))).fetchone()
+            db.execute(INSERT_RESPONSE, row).fetchone()
         if base is not None:
             db.execute("UPDATE responses SET successors = successors + 1 WHERE seq = ?", (base,))
         return size

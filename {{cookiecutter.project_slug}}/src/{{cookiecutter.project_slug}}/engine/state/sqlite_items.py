@@ -48,6 +48,10 @@ FROM json_each(:keys) WHERE true
 ON CONFLICT (key) DO UPDATE SET responses = responses + excluded.responses,
     conversations = conversations + excluded.conversations, until = max(until, excluded.until)
 """
+RELEASE = """
+UPDATE item_holds SET {holder} = {holder} - listed.times
+FROM (SELECT value AS key, count(*) AS times FROM json_each(?) GROUP BY value) AS listed WHERE item_holds.key = listed.key
+"""
 UNHELD = "SELECT key FROM item_holds WHERE key IN (SELECT value FROM json_each(?)) AND responses + conversations <= 0"
 INSERT_ITEMS = "INSERT OR IGNORE INTO items (digest, item_id, record) VALUES"
 ROWS_PER_INSERT = 1000  # 3 parameters a row: within SQLite's smallest default limit of 32,766 parameters
@@ -89,15 +93,12 @@ def hold(db: sqlite3.Connection, keys: Sequence[int], holder: Holder, until: flo
 
 def release(db: sqlite3.Connection, keys: Sequence[int], holder: Holder) -> None:
     """One hold less for each time a key is listed (several responses or positions at once); the items no longer
-    held go."""
-    if not keys:
-        return
-    counts = Counter(keys)
-    query = f"UPDATE item_holds SET {holder} = {holder} - ? WHERE key = ?"
-    db.executemany(query, [(count, key) for key, count in counts.items()])
-    gone = [(key,) for (key,) in db.execute(UNHELD, (json.dumps(list(counts)),))]
-    db.executemany("DELETE FROM items WHERE key = ?", gone)
-    db.executemany("DELETE FROM item_holds WHERE key = ?", gone)
+    held go. Three statements, however many keys."""
+    if keys:
+        listed = json.dumps(list(keys))
+        db.execute(RELEASE.format(holder=holder), (listed,))
+        db.execute(f"DELETE FROM items WHERE key IN ({UNHELD})", (listed,))
+        db.execute(f"DELETE FROM item_holds WHERE key IN ({UNHELD})", (listed,))
 
 
 def read_items(db: sqlite3.Connection, *key_lists: list[int]) -> list[list[dict[str, Any]]]:
