@@ -15,7 +15,9 @@ The targets (`ours`, the working tree; `ours@<commit>`, the baseline) run side b
 fresh store per chain, and take turns turn by turn so that a busy moment on the machine weighs on both.
 
 Reported, per engine, size and target: the latency of each turn (medians of 5 turns around turns 1, 10, 50, 100,
-200 and 300) and turn 300 against turn 1; the store's bytes after the chain against the conversation's own bytes
+200 and 300) and turn 300 against turn 1; the CPU the server (and its redis-server) spent per turn over the first
+and the last CPU_WINDOW turns, which a busy machine disturbs far less than latency (a clock tick is 10 ms, so
+it is summed over a window, not read per turn); the store's bytes after the chain against the conversation's own bytes
 (the JSON of every input sent and every output received). SQLite: DATA_DIR's size as the service left it, and
 after `PRAGMA wal_checkpoint(TRUNCATE)`. Redis (Debian's `redis-server` on a unix socket, no persistence, one per
 target and chain): `used_memory` over the empty server, and the sum of `MEMORY USAGE` over its keys. Issue 27's
@@ -61,6 +63,7 @@ LATENCY_BAR = 1.5  # issue 27: turn 300 within 1.5x of turn 1
 BYTES_BAR = 3.0  # ... and the store's bytes within 3x of the conversation's own
 ENGINES = ("sqlite", "redis")
 SMOKE_TURNS = 20
+CPU_WINDOW = 30  # turns whose server CPU is summed, at the start and at the end of the chain
 
 
 @dataclass
@@ -231,6 +234,13 @@ def stored(result: dict[str, Any]) -> int:
     return result["used_memory"] - result["empty"]["used_memory"]
 
 
+def server_cpu(target: Target) -> float:
+    """CPU seconds used so far by the target's server, and by its redis-server when it has one."""
+    assert target.proc is not None
+    redis_cpu = procs.tree_cpu(target.redis.pid) if target.redis is not None else 0.0
+    return procs.tree_cpu(target.proc.pid) + redis_cpu
+
+
 def run_chains(
     targets: list[Target], python: Path, engine: str, size_kb: int, turns: int, model: str, truncation: str | None
 ) -> None:
@@ -245,17 +255,21 @@ def run_chains(
         empty = {target.name: store_bytes(target, engine) for target in targets}
         chains = {target.name: LongChain(target.port, model, size_kb * 1024, size_kb, truncation) for target in targets}
         latencies: dict[str, list[float]] = {target.name: [] for target in targets}
+        cpu: dict[str, list[float]] = {target.name: [] for target in targets}  # after each turn, cumulative
         for number in range(turns):
             order = targets if number % 2 == 0 else targets[::-1]
             for target in order:
+                if number == 0:
+                    cpu[target.name].append(server_cpu(target))
                 latencies[target.name].append(chains[target.name].turn(number + 1))
+                cpu[target.name].append(server_cpu(target))
             if (number + 1) % 50 == 0 or number + 1 == turns:
                 last = {name: f"{values[-1] * 1000:.0f} ms" for name, values in latencies.items()}
                 harness.log(f"{engine}, {size_kb} KB: turn {number + 1}/{turns}: {last}")
         for target in targets:
             chain = chains[target.name]
             result = store_bytes(target, engine) | {"empty": empty[target.name]}
-            result |= {"latencies": latencies[target.name], "own_bytes": chain.own_bytes}
+            result |= {"latencies": latencies[target.name], "cpu": cpu[target.name], "own_bytes": chain.own_bytes}
             result |= {"history_items": chain.history_items(), "answer_bytes": len(chain.last_answer.encode())}
             target.results[tag] = result
             harness.log(f"{engine}, {size_kb} KB, {target.name}: {stored(result) / 1e6:.1f} MB stored")
@@ -268,6 +282,13 @@ def around(latencies: list[float], point: int) -> float:
     """Median ms of the SPAN turns centred on turn `point` (1-based), kept inside the chain."""
     start = min(max(point - 1 - SPAN // 2, 0), max(len(latencies) - SPAN, 0))
     return statistics.median(latencies[start : start + SPAN]) * 1000
+
+
+def cpu_per_turn(cumulative: list[float], first: bool) -> float:
+    """Server CPU ms per turn over the first (or last) CPU_WINDOW turns of a chain."""
+    window = min(CPU_WINDOW, len(cumulative) - 1)
+    start = 0 if first else len(cumulative) - 1 - window
+    return (cumulative[start + window] - cumulative[start]) / window * 1000
 
 
 def points(turns: int) -> list[int]:
@@ -303,6 +324,25 @@ def report(data: dict[str, Any]) -> str:
             ratio = values[-1] / values[0]
             cells = " | ".join(f"{value:.1f}" for value in values)
             lines.append(f"| {engine} | {size.upper().replace('KB', ' KB')} | {name} | {cells} | {ratio:.2f}x |")
+    if any("cpu" in result for by_target in runs.values() for result in by_target.values()):
+        window = min(CPU_WINDOW, turns)
+        lines += ["", "## Server CPU per turn", ""]
+        lines += [
+            f"CPU ms the server (and its redis-server) spent per turn over turns 1-{window} and "
+            f"{turns - window + 1}-{turns}; the last column is the second over the first.",
+            "",
+            f"| engine | new input | target | turns 1-{window} | turns {turns - window + 1}-{turns} | last/first |",
+            "|---|---|---|---|---|---|",
+        ]
+        for tag, by_target in runs.items():
+            engine, size = tag.split("-")
+            for name, result in by_target.items():
+                if "cpu" in result:
+                    first, last = cpu_per_turn(result["cpu"], True), cpu_per_turn(result["cpu"], False)
+                    size_text = size.upper().replace("KB", " KB")
+                    lines.append(
+                        f"| {engine} | {size_text} | {name} | {first:.2f} | {last:.2f} | {last / first:.2f}x |"
+                    )
     lines += ["", "## Store bytes after the chain", ""]
     lines += [
         "The conversation's own bytes: the JSON of every input sent and every output received. SQLite: DATA_DIR "
