@@ -164,6 +164,22 @@ async def test_a_conversation_turn_keeps_its_history_when_the_conversation_goes(
     await store.close()
 
 
+async def test_a_base_saved_again_keeps_what_later_turns_hold(open_store: Any) -> None:
+    """A response saved again under its id (as a background run's final response is) while a later turn is built
+    on it: the new one is what its id reads, and the later turn still reads its history whole."""
+    store = open_store()
+    history = await save_chain(store, 2, hints=True)
+    again = {**response(0), "output": [answer(100)]}
+    assert await store.save_response("resp_0", state.StoredResponse(again, [user_turn(100)]))
+    assert (await store.get_response("resp_0")).response == again
+    assert (await store.get_response("resp_1")).input_items == history[:-2]
+    await response_holds(store, open_store.redis_url)  # SQLite: the holds are consistent
+    for number in (0, 1):
+        assert await store.delete_response(f"resp_{number}")
+    assert await items_kept(store, open_store.redis_url) == (0, 0)
+    await store.close()
+
+
 @pytest.mark.parametrize("order", ["oldest first", "newest first"])
 async def test_a_chain_deleted_turn_by_turn_frees_everything(open_store: Any, order: str) -> None:
     """Deleting earlier turns keeps them for the later ones (unseen: they are gone for every reader); deleting the
