@@ -73,6 +73,7 @@ DEPENDENCY_MODULES = frozenset(
         "support",
         "test",
         "tests",
+        "typed_wrappers",
         "typing_extensions",
         "upstream",
         "werkzeug",

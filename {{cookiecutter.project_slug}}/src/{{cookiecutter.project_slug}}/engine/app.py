@@ -27,7 +27,7 @@ from .observability import metrics
 from .observability.log_format import configure_logging
 from .observability.request_tracking import TrackRequests, note_route
 from .observability.tracing import start_tracing
-from .routes import chat, compaction, conversations, files, health, models, responses, status
+from .routes import chat, compaction, conversations, files, health, models, responses, status, typed_runs
 from .routes import metrics as metrics_route
 from .runs.background import BackgroundRuns, BackgroundSettings
 from .runs.conversation_turns import end_background_turn
@@ -169,6 +169,7 @@ def register_routes(app: Quart, settings: Settings) -> None:
         app.register_blueprint(blueprint, url_prefix="/v1")
         app.register_blueprint(blueprint, name=f"{blueprint.name}_unversioned")
     app.register_blueprint(chat.model_in_path)
+    app.register_blueprint(typed_runs.blueprint)
     app.register_blueprint(status.blueprint)
     app.register_blueprint(health.blueprint)
     if settings.metrics != "off":

@@ -4,6 +4,9 @@ The retriever is a step of the pipeline (BM25 over an in-memory document store),
 its output too (`include_outputs_from`): `on_pipeline_end` then gets the documents the answer drew on and
 shows them after it (`sources.show_sources`). Put your own documents in the store, or swap the store and
 retriever for any Haystack document store's.
+
+Its retriever alone is a tool as well (`run_api`): `POST /rag/run`, described in `/openapi.json`, for agents and
+tool clients that want the passages rather than an answer (docs/tools.md).
 """
 
 from collections.abc import AsyncIterator
@@ -14,6 +17,7 @@ from haystack.components.builders import ChatPromptBuilder
 from haystack.components.retrievers.in_memory import InMemoryBM25Retriever
 from haystack.dataclasses import ChatMessage
 from haystack.document_stores.in_memory import InMemoryDocumentStore
+from pydantic import BaseModel
 
 from {{ cookiecutter.project_slug }}.engine import (
     BasePipelineWrapper,
@@ -56,6 +60,15 @@ DOCUMENTS = [
         "Set OPENAI_API_KEY, and optionally OPENAI_BASE_URL and OPENAI_MODEL, in .env to use a real LLM.",
     ),
 ]
+
+
+class Passage(BaseModel):
+    """One document the search found: what `run_api` answers with, a list of them, best first."""
+
+    title: str
+    text: str
+    score: float
+
 
 # A Haystack prompt template (Jinja): the retrieved documents, best first, then the question.
 PROMPT = [
@@ -103,4 +116,12 @@ class PipelineWrapper(BasePipelineWrapper):
             include_outputs_from={"retriever"},
             on_pipeline_end=lambda result: show_sources(result["retriever"]["documents"]),
         )
+
+    def run_api(self, query: str, top_k: int = TOP_K) -> list[Passage]:
+        """Search the documentation of this service (wrappers, streaming, files, Open WebUI, offline mode).
+
+        Returns up to `top_k` passages that match `query`, best first, each with the title of its document.
+        """
+        found = self.pipeline.get_component("retriever").run(query=query, top_k=top_k)["documents"]
+        return [Passage(title=doc.meta["title"], text=doc.content or "", score=doc.score or 0.0) for doc in found]
 {%- endraw %}

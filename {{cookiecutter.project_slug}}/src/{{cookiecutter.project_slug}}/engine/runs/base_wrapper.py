@@ -29,6 +29,9 @@ class BasePipelineWrapper:
     Return a `str`, a Haystack `ChatMessage`, or a generator / async generator yielding `str`,
     `StreamingChunk` or events from `events.py`. Streaming or not is the client's choice: a stream
     is drained into one message when the client asked for `stream: false`.
+    A pipeline as a tool: `run_api(self, <typed parameters>) -> <type>` (or `async def run_api_async`), served
+    as `POST /<model>/run` and described in `/openapi.json`: its parameters' type hints and defaults are the
+    request, its return type the answer, its docstring the description (docs/tools.md).
     """
 
     context_window: int | None = None

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from ..http.errors import OpenAIError
 from .base_wrapper import BasePipelineWrapper
+from .typed_entry import typed_entry
 
 logger = logging.getLogger(__name__)
 
@@ -112,6 +113,7 @@ async def load_wrappers(package_name: str, model_ids: list[str], registry: Regis
                 await instance.setup()
             else:
                 await asyncio.to_thread(instance.setup)
+            typed_entry(model_id, instance)  # a typed entry that cannot be served fails the load, saying why
         except Exception:
             logger.exception("Wrapper %r failed to load; serving the others without it", model_id)
             registry.failed.append(model_id)

@@ -1,0 +1,161 @@
+"""`POST /<model>/run`: a wrapper's typed entry (`run_api` / `run_api_async`) as a JSON endpoint, and
+`GET /openapi.json`, the OpenAPI 3.1 document that describes those endpoints, so OpenAPI tool clients (Open WebUI's
+tool servers, agent frameworks) can register the service.
+
+The request is the method's parameters as one JSON object; the answer is `{"result": ...}`, the return value as
+JSON. A method that yields streams server-sent events: one `data:` line per item (`{"result": ...}`), then
+`data: [DONE]`; a failure midway is an `event: error` carrying OpenAI's error envelope.
+
+Part of the engine: the template's code, updated by `cruft update`; not edited by hand.
+"""
+
+import inspect
+import logging
+from collections.abc import AsyncIterator, Iterator
+from functools import partial
+from typing import Any
+
+from quart import Blueprint, Response
+
+from ..http.errors import OpenAIError
+from ..observability.request_tracking import note_model, see_the_server_log
+from ..parsing.request_body import read_json_object
+from ..runs.registry import LoadedWrapper, still_loading
+from ..runs.typed_entry import TypedEntry, typed_entry
+from ..services import services
+from ..wire import json_response
+from ..wire.json_text import compact_json
+from ..wire.sse import sse_response
+
+logger = logging.getLogger(__name__)
+
+blueprint = Blueprint("typed_runs", __name__)
+
+_DONE = object()  # what `next` returns at a sync generator's end
+
+
+def typed_wrapper(model: str) -> tuple[LoadedWrapper, TypedEntry]:
+    """The wrapper and its typed entry; a 404 for a model without one (503 while the wrappers still load)."""
+    registry = services().registry
+    wrapper = registry.get(model)
+    entry = typed_entry(model, wrapper.instance) if wrapper is not None else None
+    if entry is None:
+        if wrapper is None and registry.loading:
+            raise still_loading()
+        message = f"The model '{model}' has no typed entry to run (a wrapper method `run_api`)."
+        raise OpenAIError(404, message, param="model", code="model_not_found")
+    return wrapper, entry
+
+
+@blueprint.post("/<model>/run")
+async def run_typed(model: str) -> Response:
+    wrapper, entry = typed_wrapper(model)
+    note_model(model)
+    arguments = entry.arguments(await read_json_object(optional=True))
+    method = getattr(wrapper.instance, entry.method_name)
+    try:
+        if inspect.iscoroutinefunction(method) or inspect.isasyncgenfunction(method):
+            result = method(**arguments)
+            if inspect.isawaitable(result):
+                result = await result
+        else:
+            result = await services().runner.call(partial(method, **arguments))
+    except OpenAIError:
+        raise
+    except Exception as error:
+        raise run_failed(entry, error) from None
+    if inspect.isasyncgen(result) or isinstance(result, Iterator):
+        return sse_response(streamed(entry, result))
+    return json_response({"result": answer(entry, result)})
+
+
+def answer(entry: TypedEntry, value: Any) -> Any:
+    """The value as JSON data by its declared type; a value that does not match it is the wrapper's bug (500)."""
+    try:
+        return entry.dump(value)
+    except Exception as error:
+        raise run_failed(entry, error) from None
+
+
+def run_failed(entry: TypedEntry, error: Exception) -> OpenAIError:
+    logger.error("Wrapper '%s' %s failed", entry.model_id, entry.method_name, exc_info=error)
+    message = f"The model '{entry.model_id}' failed ({type(error).__name__}); {see_the_server_log()}."
+    return OpenAIError(500, message, code="run_failed")
+
+
+async def streamed(entry: TypedEntry, items: Any) -> AsyncIterator[str]:
+    """Each item as an SSE event; a sync generator is advanced in the thread pool, never on the event loop."""
+    runner = services().runner
+    try:
+        while True:
+            if inspect.isasyncgen(items):
+                item = await anext(items, _DONE)
+            else:
+                item = await runner.call(next, items, _DONE)
+            if item is _DONE:
+                break
+            yield f"data: {compact_json({'result': answer(entry, item)})}\n\n"
+        yield "data: [DONE]\n\n"
+    except OpenAIError as error:
+        yield f"event: error\ndata: {compact_json(error.envelope())}\n\n"
+    except Exception as error:
+        yield f"event: error\ndata: {compact_json(run_failed(entry, error).envelope())}\n\n"
+    finally:
+        closing = getattr(items, "aclose", None) or getattr(items, "close", None)
+        if closing is not None:
+            closed = closing()
+            if inspect.isawaitable(closed):
+                await closed
+
+
+@blueprint.get("/openapi.json")
+async def openapi_document() -> Response:
+    registry = services().registry
+    registry.require_loaded()  # a tool server registered from a partial document would miss tools
+    entries = [
+        entry
+        for wrapper in registry.wrappers.values()
+        if (entry := typed_entry(wrapper.model_id, wrapper.instance)) is not None
+    ]
+    return json_response(openapi(entries, authenticated=bool(services().api_keys)))
+
+
+def openapi(entries: list[TypedEntry], *, authenticated: bool) -> dict[str, Any]:
+    """OpenAPI 3.1: one operation per typed entry, its schemas under components (pydantic's $defs moved there)."""
+    schemas: dict[str, Any] = {}
+    paths: dict[str, Any] = {}
+
+    def component(schema: dict[str, Any]) -> dict[str, Any]:
+        schemas.update(schema.pop("$defs", {}))
+        return schema
+
+    for entry in entries:
+        request_schema = component(entry.request_schema())
+        result_schema = component(entry.result_schema())
+        answer_schema = {"type": "object", "properties": {"result": result_schema}, "required": ["result"]}
+        summary = entry.description.partition("\n")[0].strip()
+        content = {"text/event-stream": {"schema": {"type": "string"}}} if entry.streams else {}
+        content = content or {"application/json": {"schema": answer_schema}}
+        paths[f"/{entry.model_id}/run"] = {
+            "post": {
+                "operationId": entry.model_id,
+                "summary": summary,
+                "description": entry.description,
+                "requestBody": {"required": True, "content": {"application/json": {"schema": request_schema}}},
+                "responses": {
+                    "200": {"description": "The answer, or its items as they come", "content": content},
+                    "400": {"description": "A field is missing or invalid: OpenAI's error envelope, `param` names it"},
+                    "500": {"description": "The pipeline failed: OpenAI's error envelope"},
+                },
+            }
+        }
+    document: dict[str, Any] = {
+        "openapi": "3.1.0",
+        "info": {"title": services().settings.wrappers_package.split(".")[0], "version": "1.0.0"},
+        "paths": paths,
+        "components": {"schemas": schemas},
+    }
+    if authenticated:
+        document["components"]["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer"}}
+        document["security"] = [{"bearer": []}]
+    return document
