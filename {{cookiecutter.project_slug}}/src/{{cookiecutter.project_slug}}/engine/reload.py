@@ -13,6 +13,7 @@ Part of the engine: the template's code, updated by `cruft update`; not edited b
 """
 
 import importlib.util
+import logging
 import os
 import signal
 import subprocess
@@ -43,6 +44,7 @@ def serve_with_reload(command: Sequence[str]) -> int:
     process does the same.
     """
     signal.signal(signal.SIGTERM, _interrupt)
+    logging.getLogger("watchfiles").setLevel(logging.ERROR)  # its notes on each change and on Ctrl-C: ours say more
     child = subprocess.Popen(command, process_group=0)
     try:
         while True:
