@@ -51,7 +51,9 @@ def serve_with_reload(command: Sequence[str]) -> int:
             changes = next(iter(_watch()), None)
             if changes is None:  # Ctrl-C or SIGTERM
                 break
-            changed = sorted({_shown(path) for _, path in changes})
+            changed = _changed_files(changes)
+            if not changed:
+                continue  # only an editor's scratch file, made and removed
             print(f"{SERVICE_PACKAGE}: {', '.join(changed)} changed; restarting", file=sys.stderr, flush=True)
             _stop(child)
             child = subprocess.Popen(command, process_group=0)
@@ -108,6 +110,15 @@ def _watch() -> Iterator[set[tuple[Change, str]]]:
         recursive=False,
         raise_interrupt=False,
     )
+
+
+def _changed_files(changes: set[tuple[Change, str]]) -> list[str]:
+    """The files that changed, as the user knows them; a file made and removed at once (an editor's probe) is none."""
+    kinds: dict[str, set[Change]] = {}
+    for change, path in changes:
+        kinds.setdefault(path, set()).add(change)
+    scratch = {Change.added, Change.deleted}
+    return sorted(_shown(path) for path, seen in kinds.items() if not (scratch <= seen and not Path(path).exists()))
 
 
 def _shown(path: str) -> str:
