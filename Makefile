@@ -6,7 +6,6 @@ VENV := .venv
 TOOLS_STAMP := $(VENV)/.tools-installed
 SCRATCH := .scratch
 SLUG := haystack_service
-PORT := 1416
 
 # Haystack sends anonymous usage statistics unless told not to; keep local runs and tests quiet.
 export HAYSTACK_TELEMETRY_ENABLED := False
@@ -19,19 +18,34 @@ $(TOOLS_STAMP): Makefile
 	$(VENV)/bin/python -m pip install --quiet "cookiecutter>=2.6,<3" "cruft>=2.15,<3" "pytest>=8" "ruff>=0.9"
 	touch $@
 
-# Bake with the default answers into .scratch/, install it, and serve it. An existing bake is kept, with your edits
-# in it: `make serve REBAKE=1` replaces it with a fresh one.
-# Settings come from .scratch/$(SLUG)/.env; exported variables (e.g. OPENAI_API_KEY) take precedence.
-# It installs the versions CI tested (the bake's constraints.txt; `make constraints` below).
+# Bake with the default answers into .scratch/, install it, and serve it in development mode, as its README says:
+# `python -m $(SLUG) --reload` in the bake's folder, with its hypercorn.toml (access log, graceful shutdown), restarted
+# when you edit its wrappers/, llm.py, streaming.py or .env. An existing bake is kept, with your edits in it:
+# `make serve REBAKE=1` bakes a fresh one and moves the old one, with your wrappers, .env and data, to
+# .scratch/$(SLUG).<date-time> (nothing is deleted; `make clean` deletes .scratch/ whole).
+# Settings come from .scratch/$(SLUG)/.env; exported variables (e.g. OPENAI_API_KEY) take precedence; PORT=8000 on
+# the command line serves on another port.
+# It installs the versions CI tested (the bake's constraints.txt; `make constraints` below), and again only when
+# the bake's pyproject.toml or constraints.txt changed since (INSTALL_STAMP).
+INSTALL_STAMP := $(SCRATCH)/venv/.installed-$(SLUG)
 serve: $(TOOLS_STAMP)
-	@if [ -n "$(REBAKE)" ] || [ ! -d $(SCRATCH)/$(SLUG) ]; then \
-		rm -rf $(SCRATCH)/$(SLUG) && $(VENV)/bin/cookiecutter "$(CURDIR)" --no-input --output-dir $(SCRATCH); \
-	else \
-		echo "Serving the existing bake in $(SCRATCH)/$(SLUG) (make serve REBAKE=1 for a fresh one)"; \
+	@if [ -n "$(REBAKE)" ] && [ -d $(SCRATCH)/$(SLUG) ]; then \
+		kept=$(SCRATCH)/$(SLUG).$$(date +%Y%m%d-%H%M%S); \
+		mv $(SCRATCH)/$(SLUG) $$kept && echo "The previous bake, with your edits, .env and data, is now in $$kept"; \
 	fi
-	test -x $(SCRATCH)/venv/bin/python || $(PYTHON) -m venv $(SCRATCH)/venv
-	$(SCRATCH)/venv/bin/python -m pip install --quiet $(if $(wildcard $(SCRATCH)/$(SLUG)/constraints.txt),-c $(SCRATCH)/$(SLUG)/constraints.txt) -e $(SCRATCH)/$(SLUG)
-	cd $(SCRATCH)/$(SLUG) && ../venv/bin/hypercorn $(SLUG).asgi:app --bind 127.0.0.1:$(PORT)
+	@if [ ! -d $(SCRATCH)/$(SLUG) ]; then \
+		$(VENV)/bin/cookiecutter "$(CURDIR)" --no-input --output-dir $(SCRATCH); \
+	else \
+		echo "Serving the existing bake in $(SCRATCH)/$(SLUG) (make serve REBAKE=1 for a fresh one; this one is kept)"; \
+	fi
+	@test -x $(SCRATCH)/venv/bin/python || $(PYTHON) -m venv $(SCRATCH)/venv
+	@if [ ! -f $(INSTALL_STAMP) ] || [ $(SCRATCH)/$(SLUG)/pyproject.toml -nt $(INSTALL_STAMP) ] \
+		|| [ $(SCRATCH)/$(SLUG)/constraints.txt -nt $(INSTALL_STAMP) ]; then \
+		echo "Installing $(SCRATCH)/$(SLUG) into $(SCRATCH)/venv"; \
+		$(SCRATCH)/venv/bin/python -m pip install --quiet -c $(SCRATCH)/$(SLUG)/constraints.txt -e $(SCRATCH)/$(SLUG) \
+			&& touch $(INSTALL_STAMP); \
+	fi
+	cd $(SCRATCH)/$(SLUG) && $(if $(filter command line,$(origin PORT)),PORT=$(PORT) )../venv/bin/python -m $(SLUG) --reload
 
 # The engine tests' frozen copies of the examples (tests/engine/examples of the baked project), from src/: after
 # changing an example, llm.py or streaming.py (a template test fails until they match).
