@@ -8,7 +8,7 @@ some settings once, at import.
 import asyncio
 import gc
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from functools import partial
 from typing import Any
 
@@ -27,7 +27,7 @@ from .observability import metrics
 from .observability.log_format import configure_logging
 from .observability.request_tracking import TrackRequests, note_route
 from .observability.tracing import start_tracing
-from .routes import chat, compaction, conversations, files, health, models, responses, status, typed_runs
+from .routes import chat, compaction, conversations, files, health, mcp, models, responses, status, typed_runs
 from .routes import metrics as metrics_route
 from .runs.background import BackgroundRuns, BackgroundSettings
 from .runs.conversation_turns import end_background_turn
@@ -35,16 +35,11 @@ from .runs.registry import Registry, load_wrappers, wrapper_names
 from .runs.runner import Deadlines, Runner
 from .runs.shutdown import on_stop_signal
 from .services import ReadinessCheck, Services, serve_with
-from .settings import Settings
+from .settings import Settings, split_list
 from .state import StateStore, StoreUnavailable, open_state_store, store_limits
 from .state.recent import RecentResponses
 
 logger = logging.getLogger(__name__)
-
-
-def split_list(value: str) -> set[str]:
-    """The items of a comma-separated setting."""
-    return {item.strip() for item in value.split(",") if item.strip()}
 
 
 def create_app(
@@ -80,6 +75,8 @@ def create_app(
     if settings.cors_allow_origins:
         allow_origins(app, split_list(settings.cors_allow_origins))
     tracer = start_tracing()
+    mcp_server = mcp.McpServer(app_services)
+    app.asgi_app = mcp.McpEndpoint(app.asgi_app, mcp_server)  # type: ignore[method-assign]
     app.asgi_app = IdleClientLimit(app.asgi_app, settings.idle_client_seconds)  # type: ignore[method-assign]
     app.asgi_app = TrackRequests(  # type: ignore[method-assign]
         app.asgi_app,
@@ -100,6 +97,7 @@ def create_app(
     # What /health/ready checks; each returns None when its part is ready (see routes/health.py).
     app_services.readiness_checks.update(wrappers=wrappers_loaded, store=store_answers, **(readiness_checks or {}))
     tasks: dict[str, asyncio.Task[None]] = {}
+    stops: dict[str, Callable[[], Awaitable[None]]] = {}
 
     @app.before_serving
     async def start() -> None:
@@ -131,6 +129,7 @@ def create_app(
         tasks["file_store_upkeep"] = asyncio.create_task(prune_file_store(file_store))
         names = wrapper_names(settings.wrappers_package)  # a WRAPPERS_PACKAGE that cannot be imported stops here
         tasks["wrapper_loading"] = asyncio.create_task(load_then_freeze(settings.wrappers_package, names))
+        stops["mcp"] = mcp.start(mcp_server)
 
     async def load_then_freeze(package_name: str, names: list[str]) -> None:
         registry = app_services.registry
@@ -144,6 +143,7 @@ def create_app(
     @app.after_serving
     async def stop() -> None:
         tasks["wrapper_loading"].cancel()
+        await stops["mcp"]()
         await app_services.background.close()
         app_services.runner.shutdown()
         tasks["file_store_upkeep"].cancel()

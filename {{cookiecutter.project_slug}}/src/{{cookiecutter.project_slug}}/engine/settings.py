@@ -35,6 +35,9 @@ ENV_NAMES = {
     "responses_store_size": "RESPONSES_STORE_SIZE",
     "api_keys": "API_KEYS",
     "cors_allow_origins": "CORS_ALLOW_ORIGINS",
+    "mcp_chat_tools": "MCP_CHAT_TOOLS",
+    "mcp_allowed_hosts": "MCP_ALLOWED_HOSTS",
+    "mcp_allowed_origins": "MCP_ALLOWED_ORIGINS",
     "data_dir": "DATA_DIR",
     "max_file_bytes": "MAX_FILE_BYTES",
     "streaming_fast_paths": "STREAMING_FAST_PATHS",
@@ -55,6 +58,11 @@ ENV_NAMES = {
     "conversations_store_size": "CONVERSATIONS_STORE_SIZE",
     "conversations_store_bytes": "CONVERSATIONS_STORE_BYTES",
 }
+
+
+def split_list(value: str) -> set[str]:
+    """The items of a comma-separated setting."""
+    return {item.strip() for item in value.split(",") if item.strip()}
 
 
 def load_env_file() -> None:
@@ -107,6 +115,14 @@ class Settings(BaseModel):
     api_keys: str | None = None
     # Comma-separated origins whose browser pages may call the service (`*` for any); unset, none may.
     cors_allow_origins: str | None = None
+    # The MCP server at /mcp (docs/tools.md) offers every typed entry (`run_api`) as a tool, and these chat models
+    # as tools that take a question: comma-separated model ids, `all`, or unset for none.
+    mcp_chat_tools: str | None = None
+    # Comma-separated Host values /mcp answers (`host:port`, `host:*` for any port); unset, any host. Browsers'
+    # requests (with an Origin header) are refused unless their origin is listed in MCP_ALLOWED_ORIGINS (or
+    # CORS_ALLOW_ORIGINS): a web page must not drive the tools through a user's browser (DNS rebinding).
+    mcp_allowed_hosts: str | None = None
+    mcp_allowed_origins: str | None = None
     # Finished responses kept for `previous_response_id` (the oldest dropped first); 0 keeps none.
     responses_store_size: int = Field(10_000, ge=0)
     # The state store (state.db) and uploaded files (`files/`) live here; relative to the working directory.

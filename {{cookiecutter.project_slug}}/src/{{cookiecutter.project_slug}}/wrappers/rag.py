@@ -82,6 +82,7 @@ PROMPT = [
 
 class PipelineWrapper(BasePipelineWrapper):
     def setup(self) -> None:
+        self.tool_annotations = {"title": "Search the service's documentation", "readOnlyHint": True}  # for MCP
         store = InMemoryDocumentStore()
         store.write_documents(DOCUMENTS)
         self.pipeline = Pipeline()

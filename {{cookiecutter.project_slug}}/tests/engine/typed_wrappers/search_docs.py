@@ -25,6 +25,7 @@ class Passage(BaseModel):
 
 class PipelineWrapper(BasePipelineWrapper):
     def setup(self) -> None:
+        self.tool_annotations = {"readOnlyHint": True, "openWorldHint": False}
         store = InMemoryDocumentStore()
         store.write_documents(DOCUMENTS)
         self.pipeline = Pipeline()

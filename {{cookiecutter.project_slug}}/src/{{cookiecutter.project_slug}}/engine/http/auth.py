@@ -55,8 +55,12 @@ def require_api_keys(app: Quart, open_paths: frozenset[str] = HEALTH_PATHS) -> N
 
 def names_of_keys_sent() -> list[str | None] | None:
     """The names of the API keys the current request carries (None for an unnamed key); None when it has none."""
-    keys = services().api_keys
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    return key_names(request.headers.get("Authorization", ""), services().api_keys)
+
+
+def key_names(authorization: str, keys: list[tuple[bytes, str | None]]) -> list[str | None] | None:
+    """The names of the keys an `Authorization` header carries; None when it carries none of them."""
+    scheme, _, token = authorization.partition(" ")
     # compare_digest against every key: the time taken does not reveal which key nearly matched.
     names = [name for key, name in keys if hmac.compare_digest(token.encode(), key)]
     return names if scheme.lower() == "bearer" and names else None

@@ -21,7 +21,7 @@ from ..http.errors import OpenAIError
 from ..observability.request_tracking import note_model, see_the_server_log
 from ..parsing.request_body import read_json_object
 from ..runs.registry import LoadedWrapper, still_loading
-from ..runs.typed_entry import TypedEntry, typed_entry
+from ..runs.typed_entry import COMPONENT_REFS, TypedEntry, typed_entry
 from ..services import services
 from ..wire import json_response
 from ..wire.json_text import compact_json
@@ -130,8 +130,8 @@ def openapi(entries: list[TypedEntry], *, authenticated: bool) -> dict[str, Any]
         return schema
 
     for entry in entries:
-        request_schema = component(entry.request_schema())
-        result_schema = component(entry.result_schema())
+        request_schema = component(entry.request_schema(COMPONENT_REFS))
+        result_schema = component(entry.result_schema(COMPONENT_REFS))
         answer_schema = {"type": "object", "properties": {"result": result_schema}, "required": ["result"]}
         summary = entry.description.partition("\n")[0].strip()
         content = {"text/event-stream": {"schema": {"type": "string"}}} if entry.streams else {}

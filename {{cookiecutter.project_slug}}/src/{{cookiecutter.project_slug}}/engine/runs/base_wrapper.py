@@ -3,7 +3,7 @@
 Part of the engine: the template's code, updated by `cruft update`; not edited by hand.
 """
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import Any
 
 from haystack.dataclasses import ChatMessage, StreamingChunk
@@ -40,6 +40,11 @@ class BasePipelineWrapper:
     this, grown by `previous_response_id` or `conversation`, loses its oldest turns with `truncation: "auto"`
     and is a 400 `context_length_exceeded` otherwise. None: the CONTEXT_WINDOW setting, and without it no
     limit here. Set it on the class, or in `setup()` once you know the LLM (docs/writing-a-wrapper.md)."""
+
+    tool_annotations: Mapping[str, Any] | None = None
+    """How MCP clients should treat the typed entry (`run_api`) as a tool, in MCP's terms: `{"readOnlyHint": True}`,
+    `destructiveHint`, `idempotentHint`, `openWorldHint`, `title`. Hints a client shows, or uses to ask the user
+    before a call (docs/tools.md)."""
 
     def setup(self) -> None:
         """Called once at startup, before the first request for this model; build pipelines and load models here.

@@ -20,6 +20,8 @@ from ..http.errors import OpenAIError
 from .base_wrapper import BasePipelineWrapper
 
 TYPED_METHODS = ("run_api_async", "run_api")  # async first: it avoids the thread pool
+LOCAL_REFS = "#/$defs/{model}"
+COMPONENT_REFS = "#/components/schemas/{model}"
 STREAMING_RETURNS = {
     collections.abc.Generator,
     collections.abc.Iterator,
@@ -57,11 +59,13 @@ class TypedEntry:
         """The answer (or one streamed item) as JSON-ready data, by the return type's rules."""
         return self.result.dump_python(value, mode="json")
 
-    def request_schema(self) -> dict[str, Any]:
-        return self.request_model.model_json_schema(ref_template="#/components/schemas/{model}")
+    def request_schema(self, ref_template: str = LOCAL_REFS) -> dict[str, Any]:
+        """JSON Schema of the request: self-contained (`$defs`) by default, as MCP tools want it; OpenAPI moves the
+        definitions under its components (`COMPONENT_REFS`)."""
+        return self.request_model.model_json_schema(ref_template=ref_template)
 
-    def result_schema(self) -> dict[str, Any]:
-        return self.result.json_schema(ref_template="#/components/schemas/{model}")
+    def result_schema(self, ref_template: str = LOCAL_REFS) -> dict[str, Any]:
+        return self.result.json_schema(ref_template=ref_template)
 
 
 _entries: WeakKeyDictionary[BasePipelineWrapper, TypedEntry | None] = WeakKeyDictionary()
