@@ -23,9 +23,17 @@ CODEX_TIMEOUT = 120
 
 
 def run_codex(
-    service: ServiceProcess, model: str, prompt: str, home: Path, settings: str = "", *, as_openai: bool = False
+    service: ServiceProcess,
+    model: str,
+    prompt: str,
+    home: Path,
+    settings: str = "",
+    *,
+    as_openai: bool = False,
+    tables: str = "",
 ) -> subprocess.CompletedProcess[str]:
-    """`codex exec` with the service as its provider; `settings`: more top-level lines of Codex's config.toml.
+    """`codex exec` with the service as its provider; `settings`: more top-level lines of Codex's config.toml,
+    `tables`: more tables, after the provider's (such as `[mcp_servers.x]`).
 
     `as_openai`: the service in place of OpenAI's own provider (`openai_base_url`), where Codex uses what only
     OpenAI serves, such as its remote compaction.
@@ -44,7 +52,7 @@ def run_codex(
         'wire_api = "responses"\n'
         'env_key = "SERVICE_API_KEY"\n'
     )
-    (home / "config.toml").write_text(settings + f'model = "{model}"\n' + provider)
+    (home / "config.toml").write_text(settings + f'model = "{model}"\n' + provider + tables)
     workdir = home.parent / "work"
     workdir.mkdir()
     env = {
@@ -111,6 +119,28 @@ def test_codex_runs_its_own_tool_through_the_passthrough_model(
     tool_results = [m for m in second["messages"] if m["role"] == "tool"]
     assert [m["tool_call_id"] for m in tool_results] == ["call_exec"]
     assert "codex-ran-this-42" in tool_results[0]["content"], "the LLM sees the output of the command Codex ran"
+
+
+def test_codex_calls_a_tool_of_the_service_over_mcp(
+    service: ServiceProcess, upstream: ScriptedUpstream, tmp_path: Path
+) -> None:
+    """The service as Codex's MCP server (`[mcp_servers.x] url`): the rag example's typed entry is a tool Codex
+    offers the LLM; the LLM calls it, Codex calls /mcp, and the LLM's next call sees the passages."""
+    arguments = json.dumps({"query": "Which headers does Open WebUI send?", "top_k": 1})
+    upstream.script(text="", tool_calls=[{"id": "call_docs", "name": "mcp__haystack__rag", "arguments": arguments}])
+    upstream.script(text="The docs say: switch on ENABLE_FORWARD_USER_INFO_HEADERS.")
+    tables = f'[mcp_servers.haystack]\nurl = "{service.base_url}/mcp"\n'
+    result = run_codex(service, "llm", "Search the docs about Open WebUI", tmp_path / "codex", tables=tables)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "ENABLE_FORWARD_USER_INFO_HEADERS" in result.stdout, (result.stdout, result.stderr[-3000:])
+    assert len(upstream.requests) == 2, [r["messages"][-1] for r in upstream.requests]
+    first, second = upstream.requests
+    offered = {tool["function"]["name"]: tool["function"] for tool in first["tools"]}
+    assert "mcp__haystack__rag" in offered, " ".join(sorted(offered))
+    assert offered["mcp__haystack__rag"]["description"].startswith("Search the documentation of this service")
+    tool_results = [m for m in second["messages"] if m["role"] == "tool"]
+    assert [m["tool_call_id"] for m in tool_results] == ["call_docs"]
+    assert "Open WebUI connects to the service" in tool_results[0]["content"], "the passage came from /mcp"
 
 
 def compacted_session(

@@ -106,6 +106,33 @@ def test_client_tools_and_structured_output_on_the_responses_api(
     assert response["tool_choice"] == allowed, "rebuilt from its checked parts"
 
 
+def test_namespace_tools_reach_the_llm_flat_and_come_back_with_their_namespace(
+    service: ServiceProcess, upstream: ScriptedUpstream
+) -> None:
+    """Codex sends its MCP servers' tools as `namespace` tools: the LLM, which knows no namespaces, is offered
+    `crm__lookup`; its call comes back as a function_call with `namespace` and `name` apart, and is offered again
+    flat in the next turn's history."""
+    upstream.set_default(text="", tool_calls=[{"id": "call_1", "name": "crm__lookup", "arguments": '{"id":"7"}'}])
+    lookup = {"type": "function", "name": "lookup", "parameters": {"type": "object", "properties": {}}}
+    namespace = {"type": "namespace", "name": "crm", "description": "The CRM", "tools": [lookup]}
+    response = check_response_and_events(service, {"model": "llm", "input": "Who is 7?", "tools": [namespace]})
+    assert [tool["function"]["name"] for tool in upstream.requests[-1]["tools"]] == ["crm__lookup"]
+    (call,) = response["output"]
+    assert (call["type"], call["namespace"], call["name"]) == ("function_call", "crm", "lookup")
+    assert response["tools"] == [], "the Open Responses schema has no place for a namespace tool in the echo"
+    upstream.set_default(text="Customer 7 is Ada.")
+    output = {"type": "function_call_output", "call_id": call["call_id"], "output": "Ada"}
+    follow_up = {"model": "llm", "input": ["Who is 7?", call, output], "tools": [namespace]}
+    follow_up["input"][0] = {"role": "user", "content": "Who is 7?"}
+    assert check_response_and_events(service, follow_up)["output"][0]["content"][0]["text"] == "Customer 7 is Ada."
+    history = upstream.requests[-1]["messages"]
+    assert history[-2]["tool_calls"][0]["function"]["name"] == "crm__lookup" and history[-1]["content"] == "Ada"
+    with service.http() as http:
+        too_long = {**namespace, "tools": [{**lookup, "name": "x" * 60}]}
+        refused = http.post("/v1/responses", json={"model": "llm", "input": "hi", "tools": [too_long]})
+    assert refused.status_code == 400 and refused.json()["error"]["param"] == "tools[0].tools[0].name"
+
+
 def test_an_incomplete_response(service: ServiceProcess, upstream: ScriptedUpstream) -> None:
     """Cut at the length limit: status incomplete, the reason given, no completed_at."""
     upstream.set_default(text="Cut short", finish_reason="length", usage=(2, 2))

@@ -11,7 +11,10 @@ wants this offers `tools_from_request(body)` to its chat generator, with `tool_c
 The results come back in the client's next request, as `tool` messages (Chat Completions) or
 `function_call_output` items (Responses), which `messages.py` turns into tool results.
 Both APIs' shapes are read: Chat Completions nests a tool's function under `function`, Responses does not.
-Tools of other types (`custom`, `web_search`...) are not offered: Chat Completions LLMs know only functions.
+A Responses `namespace` tool (Codex sends its MCP servers' tools so, `mcp__<server>`) groups functions: the LLM,
+which knows no namespaces, sees each as `<namespace>__<name>`, and a call of one goes back to the client with its
+`namespace` and `name` apart (`namespaced_functions`, for the encoder). Tools of other types (`custom`,
+`web_search`...) are not offered: Chat Completions LLMs know only functions.
 
 Part of the engine: the template's code, updated by `cruft update`; not edited by hand.
 """
@@ -21,6 +24,8 @@ from typing import Any
 from haystack.tools import Tool
 
 from ..http.errors import OpenAIError
+
+NAMESPACE_SEPARATOR = "__"
 
 
 def run_by_the_client(**arguments: Any) -> str:
@@ -36,13 +41,38 @@ def function_spec(tool: object) -> dict[str, Any] | None:
     return spec if isinstance(spec, dict) and isinstance(spec.get("name"), str) else None
 
 
+def declared_functions(tools: object) -> list[tuple[int, dict[str, Any]]]:
+    """The function specs of a request's tools, with the position of the tool declaring each; the functions of a
+    `namespace` tool named `<namespace>__<name>`, as an LLM without namespaces sees them."""
+    found = []
+    for position, tool in enumerate(tools if isinstance(tools, list) else ()):
+        if isinstance(tool, dict) and tool.get("type") == "namespace" and isinstance(tool.get("name"), str):
+            for inner in tool.get("tools") or ():
+                if (spec := function_spec(inner)) is not None:
+                    found.append((position, {**spec, "name": f"{tool['name']}{NAMESPACE_SEPARATOR}{spec['name']}"}))
+        elif (spec := function_spec(tool)) is not None:
+            found.append((position, spec))
+    return found
+
+
+def namespaced_functions(body: dict[str, Any]) -> dict[str, tuple[str, str]]:
+    """The name the LLM knows a namespace tool's function by -> its namespace and its own name."""
+    tools = body.get("tools")
+    return {
+        f"{tool['name']}{NAMESPACE_SEPARATOR}{spec['name']}": (tool["name"], spec["name"])
+        for tool in (tools if isinstance(tools, list) else ())
+        if isinstance(tool, dict) and tool.get("type") == "namespace" and isinstance(tool.get("name"), str)
+        for inner in tool.get("tools") or ()
+        if (spec := function_spec(inner)) is not None
+    }
+
+
 def tools_from_request(body: dict[str, Any]) -> list[Tool]:
     """The request's function tools (those `tool_choice` allows, when it names a set) as Haystack Tools."""
     allowed = allowed_tool_names(body)
     tools = []
-    for position, tool in enumerate(body.get("tools") or ()):
-        spec = function_spec(tool)
-        if spec is None or (allowed is not None and spec["name"] not in allowed):
+    for position, spec in declared_functions(body.get("tools")):
+        if allowed is not None and spec["name"] not in allowed:
             continue
         parameters = spec.get("parameters") or {"type": "object", "properties": {}}
         try:
@@ -62,7 +92,7 @@ def tools_from_request(body: dict[str, Any]) -> list[Tool]:
 
 def tools_strict(body: dict[str, Any]) -> bool:
     """True when every function tool asks for strict arguments (Haystack sets strictness for all tools at once)."""
-    specs = [spec for tool in body.get("tools") or () if (spec := function_spec(tool)) is not None]
+    specs = [spec for _, spec in declared_functions(body.get("tools"))]
     return bool(specs) and all(spec.get("strict") is True for spec in specs)
 
 
@@ -81,7 +111,7 @@ def tool_choice_kwargs(body: dict[str, Any]) -> dict[str, Any]:
     An `allowed_tools` choice becomes its mode, the tools offered being limited to the allowed ones instead:
     few OpenAI-compatible servers know `allowed_tools`.
     """
-    if not any(function_spec(tool) for tool in body.get("tools") or ()):
+    if not declared_functions(body.get("tools")):
         return {}  # servers refuse tool_choice and parallel_tool_calls without tools
     kwargs: dict[str, Any] = {}
     choice = body.get("tool_choice")

@@ -13,6 +13,7 @@ from haystack.dataclasses import ChatMessage, FileContent, ImageContent, TextCon
 
 from ..files.uploaded_files import file_content
 from ..http.errors import OpenAIError
+from .declared_tools import NAMESPACE_SEPARATOR
 from .images import image_from_input_part, image_from_url
 
 logger = logging.getLogger(__name__)
@@ -245,7 +246,10 @@ def file_from_input_part(part: dict[str, Any]) -> FileContent:
 def _tool_call(item: dict[str, Any]) -> ToolCall:
     """A function call, or a custom tool's call with its free-form `input` as the one argument `input`."""
     arguments = {"input": item.get("input", "")} if item["type"] == "custom_tool_call" else _parse_arguments(item)
-    return ToolCall(tool_name=item.get("name", ""), arguments=arguments, id=item.get("call_id"))
+    name = item.get("name", "")
+    if isinstance(namespace := item.get("namespace"), str) and namespace:
+        name = f"{namespace}{NAMESPACE_SEPARATOR}{name}"  # as the LLM was offered it (declared_tools.py)
+    return ToolCall(tool_name=name, arguments=arguments, id=item.get("call_id"))
 
 
 def _tool_output(item: dict[str, Any]) -> str:

@@ -13,7 +13,7 @@ import re
 from typing import Any
 
 from ..http.errors import OpenAIError
-from .declared_tools import function_spec
+from .declared_tools import NAMESPACE_SEPARATOR, function_spec
 
 FUNCTION_NAME = re.compile(r"[a-zA-Z0-9_-]{1,64}")
 TOOL_CHOICE_MODES = ("none", "auto", "required")
@@ -27,7 +27,8 @@ def _invalid(message: str, param: str) -> OpenAIError:
 
 
 def check_tools(body: dict[str, Any], *, nested: bool) -> None:
-    """`tools`: an array of objects with a `type`; each function tool well formed, with distinct names."""
+    """`tools`: an array of objects with a `type`; each function tool well formed, with distinct names (those of
+    a `namespace` tool's functions as the LLM sees them, `<namespace>__<name>`)."""
     tools = body.get("tools")
     if tools is None:
         return
@@ -38,24 +39,37 @@ def check_tools(body: dict[str, Any], *, nested: bool) -> None:
         param = f"tools[{position}]"
         if not isinstance(tool, dict) or not isinstance(tool.get("type"), str):
             raise _invalid("Each tool must be an object with a 'type'.", param)
-        if tool["type"] != "function":
-            continue
-        spec = tool.get("function") if nested else tool
-        if not isinstance(spec, dict):
-            raise _invalid("A function tool needs a 'function' object.", f"{param}.function")
-        name = spec.get("name")
-        if not isinstance(name, str) or not FUNCTION_NAME.fullmatch(name):
-            raise _invalid("A function's 'name' must be 1 to 64 letters, digits, '_' or '-'.", f"{param}.name")
-        if name in names:
-            raise _invalid(f"Two tools are named '{name}'.", f"{param}.name")
-        names.add(name)
-        for field, kinds, kind_name in (
-            ("description", str, "a string"),
-            ("parameters", dict, "an object (a JSON Schema)"),
-            ("strict", bool, "a boolean"),
-        ):
-            if spec.get(field) is not None and not isinstance(spec[field], kinds):
-                raise _invalid(f"A function's '{field}' must be {kind_name}.", f"{param}.{field}")
+        if tool["type"] == "function":
+            check_function(tool.get("function") if nested else tool, param, names, prefix="")
+        elif tool["type"] == "namespace" and not nested:
+            namespace, inner = tool.get("name"), tool.get("tools")
+            if not isinstance(namespace, str) or not FUNCTION_NAME.fullmatch(namespace):
+                raise _invalid("A namespace's 'name' must be letters, digits, '_' or '-'.", f"{param}.name")
+            if not isinstance(inner, list) or not inner:
+                raise _invalid("A namespace's 'tools' must be a non-empty array.", f"{param}.tools")
+            for index, function in enumerate(inner):
+                if isinstance(function, dict) and function.get("type") == "function":
+                    check_function(function, f"{param}.tools[{index}]", names, prefix=namespace + NAMESPACE_SEPARATOR)
+
+
+def check_function(spec: object, param: str, names: set[str], *, prefix: str) -> None:
+    """One function tool: its name (with `prefix`, as the LLM sees it) 1 to 64 characters and not seen before."""
+    if not isinstance(spec, dict):
+        raise _invalid("A function tool needs a 'function' object.", f"{param}.function")
+    name = spec.get("name")
+    if not isinstance(name, str) or not FUNCTION_NAME.fullmatch(prefix + name):
+        message = "A function's 'name' must be 1 to 64 letters, digits, '_' or '-'"
+        raise _invalid(message + (f", with its namespace ('{prefix}')." if prefix else "."), f"{param}.name")
+    if prefix + name in names:
+        raise _invalid(f"Two tools are named '{prefix + name}'.", f"{param}.name")
+    names.add(prefix + name)
+    for field, kinds, kind_name in (
+        ("description", str, "a string"),
+        ("parameters", dict, "an object (a JSON Schema)"),
+        ("strict", bool, "a boolean"),
+    ):
+        if spec.get(field) is not None and not isinstance(spec[field], kinds):
+            raise _invalid(f"A function's '{field}' must be {kind_name}.", f"{param}.{field}")
 
 
 def check_tool_choice(body: dict[str, Any], *, nested: bool) -> None:

@@ -13,6 +13,7 @@ from quart import Blueprint, Response, g, jsonify, request
 
 from ..http.errors import OpenAIError
 from ..observability.request_tracking import note_model
+from ..parsing.declared_tools import namespaced_functions
 from ..parsing.model_options import check_reasoning, check_text, check_tool_choice, check_tools
 from ..parsing.paging import list_page
 from ..parsing.request_body import (
@@ -188,7 +189,7 @@ async def create_response() -> Response:
         return await start_in_background(model, input_items, body, wants_stream, turn, history)
     runner = app_services.runner
     method = getattr(wrapper.instance, method_name)
-    encoder = ResponseEncoder(response_object(model, body), emit=wants_stream)
+    encoder = ResponseEncoder(response_object(model, body), emit=wants_stream, namespaced=namespaced_functions(body))
     store = state()  # the stream's last events are sent outside the app context
 
     stored = body.get("store", True) is not False
@@ -226,7 +227,7 @@ async def answer_compaction(
 ) -> Response:
     """A response whose only output is the conversation's `compaction` item (its summary stored first, as
     `/v1/responses/compact` does); streamed as one piece once the summary is written."""
-    encoder = ResponseEncoder(response_object(model, body), emit=wants_stream)
+    encoder = ResponseEncoder(response_object(model, body), emit=wants_stream, namespaced=namespaced_functions(body))
     item, usage = await stored_compaction(wrapper, method_name, model, input_items, body, encoder.response["id"])
     text = encoder.start() + encoder.add_item(item) + encoder.encode([usage] if usage else []) + encoder.finish()
     if not wants_stream:

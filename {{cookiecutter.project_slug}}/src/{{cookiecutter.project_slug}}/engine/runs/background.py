@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from ..http.errors import OpenAIError
+from ..parsing.declared_tools import namespaced_functions
 from ..state import BackgroundRun, History, LoggedEvent, StateStore, StoredResponse, StoreUnavailable
 from ..wire.ids import new_id
 from ..wire.responses import ResponseEncoder
@@ -123,7 +124,7 @@ class BackgroundRuns:
             request["history"] = asdict(history)
         run = BackgroundRun(response, request, self.owner)
         await self._store.create_run(run, self._settings.lease_seconds)
-        self._begin(run, ResponseEncoder(response, keep_events=True))
+        self._begin(run, ResponseEncoder(response, keep_events=True, namespaced=namespaced_functions(body)))
 
     def _begin(self, run: BackgroundRun, encoder: ResponseEncoder) -> None:
         local = _LocalRun(run, encoder)
@@ -336,7 +337,11 @@ class BackgroundRuns:
             logger.warning("Background response %s lost its process; starting it again here", run.id)
             run = replace(run, attempts=run.attempts + 1)
             await self._store.update_run(run)
-            self._begin(run, ResponseEncoder(run.response, keep_events=True, first_sequence_number=last + 1))
+            namespaced = namespaced_functions(run.request["body"])
+            encoder = ResponseEncoder(
+                run.response, keep_events=True, first_sequence_number=last + 1, namespaced=namespaced
+            )
+            self._begin(run, encoder)
             return
         logger.warning("Background response %s lost its process: it ends failed", run.id)
         encoder = ResponseEncoder(run.response, keep_events=True, first_sequence_number=last + 1)

@@ -94,7 +94,8 @@ def _given(body: dict[str, Any], field: str, default: Any) -> Any:
 def function_tools(body: dict[str, Any]) -> list[dict[str, Any]]:
     """The request's function tools in the response's form, every key present.
 
-    Tools of other types, which no model here is offered, are not listed as available. An unset `strict` is
+    Tools of other types, which no model here is offered, are not listed as available (a `namespace` tool's
+    functions are offered, but the Open Responses schema has no place for them here). An unset `strict` is
     false: OpenAI's own default is true, but the LLM is asked for strict arguments only when a tool says so.
     """
     return [
@@ -169,8 +170,11 @@ class ResponseEncoder:
         emit: bool = True,
         keep_events: bool = False,
         first_sequence_number: int = 0,
+        namespaced: dict[str, tuple[str, str]] | None = None,
     ) -> None:
         self.response = response
+        # The functions of the request's `namespace` tools, by the name the LLM knows them by (declared_tools.py).
+        self.namespaced = namespaced or {}
         self.emit = emit
         self.keep_events = keep_events
         self.error: StreamError | None = None
@@ -270,6 +274,8 @@ class ResponseEncoder:
                 "name": call.name or "",
                 "arguments": "",
             }
+            if call.name in self.namespaced:
+                item["namespace"], item["name"] = self.namespaced[call.name]  # a `namespace` tool's, as declared
             current = self._open_item("function_call", item, tool_index=call.index)
         if call.arguments:
             current.parts.append(call.arguments)
