@@ -32,15 +32,17 @@ ENGINE_DIR = SERVICE_DIR / "engine"
 
 @dataclass(frozen=True, slots=True)
 class Holder:
-    """What held the loop, as the watcher saw it: the run (model and request), when it knew, and the line."""
+    """What held the loop, as the watcher saw it: the run (model and request), when it knew, and the line; and
+    the beat the block came after, so that a look taken just as the block ended is not blamed for the next one."""
 
     model: str | None
     request: RequestInfo | None
     where: str | None
+    after_beat: float
 
 
 # Given the task the loop runs, the model and request of the run it belongs to (the runner's), if it is one.
-RunOfTask = Callable[[asyncio.Task[object] | None], tuple[str, RequestInfo | None] | None]
+RunOfTask = Callable[[asyncio.Task[object] | None], tuple[str | None, RequestInfo | None] | None]
 
 
 class LoopWatch:
@@ -69,8 +71,10 @@ class LoopWatch:
         """On the loop: note that it runs; after a block, log what held it."""
         now = time.monotonic()
         held = now - self._last_beat - WATCH_INTERVAL_SECONDS
-        self._last_beat = now
         holder, self._holder = self._holder, None
+        if holder is not None and holder.after_beat != self._last_beat:
+            holder = None
+        self._last_beat = now
         if held >= self._threshold:
             report(held, holder)
         if not self._stopped.is_set():
@@ -79,14 +83,17 @@ class LoopWatch:
     def _watch(self) -> None:
         """In the watcher thread: once the timer is overdue by the threshold, see what the loop's thread runs."""
         while not self._stopped.wait(WATCH_INTERVAL_SECONDS):
-            overdue = time.monotonic() - self._last_beat - WATCH_INTERVAL_SECONDS
+            last_beat = self._last_beat
+            overdue = time.monotonic() - last_beat - WATCH_INTERVAL_SECONDS
             if overdue >= self._threshold and self._holder is None:
-                self._holder = self._look()
+                self._holder = self._look(last_beat)
 
-    def _look(self) -> Holder:
+    def _look(self, last_beat: float) -> Holder:
         run = self._run_of_task(asyncio.current_task(self._loop))  # a dict lookup: safe from another thread
         model, where = self._own_code(sys._current_frames().get(self._loop_thread))
-        return Holder(run[0], run[1], where) if run is not None else Holder(model, None, where)
+        if run is not None:
+            return Holder(run[0] or model, run[1], where, last_beat)
+        return Holder(model, None, where, last_beat)
 
     def _own_code(self, frame: FrameType | None) -> tuple[str | None, str | None]:
         """The innermost line of the user's code (a wrapper, llm.py, streaming.py) on a stack, and its model if

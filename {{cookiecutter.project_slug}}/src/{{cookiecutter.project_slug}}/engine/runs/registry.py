@@ -54,9 +54,6 @@ class Registry:
     failed: dict[str, str] = field(default_factory=dict)  # model id -> why it failed to load, in one line
     loading: bool = True  # until every wrapper has been loaded (or has failed to)
 
-    def get(self, model_id: str) -> LoadedWrapper | None:
-        return self.wrappers.get(model_id)
-
     def require_loaded(self) -> None:
         """For the routes that need every wrapper (listing the models, telling them of an upload): 503 until then."""
         if self.loading:

@@ -285,7 +285,7 @@ class Runner:
             running.stop_flag.set()
             task.cancel()
 
-    def run_of_task(self, task: asyncio.Task[Any] | None) -> tuple[str, RequestInfo | None] | None:
+    def run_of_task(self, task: asyncio.Task[Any] | None) -> tuple[str | None, RequestInfo | None] | None:
         """The model and request of the run `task` belongs to, if it is a run's (the loop watch asks this)."""
         running = self._running.get(task) if task is not None else None
         return (running.model, running.request) if running is not None else None
@@ -341,8 +341,7 @@ class Runner:
         loop = asyncio.get_running_loop()
         task = asyncio.current_task()
         assert task is not None
-        model = args[0] if args and isinstance(args[0], str) else getattr(method, "__qualname__", "?")
-        self._running[task] = _Running(output.stop_flag, model, current_request_info())
+        self._running[task] = _Running(output.stop_flag, model_of(args), current_request_info())
         deadline = asyncio.timeout(None)
         checks = _DeadlineChecks(loop, deadline, output, deadlines)
         try:
@@ -400,11 +399,17 @@ class Runner:
                 output.emit([failure_event(error, run_name(method, args))])
 
 
+def model_of(args: tuple[Any, ...]) -> str | None:
+    """The model a run serves: every wrapper run method's first argument."""
+    return args[0] if args and isinstance(args[0], str) else None
+
+
 def run_name(method: Callable[..., Any], args: tuple[Any, ...]) -> str:
-    """How log lines name a run: its model (every run's first argument) and the wrapper method, e.g.
-    `model 'chat' (PipelineWrapper.run_chat_completion_async)`; every wrapper class is called PipelineWrapper."""
+    """How log lines name a run: its model and the wrapper method, e.g. `model 'chat'
+    (PipelineWrapper.run_chat_completion_async)`; every wrapper class is called PipelineWrapper."""
     method_name = getattr(method, "__qualname__", str(method))
-    return f"model {args[0]!r} ({method_name})" if args and isinstance(args[0], str) else method_name
+    model = model_of(args)
+    return f"model {model!r} ({method_name})" if model is not None else method_name
 
 
 # What every run still going gets when the server shuts down: clients may retry it on another replica.
@@ -469,12 +474,12 @@ class _DeadlineChecks:
             self._timer.cancel()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Running:
     """A run going on: how to stop it, and what the loop watch names if it holds the loop."""
 
     stop_flag: threading.Event
-    model: str
+    model: str | None
     request: RequestInfo | None
 
 
