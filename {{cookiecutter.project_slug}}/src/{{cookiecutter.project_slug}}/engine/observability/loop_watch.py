@@ -3,7 +3,7 @@
 An `async def` wrapper that calls `time.sleep()`, a blocking HTTP client or a long computation stops every other
 request of the process, health probes included, and nothing else would say which wrapper did it. Two cheap parts
 find it: a timer on the loop notes each time it runs (every WATCH_INTERVAL_SECONDS, so a lateness of the timer is
-a block), and a watcher thread that, once the timer is overdue by the threshold, looks at what the loop's thread
+a block), and a watcher thread that, once the timer is overdue by half the threshold, looks at what the loop's thread
 is running: the current task (the runner knows the model and request of each run's task) and its innermost line
 of the service's own code. When the loop runs again, the timer logs one warning with the time it was held. Nothing
 is added to a request's path.
@@ -81,11 +81,12 @@ class LoopWatch:
             self._timer = self._loop.call_later(WATCH_INTERVAL_SECONDS, self._beat)
 
     def _watch(self) -> None:
-        """In the watcher thread: once the timer is overdue by the threshold, see what the loop's thread runs."""
+        """In the watcher thread: once the timer is overdue by half the threshold (a block only just over it is
+        seen too), see what the loop's thread runs."""
         while not self._stopped.wait(WATCH_INTERVAL_SECONDS):
             last_beat = self._last_beat
             overdue = time.monotonic() - last_beat - WATCH_INTERVAL_SECONDS
-            if overdue >= self._threshold and self._holder is None:
+            if overdue >= self._threshold / 2 and self._holder is None:
                 self._holder = self._look(last_beat)
 
     def _look(self, last_beat: float) -> Holder:
@@ -120,7 +121,12 @@ def describe(frame: FrameType) -> str:
 def report(held: float, holder: Holder | None) -> None:
     """One warning for a block, on the request's log line when a run held the loop."""
     if holder is None or (holder.model is None and holder.where is None):
-        logger.warning("The event loop was held for %.2f s; every request of this process waited meanwhile", held)
+        # The watcher could not look: a long call into C held the interpreter's lock, in any thread.
+        logger.warning(
+            "The event loop was held for %.2f s by a call that held Python's interpreter lock (in a worker thread "
+            "too: a long C call such as a huge str.split or regex); every request of this process waited meanwhile",
+            held,
+        )
         return
     culprit = f"model {holder.model!r}" if holder.model is not None else "code"
     details = [f"request {holder.request.id}"] if holder.request is not None else []
