@@ -77,13 +77,13 @@ async def test_wrapper_loads_and_answers(
     async with app.test_app():
         client = app.test_client()
         async with asyncio.timeout(READY_SECONDS):
-            while (await client.get("/health/ready")).status_code != 200:  # until every wrapper is loaded
+            while (await client.get("/status")).status_code != 200:  # until every wrapper is loaded (or failed)
                 await asyncio.sleep(0.05)
         for api in apis:
             _, path, request = APIS[api]
             response = await client.post(path, json={"model": model_id, **request})
             body = await response.get_json()
-            if response.status_code == 404:
+            if (body.get("error") or {}).get("code") == "model_failed_to_load":
                 pytest.fail(f"{model_id} did not load:\n{load_error(caplog, model_id)}")
             assert response.status_code == 200, f"{model_id} on {api}: {response.status_code} {body}"
             assert answer_text(api, body).strip(), f"{model_id} on {api} answered no text: {body}"

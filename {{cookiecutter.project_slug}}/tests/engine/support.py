@@ -93,7 +93,8 @@ class ServiceProcess:
     port: int = field(default_factory=free_port)
     args: list[str] = field(default_factory=list)  # more hypercorn flags, e.g. ["--workers", "2"]
     process: subprocess.Popen[bytes] | None = None
-    # What `start` waits for: /status answers 200 once every wrapper is loaded; /health/live as soon as the port opens.
+    # What `start` waits for: /status answers 200 once every wrapper is loaded (or failed to); /health/live as soon
+    # as the port opens.
     ready_path: str = "/status"
 
     @property
@@ -177,11 +178,12 @@ def serve(workdir: Path, name: str, env: dict[str, str]) -> Iterator[ServiceProc
 
 
 async def until_ready(test_app: Any, timeout: float = STARTUP_TIMEOUT) -> None:
-    """For the app served in-process (Quart's test app): wait, bounded, until its wrappers are loaded."""
+    """For the app served in-process (Quart's test app): wait, bounded, until its wrappers are loaded (or failed to:
+    /status answers 200 then, while /health/ready stays 503 for the test wrappers that fail on purpose)."""
     client = test_app.test_client()
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
-    while (await client.get("/health/ready")).status_code != 200:
+    while (await client.get("/status")).status_code != 200:
         if loop.time() > deadline:
             raise RuntimeError(f"the app was not ready within {timeout}s")
         await asyncio.sleep(0.05)
@@ -272,6 +274,29 @@ def assert_error(
     if code is not None:
         assert error["code"] == code, error
     return error
+
+
+def tiny_pdf(text: str) -> bytes:
+    """A one-page PDF showing `text`, written by hand so the test needs no PDF writer."""
+    stream = f"BT /F1 12 Tf 72 720 Td ({text}) Tj ET".encode()
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R"
+        b" /Resources << /Font << /F1 5 0 R >> >> >>",
+        b"<< /Length %d >>\nstream\n%s\nendstream" % (len(stream), stream),
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+    ]
+    pdf = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(pdf))
+        pdf += b"%d 0 obj\n%s\nendobj\n" % (number, body)
+    xref = len(pdf)
+    pdf += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    pdf += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    pdf += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
+    return bytes(pdf)
 
 
 def user(text: str) -> list[dict[str, str]]:

@@ -58,7 +58,8 @@ class Database:
 @pytest_asyncio.fixture
 async def extended_app(tmp_path: Path) -> AsyncIterator[tuple[Quart, Database]]:
     database = Database()
-    settings = Settings(wrappers_package="test_wrappers", data_dir=tmp_path / "data")
+    # The test wrappers that fail to load on purpose would keep the built-in `wrappers` check at "failed".
+    settings = Settings(wrappers_package="test_wrappers", data_dir=tmp_path / "data", ready_with_failed_wrappers=True)
     app = create_app(settings, client_adapters=[MyClient()], readiness_checks={"database": database.check})
     async with app.test_app():
         await until_ready_but(app, "database")

@@ -19,7 +19,7 @@ import pytest
 from quart import Quart
 
 from openai_schema import spec_path, validate
-from support import ServiceProcess, assert_error, base_env, wait_until
+from support import ServiceProcess, assert_error, base_env, tiny_pdf, wait_until
 from upstream import ScriptedUpstream
 
 SMALL_LIMIT = 64 * 1024  # MAX_FILE_BYTES of the `limited_service` below
@@ -40,29 +40,6 @@ def handbook() -> bytes:
 
     sections = [words("harbour", 150), words("bakery", 150), f"{words('meadow', 60)} {NEEDLE} {words('hill', 60)}"]
     return "\n\n".join([*sections, words("railway", 150)]).encode()
-
-
-def tiny_pdf(text: str) -> bytes:
-    """A one-page PDF showing `text`, written by hand so the test needs no PDF writer."""
-    stream = f"BT /F1 12 Tf 72 720 Td ({text}) Tj ET".encode()
-    objects = [
-        b"<< /Type /Catalog /Pages 2 0 R >>",
-        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R"
-        b" /Resources << /Font << /F1 5 0 R >> >> >>",
-        b"<< /Length %d >>\nstream\n%s\nendstream" % (len(stream), stream),
-        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
-    ]
-    pdf = bytearray(b"%PDF-1.4\n")
-    offsets = []
-    for number, body in enumerate(objects, start=1):
-        offsets.append(len(pdf))
-        pdf += b"%d 0 obj\n%s\nendobj\n" % (number, body)
-    xref = len(pdf)
-    pdf += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    pdf += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
-    pdf += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
-    return bytes(pdf)
 
 
 def multipart(parts: list[tuple[str, str | None, bytes]], boundary: str = "test-boundary") -> tuple[bytes, str]:

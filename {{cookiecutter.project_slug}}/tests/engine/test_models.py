@@ -77,4 +77,4 @@ def test_status_lists_models(service: ServiceProcess) -> None:
         listed = [m["id"] for m in http.get("/v1/models").json()["data"]]
     assert status["status"] == "ready"
     assert sorted(status["models"]) == sorted(listed)
-    assert status["failed"] == []
+    assert status["failed"] == {}

@@ -106,3 +106,13 @@ def test_offline_answer_quotes_a_long_passage_around_the_match(offline_service: 
     quote = (text or "").split("\n> ", 1)[1]
     assert "The keeper's cat is called Marmalade." in quote and len(quote) < len(passage) / 2, quote
     assert quote.startswith("...") and quote.endswith("..."), quote
+
+
+def test_a_huge_message_gets_a_short_offline_answer(offline_service: ServiceProcess) -> None:
+    """The offline stand-in repeats at most 500 characters of the question: echoing a 20 MB message word by word
+    held the event loop (every other request, health probes included) for 25 s or more."""
+    question = "word " * 800_000 + "what is the last word?"
+    stream = offline_service.client().chat.completions.create(model="chat_stream", messages=user(question), stream=True)
+    text = "".join(chunk.choices[0].delta.content or "" for chunk in stream if chunk.choices)
+    assert text.startswith("[offline: set OPENAI_API_KEY for a real model] You said: word word")
+    assert len(text) < 1000, len(text)

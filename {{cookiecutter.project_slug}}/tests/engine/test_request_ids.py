@@ -65,7 +65,8 @@ def test_a_failure_names_the_request_to_look_up(test_service: ServiceProcess) ->
     assert raised.value.message.endswith(f"see the server log for request {request_id}.")
     assert wait_until(lambda: '"POST /v1/chat/completions 1.1" 500' in _lines_with(test_service, request_id))
     lines = _lines_with(test_service, request_id)
-    assert "Wrapper PipelineWrapper.run_chat_completion failed" in lines, test_service.log_tail()
+    # The line names the model: every wrapper class is called PipelineWrapper.
+    assert "The run of model 'fails_before' (PipelineWrapper.run_chat_completion) failed" in lines, lines
 
 
 def test_a_wrappers_own_log_lines_carry_the_id(test_service: ServiceProcess) -> None:
@@ -137,7 +138,9 @@ def test_json_lines_for_log_shippers(json_log_service: ServiceProcess) -> None:
         for line in working
     )
     failure = next(
-        line for line in lines if line["message"].startswith("Wrapper PipelineWrapper.run_chat_completion failed")
+        line
+        for line in lines
+        if line["message"].startswith("The run of model 'fails_before' (PipelineWrapper.run_chat_completion) failed")
     )
     assert failure["request_id"] == "req-json-failure"
     assert failure["level"] == "ERROR" and "RuntimeError: secret internal detail" in failure["exception"]

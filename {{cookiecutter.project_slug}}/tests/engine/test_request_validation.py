@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+import openai
 import pytest
 
 from support import ServiceProcess, assert_error, user
@@ -15,6 +16,7 @@ ROUTES = [
     ("/v1/responses", {"model": "chat_stream", "input": "hi"}),
 ]
 ROUTE_IDS = ["chat", "responses"]
+TOOL_CALL = {"id": "call_1", "type": "function", "function": {"name": "weather", "arguments": "{}"}}
 
 
 def _post_raw(service: ServiceProcess, path: str, raw: str) -> httpx.Response:
@@ -219,3 +221,43 @@ def test_tools_of_other_types_are_accepted_and_not_echoed(service: ServiceProces
     assert response.status_code == 200, response.text
     if path == "/v1/responses":
         assert response.json()["tools"] == []
+
+
+BAD_MESSAGES = [
+    ({"role": "wizard", "content": "hi"}, "messages[0].role", "invalid_value"),
+    ({"content": "hi"}, "messages[0].role", None),
+    ({"role": "user", "content": 42}, "messages[0].content", "invalid_type"),
+    ({"role": "user", "content": {"text": "hi"}}, "messages[0].content", "invalid_type"),
+    ({"role": "user"}, "messages[0].content", None),
+    ({"role": "system", "content": None}, "messages[0].content", None),
+    ({"role": "user", "content": ["hi"]}, "messages[0].content[0]", "invalid_type"),
+    ({"role": "user", "content": [{"text": "hi"}]}, "messages[0].content[0]", "invalid_type"),
+]
+
+
+@pytest.mark.parametrize(("message", "param", "code"), BAD_MESSAGES)
+def test_a_message_the_service_cannot_read_is_a_400_naming_its_field(
+    service: ServiceProcess, message: dict[str, Any], param: str, code: str | None
+) -> None:
+    """It was answered 200 with an empty question (`content: 42`, `role: "wizard"`)."""
+    messages = [message, {"role": "user", "content": "and then?"}]
+    with pytest.raises(openai.BadRequestError) as raised:
+        service.client().chat.completions.create(model="chat", messages=messages)  # type: ignore[arg-type]
+    error = raised.value
+    assert (error.param, error.code) == (param, code), error.message
+    assert error.type == "invalid_request_error"
+
+
+def test_every_role_and_content_openai_takes_is_accepted(service: ServiceProcess) -> None:
+    messages: list[dict[str, Any]] = [
+        {"role": "system", "content": "Be brief."},
+        {"role": "developer", "content": [{"type": "text", "text": "Really brief."}]},
+        {"role": "user", "content": "Weather?"},
+        {"role": "assistant", "content": None, "tool_calls": [TOOL_CALL]},
+        {"role": "tool", "tool_call_id": TOOL_CALL["id"], "content": "sunny"},
+        {"role": "function", "name": "legacy", "content": None},
+        {"role": "assistant", "content": ""},
+        {"role": "user", "content": [{"type": "text", "text": "And tomorrow?"}]},
+    ]
+    completion = service.client().chat.completions.create(model="chat", messages=messages)  # type: ignore[arg-type]
+    assert completion.choices[0].message.content

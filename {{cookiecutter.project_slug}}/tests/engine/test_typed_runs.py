@@ -85,20 +85,21 @@ def test_a_failure_midstream_is_an_error_event_without_the_secret(typed_service:
     error = json.loads(text.split("event: error\ndata: ")[1])["error"]
     assert error["code"] == "run_failed" and "RuntimeError" in error["message"]
     assert "secret" not in text and "Traceback" not in text
-    assert "Wrapper 'count_up' run_api failed" in typed_service.log_tail()
+    assert "The run of model 'count_up' (run_api) failed" in typed_service.log_tail()
 
 
 def test_a_failing_pipeline_is_a_500_without_the_secret(typed_service: ServiceProcess) -> None:
     error = assert_error(run(typed_service, "fails", {"question": "?"}), 500, code="run_failed")
     assert "ValueError" in error["message"] and "request" in error["message"]
     assert "secret" not in json.dumps(error)
-    assert "Wrapper 'fails' run_api failed" in typed_service.log_tail()
+    assert "The run of model 'fails' (run_api) failed" in typed_service.log_tail()
 
 
 def test_a_signature_that_cannot_be_served_fails_the_load(typed_service: ServiceProcess) -> None:
     with typed_service.http() as http:
         assert "takes_anything" in http.get("/status").json()["failed"]
-    assert_error(run(typed_service, "takes_anything", {}), 404, code="model_not_found")
+    error = assert_error(run(typed_service, "takes_anything", {}), 503, code="model_failed_to_load")
+    assert "takes *args or **kwargs" in error["message"]
     assert "takes *args or **kwargs" in typed_service.log_tail()
 
 

@@ -25,6 +25,7 @@ from .http.idle_clients import IdleClientLimit
 from .http.unsent_bytes import limit_unsent_bytes_of_listeners
 from .observability import metrics
 from .observability.log_format import configure_logging
+from .observability.loop_watch import LoopWatch
 from .observability.request_tracking import TrackRequests, note_route
 from .observability.tracing import start_tracing
 from .routes import chat, compaction, conversations, files, health, mcp, models, responses, status, typed_runs
@@ -85,7 +86,7 @@ def create_app(
     )
 
     async def wrappers_loaded() -> str | None:
-        return "loading" if app_services.registry.loading else None
+        return app_services.registry.readiness(settings.ready_with_failed_wrappers)
 
     async def store_answers() -> str | None:
         try:
@@ -98,6 +99,7 @@ def create_app(
     app_services.readiness_checks.update(wrappers=wrappers_loaded, store=store_answers, **(readiness_checks or {}))
     tasks: dict[str, asyncio.Task[None]] = {}
     stops: dict[str, Callable[[], Awaitable[None]]] = {}
+    watches: dict[str, LoopWatch] = {}
 
     @app.before_serving
     async def start() -> None:
@@ -125,6 +127,13 @@ def create_app(
         app_services.recent = RecentResponses()
         app_services.background = background
         serve_with(app_services)
+        if settings.loop_blocked_warn_seconds:
+            watches["loop"] = LoopWatch(
+                asyncio.get_running_loop(),
+                settings.loop_blocked_warn_seconds,
+                settings.wrappers_package,
+                runner.run_of_task,
+            )
         # Looking for bytes left by uploads that died may list a whole bucket: not before serving.
         tasks["file_store_upkeep"] = asyncio.create_task(prune_file_store(file_store))
         names = wrapper_names(settings.wrappers_package)  # a WRAPPERS_PACKAGE that cannot be imported stops here
@@ -136,14 +145,24 @@ def create_app(
         await load_wrappers(package_name, names, registry)
         app_services.background.start_loops()  # may start again a run whose process died: wrappers loaded
         keep_startup_objects_out_of_gc()
-        logger.info(
-            "Ready: %d models served, %d wrappers failed to load", len(registry.serving()), len(registry.failed)
-        )
+        if registry.failed:
+            failed = ", ".join(f"{model_id} ({reason})" for model_id, reason in registry.failed.items())
+            ready = "ready all the same" if settings.ready_with_failed_wrappers else "/health/ready answers 503"
+            logger.error(
+                "%d models served; failed to load: %s; %s (READY_WITH_FAILED_WRAPPERS)",
+                len(registry.serving()),
+                failed,
+                ready,
+            )
+        else:
+            logger.info("Ready: %d models served", len(registry.serving()))
 
     @app.after_serving
     async def stop() -> None:
         tasks["wrapper_loading"].cancel()
         await stops["mcp"]()
+        if "loop" in watches:
+            watches["loop"].stop()
         await app_services.background.close()
         app_services.runner.shutdown()
         tasks["file_store_upkeep"].cancel()

@@ -32,6 +32,8 @@ ENV_NAMES = {
     "context_window": "CONTEXT_WINDOW",
     "shutdown_grace_seconds": "SHUTDOWN_GRACE_SECONDS",
     "wrappers_package": "WRAPPERS_PACKAGE",
+    "ready_with_failed_wrappers": "READY_WITH_FAILED_WRAPPERS",
+    "loop_blocked_warn_seconds": "LOOP_BLOCKED_WARN_SECONDS",
     "responses_store_size": "RESPONSES_STORE_SIZE",
     "api_keys": "API_KEYS",
     "cors_allow_origins": "CORS_ALLOW_ORIGINS",
@@ -110,6 +112,12 @@ class Settings(BaseModel):
     # mid-stream; keep it below hypercorn.toml's `graceful_timeout`.
     shutdown_grace_seconds: float = Field(8.0, ge=0)
     wrappers_package: str = f"{SERVICE_PACKAGE}.wrappers"
+    # A wrapper that failed to load (its import or setup() raised) keeps /health/ready at 503, so a rollout with a
+    # broken model stops before it replaces a working one; `true`: ready all the same, serving the other models.
+    ready_with_failed_wrappers: bool = False
+    # Code that holds the event loop this long (an async wrapper calling time.sleep or a blocking client) is logged
+    # with its model, request and where it was; 0: not watched (observability/loop_watch.py).
+    loop_blocked_warn_seconds: float = Field(0.5, ge=0)
     # Comma-separated keys clients must send as `Authorization: Bearer <key>`; unset, the API is open. A key may be
     # named, `name:key`, so wrappers can tell clients apart (`request_context.current_request().api_key_name`).
     api_keys: str | None = None

@@ -35,6 +35,9 @@ class PipelineWrapper(BasePipelineWrapper):
         )
         self.pipeline.add_component("llm", make_chat_generator())
         self.pipeline.connect("prompt_builder.prompt", "llm.messages")
+        # Checks the components' settings (keys, URLs, timeouts) now: a wrong one fails the model's
+        # load, visibly, instead of every request.
+        self.pipeline.warm_up()
 
     def run_chat_completion(self, model: str, messages: list[dict[str, Any]], body: dict[str, Any]) -> ChatMessage:
         """Runs in a worker thread; the reply (with its token usage) is sent as one message or one stream."""

@@ -47,6 +47,8 @@ from ..streaming import async_streaming_generator
 logger = logging.getLogger(__name__)
 
 TOP_K = 3  # passages that go into the prompt
+# What to install for a kind of file whose converter's dependency is missing (the extras in pyproject.toml).
+INSTALL = {"pdf": "pip install 'pypdf>=5' (the project's pdf extra: pip install -e '.[pdf]')"}
 CACHED_FILES = 256  # files whose passages are kept in memory (least recently used dropped first)
 
 # A Haystack prompt template (Jinja). Passages are numbered, best first; each stays on one line.
@@ -82,6 +84,9 @@ class PipelineWrapper(BasePipelineWrapper):
         )
         self.answer_pipeline.add_component("llm", make_chat_generator(offline_reply=offline_answer))
         self.answer_pipeline.connect("prompt_builder.prompt", "llm.messages")
+        # Checks the components' settings (keys, URLs, timeouts) now: a wrong one fails the model's
+        # load, visibly, instead of every request.
+        self.answer_pipeline.warm_up()
         self._passages: OrderedDict[str, list[Document]] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -140,7 +145,8 @@ class PipelineWrapper(BasePipelineWrapper):
         kind = self._converter_kind(file.filename, file.mime_type)
         converter = self.converters.get(kind)
         if converter is None:
-            logger.warning("Cannot read %s (%s): skipped", file.filename, file.mime_type or "unknown type")
+            missing = f"; to read {kind.upper()} files, {INSTALL[kind]} and restart" if kind in INSTALL else ""
+            logger.warning("Cannot read %s (%s): skipped%s", file.filename, file.mime_type or "unknown type", missing)
             return []
         meta = {"filename": file.filename, "file_id": file.file_id}
         source = ByteStream(data=file.data, meta=meta, mime_type=file.mime_type)
@@ -159,9 +165,9 @@ class PipelineWrapper(BasePipelineWrapper):
 
 
 def optional(converter_class: type, **kwargs: Any) -> Any:
-    """The converter, or None when its extra dependency is not installed (Markdown needs `mdit_plain`)."""
+    """The converter, or None when its extra dependency is not installed (PDF needs `pypdf`, Markdown `mdit_plain`)."""
     try:
         return converter_class(**kwargs)
     except ImportError as error:
-        logger.info("%s is unavailable (%s)", converter_class.__name__, error)
+        logger.info("%s is unavailable, its files are skipped (%s)", converter_class.__name__, error)
         return None

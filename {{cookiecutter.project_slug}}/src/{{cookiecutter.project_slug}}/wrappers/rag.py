@@ -93,6 +93,9 @@ class PipelineWrapper(BasePipelineWrapper):
         self.pipeline.add_component("llm", make_chat_generator())
         self.pipeline.connect("retriever.documents", "prompt_builder.documents")
         self.pipeline.connect("prompt_builder.prompt", "llm.messages")
+        # Checks the components' settings (keys, URLs, timeouts) now: a wrong one fails the model's
+        # load, visibly, instead of every request.
+        self.pipeline.warm_up()
 
     async def run_chat_completion_async(
         self, model: str, messages: list[dict[str, Any]], body: dict[str, Any]

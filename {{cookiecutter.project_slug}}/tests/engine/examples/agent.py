@@ -59,6 +59,9 @@ class PipelineWrapper(BasePipelineWrapper):
             tools=[get_current_time],
             system_prompt=SYSTEM_PROMPT,
         )
+        # Checks the components' settings (keys, URLs, timeouts) now: a wrong one fails the model's
+        # load, visibly, instead of every request.
+        self.agent.warm_up()
 
     async def run_chat_completion_async(
         self, model: str, messages: list[dict[str, Any]], body: dict[str, Any]

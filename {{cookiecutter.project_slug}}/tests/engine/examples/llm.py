@@ -39,6 +39,9 @@ class PipelineWrapper(BasePipelineWrapper):
     def setup(self) -> None:
         self.pipeline = Pipeline()
         self.pipeline.add_component("llm", make_chat_generator())
+        # Checks the components' settings (keys, URLs, timeouts) now: a wrong one fails the model's
+        # load, visibly, instead of every request.
+        self.pipeline.warm_up()
 
     async def run_chat_completion_async(
         self, model: str, messages: list[dict[str, Any]], body: dict[str, Any]

@@ -11,6 +11,10 @@ The question is the last user message; when that message spans several lines (a 
 documents above the question), it is its last line that ends in "?". The context is the system messages and
 the other lines of that message. The same prompt always gets the same answer.
 
+It runs on the event loop when a pipeline streams there, so its work is bounded whatever the prompt: it reads at
+most SCANNED_CHARS of each message (the start of a system message, the end of the question's) and repeats at most
+ECHOED_CHARS of the question. A 20 MB message held the loop for 46 s before (the echo streamed word by word).
+
 Part of the engine: the template's code, updated by `cruft update`; not edited by hand.
 """
 
@@ -21,6 +25,8 @@ from haystack.dataclasses import ChatMessage
 OFFLINE_NOTE = "[offline: set OPENAI_API_KEY for a real model]"
 QUOTED_LINES = 3
 QUOTE_CHARS = 240  # a longer line is quoted around its first word in common with the question
+SCANNED_CHARS = 100_000  # of each message
+ECHOED_CHARS = 500  # of the question
 WORD = re.compile(r"\w+")
 # Words too common to tie a line to the question, split as the question is.
 COMMON_WORDS = frozenset(
@@ -35,7 +41,8 @@ COMMON_WORDS = frozenset(
 def answer_from_prompt(messages: list[ChatMessage]) -> str:
     """The offline answer: say so, repeat the question, and quote the context that matches it."""
     question, context = question_and_context(messages)
-    answer = f"{OFFLINE_NOTE} You said: {question}"
+    echoed = question if len(question) <= ECHOED_CHARS else question[:ECHOED_CHARS].rstrip() + "..."
+    answer = f"{OFFLINE_NOTE} You said: {echoed}"
     quotes = lines_about(question, context)
     if quotes:
         answer += "\nFrom the context:\n" + "\n".join(f"> {quote}" for quote in quotes)
@@ -43,8 +50,11 @@ def answer_from_prompt(messages: list[ChatMessage]) -> str:
 
 
 def question_and_context(messages: list[ChatMessage]) -> tuple[str, list[str]]:
-    context = [line for m in messages if m.is_from("system") for line in (m.text or "").splitlines()]
-    question = next((m.text for m in reversed(messages) if m.is_from("user") and m.text), "").strip()
+    context = [line for m in messages if m.is_from("system") for line in (m.text or "")[:SCANNED_CHARS].splitlines()]
+    question = next((m.text for m in reversed(messages) if m.is_from("user") and m.text), "")
+    if len(question) > SCANNED_CHARS:  # its end, from a word's start
+        question = question[-SCANNED_CHARS:].partition(" ")[2]
+    question = question.strip()
     lines = question.splitlines()
     asked = next((n for n in range(len(lines) - 1, -1, -1) if lines[n].rstrip().endswith("?")), None)
     if len(lines) > 1 and asked is not None:

@@ -98,17 +98,20 @@ class UpstreamInvalidAnswer(openai.APIError):
 
 
 def failure_event(error: BaseException, where: str) -> StreamError:
-    """The StreamError for a run that raised `error`; logs it as its kind deserves, with the server's own words."""
+    """The StreamError for a run that raised `error`; logs it as its kind deserves, with the server's own words.
+
+    `where` names the run for the log: its model and the wrapper method (`runner.run_name`).
+    """
     upstream = _upstream_cause(error)
     if upstream is None:
-        logger.error("Wrapper %s failed", where, exc_info=error)
+        logger.error("The run of %s failed", where, exc_info=error)
         return StreamError(f"The pipeline failed ({type(error).__name__}); {see_the_server_log()}.")
     failure = _for_upstream(upstream)
     metrics.count_upstream_error(failure.code if failure.code in UPSTREAM_KINDS else "upstream_rejected")
     if failure.code == "upstream_authentication_failed":
         _log_refused_credentials(type(upstream).__name__)
     logger.warning(
-        "Wrapper %s: the LLM server failed (%s, told the client %s %s): %s",
+        "The run of %s: the LLM server failed (%s, told the client %s %s): %s",
         where,
         type(upstream).__name__,
         failure.status,

@@ -13,7 +13,7 @@ from quart import Quart, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from ..observability import metrics
-from ..observability.request_tracking import see_the_server_log
+from ..observability.request_tracking import current_request_info, see_the_server_log
 
 logger = logging.getLogger(__name__)
 
@@ -102,7 +102,9 @@ def register_error_handlers(app: Quart) -> None:
 
     @app.errorhandler(Exception)
     async def handle_unexpected(error: Exception) -> Response:
-        logger.exception("Unhandled error while serving a request")
+        info = current_request_info()
+        model = f" for model {info.model!r}" if info is not None and info.model else ""
+        logger.exception("Unhandled error while serving a request%s", model)
         if isinstance(error, OSError):  # outside a run (runs report their own failures): reading or writing a store
             metrics.count_store_error()
         return OpenAIError(500, f"The server failed to process the request; {see_the_server_log()}.").to_response()

@@ -12,8 +12,8 @@ Part of the engine: the template's code, updated by `cruft update`; not edited b
 import os
 import re
 import time
-from collections.abc import Callable
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
@@ -44,6 +44,19 @@ _current: ContextVar[RequestInfo | None] = ContextVar("request_info", default=No
 def current_request_info() -> RequestInfo | None:
     """The request being served here, or None outside a request (startup, a background task of its own)."""
     return _current.get()
+
+
+@contextmanager
+def as_request(info: RequestInfo | None) -> Iterator[None]:
+    """Log (and name in errors) as `info`'s request, from code outside it: what the loop watch reports on."""
+    if info is None:
+        yield
+        return
+    token = _current.set(info)
+    try:
+        yield
+    finally:
+        _current.reset(token)
 
 
 def see_the_server_log() -> str:

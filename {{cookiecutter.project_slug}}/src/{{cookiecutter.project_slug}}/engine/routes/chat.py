@@ -46,16 +46,46 @@ async def chat_with_model_in_path(model: str) -> Response:
     return await run_chat(model, await read_json_object())
 
 
+# The roles OpenAI's Chat Completions API takes, and those whose `content` may be null or absent (an assistant's
+# tool calls; the legacy function message).
+ROLES = ("system", "developer", "user", "assistant", "tool", "function")
+CONTENT_OPTIONAL = frozenset({"assistant", "function"})
+
+
 def validate_messages(body: dict[str, Any], max_items: int) -> list[dict[str, Any]]:
+    """The request's messages, each with a role OpenAI knows and a usable content; a 400 naming the field otherwise.
+
+    A message the service cannot read would otherwise reach the wrapper as an empty question, and be answered.
+    """
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
         raise OpenAIError(400, "'messages' is required and must be a non-empty array.", param="messages")
     parts = 0
     for position, message in enumerate(messages):
-        if not isinstance(message, dict) or not isinstance(message.get("role"), str):
-            raise OpenAIError(400, "Each message must be an object with a 'role'.", param=f"messages[{position}]")
+        where = f"messages[{position}]"
+        if not isinstance(message, dict):
+            raise OpenAIError(400, f"'{where}' must be an object.", param=where, code="invalid_type")
+        role = message.get("role")
+        if role not in ROLES:
+            if role is None:
+                raise OpenAIError(400, f"Missing required parameter: '{where}.role'.", param=f"{where}.role")
+            supported = ", ".join(f"'{name}'" for name in ROLES)
+            message_text = f"Invalid value for '{where}.role': {role!r}. Supported values are: {supported}."
+            raise OpenAIError(400, message_text, param=f"{where}.role", code="invalid_value")
         content = message.get("content")
-        parts += len(content) if isinstance(content, list) else 0
+        if isinstance(content, list):
+            for index, part in enumerate(content):
+                if not isinstance(part, dict) or not isinstance(part.get("type"), str):
+                    part_where = f"{where}.content[{index}]"
+                    text = f"'{part_where}' must be an object with a 'type'."
+                    raise OpenAIError(400, text, param=part_where, code="invalid_type")
+            parts += len(content)
+        elif content is None:
+            if role not in CONTENT_OPTIONAL:
+                raise OpenAIError(400, f"Missing required parameter: '{where}.content'.", param=f"{where}.content")
+        elif not isinstance(content, str):
+            text = f"Invalid type for '{where}.content': expected a string or an array of content parts."
+            raise OpenAIError(400, text, param=f"{where}.content", code="invalid_type")
     check_item_count(len(messages) + parts, "messages", max_items)
     return messages
 

@@ -129,7 +129,9 @@ class McpServer:
         except OpenAIError as error:
             raise ToolError(error.message) from None
         except Exception as error:
-            logger.error("Wrapper '%s' %s failed (MCP tool call)", entry.model_id, entry.method_name, exc_info=error)
+            logger.error(
+                "The run of model '%s' (%s, an MCP tool call) failed", entry.model_id, entry.method_name, exc_info=error
+            )
             raise ToolError(f"The tool '{entry.model_id}' failed ({type(error).__name__}).") from None
 
     async def ask(self, wrapper: LoadedWrapper, arguments: dict[str, Any]) -> str:

@@ -1,5 +1,9 @@
 """`GET /v1/models` and `GET /v1/models/<id>`: every wrapper that serves an OpenAI API is a model.
 
+The list holds the loaded models only, as OpenAI's model objects: a client offers its users what it lists, and a
+model that failed to load answers nothing. Asked by id, such a model answers as a request for it does: 503
+`model_failed_to_load` with the reason (`/status` lists them all).
+
 Part of the engine: the template's code, updated by `cruft update`; not edited by hand.
 """
 
@@ -7,7 +11,6 @@ from typing import Any
 
 from quart import Blueprint, Response, jsonify
 
-from ..http.errors import OpenAIError
 from ..runs.registry import LoadedWrapper
 from ..services import services
 
@@ -29,9 +32,7 @@ async def list_models() -> Response:
 @blueprint.get("/models/<path:model>")
 async def get_model(model: str) -> Response:
     registry = services().registry
-    wrapper = registry.get(model)
-    if wrapper is None and registry.loading:
-        registry.require_loaded()
-    if wrapper is None or wrapper not in registry.serving():
-        raise OpenAIError(404, f"The model '{model}' does not exist.", param="model", code="model_not_found")
+    wrapper = registry.require(model)
+    if wrapper not in registry.serving():
+        raise registry.unknown(model)
     return jsonify(model_object(wrapper))

@@ -20,7 +20,7 @@ from quart import Blueprint, Response
 from ..http.errors import OpenAIError
 from ..observability.request_tracking import note_model, see_the_server_log
 from ..parsing.request_body import read_json_object
-from ..runs.registry import LoadedWrapper, still_loading
+from ..runs.registry import LoadedWrapper
 from ..runs.typed_entry import COMPONENT_REFS, TypedEntry, typed_entry
 from ..services import services
 from ..wire import json_response
@@ -36,12 +36,9 @@ _DONE = object()  # what `next` returns at a sync generator's end
 
 def typed_wrapper(model: str) -> tuple[LoadedWrapper, TypedEntry]:
     """The wrapper and its typed entry; a 404 for a model without one (503 while the wrappers still load)."""
-    registry = services().registry
-    wrapper = registry.get(model)
-    entry = typed_entry(model, wrapper.instance) if wrapper is not None else None
+    wrapper = services().registry.require(model)  # 503 while loading or when it failed to load, 404 unknown
+    entry = typed_entry(model, wrapper.instance)
     if entry is None:
-        if wrapper is None and registry.loading:
-            raise still_loading()
         message = f"The model '{model}' has no typed entry to run (a wrapper method `run_api`)."
         raise OpenAIError(404, message, param="model", code="model_not_found")
     return wrapper, entry
@@ -78,7 +75,7 @@ def answer(entry: TypedEntry, value: Any) -> Any:
 
 
 def run_failed(entry: TypedEntry, error: Exception) -> OpenAIError:
-    logger.error("Wrapper '%s' %s failed", entry.model_id, entry.method_name, exc_info=error)
+    logger.error("The run of model '%s' (%s) failed", entry.model_id, entry.method_name, exc_info=error)
     message = f"The model '{entry.model_id}' failed ({type(error).__name__}); {see_the_server_log()}."
     return OpenAIError(500, message, code="run_failed")
 

@@ -25,6 +25,7 @@ from haystack.dataclasses import ChatMessage, StreamingChunk
 from ..generators.upstream_errors import failure_event
 from ..http.errors import OpenAIError
 from ..observability import metrics
+from ..observability.request_tracking import RequestInfo, current_request_info
 from .events import FINISH_REASONS, Event, Finish, ReasoningDelta, StreamError, TextDelta, ToolCallDelta
 from .memory_release import MemoryRelease
 from .token_usage import usage_from
@@ -270,7 +271,7 @@ class Runner:
         self.deadlines = Deadlines(first_output_timeout, run_timeout)
         self.memory_release = MemoryRelease(asyncio.get_running_loop())
         self.stopping = False
-        self._running: dict[asyncio.Task[Any], threading.Event] = {}  # each run's task and its stop flag
+        self._running: dict[asyncio.Task[Any], _Running] = {}  # each run's task: its stop flag, model and request
 
     def shutdown(self) -> None:
         self.memory_release.cancel()
@@ -280,9 +281,14 @@ class Runner:
     def stop_all(self) -> None:
         """End every run now with `SHUTTING_DOWN` (the client may retry elsewhere), and refuse new ones."""
         self.stopping = True
-        for task, stop_flag in list(self._running.items()):
-            stop_flag.set()
+        for task, running in list(self._running.items()):
+            running.stop_flag.set()
             task.cancel()
+
+    def run_of_task(self, task: asyncio.Task[Any] | None) -> tuple[str | None, RequestInfo | None] | None:
+        """The model and request of the run `task` belongs to, if it is a run's (the loop watch asks this)."""
+        running = self._running.get(task) if task is not None else None
+        return (running.model, running.request) if running is not None else None
 
     async def call(self, function: Callable[..., Any], *args: Any) -> Any:
         """Call a wrapper function that is not a run (e.g. `run_file_upload`): async on the loop, sync in the pool."""
@@ -335,7 +341,7 @@ class Runner:
         loop = asyncio.get_running_loop()
         task = asyncio.current_task()
         assert task is not None
-        self._running[task] = output.stop_flag
+        self._running[task] = _Running(output.stop_flag, model_of(args), current_request_info())
         deadline = asyncio.timeout(None)
         checks = _DeadlineChecks(loop, deadline, output, deadlines)
         try:
@@ -390,7 +396,20 @@ class Runner:
             output.emit([StreamError(error.message, error.type, error.code, error.status, error.param, error.headers)])
         except Exception as error:
             if not output.stop_flag.is_set():
-                output.emit([failure_event(error, getattr(method, "__qualname__", str(method)))])
+                output.emit([failure_event(error, run_name(method, args))])
+
+
+def model_of(args: tuple[Any, ...]) -> str | None:
+    """The model a run serves: every wrapper run method's first argument."""
+    return args[0] if args and isinstance(args[0], str) else None
+
+
+def run_name(method: Callable[..., Any], args: tuple[Any, ...]) -> str:
+    """How log lines name a run: its model and the wrapper method, e.g. `model 'chat'
+    (PipelineWrapper.run_chat_completion_async)`; every wrapper class is called PipelineWrapper."""
+    method_name = getattr(method, "__qualname__", str(method))
+    model = model_of(args)
+    return f"model {model!r} ({method_name})" if model is not None else method_name
 
 
 # What every run still going gets when the server shuts down: clients may retry it on another replica.
@@ -453,6 +472,15 @@ class _DeadlineChecks:
     def cancel(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
+
+
+@dataclass(slots=True)
+class _Running:
+    """A run going on: how to stop it, and what the loop watch names if it holds the loop."""
+
+    stop_flag: threading.Event
+    model: str | None
+    request: RequestInfo | None
 
 
 @dataclass(slots=True)
