@@ -20,8 +20,6 @@ from mcp.client.streamable_http import streamable_http_client
 
 from support import ServiceProcess, assert_error, base_env, serve, wait_until
 
-pytestmark = pytest.mark.asyncio
-
 
 @pytest.fixture(scope="module")
 def tools_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceProcess]:
@@ -158,3 +156,29 @@ async def test_two_workers_serve_one_client_without_sessions(tmp_path: Path) -> 
         assert response.status_code == 200 and "mcp-session-id" not in response.headers
     finally:
         service.stop()
+
+
+def test_a_haystack_agent_s_mcp_toolset_calls_the_service(tools_service: ServiceProcess) -> None:
+    """`mcp-haystack`'s MCPToolset, as a Haystack Agent would use it: the tools load, and one runs."""
+    from haystack_integrations.tools.mcp import MCPToolset, StreamableHttpServerInfo
+
+    toolset = MCPToolset(StreamableHttpServerInfo(url=f"{tools_service.base_url}/mcp"), tool_names=["search_docs"])
+    try:
+        toolset.warm_up()
+        (tool,) = list(toolset)
+        assert tool.name == "search_docs" and tool.parameters["required"] == ["query"]
+        result = tool.invoke(query="Which framework has Flask's API?", top_k=1)
+    finally:
+        toolset.close()
+    assert "quart.md" in json.dumps(result)
+
+
+async def test_the_openai_agents_sdk_mcp_client_calls_the_service(tools_service: ServiceProcess) -> None:
+    """The OpenAI Agents SDK's Streamable HTTP client: what an agent built with it lists and calls."""
+    from agents.mcp import MCPServerStreamableHttp
+
+    async with MCPServerStreamableHttp(params={"url": f"{tools_service.base_url}/mcp"}) as server:
+        names = {tool.name for tool in await server.list_tools()}
+        result = await server.call_tool("shout", {"text": "agents"})
+    assert {"search_docs", "shout"} <= names
+    assert result.structured_content == {"result": {"said": "AGENTS!"}}
