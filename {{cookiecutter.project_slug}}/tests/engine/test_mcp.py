@@ -18,6 +18,7 @@ import pytest
 from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 
+from engines import Nginx
 from support import ServiceProcess, assert_error, base_env, serve, wait_until
 
 
@@ -182,3 +183,25 @@ async def test_the_openai_agents_sdk_mcp_client_calls_the_service(tools_service:
         result = await server.call_tool("shout", {"text": "agents"})
     assert {"search_docs", "shout"} <= names
     assert result.structured_content == {"result": {"said": "AGENTS!"}}
+
+
+async def test_replicas_behind_nginx_serve_one_client_without_sessions(tmp_path: Path) -> None:
+    """Two processes behind nginx's round robin, with no shared state: a client's calls land on either one."""
+    env = base_env(WRAPPERS_PACKAGE="typed_wrappers")
+    replicas = [ServiceProcess(f"mcp_replica_{n}", tmp_path / f"replica-{n}", env).start() for n in (1, 2)]
+    nginx = Nginx(tmp_path / "nginx", [replica.port for replica in replicas]).start()
+    try:
+        async with (
+            httpx2.AsyncClient(timeout=30) as http,
+            streamable_http_client(f"{nginx.base_url}/mcp", http_client=http) as (read, write),
+            ClientSession(read, write) as session,
+        ):
+            await session.initialize()
+            for number in range(6):
+                result = await session.call_tool("shout", {"text": f"r{number}"})
+                assert result.structured_content == {"result": {"said": f"R{number}!"}}
+        assert all("POST /mcp" in replica.log_tail() for replica in replicas), "both replicas answered"
+    finally:
+        nginx.stop()
+        for replica in replicas:
+            replica.stop()

@@ -60,6 +60,8 @@ class McpServer:
             on_call_tool=self.call_tool,
         )
         security = TransportSecuritySettings(enable_dns_rebinding_protection=False)  # checked in McpEndpoint
+        # The SDK notes at INFO each stateless request's end ("Terminating session: None"): one line per call.
+        logging.getLogger("mcp.server.streamable_http").setLevel(logging.WARNING)
         self.manager = StreamableHTTPSessionManager(self.server, stateless=True, security_settings=security)
 
     def typed_tools(self) -> dict[str, tuple[LoadedWrapper, TypedEntry]]:
