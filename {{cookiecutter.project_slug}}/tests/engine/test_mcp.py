@@ -43,7 +43,8 @@ async def mcp_session(service: ServiceProcess, headers: dict[str, str] | None = 
 async def test_typed_entries_are_tools_with_their_schema(tools_service: ServiceProcess) -> None:
     async with mcp_session(tools_service) as session:
         tools = {tool.name: tool for tool in (await session.list_tools()).tools}
-    assert set(tools) == {"search_docs", "shout", "count_up", "fails"}, "takes_anything failed to load"
+    assert set(tools) == {"search_docs", "shout", "count_up", "count_words", "fails"}, "takes_anything failed to load"
+    assert tools["count_words"].input_schema["properties"]["document"]["type"] == "string", "a file by its id"
     search = tools["search_docs"]
     assert search.description is not None and search.description.startswith("Search the documentation.")
     assert search.input_schema["required"] == ["query"]

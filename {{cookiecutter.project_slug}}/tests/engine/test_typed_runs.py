@@ -118,7 +118,13 @@ def test_the_rag_example_is_a_search_tool(offline_service: ServiceProcess) -> No
 def test_the_openapi_document_describes_each_typed_route(document: dict[str, Any]) -> None:
     openapi_spec_validator.validate(document)  # OpenAPI 3.1, by the validator tool clients' generators use
     assert document["openapi"].startswith("3.1")
-    assert set(document["paths"]) == {"/search_docs/run", "/shout/run", "/count_up/run", "/fails/run"}
+    assert set(document["paths"]) == {
+        "/search_docs/run",
+        "/shout/run",
+        "/count_up/run",
+        "/fails/run",
+        "/count_words/run",
+    }
     search = document["paths"]["/search_docs/run"]["post"]
     assert search["operationId"] == "search_docs" and search["summary"] == "Search the documentation."
     assert "best first" in search["description"]
@@ -170,3 +176,33 @@ def test_api_keys_guard_the_typed_routes_and_the_document(tmp_path: Path) -> Non
         assert document["security"] == [{"bearer": []}]
     finally:
         service.stop()
+
+
+TEXT = b"The cat sat. A cat ran. Dogs bark.\n"
+
+
+def test_a_file_parameter_takes_a_file_in_a_form_or_its_id_in_json(typed_service: ServiceProcess) -> None:
+    """`document: StoredFile`: the file itself in multipart/form-data (stored, then passed), or an uploaded
+    file's id in JSON; an unknown id is a 400 naming the parameter."""
+    with typed_service.http() as http:
+        form = http.post(
+            "/count_words/run",
+            files={"document": ("pets.txt", TEXT, "text/plain")},
+            data={"word": "cat", "at_least": "1"},
+        )
+        assert form.json() == {"result": {"filename": "pets.txt", "count": 2}}, form.text
+        uploaded = typed_service.client().files.create(file=("pets.txt", TEXT), purpose="user_data")
+        by_id = http.post("/count_words/run", json={"document": uploaded.id, "word": "dogs"})
+        assert by_id.json() == {"result": {"filename": "pets.txt", "count": 1}}
+        assert_error(http.post("/count_words/run", json={"document": "file-nope", "word": "x"}), 400, param="document")
+        stray = http.post("/count_words/run", files={"word": ("w.txt", b"cat")}, data={})
+        assert_error(stray, 400, param="word")
+        listed = {file.filename for file in typed_service.client().files.list()}
+    assert "pets.txt" in listed, "the form's file went through the file store"
+
+
+def test_the_document_describes_a_file_parameter_both_ways(document: dict[str, Any]) -> None:
+    content = document["paths"]["/count_words/run"]["post"]["requestBody"]["content"]
+    assert content["application/json"]["schema"]["properties"]["document"]["type"] == "string"
+    form = content["multipart/form-data"]["schema"]["properties"]["document"]
+    assert form == {"type": "string", "contentMediaType": "application/octet-stream"}

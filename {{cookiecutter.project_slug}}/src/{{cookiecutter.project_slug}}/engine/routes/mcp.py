@@ -34,6 +34,7 @@ from ..wire.json_text import compact_json
 logger = logging.getLogger(__name__)
 
 PATH = "/mcp"
+LOADING_WAIT_SECONDS = 30.0  # a request while the wrappers load waits this long for them
 ASGIApp = Callable[[dict[str, Any], Callable[[], Awaitable[dict[str, Any]]], Callable[..., Awaitable[None]]], Any]
 QUESTION_SCHEMA = {
     "type": "object",
@@ -76,7 +77,15 @@ class McpServer:
         chat = [wrapper for wrapper in self.services.registry.serving() if wrapper.method_for("chat")]
         return {w.model_id: w for w in chat if "all" in self.chat_tools or w.model_id in self.chat_tools}
 
+    async def loaded(self) -> None:
+        """Wait (bounded) for the wrappers to load: a client connecting while the service starts gets every tool,
+        not the few loaded so far (its tool list is cached), and a call is not refused as unknown."""
+        deadline = asyncio.get_running_loop().time() + LOADING_WAIT_SECONDS
+        while self.services.registry.loading and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.05)
+
     async def list_tools(self, context: Any, params: Any) -> types.ListToolsResult:
+        await self.loaded()
         tools = [
             types.Tool(
                 name=model_id,
@@ -93,6 +102,7 @@ class McpServer:
 
     async def call_tool(self, context: Any, params: types.CallToolRequestParams) -> types.CallToolResult:
         arguments = params.arguments or {}
+        await self.loaded()
         try:
             if (typed := self.typed_tools().get(params.name)) is not None:
                 result = await self.run_typed(*typed, arguments, context)
@@ -111,7 +121,7 @@ class McpServer:
     ) -> Any:
         """The typed entry's answer as JSON data; a streaming one's items as a list, each reported as progress."""
         try:
-            keywords = entry.arguments(arguments)
+            keywords = await entry.with_files(entry.arguments(arguments), self.services.files)
         except OpenAIError as error:
             raise ToolError(error.message) from None
         method = getattr(wrapper.instance, entry.method_name)

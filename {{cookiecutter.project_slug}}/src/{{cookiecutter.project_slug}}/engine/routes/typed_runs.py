@@ -10,15 +10,19 @@ Part of the engine: the template's code, updated by `cruft update`; not edited b
 """
 
 import inspect
+import json
 import logging
 from collections.abc import AsyncIterator, Iterator
+from contextlib import ExitStack
 from functools import partial
 from typing import Any
 
-from quart import Blueprint, Response
+from quart import Blueprint, Response, current_app, request
 
+from ..files.file_store import FileUpload
 from ..http.errors import OpenAIError
 from ..observability.request_tracking import note_model, see_the_server_log
+from ..parsing.multipart import FileStart, FormField, read_form
 from ..parsing.request_body import read_json_object
 from ..runs.registry import LoadedWrapper
 from ..runs.typed_entry import COMPONENT_REFS, TypedEntry, typed_entry
@@ -26,6 +30,7 @@ from ..services import services
 from ..wire import json_response
 from ..wire.json_text import compact_json
 from ..wire.sse import sse_response
+from .files import display_name, tell_wrappers
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +53,11 @@ def typed_wrapper(model: str) -> tuple[LoadedWrapper, TypedEntry]:
 async def run_typed(model: str) -> Response:
     wrapper, entry = typed_wrapper(model)
     note_model(model)
-    arguments = entry.arguments(await read_json_object(optional=True))
+    if request.mimetype == "multipart/form-data" and entry.file_parameters:
+        body: object = await form_body(entry)
+    else:
+        body = await read_json_object(optional=True)
+    arguments = await entry.with_files(entry.arguments(body), services().files)
     method = getattr(wrapper.instance, entry.method_name)
     try:
         if inspect.iscoroutinefunction(method) or inspect.isasyncgenfunction(method):
@@ -64,6 +73,55 @@ async def run_typed(model: str) -> Response:
     if inspect.isasyncgen(result) or isinstance(result, Iterator):
         return sse_response(streamed(entry, result))
     return json_response({"result": answer(entry, result)})
+
+
+async def form_body(entry: TypedEntry) -> dict[str, Any]:
+    """A multipart request's fields as the JSON body would hold them, each file part stored first (as an upload,
+    purpose `user_data`, told to the wrappers' `run_file_upload`) and given by its new id.
+
+    A field whose parameter is not a string is read as JSON when it parses (`top_k=3`), else left as text.
+    """
+    boundary = request.mimetype_params.get("boundary") or ""
+    fields = entry.request_model.model_fields
+    limit = services().settings.max_file_bytes
+    body: dict[str, Any] = {}
+    current: tuple[FileStart, FileUpload] | None = None  # the file part being received
+    size = 0
+    with ExitStack() as uploads:  # an upload not committed when the form ends (or fails) is dropped
+        async for event in read_form(request.body, boundary, idle_timeout=current_app.config["BODY_TIMEOUT"]):
+            if isinstance(event, bytes | bytearray):
+                if current is not None:
+                    size += len(event)
+                    if size > limit:
+                        raise OpenAIError(413, f"A file is larger than {limit} bytes.", param=current[0].name)
+                    current[1].write(event)
+                continue
+            if current is not None:
+                body[current[0].name] = await stored_part(*current)
+                current = None
+            if isinstance(event, FormField):
+                annotation = fields[event.name].annotation if event.name in fields else str
+                body[event.name] = event.value if annotation is str else json_or_text(event.value)
+            elif event.name in entry.file_parameters:
+                current, size = (event, uploads.enter_context(services().files.new_upload())), 0
+            else:
+                raise OpenAIError(400, f"'{event.name}' is not a file parameter.", param=event.name)
+        if current is not None:
+            body[current[0].name] = await stored_part(*current)
+    return body
+
+
+async def stored_part(part: FileStart, upload: FileUpload) -> str:
+    stored = await upload.commit(filename=display_name(part.filename), purpose="user_data")
+    await tell_wrappers(stored)
+    return stored.id
+
+
+def json_or_text(value: str) -> Any:
+    try:
+        return json.loads(value)
+    except ValueError:
+        return value
 
 
 def answer(entry: TypedEntry, value: Any) -> Any:
@@ -117,6 +175,17 @@ async def openapi_document() -> Response:
     return json_response(openapi(entries, authenticated=bool(services().api_keys)))
 
 
+def request_content(entry: TypedEntry, schema: dict[str, Any]) -> dict[str, Any]:
+    """JSON, and for an entry with file parameters a form too, where those are the files themselves."""
+    content = {"application/json": {"schema": schema}}
+    if entry.file_parameters:
+        properties = dict(schema.get("properties", {}))
+        for name in entry.file_parameters:
+            properties[name] = {"type": "string", "contentMediaType": "application/octet-stream"}
+        content["multipart/form-data"] = {"schema": {**schema, "properties": properties}}
+    return content
+
+
 def openapi(entries: list[TypedEntry], *, authenticated: bool) -> dict[str, Any]:
     """OpenAPI 3.1: one operation per typed entry, its schemas under components (pydantic's $defs moved there)."""
     schemas: dict[str, Any] = {}
@@ -138,7 +207,7 @@ def openapi(entries: list[TypedEntry], *, authenticated: bool) -> dict[str, Any]
                 "operationId": entry.model_id,
                 "summary": summary,
                 "description": entry.description,
-                "requestBody": {"required": True, "content": {"application/json": {"schema": request_schema}}},
+                "requestBody": {"required": True, "content": request_content(entry, request_schema)},
                 "responses": {
                     "200": {"description": "The answer, or its items as they come", "content": content},
                     "400": {"description": "A field is missing or invalid: OpenAI's error envelope, `param` names it"},
