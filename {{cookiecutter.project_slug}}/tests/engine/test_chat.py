@@ -43,7 +43,8 @@ def test_non_stream(service: ServiceProcess, upstream: ScriptedUpstream, model: 
 
 @pytest.mark.parametrize("model", MODELS)
 def test_stream_chunks(service: ServiceProcess, upstream: ScriptedUpstream, model: str) -> None:
-    """Role in the first delta only, one finish_reason after all content, then a choices-less usage chunk."""
+    """Role in the first delta only, and alone there (as OpenAI sends it), one finish_reason after all content,
+    then a choices-less usage chunk."""
     upstream.script(text=TEXT, usage=USAGE)
     chunks = list(
         service.client().chat.completions.create(
@@ -58,6 +59,7 @@ def test_stream_chunks(service: ServiceProcess, upstream: ScriptedUpstream, mode
     assert all(len(chunk.choices) == 1 for chunk in with_choices)
     deltas = [chunk.choices[0].delta for chunk in with_choices]
     assert deltas[0].role == "assistant"
+    assert (deltas[0].content, deltas[0].refusal) == ("", None), "the first delta carries the role alone"
     assert [delta.role for delta in deltas[1:]] == [None] * (len(deltas) - 1)
     assert "".join(delta.content or "" for delta in deltas) == TEXT
     assert not any(delta.tool_calls for delta in deltas)

@@ -6,6 +6,7 @@ import json
 
 import pytest
 from haystack.components.generators.chat import OpenAIChatGenerator
+from haystack.components.generators.utils import print_streaming_chunk
 from haystack.dataclasses import ChatMessage, StreamingChunk
 from haystack.utils import Secret
 
@@ -50,6 +51,18 @@ def test_stream(service: ServiceProcess, upstream: ScriptedUpstream, model: str)
     assert reply.meta.get("finish_reason") == "stop"
     assert "".join(chunk.content for chunk in chunks) == TEXT
     assert [chunk.finish_reason for chunk in chunks if chunk.finish_reason] == ["stop"]
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_print_streaming_chunk_prints_the_answer_cleanly(
+    service: ServiceProcess, upstream: ScriptedUpstream, model: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Haystack's own printer, as docs/getting-started.md uses it: it takes the chunk after the first one as the
+    start of the text and prints its header there, so a first chunk with role and text printed the header inside
+    the answer (`Answer [ASSISTANT]\nfrom...`)."""
+    upstream.script(text=TEXT)
+    _generator(service, model).run(messages=[ChatMessage.from_user("Hi")], streaming_callback=print_streaming_chunk)
+    assert capsys.readouterr().out == f"[ASSISTANT]\n{TEXT}\n\n"
 
 
 def test_stream_tool_calls(test_service: ServiceProcess) -> None:

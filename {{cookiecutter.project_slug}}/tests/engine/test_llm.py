@@ -17,7 +17,10 @@ from haystack.dataclasses import ChatMessage, ImageContent, StreamingChunk, Tool
 from haystack.tools import Tool
 from haystack.utils import Secret
 
-from {{ cookiecutter.project_slug }}.engine.generators.openai_generator import ReasoningOpenAIChatGenerator
+from {{ cookiecutter.project_slug }}.engine.generators.openai_generator import (
+    ReasoningOpenAIChatGenerator,
+    also_as_max_tokens,
+)
 
 from support import CLIENT_TIMEOUT
 from upstream import ScriptedUpstream
@@ -121,3 +124,17 @@ def test_a_request_only_the_sdk_can_encode_still_goes_through_it(upstream: Scrip
     (body,) = upstream.requests
     assert "seed" not in body
     assert body["temperature"] == 0.5
+
+
+@pytest.mark.parametrize(
+    ("base_url", "both_names"),
+    [
+        ("https://api.openai.com/v1", False),  # refuses `max_tokens` for its reasoning models
+        ("https://my-team.openai.azure.com/openai/v1", False),
+        ("http://127.0.0.1:8000/v1", True),  # llama-cpp-python's server reads only `max_tokens`
+        ("http://localhost:11434/v1", True),  # Ollama too
+        ("https://api.openai.com.example.net/v1", True),
+    ],
+)
+def test_a_length_limit_goes_under_both_names_to_every_server_but_openais(base_url: str, both_names: bool) -> None:
+    assert also_as_max_tokens(base_url) is both_names

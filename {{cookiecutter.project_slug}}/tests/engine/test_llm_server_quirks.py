@@ -6,6 +6,9 @@
   int `code` and a `type` of its own. The client gets a 400 with the server's reason, and OpenAI's code
   `context_length_exceeded`, which clients act on.
 - The request's sampling fields reach the server: the example wrappers pass them on as `generation_kwargs`.
+- llama-cpp-python's server and Ollama read the length limit from `max_tokens` only and ignore
+  `max_completion_tokens` (the name the Responses API's `max_output_tokens` becomes): the limit goes under both
+  names to any server but OpenAI's, so the answer stops there.
 - Some servers repeat a streamed tool call's id and name on every piece: the call is still read once, by name.
 """
 
@@ -149,7 +152,38 @@ def test_a_responses_requests_sampling_fields_reach_the_llm_server(
     service.client().responses.create(model=model, input="Hi", temperature=0.3, top_p=0.9, max_output_tokens=20)
     sent = upstream.requests[-1]
     assert (sent.get("temperature"), sent.get("top_p"), sent.get("max_completion_tokens")) == (0.3, 0.9, 20)
+    assert sent.get("max_tokens") == 20, "a server that is not OpenAI's may know only the older name"
     assert "max_output_tokens" not in sent, "Chat Completions, which the server speaks, has no such field"
+
+
+LONG_TEXT = "one two three four five six seven eight"
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
+@pytest.mark.parametrize("model", ["chat", *STREAMING_MODELS])
+def test_max_output_tokens_stops_a_server_that_reads_only_max_tokens(
+    service: ServiceProcess, upstream: ScriptedUpstream, model: str, stream: bool
+) -> None:
+    """As llama-cpp-python's server: with `max_output_tokens` 3 the answer was its whole length, status completed."""
+    upstream.set_default(text=LONG_TEXT, length_limit_fields=("max_tokens",))
+    client = service.client()
+    if stream:
+        events = list(client.responses.create(model=model, input="Count", max_output_tokens=3, stream=True))
+        assert events[-1].type == "response.incomplete", events[-1]
+        response = events[-1].response
+    else:
+        response = client.responses.create(model=model, input="Count", max_output_tokens=3)
+    assert response.output_text == "one two three "
+    assert response.status == "incomplete" and response.incomplete_details.reason == "max_output_tokens"
+
+
+@pytest.mark.parametrize("model", ["chat", *STREAMING_MODELS])
+def test_max_completion_tokens_stops_a_server_that_reads_only_max_tokens(
+    service: ServiceProcess, upstream: ScriptedUpstream, model: str
+) -> None:
+    upstream.set_default(text=LONG_TEXT, length_limit_fields=("max_tokens",))
+    answer = service.client().chat.completions.create(model=model, messages=user("Count"), max_completion_tokens=3)
+    assert (answer.choices[0].message.content, answer.choices[0].finish_reason) == ("one two three ", "length")
 
 
 WEATHER = {"id": "call_w1", "name": "get_weather", "arguments": '{"city": "Oslo", "unit": "celsius"}'}

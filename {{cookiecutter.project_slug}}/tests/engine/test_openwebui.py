@@ -1,7 +1,9 @@
 """Open WebUI as a client: events only for it, the agent's tool calls shown in it, its background tasks answered.
 
 Open WebUI is told apart by the X-OpenWebUI-* headers it forwards when started with
-ENABLE_FORWARD_USER_INFO_HEADERS=true; OPENWEBUI_HEADERS are the ones it sends. The task prompts below
+ENABLE_FORWARD_USER_INFO_HEADERS=true (OPENWEBUI_HEADERS are the ones it sends), or by one set on its
+connection (CONNECTION_HEADER); by default it sends none (DEFAULT_HEADERS, read from Open WebUI 0.12.4's
+`utils/headers.py`: aiohttp's own User-Agent, which any aiohttp client sends, tells nothing). The task prompts below
 have the shape of Open WebUI's (`### Task:`, an output format naming the JSON key, the chat history as
 `USER: ...` lines). The real Open WebUI, in a browser, is driven by `openwebui/run.sh` in the template
 repository; these tests pin the wire.
@@ -27,6 +29,10 @@ OPENWEBUI_HEADERS = {
     "X-OpenWebUI-User-Role": "admin",
     "X-OpenWebUI-Chat-Id": "5d1e2f3a-0000-4000-8000-000000000002",
 }
+# What Open WebUI 0.12.4 sends with its default settings (no forwarded user): its session is aiohttp's.
+DEFAULT_HEADERS = {"Content-Type": "application/json", "User-Agent": "Python/3.11 aiohttp/3.13.2", "Accept": "*/*"}
+# A header set in the connection's Headers field (or OPENAI_API_CONFIGS), as docs/openwebui.md says.
+CONNECTION_HEADER = {"X-OpenWebUI-Client": "open-webui"}
 TOOL = "get_current_time"
 FINAL = "It is tea time."
 QUESTION = "What time is it in Berlin right now, please?"
@@ -37,16 +43,19 @@ def script_tool_then_text(upstream: ScriptedUpstream) -> None:
     upstream.script(text=FINAL)
 
 
-def http_client(service: ServiceProcess, *, openwebui: bool) -> httpx.Client:
+def http_client(service: ServiceProcess, *, openwebui: bool, headers: dict[str, str] | None = None) -> httpx.Client:
     http = service.http()
     if openwebui:
         http.headers.update(OPENWEBUI_HEADERS)
+    http.headers.update(headers or {})
     return http
 
 
-def stream_chat(service: ServiceProcess, model: str, *, openwebui: bool, text: str = QUESTION) -> SSE:
+def stream_chat(
+    service: ServiceProcess, model: str, *, openwebui: bool, text: str = QUESTION, headers: dict[str, str] | None = None
+) -> SSE:
     body = {"model": model, "messages": user(text), "stream": True, "stream_options": {"include_usage": True}}
-    with http_client(service, openwebui=openwebui) as http:
+    with http_client(service, openwebui=openwebui, headers=headers) as http:
         _, sse = stream_raw(http, "/v1/chat/completions", body)
     return sse
 
@@ -85,6 +94,23 @@ def test_agent_tool_call_shows_as_status_and_details(service: ServiceProcess, up
     for chunk in sse.chunks():
         if "event" in chunk:
             assert chunk["object"] == "chat.completion.chunk" and chunk["choices"] == [] and chunk["usage"] is None
+
+
+def test_open_webuis_default_connection_is_not_recognised(service: ServiceProcess, upstream: ScriptedUpstream) -> None:
+    """What docs/openwebui.md says: with Open WebUI's defaults the agent's answer comes without its tool calls."""
+    script_tool_then_text(upstream)
+    sse = stream_chat(service, "agent", openwebui=False, headers=DEFAULT_HEADERS)
+    assert (events_of(sse), content_of(sse)) == ([], FINAL)
+
+
+def test_a_header_set_on_the_connection_shows_the_tool_calls(
+    service: ServiceProcess, upstream: ScriptedUpstream
+) -> None:
+    """One X-OpenWebUI-* header on the connection, without forwarding anyone's identity, is enough."""
+    script_tool_then_text(upstream)
+    sse = stream_chat(service, "agent", openwebui=False, headers={**DEFAULT_HEADERS, **CONNECTION_HEADER})
+    assert [event["data"]["description"] for event in events_of(sse)] == [f"Running {TOOL}…", f"Used {TOOL}"]
+    assert f'name="{TOOL}"' in content_of(sse) and content_of(sse).endswith(FINAL)
 
 
 def test_agent_without_openwebui_headers_gets_no_events(service: ServiceProcess, upstream: ScriptedUpstream) -> None:

@@ -100,6 +100,12 @@ def test_open_webuis_forwarded_user(named_keys_service: ServiceProcess) -> None:
     assert seen["end_user"] == "user-42"
 
 
+def test_a_header_of_open_webuis_connection_names_nobody(named_keys_service: ServiceProcess) -> None:
+    """The header docs/openwebui.md sets on the connection to be recognised is not a forwarded user."""
+    seen = chat_context(named_keys_service, PLAIN_KEY, stream=True, headers={"X-OpenWebUI-Client": "open-webui"})
+    assert (seen["openwebui_user"], seen["end_user"]) == (None, None), seen
+
+
 def test_no_context_leaks_into_the_next_request(named_keys_service: ServiceProcess) -> None:
     chat_context(named_keys_service, NAMED_KEY, headers=OPENWEBUI_HEADERS, user="someone")
     seen = chat_context(named_keys_service, PLAIN_KEY)

@@ -70,6 +70,9 @@ class Script:
     garbage_after: int | None = None
     # True: every piece of a streamed tool call repeats its id and name, as some compatible servers send them.
     repeats_call_head: bool = False
+    # The request fields read as the answer's length limit (the text is cut there, finish_reason "length"):
+    # ("max_tokens",) is llama-cpp-python's server and Ollama, which ignore `max_completion_tokens`. (): no limit.
+    length_limit_fields: tuple[str, ...] = ()
 
 
 @dataclass
@@ -542,6 +545,11 @@ class _Answer:
             for call in script.tool_calls
         ]
         self.text_tokens = split_tokens(text)
+        limits = [body[name] for name in script.length_limit_fields if isinstance(body.get(name), int)]
+        self.cut_short = bool(limits) and min(limits) < len(self.text_tokens)
+        if self.cut_short:
+            self.text_tokens = self.text_tokens[: min(limits)]
+            self.text = "".join(self.text_tokens)
         self.reasoning_tokens = split_tokens(script.reasoning)
         if script.usage is not None:
             self.prompt_tokens, self.completion_tokens = script.usage
@@ -551,7 +559,9 @@ class _Answer:
 
     @property
     def finish_reason(self) -> str:
-        return self.script.finish_reason or ("tool_calls" if self.tool_calls else "stop")
+        if self.script.finish_reason:
+            return self.script.finish_reason
+        return "length" if self.cut_short else "tool_calls" if self.tool_calls else "stop"
 
     def usage(self) -> dict[str, int]:
         return {

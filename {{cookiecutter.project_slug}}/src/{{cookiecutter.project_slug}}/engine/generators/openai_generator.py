@@ -19,11 +19,13 @@ import asyncio
 import inspect
 import json
 import logging
+import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
+from urllib.parse import urlsplit
 
 from haystack import component
 from haystack.components.generators.chat import OpenAIChatGenerator
@@ -74,12 +76,20 @@ class ReasoningOpenAIChatGenerator(OpenAIChatGenerator):
         """Ask for token usage when streaming (servers send none otherwise); never when not, where it is refused.
 
         Images given by URL go out as their URL (Haystack would send them as empty data URLs: see `parsing/images.py`).
+        A length limit given as `max_completion_tokens` (the Responses API's `max_output_tokens` becomes it) also
+        goes as `max_tokens` to a server other than OpenAI's: see `also_as_max_tokens`.
         """
         api_args = OpenAIChatGenerator._prepare_api_call(self, **kwargs)
         put_image_urls_back(kwargs["messages"], api_args["messages"])
         if api_args.get("stream"):
             api_args.setdefault("stream_options", {"include_usage": True})
+        if (limit := api_args.get("max_completion_tokens")) is not None and also_as_max_tokens(self._base_url()):
+            api_args.setdefault("max_tokens", limit)
         return api_args
+
+    def _base_url(self) -> str:
+        """The server's URL, found as the SDK finds it: the component's own, else OPENAI_BASE_URL, else OpenAI's."""
+        return self.api_base_url or os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1"
 
     def _handle_stream_response(self, chat_completion: Stream, callback: Callable[[StreamingChunk], None]) -> Any:
         request = chat_completion.response.request
@@ -314,6 +324,23 @@ def _invalid_answer(text: str, request: Callable[[], Any]) -> UpstreamInvalidAns
     return UpstreamInvalidAnswer(
         f"The answer is not the JSON of a chat completion: {text[:200]!r}", request(), body=None
     )
+
+
+# Hosts that refuse `max_tokens` for their reasoning models ("use max_completion_tokens instead"): OpenAI's own.
+OPENAI_HOSTS = ("api.openai.com",)
+OPENAI_HOST_SUFFIXES = (".openai.azure.com",)
+
+
+def also_as_max_tokens(base_url: str) -> bool:
+    """Whether a `max_completion_tokens` limit also goes out as `max_tokens`: to every server but OpenAI's.
+
+    OpenAI deprecated `max_tokens` for `max_completion_tokens` and refuses it for its reasoning models. Local
+    servers differ: llama.cpp's llama-server and vLLM take both names, while llama-cpp-python's server and Ollama
+    take only `max_tokens` and ignore the newer name silently (the answer runs on to the model's own end).
+    Both names with the same value are right everywhere but at OpenAI.
+    """
+    host = (urlsplit(base_url).hostname or "").lower()
+    return host not in OPENAI_HOSTS and not host.endswith(OPENAI_HOST_SUFFIXES)
 
 
 def retry_wait(error: APIError, attempt: int) -> float | None:

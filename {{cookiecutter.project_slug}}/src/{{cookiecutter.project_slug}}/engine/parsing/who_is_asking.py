@@ -96,8 +96,15 @@ def remember_request(
     return context
 
 
+# The user and chat headers Open WebUI forwards; another X-OpenWebUI-* header (one set on its connection to be
+# recognised, docs/openwebui.md) names nobody.
+USER_HEADERS = tuple(
+    f"{HEADER_PREFIX}{name}" for name in ("user-id", "user-name", "user-email", "user-role", "chat-id")
+)
+
+
 def _openwebui_user(headers: Mapping[str, str]) -> OpenWebUIUser | None:
-    if not any(name.startswith(HEADER_PREFIX) for name in headers):
+    if not any(name in headers for name in USER_HEADERS):
         return None
     name = headers.get(f"{HEADER_PREFIX}user-name")
     return OpenWebUIUser(

@@ -1,6 +1,7 @@
 """Chat Completions on the wire: events in, `chat.completion` JSON or `chat.completion.chunk` SSE out.
 
-The rules that real clients depend on (see the project docs): `role` in the first delta only, tool-call
+The rules that real clients depend on (see the project docs): `role` in the first delta only, and alone in it
+as OpenAI sends it (Haystack's OpenAIChatGenerator takes the chunk after it as the start of the text), tool-call
 deltas with `index` and the id/name only on their first piece, exactly one finish_reason after all
 content, an optional usage chunk with `choices: []`, then `data: [DONE]`. Token usage is sent only when the
 run reported it (an LLM server may not count a stream): an unknown count is left out, never given as zero.
@@ -36,6 +37,8 @@ if TYPE_CHECKING:
     from ..clients.adapter import ClientAdapter
 
 DONE = "data: [DONE]\n\n"
+# OpenAI's first delta: the role alone, before the answer's first piece (text, reasoning or a tool call).
+FIRST_DELTA = {"role": "assistant", "content": "", "refusal": None}
 
 
 def usage_object(usage: Usage) -> dict[str, int]:
@@ -135,9 +138,13 @@ class ChatStreamEncoder:
         self._usage: Usage | None = None
 
     def _chunk(self, delta: dict[str, Any]) -> str:
-        if not self._role_sent:
-            delta = {"role": "assistant", **delta}
-            self._role_sent = True
+        """One chunk of the answer, after the role-only chunk when it is the first (sent with it, not before:
+        until the answer starts, the keep-alive pings are what shows the stream is open)."""
+        first = "" if self._role_sent else self._chunk_text(FIRST_DELTA)
+        self._role_sent = True
+        return first + self._chunk_text(delta)
+
+    def _chunk_text(self, delta: dict[str, Any]) -> str:
         return f'{self._prefix}{{"index":0,"delta":{compact_json(delta)},"logprobs":null,"finish_reason":null}}{self._suffix}'
 
     def encode(self, events: list[Event]) -> str:
@@ -181,14 +188,17 @@ class ChatStreamEncoder:
         return {"index": self._numbering.number(event), "function": {"arguments": event.arguments}}
 
     def start(self) -> str:
-        return ""  # the first delta carries the role
+        return ""  # the role-only chunk goes out with the answer's first piece
 
     def finish(self) -> str:
         """The closing chunks: finish_reason, usage when asked for and known, then [DONE]."""
         reason = self._finish_reason or ("tool_calls" if self._sent_tool_calls else "stop")
-        delta = "{}" if self._role_sent else '{"role":"assistant","content":""}'
+        first = "" if self._role_sent else self._chunk_text(FIRST_DELTA)  # an answer with nothing in it
         self._role_sent = True
-        out = [f'{self._prefix}{{"index":0,"delta":{delta},"logprobs":null,"finish_reason":"{reason}"}}{self._suffix}']
+        out = [
+            first,
+            f'{self._prefix}{{"index":0,"delta":{{}},"logprobs":null,"finish_reason":"{reason}"}}{self._suffix}',
+        ]
         if self.include_usage and self._usage is not None:
             usage = compact_json(usage_object(self._usage))
             out.append(f'{self._prefix}],"usage":{usage}}}\n\n')
