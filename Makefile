@@ -42,7 +42,7 @@ serve: $(TOOLS_STAMP)
 	@if [ ! -f $(INSTALL_STAMP) ] || [ $(SCRATCH)/$(SLUG)/pyproject.toml -nt $(INSTALL_STAMP) ] \
 		|| [ $(SCRATCH)/$(SLUG)/constraints.txt -nt $(INSTALL_STAMP) ]; then \
 		echo "Installing $(SCRATCH)/$(SLUG) into $(SCRATCH)/venv"; \
-		$(SCRATCH)/venv/bin/python -m pip install --quiet -c $(SCRATCH)/$(SLUG)/constraints.txt -e $(SCRATCH)/$(SLUG) \
+		$(SCRATCH)/venv/bin/python -m pip install --quiet -c $(SCRATCH)/$(SLUG)/constraints.txt -e "$(SCRATCH)/$(SLUG)[pdf]" \
 			&& touch $(INSTALL_STAMP); \
 	fi
 	cd $(SCRATCH)/$(SLUG) && $(if $(filter command line,$(origin PORT)),PORT=$(PORT) )../venv/bin/python -m $(SLUG) --reload

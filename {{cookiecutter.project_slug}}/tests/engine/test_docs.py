@@ -34,11 +34,7 @@ import pytest
 
 from support import HYPERCORN_TOML, PACKAGE, PROJECT_DIR, TESTS_DIR, ServiceProcess, base_env, user
 
-# openwebui.md is left out until its blocks are marked (issue 28's Open WebUI work changes that page): its shell
-# block would install Open WebUI from the network.
-PAGES = sorted(
-    [PROJECT_DIR / "README.md", *(page for page in (PROJECT_DIR / "docs").glob("*.md") if page.name != "openwebui.md")]
-)
+PAGES = sorted([PROJECT_DIR / "README.md", *(PROJECT_DIR / "docs").glob("*.md")])
 FENCE = re.compile(r"^```(python|bash|sh|shell)\n(.*?)^```", re.MULTILINE | re.DOTALL)
 NOT_RUN = re.compile(r"^\s*#\s*(excerpt|not run)\b", re.IGNORECASE)
 WRAPPER_MODULE = re.compile(r'^"""Model `(\w+)`')
