@@ -86,7 +86,7 @@ access_log.access_logger.handlers = [handler]
 access_log.access_logger.propagate = False
 access_log.access_logger.setLevel(logging.INFO)
 logged = TrackRequests(app, finished=metrics.count_request, access_line=access_log.write_access_line)
-handler.setFormatter(logging.Formatter(log_format.ACCESS_TEXT_FORMAT, log_format.ACCESS_DATE_FORMAT))
+handler.setFormatter(log_format.AccessTextFormatter())
 text = timed(asgi_calls(logged))
 handler.setFormatter(log_format.JsonFormatter())
 handler.addFilter(log_format.RequestFields())

@@ -823,13 +823,16 @@ class Bench:
         """
         s = self.sizes
         await self.start_upstream(FIXED_ANSWER, rate=0)
-        columns = self.wanted(self.with_baseline(("ours", "hayhooks", "floor")))
+        models = {"floor (pipeline)": "fixed_pipeline"}  # the same pipeline in a thread under bare Quart
+        columns = self.wanted(self.with_baseline(("ours", "hayhooks", "floor", "floor (pipeline)")))
         out: dict[str, Any] = {
             "settings": {"concurrency": PLAIN_CONCURRENCY, "requests": s.plain_requests, "rounds": s.plain_rounds}
         }
         runs: dict[str, list[dict[str, Any]]] = {name: [] for name in columns}
         async with self.servers(["ours", BASELINE, "hayhooks", "floor"]) as servers:
             await self.warm_up(servers, ["fixed"])
+            if "floor" in servers:
+                await self.warm_up({"floor": servers["floor"]}, ["fixed_pipeline"])
             for round_number in range(s.plain_rounds):
                 for name in self.in_turn(columns, round_number):
                     port, proc = self.endpoint(servers, name)
@@ -837,7 +840,7 @@ class Bench:
                         await self.measure_loop(
                             port,
                             proc,
-                            load.chat_body("fixed", "q", False),
+                            load.chat_body(models.get(name, "fixed"), "q", False),
                             stream=False,
                             concurrency=PLAIN_CONCURRENCY,
                             expected=FIXED_ANSWER,
@@ -978,8 +981,9 @@ def plain_summary(plain: dict[str, Any]) -> str:
         **plain["settings"]
     )
     line += ", ".join(f"{name} {fmt(ms, 3)} ms" for name, ms in cpu.items())
-    if (ours := cpu.get("ours")) and (floor := cpu.get("floor")):
-        line += f"; ours/floor {ours / floor:.2f}x ({1000 * (ours - floor):+.0f} us per request)"
+    for floor in ("floor", "floor (pipeline)"):
+        if (ours := cpu.get("ours")) and (theirs := cpu.get(floor)):
+            line += f"; ours/{floor} {ours / theirs:.2f}x ({1000 * (ours - theirs):+.0f} us per request)"
     return line
 
 

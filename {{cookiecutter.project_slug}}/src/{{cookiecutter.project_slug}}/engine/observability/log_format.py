@@ -11,17 +11,13 @@ Part of the engine: the template's code, updated by `cruft update`; not edited b
 import json
 import logging
 import sys
-from collections.abc import Mapping
+import time
 from datetime import UTC, datetime
-from typing import Any
 
 from .access_log import ACCESS_LOGGER_NAME, ENGINE_HANDLER
 from .request_tracking import current_request_info
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s"
-# The access lines' own look in text, hypercorn's: `[2026-12-02 10:31:07 +0000] [4211] [INFO] 127.0.0.1:50522 "POST...`
-ACCESS_TEXT_FORMAT = "%(asctime)s [%(process)d] [%(levelname)s] %(message)s"
-ACCESS_DATE_FORMAT = "[%Y-%m-%d %H:%M:%S %z]"
 HYPERCORN_LOGGERS = (ACCESS_LOGGER_NAME, "hypercorn.error")
 
 
@@ -46,7 +42,7 @@ def configure_logging(level: str, log_format: str = "text") -> None:
             handler.addFilter(lambda record: not record.name.startswith("hypercorn."))
             access_handler = logging.StreamHandler(sys.stdout)
             access_handler.set_name(ENGINE_HANDLER)
-            access_handler.setFormatter(logging.Formatter(ACCESS_TEXT_FORMAT, ACCESS_DATE_FORMAT))
+            access_handler.setFormatter(AccessTextFormatter())
             access.handlers = [access_handler]
             access.propagate = False
         root.addHandler(handler)
@@ -101,22 +97,25 @@ class JsonFormatter(logging.Formatter):
             "model": getattr(record, "model", None),
             "route": getattr(record, "route", None),
         }
-        if record.name == ACCESS_LOGGER_NAME and isinstance(record.args, Mapping) and "request_id" in record.args:
-            line |= access_fields(record.args)
+        if (access := getattr(record, "access", None)) is not None:  # an access line: its fields (access_log.py)
+            line |= access
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
         return json.dumps(line, ensure_ascii=False, default=str)
 
 
-def access_fields(values: Mapping[str, Any]) -> dict[str, object]:
-    """The fields of an access line (`access_log.py`), from the values its message is formatted with."""
-    status = values["status"]
-    return {
-        "request_id": values["request_id"],
-        "method": values["method"],
-        "path": values["path"],
-        "status": status if isinstance(status, int) else None,  # None: the client left before the response started
-        "duration_ms": round(values["seconds"] * 1000, 3),
-        "bytes": values["bytes"],
-        "client": values["client"],
-    }
+class AccessTextFormatter(logging.Formatter):
+    """The access lines' look in text, hypercorn's: `[2026-12-02 10:31:07 +0000] [4211] [INFO] 127.0.0.1:50522 "POST...`
+
+    One line per request: the time string is made once a second, not for every line."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._second = -1
+        self._stamp = ""
+
+    def format(self, record: logging.LogRecord) -> str:
+        second = int(record.created)
+        if second != self._second:
+            self._second, self._stamp = second, time.strftime("[%Y-%m-%d %H:%M:%S %z]", time.localtime(second))
+        return f"{self._stamp} [{record.process}] [{record.levelname}] {record.getMessage()}"
