@@ -4,8 +4,8 @@
 
 client, request line, status (`-` when the client left before the response started), body bytes sent, seconds,
 request id. Hypercorn can write such lines too (`accesslog` in hypercorn.toml), but it builds each one from a copy
-of every environment variable and request header: 60-90 µs of CPU per request, a sixth of what the service spends
-on a cheap one. This writes the same line from what `TrackRequests` already knows, in a few µs. The lines keep the
+of every environment variable and request header: 80-120 µs of CPU per request on the benchmark's machine, a tenth
+of a cheap request. This writes the same line from what `TrackRequests` already knows, in ~15 µs. The lines keep the
 logger name hypercorn's had (`hypercorn.access`), so that filters and log shippers that pick them still do; the
 record is made without the caller lookup, and its text formatter (`log_format.AccessTextFormatter`) makes the time
 string once a second: through logging's usual path, the line alone took ~20 µs.
@@ -60,7 +60,7 @@ def hypercorn_writes_its_own() -> bool:
     if not _told_about_hypercorns:
         _told_about_hypercorns = True
         logger.warning(
-            "hypercorn.toml turns on hypercorn's own access log (`accesslog`), which costs 60-90 us of CPU per "
+            "hypercorn.toml turns on hypercorn's own access log (`accesslog`), which costs 80-120 us of CPU per "
             "request: remove `accesslog` and `access_log_format` from it, and the service writes these lines "
             "itself (ACCESS_LOG, see docs/operations.md)"
         )
