@@ -263,7 +263,8 @@ def server_command(
     env = base_env(upstream_url)
     bind = f"{HOST}:{port}"
     hypercorn = [str(OURS_VENV / "bin" / "hypercorn"), "--config", str(PROJECT / "hypercorn.toml"), "--bind", bind]
-    # Extra hypercorn flags for ours and the floor, e.g. BENCH_HYPERCORN_ARGS="--access-logfile=" (no access log).
+    # Extra hypercorn flags for ours and the floor, e.g. BENCH_HYPERCORN_ARGS="--access-logfile=-" (hypercorn's own
+    # access log, which the project's hypercorn.toml turned on before the service wrote its own lines).
     hypercorn += shlex.split(os.environ.get("BENCH_HYPERCORN_ARGS", ""))
     label = name if thread_pool is None else f"{name}-pool{thread_pool}"
     if name in ("ours", BASELINE):
