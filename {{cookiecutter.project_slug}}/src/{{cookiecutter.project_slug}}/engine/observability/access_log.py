@@ -8,7 +8,7 @@ of every environment variable and request header: 80-120 µs of CPU per request 
 of a cheap request. This writes the same line from what `TrackRequests` already knows, in ~15 µs. The lines keep the
 logger name hypercorn's had (`hypercorn.access`), so that filters and log shippers that pick them still do; the
 record is made without the caller lookup, and its text formatter (`log_format.AccessTextFormatter`) makes the time
-string once a second: through logging's usual path, the line alone took ~20 µs.
+string once a second: through logging's usual path, the line took two to three times as long.
 
 Part of the engine: the template's code, updated by `cruft update`; not edited by hand.
 """
