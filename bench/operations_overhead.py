@@ -5,9 +5,10 @@
 The end-to-end benchmark (run.py with METRICS=off, then METRICS=open) gives the figures users see, but on a shared
 2-core machine its repeats move by more than the few microseconds at stake. This one times the code alone, with
 no network: an ASGI request through `TrackRequests` (the request id, its header, the timing) against the same
-request without it, `metrics.count_request`, and `StreamMeter.written` for a batch of chunks, each with the
-multiprocess value files (several workers) and without; and, for scale, one of hypercorn's access lines as
-hypercorn.toml turns them on. Prints microseconds per call, medians of repeats.
+request without it, `metrics.count_request`, the service's access line (text and JSON, to /dev/null), and
+`StreamMeter.written` for a batch of chunks, each with the multiprocess value files (several workers) and without;
+and one of hypercorn's own access lines, as hypercorn.toml turned them on before the service wrote its own. Prints
+microseconds per call, medians of repeats.
 """
 
 from __future__ import annotations
@@ -16,21 +17,21 @@ import os
 import subprocess
 import sys
 import tempfile
-from pathlib import Path
 
 CALLS = 20_000
 REPEATS = 7
-HYPERCORN_TOML = Path(__file__).resolve().parent / ".work" / "haystack_service" / "hypercorn.toml"
+# What hypercorn.toml set before the service wrote its own access lines.
+HYPERCORN_ACCESS_LOG_FORMAT = '%(h)s "%(r)s" %(s)s %(b)s %(L)ss %({x-request-id}o)s'
 
 MEASURE = r"""
-import asyncio, os, statistics, sys, time
-from haystack_service.engine.observability import metrics
+import asyncio, logging, os, statistics, sys, time
+from haystack_service.engine.observability import access_log, log_format, metrics
 from haystack_service.engine import TextDelta, Usage
 from haystack_service.engine.observability.request_tracking import RequestInfo, TrackRequests
 
 CALLS, REPEATS = int(sys.argv[1]), int(sys.argv[2])
 metrics.start_counting()
-SCOPE = {"type": "http", "method": "POST", "path": "/v1/chat/completions",
+SCOPE = {"type": "http", "method": "POST", "path": "/v1/chat/completions", "client": ("127.0.0.1", 5000),
          "headers": [(b"host", b"127.0.0.1"), (b"content-type", b"application/json"), (b"user-agent", b"bench")]}
 
 async def app(scope, receive, send):
@@ -76,13 +77,29 @@ counted = timed(asgi_calls(TrackRequests(app, finished=metrics.count_request)))
 print(f"  ASGI request, bare app:                         {bare:6.2f} us")
 print(f"  + TrackRequests (request id, header, timing):   {tracked - bare:+6.2f} us")
 print(f"  + metrics.count_request at the end:             {counted - tracked:+6.2f} us")
+
+# The service's access line, set up as log_format.configure_logging does, written to /dev/null.
+devnull = open(os.devnull, "w")
+handler = logging.StreamHandler(devnull)
+handler.set_name(access_log.ENGINE_HANDLER)
+access_log.access_logger.handlers = [handler]
+access_log.access_logger.propagate = False
+access_log.access_logger.setLevel(logging.INFO)
+logged = TrackRequests(app, finished=metrics.count_request, access_line=access_log.write_access_line)
+handler.setFormatter(log_format.AccessTextFormatter())
+text = timed(asgi_calls(logged))
+handler.setFormatter(log_format.JsonFormatter())
+handler.addFilter(log_format.RequestFields())
+as_json = timed(asgi_calls(logged))
+print(f"  + the access line, text (ACCESS_LOG=on):         {text - counted:+6.2f} us")
+print(f"  + the access line, LOG_FORMAT=json:              {as_json - counted:+6.2f} us")
 print(f"  metrics.count_request alone:                    {timed(count_requests):6.2f} us")
 print(f"  StreamMeter.written, a batch of 8 chunks:       {timed(write_batches):6.2f} us")
 
-# hypercorn's access line, as hypercorn.toml configures it, written to /dev/null: it copies every environment variable.
+# hypercorn's own access line, as hypercorn.toml configured it before, to /dev/null: it copies every environment variable.
 from hypercorn.config import Config
-config = Config.from_toml(sys.argv[3])
-config.accesslog = "/dev/null"
+config = Config()
+config.accesslog, config.access_log_format = "/dev/null", sys.argv[3]
 access = config.log
 response = {"status": 200, "headers": [(b"content-type", b"application/json"), (b"x-request-id", b"req_0")]}
 def access_lines():
@@ -104,7 +121,7 @@ def main() -> None:
             if shared_files:
                 env["PROMETHEUS_MULTIPROC_DIR"] = directory
             print(f"{label}:")
-            command = [python, "-c", MEASURE, str(CALLS), str(REPEATS), str(HYPERCORN_TOML)]
+            command = [python, "-c", MEASURE, str(CALLS), str(REPEATS), HYPERCORN_ACCESS_LOG_FORMAT]
             subprocess.run(command, env=env, check=True, timeout=600)
 
 

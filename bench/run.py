@@ -53,7 +53,7 @@ HAYHOOKS_VERSION = "2.1.0"
 TARGETS = BENCH / "targets"
 RESULTS = BENCH / "results"
 HOST = "127.0.0.1"
-SCENARIOS = report.SCENARIOS
+SCENARIOS = (*report.SCENARIOS, "plain")
 TARGET_NAMES = report.TARGET_NAMES
 # The template at another revision (--baseline), served as ours is: a target only when asked for.
 BASELINE = "baseline"
@@ -63,6 +63,8 @@ MODELS = ("fixed", "llm", "sync_stream", "async_stream", "agent_stream")
 PLAIN_GENERATOR = "ours (Haystack generator)"
 STEPPED, THREADED, THREADED_POOL = report.STEPPED, report.THREADED, report.THREADED_POOL
 READY_TIMEOUT = 180.0
+# The plain path's CPU measurement (scenario `plain`): as many clients as a small deployment has at once.
+PLAIN_CONCURRENCY = 16
 
 
 @dataclass(frozen=True)
@@ -91,6 +93,8 @@ class Sizes:
     cancel_tokens: int
     cancel_rate: float
     cancel_settle: float
+    plain_requests: int  # per target and round of the plain path's CPU measurement
+    plain_rounds: int
 
 
 FULL = Sizes(
@@ -116,6 +120,8 @@ FULL = Sizes(
     cancel_tokens=200,
     cancel_rate=20.0,
     cancel_settle=3.0,
+    plain_requests=4000,
+    plain_rounds=5,
 )
 
 SMOKE = Sizes(
@@ -141,6 +147,9 @@ SMOKE = Sizes(
     cancel_tokens=60,
     cancel_rate=20.0,
     cancel_settle=1.5,
+    # Not a few requests: /proc counts CPU in 10 ms ticks, and CI's log shows this figure (see `scenario_plain`).
+    plain_requests=1500,
+    plain_rounds=3,
 )
 
 
@@ -254,7 +263,8 @@ def server_command(
     env = base_env(upstream_url)
     bind = f"{HOST}:{port}"
     hypercorn = [str(OURS_VENV / "bin" / "hypercorn"), "--config", str(PROJECT / "hypercorn.toml"), "--bind", bind]
-    # Extra hypercorn flags for ours and the floor, e.g. BENCH_HYPERCORN_ARGS="--access-logfile=" (no access log).
+    # Extra hypercorn flags for ours and the floor, e.g. BENCH_HYPERCORN_ARGS="--access-logfile=-" (hypercorn's own
+    # access log, which the project's hypercorn.toml turned on before the service wrote its own lines).
     hypercorn += shlex.split(os.environ.get("BENCH_HYPERCORN_ARGS", ""))
     label = name if thread_pool is None else f"{name}-pool{thread_pool}"
     if name in ("ours", BASELINE):
@@ -494,12 +504,17 @@ class Bench:
         expected: str,
         tokens: int,
         label: str,
+        max_requests: int | None = None,
     ) -> dict[str, Any]:
+        """One closed loop against one target; `max_requests` (default: the sizes') closes its window early."""
         s = self.sizes
         warmup, duration = (s.stream_warmup, s.stream_duration) if stream else (s.rps_warmup, s.rps_duration)
         if stream:
             warmup += s.stream_warmup_per_client * concurrency  # streams started together spread out first
-        max_requests = s.stream_max_requests if stream else s.rps_max_requests
+        if max_requests is None:
+            max_requests = s.stream_max_requests if stream else s.rps_max_requests
+        else:
+            duration = 600.0  # the count closes the window
         with self.watch_all(proc, label) as (watch, others):
             run = await load.closed_loop(
                 HOST,
@@ -797,6 +812,48 @@ class Bench:
             out["sync"]["upstream"] = out["async"]["upstream"]
         return out
 
+    async def scenario_plain(self) -> dict[str, Any]:
+        """The plain path's CPU per request: `fixed`, not streamed, at concurrency 16, every target in turn.
+
+        What the server spends per request is the figure a shared machine keeps (requests/s moves with whatever
+        else runs), and each request on this path pays every per-request cost of the serving layer (request id,
+        metrics, access line, routing, parsing) around a pipeline that does almost nothing. So the targets take
+        turns over `plain_rounds` rounds of `plain_requests` requests each (thousands: /proc counts CPU in 10 ms
+        ticks), and the report gives the medians and ours over the floor. Informational, also in the smoke run
+        that CI prints: a change that adds per-request work shows there; nothing asserts on it.
+        """
+        s = self.sizes
+        await self.start_upstream(FIXED_ANSWER, rate=0)
+        models = {"floor (pipeline)": "fixed_pipeline"}  # the same pipeline in a thread under bare Quart
+        columns = self.wanted(self.with_baseline(("ours", "hayhooks", "floor", "floor (pipeline)")))
+        out: dict[str, Any] = {
+            "settings": {"concurrency": PLAIN_CONCURRENCY, "requests": s.plain_requests, "rounds": s.plain_rounds}
+        }
+        runs: dict[str, list[dict[str, Any]]] = {name: [] for name in columns}
+        async with self.servers(["ours", BASELINE, "hayhooks", "floor"]) as servers:
+            await self.warm_up(servers, ["fixed"])
+            if "floor" in servers:
+                await self.warm_up({"floor": servers["floor"]}, ["fixed_pipeline"])
+            for round_number in range(s.plain_rounds):
+                for name in self.in_turn(columns, round_number):
+                    port, proc = self.endpoint(servers, name)
+                    runs[name].append(
+                        await self.measure_loop(
+                            port,
+                            proc,
+                            load.chat_body(models.get(name, "fixed"), "q", False),
+                            stream=False,
+                            concurrency=PLAIN_CONCURRENCY,
+                            expected=FIXED_ANSWER,
+                            tokens=1,
+                            label=f"plain-{name}-{round_number}".replace(" ", "_"),
+                            max_requests=s.plain_requests,
+                        )
+                    )
+        out |= {name: summarize(r) for name, r in runs.items()}
+        log(plain_summary(out))
+        return out
+
     async def hang_up(self, servers: dict[str, Server], name: str, model: str, tag: str) -> HangUps:
         """One round: `cancel_streams` clients hang up after the first token; what the upstream did after."""
         s = self.sizes
@@ -918,6 +975,19 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
+def plain_summary(plain: dict[str, Any]) -> str:
+    """One line for the log (CI's included): the plain path's CPU per request of each target, ours over the floor."""
+    cpu = {name: block.get("cpu_ms_per_request") for name, block in plain.items() if name != "settings"}
+    line = "plain path CPU per request (fixed, c={concurrency}, median of {rounds} rounds of {requests}): ".format(
+        **plain["settings"]
+    )
+    line += ", ".join(f"{name} {fmt(ms, 3)} ms" for name, ms in cpu.items())
+    for floor in ("floor", "floor (pipeline)"):
+        if (ours := cpu.get("ours")) and (theirs := cpu.get(floor)):
+            line += f"; ours/{floor} {ours / theirs:.2f}x ({1000 * (ours - theirs):+.0f} us per request)"
+    return line
+
+
 def fmt(value: Any, digits: int = 0) -> str:
     return "—" if value is None else f"{value:.{digits}f}"
 
@@ -942,6 +1012,8 @@ def scenario_deadline(name: str, s: Sizes, with_baseline: bool = False) -> float
         per = 8 * (s.slow_deadline + READY_TIMEOUT + 30)
     elif name == "cold":
         per = 3 * (s.cold_repeats + 1) * READY_TIMEOUT
+    elif name == "plain":
+        per = 4 * s.plain_rounds * (s.rps_warmup + s.plain_requests / 100 + 10)  # 100 req/s: a very busy machine
     else:
         per = 7 * (30 + s.cancel_settle + 10) * s.repeats
     return startup + per * (1.3 if with_baseline else 1.0)
@@ -968,8 +1040,9 @@ async def run_scenarios(bench: Bench, names: list[str]) -> None:
         "slow": bench.scenario_slow,
         "cold": bench.scenario_cold,
         "cancel": bench.scenario_cancel,
+        "plain": bench.scenario_plain,
     }
-    keys = {"slow": "slow_streams", "cold": "cold_start", "cancel": "cancellation"}
+    keys = {"slow": "slow_streams", "cold": "cold_start", "cancel": "cancellation", "plain": "plain_path"}
     for name in names:
         log(f"scenario {name}")
         started = time.perf_counter()
@@ -1011,6 +1084,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--slow-seconds", type=float, help="length of each slow stream")
     parser.add_argument("--slow-deadline", type=float, help="seconds each slow stream gets before it counts as failed")
     parser.add_argument("--slow-rate", type=float, help="upstream tokens per second in scenario 3")
+    parser.add_argument("--plain-requests", type=int, help="requests per target and round in scenario `plain`")
+    parser.add_argument("--plain-rounds", type=int, help="rounds in scenario `plain` (medians are reported)")
     parser.add_argument(
         "--profile",
         choices=("ours", BASELINE, "hayhooks", "floor"),
@@ -1034,6 +1109,8 @@ def main(argv: list[str] | None = None) -> int:
         "slow_seconds": args.slow_seconds,
         "slow_deadline": args.slow_deadline,
         "slow_rate": args.slow_rate,
+        "plain_requests": args.plain_requests,
+        "plain_rounds": args.plain_rounds,
     }
     sizes = replace(sizes, **{k: v for k, v in overrides.items() if v is not None})
     names = [n.strip() for n in args.scenarios.split(",") if n.strip()]

@@ -104,7 +104,7 @@ def _json_lines(service: ServiceProcess) -> list[dict[str, Any]]:
 def test_json_lines_for_log_shippers(json_log_service: ServiceProcess) -> None:
     service = json_log_service
     client = service.client()
-    client.chat.completions.create(
+    answered = client.chat.completions.with_raw_response.create(
         model="logs_as_it_runs", messages=user("json"), extra_headers={"X-Request-Id": "req-json-run"}
     )
     with pytest.raises(openai.InternalServerError):
@@ -128,6 +128,9 @@ def test_json_lines_for_log_shippers(json_log_service: ServiceProcess) -> None:
     assert (run["level"], run["method"], run["path"], run["status"]) == ("INFO", "POST", "/v1/chat/completions", 200)
     assert (run["model"], run["route"]) == ("logs_as_it_runs", "/v1/chat/completions")
     assert isinstance(run["duration_ms"], float) and run["duration_ms"] > 0
+    assert run["bytes"] == len(answered.http_response.content)
+    assert run["client"].startswith("127.0.0.1:")
+    assert run["message"].startswith(f'{run["client"]} "POST /v1/chat/completions 1.1" 200 {run["bytes"]} ')
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+00:00", run["time"])
 
     lines = _json_lines(service)

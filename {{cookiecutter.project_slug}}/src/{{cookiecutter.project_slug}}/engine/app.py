@@ -24,6 +24,7 @@ from .http.errors import register_error_handlers
 from .http.idle_clients import IdleClientLimit
 from .http.unsent_bytes import limit_unsent_bytes_of_listeners
 from .observability import metrics
+from .observability.access_log import write_access_line
 from .observability.log_format import configure_logging
 from .observability.loop_watch import LoopWatch
 from .observability.request_tracking import TrackRequests, note_route
@@ -83,6 +84,7 @@ def create_app(
         app.asgi_app,
         finished=metrics.count_request if settings.metrics != "off" else None,
         span=tracer.request_span if tracer is not None else None,
+        access_line=write_access_line if settings.access_log else None,
     )
 
     async def wrappers_loaded() -> str | None:

@@ -20,6 +20,7 @@ ENV_NAMES = {
     "port": "PORT",
     "log_level": "LOG_LEVEL",
     "log_format": "LOG_FORMAT",
+    "access_log": "ACCESS_LOG",
     "metrics": "METRICS",
     "thread_pool_size": "THREAD_POOL_SIZE",
     "max_body_bytes": "MAX_BODY_BYTES",
@@ -85,6 +86,9 @@ class Settings(BaseModel):
     log_level: str = "INFO"
     # `text` for people, `json` for log shippers: one JSON object per line, hypercorn's access lines included.
     log_format: Literal["text", "json"] = "text"
+    # One line per request (client, request line, status, bytes, seconds, request id) on stdout, or in JSON with
+    # LOG_FORMAT=json: a few µs of CPU each (observability/access_log.py). `off` for none, e.g. behind a proxy that logs.
+    access_log: bool = True
     # `GET /metrics` for Prometheus: `open` to anyone who reaches the port, `keyed` behind API_KEYS, `off` (no route,
     # nothing counted).
     metrics: Literal["open", "keyed", "off"] = "open"

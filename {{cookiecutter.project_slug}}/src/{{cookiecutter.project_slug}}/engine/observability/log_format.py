@@ -1,21 +1,24 @@
 """How the service's log lines look: text for people, or one JSON object per line for log shippers (LOG_FORMAT).
 
 Every line a request causes names its id (see `request_tracking.py`): `... [req_5f0c...] haystack_service.engine.runs.runner: ...` in
-text, `"request_id"` in JSON, with the model and route when known. Hypercorn prints its own lines (the access log,
-its errors) with its own handlers; in JSON they come here instead, so every line on the output is JSON.
+text, `"request_id"` in JSON, with the model and route when known. The access lines (`access_log.py`) go to stdout
+in hypercorn's look, as its own did. Hypercorn prints its own lines (its errors) with its own handlers; in JSON they
+come here instead, so every line on the output is JSON.
 
 Part of the engine: the template's code, updated by `cruft update`; not edited by hand.
 """
 
 import json
 import logging
-from collections.abc import Mapping
+import sys
+import time
 from datetime import UTC, datetime
 
+from .access_log import ACCESS_LOGGER_NAME, ENGINE_HANDLER
 from .request_tracking import current_request_info
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s"
-HYPERCORN_LOGGERS = ("hypercorn.access", "hypercorn.error")
+HYPERCORN_LOGGERS = (ACCESS_LOGGER_NAME, "hypercorn.error")
 
 
 def configure_logging(level: str, log_format: str = "text") -> None:
@@ -23,6 +26,8 @@ def configure_logging(level: str, log_format: str = "text") -> None:
     level = level.upper()
     root = logging.getLogger()
     root.setLevel(level)
+    access = logging.getLogger(ACCESS_LOGGER_NAME)
+    access.setLevel(logging.INFO)  # one line per request whatever LOG_LEVEL says; ACCESS_LOG=off for none
     if not root.handlers:  # a host that configured logging (pytest, a custom runner) keeps its own
         handler = logging.StreamHandler()
         handler.addFilter(RequestFields())
@@ -35,6 +40,11 @@ def configure_logging(level: str, log_format: str = "text") -> None:
             handler.setFormatter(logging.Formatter(TEXT_FORMAT))
             # Hypercorn prints its own lines with its own handler; do not print them twice.
             handler.addFilter(lambda record: not record.name.startswith("hypercorn."))
+            access_handler = logging.StreamHandler(sys.stdout)
+            access_handler.set_name(ENGINE_HANDLER)
+            access_handler.setFormatter(AccessTextFormatter())
+            access.handlers = [access_handler]
+            access.propagate = False
         root.addHandler(handler)
     quiet = level if level == "DEBUG" else "WARNING"
     logging.getLogger("haystack").setLevel(quiet)
@@ -87,23 +97,25 @@ class JsonFormatter(logging.Formatter):
             "model": getattr(record, "model", None),
             "route": getattr(record, "route", None),
         }
-        if record.name == "hypercorn.access" and isinstance(record.args, Mapping):
-            line |= access_fields(record.args, line["request_id"])
+        if (access := getattr(record, "access", None)) is not None:  # an access line: its fields (access_log.py)
+            line |= access
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
         return json.dumps(line, ensure_ascii=False, default=str)
 
 
-def access_fields(atoms: Mapping[str, str], request_id: str) -> dict[str, object]:
-    """The fields of one of hypercorn's access lines, from the values it formats the line with."""
-    status, size, sent_id = atoms["s"], atoms["b"], atoms["{x-request-id}o"]
-    return {
-        # The response's header; a client that left before the response started got none.
-        "request_id": sent_id if sent_id != "-" else request_id,
-        "method": atoms["m"],
-        "path": atoms["U"],
-        "status": int(status) if status.isdigit() else None,
-        "duration_ms": round(float(atoms["L"]) * 1000, 3),
-        "bytes": int(size) if size.isdigit() else None,  # none for a stream, which has no Content-Length
-        "client": atoms["h"],
-    }
+class AccessTextFormatter(logging.Formatter):
+    """The access lines' look in text, hypercorn's: `[2026-12-02 10:31:07 +0000] [4211] [INFO] 127.0.0.1:50522 "POST...`
+
+    One line per request: the time string is made once a second, not for every line."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._second = -1
+        self._stamp = ""
+
+    def format(self, record: logging.LogRecord) -> str:
+        second = int(record.created)
+        if second != self._second:
+            self._second, self._stamp = second, time.strftime("[%Y-%m-%d %H:%M:%S %z]", time.localtime(second))
+        return f"{self._stamp} [{record.process}] [{record.levelname}] {record.getMessage()}"

@@ -36,6 +36,7 @@ class RequestInfo:
     api: str = ""  # the blueprint that served it: chat, responses, files, models...
     model: str = ""  # the wrapper that ran (an id from the wrappers package, never the client's text)
     status: int = 0  # the response's status code; 0 until the response started
+    bytes_sent: int = 0  # of the response's body, so far
 
 
 _current: ContextVar[RequestInfo | None] = ContextVar("request_info", default=None)
@@ -89,13 +90,15 @@ def request_id_from(headers: list[tuple[bytes, bytes]]) -> str:
 
 
 RequestSpan = Callable[[dict[str, Any], RequestInfo], AbstractContextManager[Any]]
+RequestOver = Callable[[dict[str, Any], RequestInfo, float], None]
 
 
 class TrackRequests:
     """ASGI middleware: each HTTP request gets its `RequestInfo` and the `x-request-id` response header.
 
-    When the response is over (or the client left), `finished(info, seconds)` is called, for the metrics. With
-    tracing on, `span(scope, info)` wraps the whole request, so the pipelines it runs trace as its children.
+    When the response is over (or the client left), `access_line(scope, info, seconds)` is called, for the access
+    log, then `finished(info, seconds)`, for the metrics. With tracing on, `span(scope, info)` wraps the whole
+    request, so the pipelines it runs trace as its children.
     """
 
     def __init__(
@@ -103,10 +106,12 @@ class TrackRequests:
         app: Any,
         finished: Callable[[RequestInfo, float], None] | None = None,
         span: RequestSpan | None = None,
+        access_line: RequestOver | None = None,
     ) -> None:
         self.app = app
         self.finished = finished
         self.span = span
+        self.access_line = access_line
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -115,7 +120,9 @@ class TrackRequests:
         id_header = (b"x-request-id", info.id.encode())
 
         async def send_with_id(message: dict[str, Any]) -> None:
-            if message["type"] == "http.response.start":
+            if message["type"] == "http.response.body":
+                info.bytes_sent += len(message.get("body", b""))
+            elif message["type"] == "http.response.start":
                 info.status = message["status"]
                 message["headers"] = [*message.get("headers", ()), id_header]
             await send(message)
@@ -128,6 +135,11 @@ class TrackRequests:
                 with self.span(scope, info):
                     await self.app(scope, receive, send_with_id)
         finally:
-            _current.reset(token)
+            seconds = time.perf_counter() - info.started
+            try:
+                if self.access_line is not None:  # still in the request's context: the line names its model and route
+                    self.access_line(scope, info, seconds)
+            finally:
+                _current.reset(token)
             if self.finished is not None:
-                self.finished(info, time.perf_counter() - info.started)
+                self.finished(info, seconds)
