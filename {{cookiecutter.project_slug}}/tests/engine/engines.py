@@ -31,7 +31,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import httpx
 import obstore
@@ -229,10 +229,14 @@ http {{
 
 
 @dataclass
-class LlamaServer:
-    """llama-server on a free loopback port, its log in `workdir`; started and stopped by its PID."""
+class LocalLLMServer:
+    """An OpenAI-compatible LLM server on a free loopback port, its log in `workdir`; started and stopped by its
+    PID. A subclass says how to start it (`command`) and where it answers once ready (`HEALTH_PATH`)."""
 
-    binary: str
+    NAME = "LLM server"
+    HEALTH_PATH = "/health"
+
+    program: str  # the binary, or the Python that runs it
     model_path: str
     workdir: Path
     port: int = field(default_factory=free_port)
@@ -244,34 +248,46 @@ class LlamaServer:
 
     @property
     def log_path(self) -> Path:
-        return self.workdir / "llama-server.log"
+        return self.workdir / f"{self.NAME}.log"
 
     def log_tail(self, limit: int = 20000) -> str:
         return read_tail(self.log_path, limit)
 
-    def start(self) -> LlamaServer:
-        """Serve the model, one request at a time, with metrics; wait (bounded) until /health answers 200.
+    def command(self) -> list[str]:
+        raise NotImplementedError
 
-        No prompt cache: a request then runs exactly the same whether or not another came before it, so an
-        answer at temperature 0 can be asked for twice (see the `stop` test).
-        """
-        command = [self.binary, "--model", self.model_path, "--alias", LLAMA_ALIAS]
-        command += ["--host", "127.0.0.1", "--port", str(self.port), "--ctx-size", str(LLAMA_CONTEXT_TOKENS)]
-        command += ["--parallel", "1", "--threads", "2", "--metrics", "--no-cache-prompt"]
+    def start(self) -> Self:
+        """Start it and wait (bounded) until HEALTH_PATH answers 200."""
         with self.log_path.open("wb") as log:
-            self.process = subprocess.Popen(command, cwd=self.workdir, stdout=log, stderr=subprocess.STDOUT)
+            self.process = subprocess.Popen(self.command(), cwd=self.workdir, stdout=log, stderr=subprocess.STDOUT)
         try:
-            wait_for_engine(self.answers, "llama-server", self.process, self.log_path, LLAMA_START_SECONDS)
+            wait_for_engine(self.answers, self.NAME, self.process, self.log_path, LLAMA_START_SECONDS)
         except RuntimeError:
             self.stop()
             raise
         return self
 
     def answers(self) -> bool:
-        return httpx.get(f"{self.base_url}/health", timeout=2.0, trust_env=False).status_code == 200
+        return httpx.get(f"{self.base_url}{self.HEALTH_PATH}", timeout=2.0, trust_env=False).status_code == 200
 
     def stop(self) -> None:
         stop_process(self.process)
+
+
+@dataclass
+class LlamaServer(LocalLLMServer):
+    """llama.cpp's llama-server: one request at a time, with metrics.
+
+    No prompt cache: a request then runs exactly the same whether or not another came before it, so an answer at
+    temperature 0 can be asked for twice (see the `stop` test).
+    """
+
+    NAME = "llama-server"
+
+    def command(self) -> list[str]:
+        command = [self.program, "--model", self.model_path, "--alias", LLAMA_ALIAS]
+        command += ["--host", "127.0.0.1", "--port", str(self.port), "--ctx-size", str(LLAMA_CONTEXT_TOKENS)]
+        return [*command, "--parallel", "1", "--threads", "2", "--metrics", "--no-cache-prompt"]
 
     def _get(self, path: str) -> httpx.Response:
         response = httpx.get(f"{self.base_url}{path}", timeout=10.0, trust_env=False)
@@ -302,45 +318,17 @@ class LlamaServer:
 
 
 @dataclass
-class LlamaCppPythonServer:
-    """llama-cpp-python's server on a free loopback port, its log in `workdir`; started and stopped by its PID.
+class LlamaCppPythonServer(LocalLLMServer):
+    """llama-cpp-python's own server (`python -m llama_cpp.server`), with two threads. It has no metrics or slots
+    to read: the tests check what it answers."""
 
-    It has no metrics or slots to read: the tests check what it answers.
-    """
+    NAME = "llama_cpp.server"
+    HEALTH_PATH = "/v1/models"
 
-    python: str
-    model_path: str
-    workdir: Path
-    port: int = field(default_factory=free_port)
-    process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def log_path(self) -> Path:
-        return self.workdir / "llama-cpp-python.log"
-
-    def start(self) -> LlamaCppPythonServer:
-        """Serve the model with two threads; wait (bounded) until /v1/models answers 200."""
-        command = [self.python, "-m", "llama_cpp.server", "--model", self.model_path, "--model_alias", LLAMA_ALIAS]
+    def command(self) -> list[str]:
+        command = [self.program, "-m", "llama_cpp.server", "--model", self.model_path, "--model_alias", LLAMA_ALIAS]
         command += ["--host", "127.0.0.1", "--port", str(self.port), "--n_ctx", str(LLAMA_CONTEXT_TOKENS)]
-        command += ["--n_threads", "2", "--verbose", "false"]
-        with self.log_path.open("wb") as log:
-            self.process = subprocess.Popen(command, cwd=self.workdir, stdout=log, stderr=subprocess.STDOUT)
-        try:
-            wait_for_engine(self.answers, "llama_cpp.server", self.process, self.log_path, LLAMA_START_SECONDS)
-        except RuntimeError:
-            self.stop()
-            raise
-        return self
-
-    def answers(self) -> bool:
-        return httpx.get(f"{self.base_url}/v1/models", timeout=2.0, trust_env=False).status_code == 200
-
-    def stop(self) -> None:
-        stop_process(self.process)
+        return [*command, "--n_threads", "2", "--verbose", "false"]
 
 
 def port_is_open(port: int) -> bool:

@@ -32,7 +32,7 @@ from pathlib import Path
 
 import pytest
 
-from support import HYPERCORN_TOML, PACKAGE, PROJECT_DIR, TESTS_DIR, ServiceProcess, base_env, user
+from support import HYPERCORN_TOML, PACKAGE, PROJECT_DIR, TESTS_DIR, ServiceProcess, base_env, tiny_pdf, user
 
 PAGES = sorted([PROJECT_DIR / "README.md", *(PROJECT_DIR / "docs").glob("*.md")])
 FENCE = re.compile(r"^```(python|bash|sh|shell)\n(.*?)^```", re.MULTILINE | re.DOTALL)
@@ -52,27 +52,6 @@ READER_FILES = {
     "report.pdf": "Quarterly report: revenue grew by 12 percent.",
     "handbook.pdf": "Every employee gets 25 days of leave a year.",
 }
-
-
-def pdf_with_text(text: str) -> bytes:
-    """A one-page PDF showing `text`, written by hand (its cross-reference table included) so pypdf reads it."""
-    stream = f"BT /F1 12 Tf 72 720 Td ({text}) Tj ET".encode()
-    objects = [
-        b"<< /Type /Catalog /Pages 2 0 R >>",
-        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R"
-        b" /Resources << /Font << /F1 5 0 R >> >> >>",
-        b"<< /Length %d >>\nstream\n%s\nendstream" % (len(stream), stream),
-        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
-    ]
-    body, offsets = b"%PDF-1.4\n", []
-    for number, content in enumerate(objects, start=1):
-        offsets.append(len(body))
-        body += b"%d 0 obj\n%s\nendobj\n" % (number, content)
-    xref = len(body)
-    body += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    body += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
-    return body + b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
 
 
 @dataclass(frozen=True)
@@ -173,7 +152,7 @@ def test_the_pages_blocks_run(page: Path, docs_service: ServiceProcess, tmp_path
     if not runnable:
         return
     for name, text in READER_FILES.items():
-        (tmp_path / name).write_bytes(pdf_with_text(text))
+        (tmp_path / name).write_bytes(tiny_pdf(text))
     failures = []
     for block in [block for block in runnable if block.language != "python"]:
         if not SERVICE_URL.search(block.code):
