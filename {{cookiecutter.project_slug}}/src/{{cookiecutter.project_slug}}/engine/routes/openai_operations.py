@@ -49,6 +49,7 @@ OPERATIONS: dict[tuple[str, str], tuple[str, str]] = {
 }
 STREAMED = {"createChatCompletion", "createResponse", "getResponse"}  # answer SSE when asked to stream
 ANY_OBJECT = {"type": "object"}
+OCTET_STREAM = "application/octet-stream"
 
 
 def openai_paths(url_map: Map) -> dict[str, dict[str, Any]]:
@@ -69,10 +70,8 @@ def operation(method: str, path: str, endpoint: str) -> dict[str, Any]:
     answer: dict[str, Any] = {"application/json": {"schema": ANY_OBJECT}}
     if operation_id in STREAMED:
         answer["text/event-stream"] = {"schema": {"type": "string"}}
-    if operation_id == "downloadFile":
-        answer = {
-            "application/octet-stream": {"schema": {"type": "string", "contentMediaType": "application/octet-stream"}}
-        }
+    if operation_id == "downloadFile":  # the bytes as uploaded
+        answer = {OCTET_STREAM: {"schema": {"type": "string", "contentMediaType": OCTET_STREAM}}}
     described: dict[str, Any] = {
         "operationId": operation_id,
         "summary": summary,
@@ -82,7 +81,7 @@ def operation(method: str, path: str, endpoint: str) -> dict[str, Any]:
         "externalDocs": {"description": "OpenAI's API reference", "url": OPENAI_DOCS},
         "responses": {
             "200": {"description": "As OpenAI answers", "content": answer},
-            "default": {"description": 'OpenAI\'s error envelope, `{"error": {message, type, param, code}}`'},
+            "default": {"description": "OpenAI's error envelope: an `error` object (message, type, param, code)"},
         },
     }
     if names := re.findall(r"{([^{}]+)}", path):
