@@ -177,20 +177,16 @@ async function checkRealModelAnswer(page, answer) {
 
 const toolNames = (body) => (body.tools ?? []).map((tool) => tool.function?.name);
 
-// The service's operations in its two OpenAPI documents: the tool server's (the typed entries) and the whole one
-// (`?include=openai`, the OpenAI routes too).
+// The service's operations, from its whole OpenAPI document (`?include=openai`): the typed entries, and the OpenAI
+// routes (tagged so), which the tool server's document (`/openapi.json`) leaves out.
 async function serviceOperations() {
-  const operations = async (query) => {
-    const response = await fetch(`${SERVICE_URL}/openapi.json${query}`, {
-      headers: { Authorization: `Bearer ${SERVICE_KEY}` },
-    });
-    check(response.ok, `GET /openapi.json${query} answered ${response.status}`);
-    const paths = (await response.json()).paths;
-    return Object.values(paths).flatMap((methods) => Object.values(methods).map((op) => op.operationId));
-  };
-  const typed = await operations('');
-  const all = await operations('?include=openai');
-  return { typed, openai: all.filter((id) => !typed.includes(id)) };
+  const response = await fetch(`${SERVICE_URL}/openapi.json?include=openai`, {
+    headers: { Authorization: `Bearer ${SERVICE_KEY}` },
+  });
+  check(response.ok, `GET /openapi.json?include=openai answered ${response.status}`);
+  const operations = Object.values((await response.json()).paths).flatMap((methods) => Object.values(methods));
+  const ids = (openai) => operations.filter((op) => (op.tags ?? []).includes('OpenAI API') === openai);
+  return { typed: ids(false).map((op) => op.operationId), openai: ids(true).map((op) => op.operationId) };
 }
 
 // What reached the LLM: only the models' own calls, never a background task or Open WebUI's tools but in the
