@@ -6,6 +6,11 @@
 // the title the service's task answer gave. One screenshot per model goes to ARTIFACTS. Every wait is
 // bounded.
 //
+// Then the service as Open WebUI's tool server, once over OpenAPI and once over MCP (run.sh configures both in
+// TOOL_SERVER_CONNECTIONS): a chat with the `llm` model and that server's tools on, where the LLM calls the
+// search tool (the rag example's typed entry). Open WebUI must call the service's route for it (the service's
+// access log shows the call), hand the result back to the LLM, and show the answer and the tool call.
+//
 // With REAL_MODEL=1 the service behind Open WebUI talks to a real LLM (llama-server, see run.sh): one chat
 // with SCENARIO.real_model, whose answer must appear in the page and finish. A small model's words are not
 // stable, so they are not checked; the sidebar title (the service's, from the question) is.
@@ -18,6 +23,9 @@ const WEBUI_URL = requireEnv('WEBUI_URL');
 const ARTIFACTS = requireEnv('ARTIFACTS');
 const SCENARIO = JSON.parse(fs.readFileSync(requireEnv('SCENARIO'), 'utf8'));
 const REAL_MODEL = process.env.REAL_MODEL === '1';
+const SERVICE_URL = process.env.SERVICE_URL;
+const SERVICE_KEY = process.env.SERVICE_KEY;
+const SERVICE_LOG = process.env.SERVICE_LOG;
 const STEP_TIMEOUT_MS = 90_000;
 const TOTAL_TIMEOUT_MS = 10 * 60_000;
 const CHROMIUM_FLAGS = [
@@ -74,8 +82,10 @@ async function waitForText(locator, expected, what) {
 }
 
 async function askModel(page, entry, first) {
-  console.log(`-- ${entry.model}: asking ${JSON.stringify(entry.question)}`);
-  await page.goto(`${WEBUI_URL}/?models=${encodeURIComponent(entry.model)}`);
+  const via = entry.tool_id ? ` with the tool server ${entry.tool_id} (${entry.via})` : '';
+  console.log(`-- ${entry.model}${via}: asking ${JSON.stringify(entry.question)}`);
+  const tools = entry.tool_id ? `&tools=${encodeURIComponent(entry.tool_id)}` : '';
+  await page.goto(`${WEBUI_URL}/?models=${encodeURIComponent(entry.model)}${tools}`);
   const input = page.locator('#chat-input');
   await input.waitFor({ state: 'visible', timeout: STEP_TIMEOUT_MS });
   await dismissReleaseNotes(page, first ? 15_000 : 1_000);
@@ -116,6 +126,29 @@ async function checkReasoning(answer, entry) {
   console.log('   reasoning shown in a Thinking block');
 }
 
+// The service's access log: the lines of successful calls of ROUTE ("POST /rag/run").
+function routeCalls(route) {
+  const [method, target] = route.split(' ');
+  return fs
+    .readFileSync(SERVICE_LOG, 'utf8')
+    .split('\n')
+    .filter((line) => line.includes(`"${method} ${target} 1.1" 200 `));
+}
+
+// A chat with the service's tools on: the tool call Open WebUI ran, drawn as its own tool-call block (the
+// arguments the LLM gave, our route's result in it), the answer quoting the result, and the route in the log.
+async function checkToolServerCall(answer, entry, callsBefore) {
+  const toolCall = answer.getByRole('button').filter({ hasText: entry.tool });
+  await toolCall.first().waitFor({ state: 'visible', timeout: STEP_TIMEOUT_MS });
+  await toolCall.first().click();
+  const opened = await waitForText(answer, /Input[\s\S]*Output/i, `the ${entry.via} tool-call block`);
+  check(opened.includes(entry.tool_arguments.query), `the ${entry.via} tool-call block should show the query`);
+  check(opened.includes(entry.source), `the ${entry.via} tool-call block should show the passages found`);
+  const calls = routeCalls(entry.route).slice(callsBefore);
+  check(calls.length > 0, `the service's log shows no ${entry.route} answered during the ${entry.via} chat`);
+  console.log(`   tool call block shows the query and the passages; the service logged: ${calls.at(-1)}`);
+}
+
 // The answer's sources, sent as Open WebUI source events: drawn by Open WebUI under the answer ("1 Source"),
 // their names shown once that is opened; never as a Sources list in the text.
 async function checkSources(answer, entry) {
@@ -142,8 +175,23 @@ async function checkRealModelAnswer(page, answer) {
   console.log(`   the whole answer: ${JSON.stringify(text.slice(0, 160))}`);
 }
 
-// What reached the LLM: only the models' own calls, never a background task or Open WebUI's tools.
-function checkLlmRequests() {
+const toolNames = (body) => (body.tools ?? []).map((tool) => tool.function?.name);
+
+// The service's operations, from its whole OpenAPI document (`?include=openai`): the typed entries, and the OpenAI
+// routes (tagged so), which the tool server's document (`/openapi.json`) leaves out.
+async function serviceOperations() {
+  const response = await fetch(`${SERVICE_URL}/openapi.json?include=openai`, {
+    headers: { Authorization: `Bearer ${SERVICE_KEY}` },
+  });
+  check(response.ok, `GET /openapi.json?include=openai answered ${response.status}`);
+  const operations = Object.values((await response.json()).paths).flatMap((methods) => Object.values(methods));
+  const ids = (openai) => operations.filter((op) => (op.tags ?? []).includes('OpenAI API') === openai);
+  return { typed: ids(false).map((op) => op.operationId), openai: ids(true).map((op) => op.operationId) };
+}
+
+// What reached the LLM: only the models' own calls, never a background task or Open WebUI's tools but in the
+// tool-server chats; there, over OpenAPI, each typed entry as a tool and none of the OpenAI routes.
+async function checkLlmRequests() {
   const requests = fs
     .readFileSync(requireEnv('LLM_REQUESTS'), 'utf8')
     .split('\n')
@@ -153,12 +201,30 @@ function checkLlmRequests() {
     (body.messages ?? []).some((m) => typeof m.content === 'string' && m.content.trimStart().startsWith('### Task:')),
   );
   check(tasks.length === 0, `${tasks.length} Open WebUI task requests reached the LLM`);
-  const toolNames = new Set(requests.flatMap((body) => (body.tools ?? []).map((tool) => tool.function?.name)));
+  const serviceTools = SCENARIO.tool_servers.map((entry) => entry.tool);
+  const viaToolServer = (body) => toolNames(body).some((name) => serviceTools.includes(name));
+  const modelRequests = requests.filter((body) => !viaToolServer(body));
+  const names = new Set(modelRequests.flatMap(toolNames));
   const agentTool = SCENARIO.models.find((entry) => entry.tool).tool;
-  check([...toolNames].every((name) => name === agentTool), `tools reached the LLM: ${[...toolNames]}`);
+  check([...names].every((name) => name === agentTool), `tools reached the LLM: ${[...names]}`);
   // chat: one call; chat_stream: one; agent: the tool call, then the answer; rag: one.
-  check(requests.length === 5, `expected 5 LLM calls, got ${requests.length}`);
-  console.log(`-- the LLM got ${requests.length} calls, none of them a task, no tool but ${agentTool}`);
+  check(modelRequests.length === 5, `expected 5 LLM calls from the models, got ${modelRequests.length}`);
+  console.log(`-- the models made ${modelRequests.length} LLM calls, none of them a task, no tool but ${agentTool}`);
+
+  // Each tool-server chat: the tool call, then the answer.
+  const { typed, openai } = await serviceOperations();
+  check(openai.length > 0, '/openapi.json?include=openai should describe the OpenAI routes too');
+  for (const entry of SCENARIO.tool_servers) {
+    const calls = requests.filter((body) => toolNames(body).includes(entry.tool));
+    check(calls.length === 2, `expected 2 LLM calls in the ${entry.via} chat, got ${calls.length}`);
+    const offered = toolNames(calls[0]);
+    const expected = entry.via === 'MCP' ? typed.map((id) => `haystack_${id}`) : typed;
+    const missing = expected.filter((name) => !offered.includes(name));
+    check(missing.length === 0, `${entry.via}: the typed entries ${missing} were not offered to the LLM`);
+    const leaked = offered.filter((name) => openai.includes(name) || openai.includes(name.replace(/^haystack_/, '')));
+    check(leaked.length === 0, `${entry.via}: OpenAI routes were offered to the LLM as tools: ${leaked}`);
+    console.log(`   ${entry.via}: the LLM was offered ${expected} from the service, no OpenAI route (${openai.length})`);
+  }
 }
 
 async function main() {
@@ -191,7 +257,16 @@ async function main() {
       await page.screenshot({ path: shot, clip: { x: 0, y: 0, width: 1280, height: 500 } });
       console.log(`   screenshot: ${shot}`);
     }
-    if (!REAL_MODEL) checkLlmRequests();
+    for (const entry of REAL_MODEL ? [] : SCENARIO.tool_servers) {
+      const callsBefore = routeCalls(entry.route).length;
+      const answer = await askModel(page, entry, false);
+      await waitForText(answer, entry.source, `the ${entry.via} answer's passages`);
+      await checkToolServerCall(answer, entry, callsBefore);
+      const shot = path.join(ARTIFACTS, `tool-server-${entry.via.toLowerCase()}.png`);
+      await page.screenshot({ path: shot, clip: { x: 0, y: 0, width: 1280, height: 500 } });
+      console.log(`   screenshot: ${shot}`);
+    }
+    if (!REAL_MODEL) await checkLlmRequests();
     check(offLoopback.size === 0, `the page asked for addresses off loopback: ${[...offLoopback]}`);
     console.log('-- the page made no request off 127.0.0.1');
   } catch (error) {

@@ -8,8 +8,10 @@
 #    baked into openwebui/.scratch/bake and installed in openwebui/.scratch/venv; playwright-core from
 #    npm (it never downloads a browser). The tools are reused when present; the bake is new each run.
 # 2. In a network namespace that has only loopback (`unshare -n`), starts the scripted LLM
-#    (scripted_llm.py), the service and Open WebUI on free ports, waits for each (bounded), and runs
-#    browser_test.mjs, which sends a message to each example model and checks what the page shows.
+#    (scripted_llm.py), the service (with an API key) and Open WebUI on free ports, waits for each (bounded),
+#    and runs browser_test.mjs, which sends a message to each example model and checks what the page shows;
+#    then, with the service also registered as Open WebUI's tool server (OpenAPI and MCP), one chat per kind in
+#    which the LLM calls the service's search tool through Open WebUI.
 # 3. With LLAMA_SERVER_BIN and LLAMA_MODEL_PATH set (as .ci/run sets them; required under CI=true), once more
 #    with a real LLM: llama-server with that model, the service restarted on its port to talk to it, and one
 #    chat whose answer must appear in the page (its words are not checked: a small model's are not stable).
@@ -139,13 +141,15 @@ wait_for() {
   step "$name is up at $url"
 }
 
-# start_service PORT LOG NAME=VALUE...: the baked service on PORT, its LLM named by the NAME=VALUE settings.
+# start_service PORT LOG NAME=VALUE...: the baked service on PORT, its LLM named by the NAME=VALUE settings; it
+# asks for SERVICE_KEY, which Open WebUI sends both as the model connection's key and as the tool servers'.
 start_service() {
   local port=$1 log=$2
   shift 2
   (
     cd "$SCRATCH/bake/$SLUG"
-    exec env "$@" DATA_DIR="$RUN_DIR/service-data" "$SCRATCH/venv/bin/hypercorn" "$SLUG.asgi:app" --bind "127.0.0.1:$port"
+    exec env "$@" API_KEYS="$SERVICE_KEY" DATA_DIR="$RUN_DIR/service-data" \
+      "$SCRATCH/venv/bin/hypercorn" "$SLUG.asgi:app" --bind "127.0.0.1:$port"
   ) >"$log" 2>&1 &
   SERVICE_PID=$!
   PIDS+=("$SERVICE_PID")
@@ -172,8 +176,27 @@ real_model_pass() {
   REAL_MODEL=1 WEBUI_URL="$webui_url" SCENARIO="$HERE/scenario.json" ARTIFACTS="$ARTIFACTS" node "$HERE/browser_test.mjs"
 }
 
+# tool_server_connections SERVICE_URL: Open WebUI's TOOL_SERVER_CONNECTIONS, the service twice: as an OpenAPI
+# tool server (it reads SERVICE_URL/openapi.json; tool id `server:haystack`, one tool per typed entry, named by
+# the entry's model) and as an MCP server (SERVICE_URL/mcp; tool id `server:mcp:haystack`, its tools named
+# `haystack_<tool>`). Both enabled, both sending SERVICE_KEY as a bearer token.
+tool_server_connections() {
+  local url=$1
+  "$SCRATCH/venv/bin/python" - "$url" "$SERVICE_KEY" <<'PY'
+import json, sys
+url, key = sys.argv[1:]
+def server(kind: str, server_url: str, path: str, name: str) -> dict:
+    info = {"id": "haystack", "name": name, "description": "The Haystack service's typed entries"}
+    return {"type": kind, "url": server_url, "path": path, "auth_type": "bearer", "key": key,
+            "config": {"enable": True}, "info": info}
+print(json.dumps([server("openapi", url, "openapi.json", "Haystack service (OpenAPI)"),
+                  server("mcp", f"{url}/mcp", "", "Haystack service (MCP)")]))
+PY
+}
+
 serve_and_test() {
   trap stop_all EXIT
+  SERVICE_KEY="openwebui-test-$RANDOM$RANDOM"
   ip link set lo up 2>/dev/null || true
   rm -rf "$RUN_DIR"
   mkdir -p "$RUN_DIR/home" "$RUN_DIR/data"
@@ -190,13 +213,14 @@ serve_and_test() {
   start_service "$service_port" "$ARTIFACTS/service.log" OPENAI_API_KEY=scripted \
     OPENAI_BASE_URL="http://127.0.0.1:$llm_port/v1" OPENAI_MODEL=scripted-model
 
-  # Offline and quiet: nothing to download, check or share; our service its only model connection, and
-  # ENABLE_FORWARD_USER_INFO_HEADERS so the service knows it is talking to Open WebUI.
+  # Offline and quiet: nothing to download, check or share; our service its only model connection and its tool
+  # servers, and ENABLE_FORWARD_USER_INFO_HEADERS so the service knows it is talking to Open WebUI.
   (
     cd "$RUN_DIR"
     exec env HOME="$RUN_DIR/home" DATA_DIR="$RUN_DIR/data" WEBUI_SECRET_KEY="browser-test-$RANDOM$RANDOM" \
       OFFLINE_MODE=true HF_HUB_OFFLINE=1 RAG_EMBEDDING_ENGINE=openai WEBUI_AUTH=False ENABLE_OLLAMA_API=false \
-      OPENAI_API_BASE_URL="http://127.0.0.1:$service_port/v1" OPENAI_API_KEY=unused \
+      OPENAI_API_BASE_URL="http://127.0.0.1:$service_port/v1" OPENAI_API_KEY="$SERVICE_KEY" \
+      TOOL_SERVER_CONNECTIONS="$(tool_server_connections "http://127.0.0.1:$service_port")" \
       ENABLE_FORWARD_USER_INFO_HEADERS=true ENABLE_VERSION_UPDATE_CHECK=false ENABLE_COMMUNITY_SHARING=false \
       ENABLE_WEB_SEARCH=false ENABLE_IMAGE_GENERATION=false ENABLE_CODE_INTERPRETER=false \
       ENABLE_CODE_EXECUTION=false ENABLE_EVALUATION_ARENA_MODELS=false BYPASS_EMBEDDING_AND_RETRIEVAL=true \
@@ -208,7 +232,8 @@ serve_and_test() {
 
   step "drive Chromium (browser_test.mjs)"
   WEBUI_URL="http://127.0.0.1:$webui_port" SCENARIO="$HERE/scenario.json" ARTIFACTS="$ARTIFACTS" \
-    LLM_REQUESTS="$ARTIFACTS/llm-requests.jsonl" node "$HERE/browser_test.mjs"
+    LLM_REQUESTS="$ARTIFACTS/llm-requests.jsonl" SERVICE_URL="http://127.0.0.1:$service_port" \
+    SERVICE_KEY="$SERVICE_KEY" SERVICE_LOG="$ARTIFACTS/service.log" node "$HERE/browser_test.mjs"
 
   if [ -n "${LLAMA_SERVER_BIN:-}" ] && [ -n "${LLAMA_MODEL_PATH:-}" ]; then
     real_model_pass "$service_port" "http://127.0.0.1:$webui_port"

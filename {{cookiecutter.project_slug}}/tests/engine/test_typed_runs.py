@@ -15,7 +15,9 @@ import httpx
 import jsonschema
 import openapi_spec_validator
 import pytest
+import yaml
 
+from openai_schema import require_spec
 from support import ServiceProcess, assert_error, base_env, parse_sse, serve, wait_until
 
 
@@ -133,6 +135,71 @@ def test_the_openapi_document_describes_each_typed_route(document: dict[str, Any
     assert "Passage" in document["components"]["schemas"] and "Style" in document["components"]["schemas"]
     streamed = document["paths"]["/count_up/run"]["post"]["responses"]["200"]["content"]
     assert list(streamed) == ["text/event-stream"]
+
+
+OPENAI_PATHS = {
+    "/v1/models",
+    "/v1/models/{model}",
+    "/v1/chat/completions",
+    "/v1/responses",
+    "/v1/responses/{response_id}",
+    "/v1/responses/{response_id}/cancel",
+    "/v1/responses/{response_id}/input_items",
+    "/v1/responses/compact",
+    "/v1/conversations",
+    "/v1/conversations/{conversation_id}",
+    "/v1/conversations/{conversation_id}/items",
+    "/v1/conversations/{conversation_id}/items/{item_id}",
+    "/v1/files",
+    "/v1/files/{file_id}",
+    "/v1/files/{file_id}/content",
+}
+
+
+@pytest.fixture(scope="module")
+def whole_document(typed_service: ServiceProcess) -> dict[str, Any]:
+    with typed_service.http() as http:
+        response = http.get("/openapi.json", params={"include": "openai"})
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def test_the_whole_document_adds_the_openai_routes_under_their_own_tag(
+    document: dict[str, Any], whole_document: dict[str, Any]
+) -> None:
+    """Tool clients register `/openapi.json` and make a tool of each operation: the OpenAI routes are only in the
+    whole document, each tagged so, and the typed routes are the same in both."""
+    openapi_spec_validator.validate(whole_document)
+    assert set(whole_document["paths"]) == set(document["paths"]) | OPENAI_PATHS
+    assert {path: whole_document["paths"][path] for path in document["paths"]} == document["paths"]
+    operations = [
+        operation
+        for path, methods in whole_document["paths"].items()
+        if path in OPENAI_PATHS
+        for operation in methods.values()
+    ]
+    assert len(operations) == 22 and all(operation["tags"] == ["OpenAI API"] for operation in operations)
+    chat = whole_document["paths"]["/v1/chat/completions"]["post"]
+    assert chat["operationId"] == "createChatCompletion"
+    assert set(chat["responses"]["200"]["content"]) == {"application/json", "text/event-stream"}
+    assert [parameter["name"] for parameter in whole_document["paths"]["/v1/files/{file_id}"]["get"]["parameters"]] == [
+        "file_id"
+    ]
+
+
+def test_each_openai_operation_is_named_as_in_openais_description(whole_document: dict[str, Any]) -> None:
+    """So a client finds each route's request and response schemas in OpenAI's published description."""
+    with require_spec().open(encoding="utf-8") as handle:
+        openai_paths = yaml.load(handle, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))["paths"]
+    for path in OPENAI_PATHS:
+        for method, operation in whole_document["paths"][path].items():
+            published = openai_paths[path.removeprefix("/v1")][method]
+            assert operation["operationId"] == published["operationId"], (method, path)
+
+
+def test_an_unknown_include_is_a_400(typed_service: ServiceProcess) -> None:
+    with typed_service.http() as http:
+        assert_error(http.get("/openapi.json", params={"include": "everything"}), 400, param="include")
 
 
 @pytest.mark.parametrize(

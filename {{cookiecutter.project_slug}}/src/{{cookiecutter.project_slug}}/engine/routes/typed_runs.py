@@ -1,6 +1,6 @@
 """`POST /<model>/run`: a wrapper's typed entry (`run_api` / `run_api_async`) as a JSON endpoint, and
 `GET /openapi.json`, the OpenAPI 3.1 document that describes those endpoints, so OpenAPI tool clients (Open WebUI's
-tool servers, agent frameworks) can register the service.
+tool servers, agent frameworks) can register the service; `?include=openai` describes the OpenAI routes too.
 
 The request is the method's parameters as one JSON object; the answer is `{"result": ...}`, the return value as
 JSON. A method that yields streams server-sent events: one `data:` line per item (`{"result": ...}`), then
@@ -31,6 +31,7 @@ from ..wire import json_response
 from ..wire.json_text import compact_json
 from ..wire.sse import sse_response
 from .files import display_name, tell_wrappers
+from .openai_operations import OPENAI_TAG, openai_paths
 
 logger = logging.getLogger(__name__)
 
@@ -165,6 +166,10 @@ async def streamed(entry: TypedEntry, items: Any) -> AsyncIterator[str]:
 
 @blueprint.get("/openapi.json")
 async def openapi_document() -> Response:
+    """The typed routes only, for tool clients; `?include=openai` adds the OpenAI routes (openai_operations.py)."""
+    include = request.args.get("include", "")
+    if include not in ("", "openai"):
+        raise OpenAIError(400, f"Unknown include '{include}': the only one is 'openai'.", param="include")
     registry = services().registry
     registry.require_loaded()  # a tool server registered from a partial document would miss tools
     entries = [
@@ -172,7 +177,13 @@ async def openapi_document() -> Response:
         for wrapper in registry.wrappers.values()
         if (entry := typed_entry(wrapper.model_id, wrapper.instance)) is not None
     ]
-    return json_response(openapi(entries, authenticated=bool(services().api_keys)))
+    document = openapi(entries, authenticated=bool(services().api_keys))
+    if include == "openai":
+        document["paths"].update(openai_paths(current_app.url_map))
+        document["tags"] = [
+            {"name": OPENAI_TAG, "description": "The OpenAI routes, left out of the tool server's document"}
+        ]
+    return json_response(document)
 
 
 def request_content(entry: TypedEntry, schema: dict[str, Any]) -> dict[str, Any]:
