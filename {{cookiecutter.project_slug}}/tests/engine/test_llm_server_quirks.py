@@ -96,6 +96,50 @@ def test_a_whole_answer_carries_the_count_of_a_server_that_streams_none(
     assert upstream.requests[-1].get("stream") is not True
 
 
+WEATHER_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "weather",
+        "description": "Weather by city.",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+    },
+}
+
+
+def _chat_answer(service: ServiceProcess, stream: bool) -> tuple[str, str, list[tuple[str, str]]]:
+    """`llm`'s answer to a client that declared a tool: its text, its reasoning and its tool calls (name, arguments)."""
+    request: dict[str, Any] = {"model": "llm", "messages": user("Weather in Oslo?"), "tools": [WEATHER_TOOL]}
+    if not stream:
+        message = service.client().chat.completions.create(**request).choices[0].message
+        calls = [(call.function.name, call.function.arguments) for call in message.tool_calls or ()]
+        return message.content or "", (message.model_extra or {}).get("reasoning_content", ""), calls
+    text, reasoning, calls = "", "", {}
+    for chunk in service.client().chat.completions.create(**request, stream=True):
+        delta = chunk.choices[0].delta if chunk.choices else None
+        if delta is None:
+            continue
+        text += delta.content or ""
+        reasoning += (delta.model_extra or {}).get("reasoning_content") or ""
+        for call in delta.tool_calls or ():
+            name, arguments = calls.get(call.index, ("", ""))
+            calls[call.index] = (name + (call.function.name or ""), arguments + (call.function.arguments or ""))
+    return text, reasoning, list(calls.values())
+
+
+def test_a_whole_answer_holds_what_its_stream_would_have(service: ServiceProcess, upstream: ScriptedUpstream) -> None:
+    """Asked whole, the LLM's answer reaches the streaming helpers as the chunks of its stream: the client gets the
+    same reasoning, text and tool calls either way."""
+    script = {"reasoning": "Oslo is a city.", "text": "Let me look.", "streams_usage": False}
+    script["tool_calls"] = [{"name": "weather", "arguments": '{"city": "Oslo"}'}]
+    answers = []
+    for stream in (False, True):
+        upstream.script(**script)
+        answers.append(_chat_answer(service, stream))
+        assert bool(upstream.requests[-1].get("stream")) is stream
+    whole, streamed = answers
+    assert whole == streamed == ("Let me look.", "Oslo is a city.", [("weather", '{"city": "Oslo"}')])
+
+
 @pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
 @pytest.mark.parametrize("api", ["chat", "responses"])
 @pytest.mark.parametrize("model", STREAMING_MODELS)
