@@ -1,7 +1,8 @@
 """What real OpenAI-compatible servers do, reproduced on the scripted upstream (see tests/engine/test_real_model.py).
 
-- llama-cpp-python's server streams no usage, even when asked (`stream_options.include_usage`): the service
-  then reports no usage, never a made-up 0/0.
+- llama-cpp-python's server streams no usage, even when asked (`stream_options.include_usage`), yet counts the
+  answers it sends whole. A client that asks for a whole answer gets the server's count (the LLM is then asked for
+  a whole answer too); a streamed one gets no usage, never a made-up 0/0.
 - A server refuses a request it cannot take with a 400 in its own words; llama.cpp's context overflow has an
   int `code` and a `type` of its own. The client gets a 400 with the server's reason, and OpenAI's code
   `context_length_exceeded`, which clients act on.
@@ -23,6 +24,8 @@ from support import ServiceProcess, assert_error, user
 from upstream import ScriptedUpstream
 
 STREAMING_MODELS = ("chat_stream", "agent", "llm")
+# Every example that streams from its LLM, whatever its client asked for (`chat` never does).
+ALL_STREAMING_MODELS = (*STREAMING_MODELS, "rag", "files_qa")
 # llama.cpp's llama-server, asked for more than its context holds (its words, as it sends them).
 LLAMA_CPP_CONTEXT_OVERFLOW = {
     "error": {
@@ -61,16 +64,80 @@ def _response_usage(service: ServiceProcess, model: str, stream: bool) -> Any:
     return response.usage
 
 
-@pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
 @pytest.mark.parametrize("api", ["chat", "responses"])
 @pytest.mark.parametrize("model", STREAMING_MODELS)
 def test_a_stream_without_usage_reports_no_usage_rather_than_zero(
-    service: ServiceProcess, upstream: ScriptedUpstream, model: str, api: str, stream: bool
+    service: ServiceProcess, upstream: ScriptedUpstream, model: str, api: str
 ) -> None:
     upstream.set_default(streams_usage=False)
-    usage = (_chat_usage if api == "chat" else _response_usage)(service, model, stream)
+    usage = (_chat_usage if api == "chat" else _response_usage)(service, model, True)
     assert usage is None, "the server counted nothing, so there is no count to report"
     assert upstream.requests[-1]["stream_options"] == {"include_usage": True}  # it was asked for
+
+
+@pytest.mark.parametrize("api", ["chat", "responses"])
+@pytest.mark.parametrize("model", ALL_STREAMING_MODELS)
+def test_a_whole_answer_carries_the_count_of_a_server_that_streams_none(
+    service: ServiceProcess, upstream: ScriptedUpstream, model: str, api: str
+) -> None:
+    """The examples that stream from their LLM ask it for a whole answer when their client wants one (nobody reads
+    the chunks), and such a server counts that answer: the client gets its count."""
+    upstream.set_default(streams_usage=False, usage=(21, 3))
+    client = service.client()
+    if api == "chat":
+        usage = client.chat.completions.create(model=model, messages=user("Hi")).usage
+        assert usage is not None, "the server counted this answer: its count must reach the client"
+        counted = (usage.prompt_tokens, usage.completion_tokens, usage.total_tokens)
+    else:
+        usage = client.responses.create(model=model, input="Hi").usage
+        assert usage is not None, "the server counted this answer: its count must reach the client"
+        counted = (usage.input_tokens, usage.output_tokens, usage.total_tokens)
+    assert counted == (21, 3, 24)
+    assert upstream.requests[-1].get("stream") is not True
+
+
+WEATHER_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "weather",
+        "description": "Weather by city.",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+    },
+}
+
+
+def _chat_answer(service: ServiceProcess, stream: bool) -> tuple[str, str, list[tuple[str, str]]]:
+    """`llm`'s answer to a client that declared a tool: its text, its reasoning and its tool calls (name, arguments)."""
+    request: dict[str, Any] = {"model": "llm", "messages": user("Weather in Oslo?"), "tools": [WEATHER_TOOL]}
+    if not stream:
+        message = service.client().chat.completions.create(**request).choices[0].message
+        calls = [(call.function.name, call.function.arguments) for call in message.tool_calls or ()]
+        return message.content or "", (message.model_extra or {}).get("reasoning_content", ""), calls
+    text, reasoning, calls = "", "", {}
+    for chunk in service.client().chat.completions.create(**request, stream=True):
+        delta = chunk.choices[0].delta if chunk.choices else None
+        if delta is None:
+            continue
+        text += delta.content or ""
+        reasoning += (delta.model_extra or {}).get("reasoning_content") or ""
+        for call in delta.tool_calls or ():
+            name, arguments = calls.get(call.index, ("", ""))
+            calls[call.index] = (name + (call.function.name or ""), arguments + (call.function.arguments or ""))
+    return text, reasoning, list(calls.values())
+
+
+def test_a_whole_answer_holds_what_its_stream_would_have(service: ServiceProcess, upstream: ScriptedUpstream) -> None:
+    """Asked whole, the LLM's answer reaches the streaming helpers as the chunks of its stream: the client gets the
+    same reasoning, text and tool calls either way."""
+    script = {"reasoning": "Oslo is a city.", "text": "Let me look.", "streams_usage": False}
+    script["tool_calls"] = [{"name": "weather", "arguments": '{"city": "Oslo"}'}]
+    answers = []
+    for stream in (False, True):
+        upstream.script(**script)
+        answers.append(_chat_answer(service, stream))
+        assert bool(upstream.requests[-1].get("stream")) is stream
+    whole, streamed = answers
+    assert whole == streamed == ("Let me look.", "Oslo is a city.", [("weather", '{"city": "Oslo"}')])
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
 import pytest
 
-from support import ServiceProcess, user
+from support import ServiceProcess, base_env, serve, user
 
 MODELS = ("chat", "chat_stream", "agent")
 
@@ -116,3 +117,37 @@ def test_a_huge_message_gets_a_short_offline_answer(offline_service: ServiceProc
     text = "".join(chunk.choices[0].delta.content or "" for chunk in stream if chunk.choices)
     assert text.startswith("[offline: set OPENAI_API_KEY for a real model] You said: word word")
     assert len(text) < 1000, len(text)
+
+
+# A hold of the event loop this long is logged by the watched service below (the default, 0.5 s, is for production).
+LOOP_HOLD_LOGGED_SECONDS = 0.2
+HUGE_QUESTION = "word " * 4_000_000 + "what is the last word?"  # 20 MB
+
+
+@pytest.fixture(scope="module")
+def watched_offline_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceProcess]:
+    """The offline examples, with the loop watch logging shorter holds of the event loop."""
+    env = base_env(LOOP_BLOCKED_WARN_SECONDS=str(LOOP_HOLD_LOGGED_SECONDS))
+    yield from serve(tmp_path_factory.mktemp("watched_offline"), "watched_offline_service", env)
+
+
+@pytest.mark.parametrize("stream", [True, False], ids=["streamed", "whole"])
+@pytest.mark.parametrize("model", ["chat_stream", "llm"])
+def test_the_offline_stand_in_does_not_hold_the_event_loop_on_a_huge_message(
+    watched_offline_service: ServiceProcess, model: str, stream: bool
+) -> None:
+    """Both run the stand-in on the event loop. Haystack's MockChatGenerator counted every word of a 20 MB message
+    for its usage there: the loop watch logged holds of 0.3 to 1.1 s, during which every other request waited."""
+    service = watched_offline_service
+    logged_before = len(service.log_path.read_bytes())
+    client = service.client()
+    if stream:
+        chunks = client.chat.completions.create(model=model, messages=user(HUGE_QUESTION), stream=True)
+        text = "".join(chunk.choices[0].delta.content or "" for chunk in chunks if chunk.choices)
+    else:
+        text = client.chat.completions.create(model=model, messages=user(HUGE_QUESTION)).choices[0].message.content
+    assert (text or "").startswith("[offline: set OPENAI_API_KEY for a real model] You said: word word"), text
+    with service.http() as http:  # answered after the loop watch's next look, which logs a hold that has ended
+        assert http.get("/health/live").status_code == 200
+    log = service.log_path.read_bytes()[logged_before:].decode(errors="replace")
+    assert "The event loop was held" not in log, log[-2000:]

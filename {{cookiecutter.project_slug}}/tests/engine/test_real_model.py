@@ -110,7 +110,9 @@ def ask(
 def _ask_chat(client: openai.OpenAI, model: str, messages: list[Any], *, stream: bool, **request: Any) -> Answer:
     if not stream:
         completion = client.chat.completions.create(model=model, messages=messages, **request)
-        usage = completion.usage and (completion.usage.prompt_tokens, completion.usage.completion_tokens)
+        usage = completion.usage and _counts(
+            completion.usage.prompt_tokens, completion.usage.completion_tokens, completion.usage.total_tokens
+        )
         choice = completion.choices[0]
         return Answer(choice.message.content or "", choice.finish_reason, usage)
     chunks = list(
@@ -120,7 +122,11 @@ def _ask_chat(client: openai.OpenAI, model: str, messages: list[Any], *, stream:
     )
     finishes = [chunk.choices[0].finish_reason for chunk in chunks if chunk.choices and chunk.choices[0].finish_reason]
     assert len(finishes) == 1, finishes
-    usages = [(chunk.usage.prompt_tokens, chunk.usage.completion_tokens) for chunk in chunks if chunk.usage]
+    usages = [
+        _counts(chunk.usage.prompt_tokens, chunk.usage.completion_tokens, chunk.usage.total_tokens)
+        for chunk in chunks
+        if chunk.usage
+    ]
     assert len(usages) <= 1 and (not usages or not chunks[-1].choices), "usage comes once, in the last chunk"
     text = "".join(chunk.choices[0].delta.content or "" for chunk in chunks if chunk.choices)
     return Answer(text, finishes[0], usages[0] if usages else None)
@@ -130,8 +136,16 @@ def _answer_from_response(response: Any) -> Answer:
     finish = response.status
     if response.status == "incomplete":
         finish = response.incomplete_details.reason
-    usage = response.usage and (response.usage.input_tokens, response.usage.output_tokens)
+    usage = response.usage and _counts(
+        response.usage.input_tokens, response.usage.output_tokens, response.usage.total_tokens
+    )
     return Answer(response.output_text, finish, usage)
+
+
+def _counts(prompt_tokens: int, completion_tokens: int, total_tokens: int) -> tuple[int, int]:
+    """A usage's two counts, once its total is checked to be their sum."""
+    assert total_tokens == prompt_tokens + completion_tokens, (prompt_tokens, completion_tokens, total_tokens)
+    return prompt_tokens, completion_tokens
 
 
 def counted_since(llama_server: LlamaServer, before: tuple[int, int], expected: tuple[int, int] | None) -> Any:

@@ -47,8 +47,10 @@ def test_sigterm_ends_long_runs_with_a_retryable_failure(
 ) -> None:
     service = graceful_service
     assert service.process is not None
-    for _ in range(3):
+    for _ in range(2):
         upstream.script(text="tick ", repeat=ENDLESS, token_delay=0.05)
+    # The non-streamed run asks its LLM for a whole answer, which is still being made at SIGTERM.
+    upstream.script(text="too late", first_token_delay=60)
     bodies = {
         "chat": ("/v1/chat/completions", {"model": "chat_stream", "messages": user("chat"), "stream": True}),
         "responses": ("/v1/responses", {"model": "chat_stream", "input": "responses", "stream": True}),
@@ -75,7 +77,7 @@ def test_sigterm_ends_long_runs_with_a_retryable_failure(
         assert all(event.wait(CLIENT_TIMEOUT) for event in started.values()), lines
         threads.append(threading.Thread(target=whole))
         threads[-1].start()
-        assert wait_until(lambda: len(upstream.streams) == 3), "the non-streamed run never started"
+        assert wait_until(lambda: len(upstream.requests) == 3), "the non-streamed run never started"
         service.process.send_signal(signal.SIGTERM)
         for thread in threads:
             thread.join(CLIENT_TIMEOUT)

@@ -77,6 +77,7 @@ PUBLIC = {
     "StreamedToolCalls": "runs.streamed_tool_calls",
     # the LLM machinery behind llm.py
     "ReasoningOpenAIChatGenerator": "generators.openai_generator",
+    "OfflineChatGenerator": "generators.offline_llm",
     "answer_from_prompt": "generators.offline_llm",
     "OFFLINE_NOTE": "generators.offline_llm",
 }
@@ -125,7 +126,7 @@ if TYPE_CHECKING:  # for type checkers and editors; at run time `__getattr__` im
         resolve_chat_files,
         resolve_input_files,
     )
-    from .generators.offline_llm import OFFLINE_NOTE, answer_from_prompt
+    from .generators.offline_llm import OFFLINE_NOTE, OfflineChatGenerator, answer_from_prompt
     from .generators.openai_generator import ReasoningOpenAIChatGenerator
     from .http.errors import OpenAIError
     from .parsing.declared_tools import tool_choice_kwargs, tools_from_request, tools_strict

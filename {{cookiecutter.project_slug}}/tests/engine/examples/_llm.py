@@ -3,9 +3,9 @@
 - `OPENAI_API_KEY` set: `ReasoningOpenAIChatGenerator` (Haystack's `OpenAIChatGenerator`, faster when streaming
   and keeping the model's reasoning: `engine/generators/openai_generator.py`) against `OPENAI_BASE_URL` (OpenAI, or any
   compatible server: Ollama, vLLM, llama.cpp) and `OPENAI_MODEL`, retrying a failed call OPENAI_MAX_RETRIES times.
-- No key: Haystack's `MockChatGenerator` with `offline_reply`, by default `answer_from_prompt`
-  (`engine/generators/offline_llm.py`: it repeats the question and quotes the prompt's lines that match it), so a fresh
-  checkout answers offline, RAG pipelines included.
+- No key: `OfflineChatGenerator` (Haystack's `MockChatGenerator`, its work bounded however long the prompt) with
+  `offline_reply`, by default `answer_from_prompt` (`engine/generators/offline_llm.py`: it repeats the question and
+  quotes the prompt's lines that match it), so a fresh checkout answers offline, RAG pipelines included.
 
 To use another LLM, return another Haystack chat generator here, or build one in the wrapper.
 """
@@ -15,10 +15,9 @@ import os
 from collections.abc import Callable
 from functools import cache
 
-from haystack.components.generators.chat import MockChatGenerator
 from haystack.dataclasses import ChatMessage
 
-from {{ cookiecutter.project_slug }}.engine import ReasoningOpenAIChatGenerator, answer_from_prompt
+from {{ cookiecutter.project_slug }}.engine import OfflineChatGenerator, ReasoningOpenAIChatGenerator, answer_from_prompt
 
 logger = logging.getLogger(__name__)
 
@@ -28,11 +27,11 @@ DEFAULT_RETRIES = 1  # Haystack's default is 5: a client waiting for its answer 
 
 def make_chat_generator(
     *, offline_reply: Callable[..., str | ChatMessage] = answer_from_prompt
-) -> ReasoningOpenAIChatGenerator | MockChatGenerator:
+) -> ReasoningOpenAIChatGenerator | OfflineChatGenerator:
     """The chat generator for a wrapper: the configured OpenAI-compatible server, or the offline stand-in."""
     if not os.environ.get("OPENAI_API_KEY"):
         _warn_offline()
-        return MockChatGenerator(response_fn=offline_reply)
+        return OfflineChatGenerator(response_fn=offline_reply)
     return ReasoningOpenAIChatGenerator(
         model=os.environ.get("OPENAI_MODEL") or DEFAULT_MODEL,
         max_retries=int(os.environ.get("OPENAI_MAX_RETRIES", DEFAULT_RETRIES)),

@@ -11,6 +11,9 @@ It overrides private methods of Haystack 3.x (`_prepare_api_call`, `_handle_stre
   a stall or a cut connection, an error event, an event that is not JSON.
 - A streamed answer is read straight from its JSON (`_ChunkReader`), with the reasoning kept, and the final
   reply is built as the chunks pass (`_ReplyBuilder`), not from all of them kept to the end.
+- A run whose client asked for a whole answer (`stream: false`) asks the server for a whole answer too, and hands
+  its streaming callback the chunks a stream would have held: nobody reads them as they come, and a whole answer
+  carries the server's token count, which some servers never stream (llama-cpp-python's).
 
 Part of the engine: the template's code, updated by `cruft update`; not edited by hand.
 """
@@ -34,6 +37,7 @@ from openai import APIConnectionError, APIError, APIStatusError, AsyncOpenAI, As
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
 from ..parsing.images import put_image_urls_back
+from ..runs.runner import answer_read_whole
 from ..runs.streamed_tool_calls import StreamedToolCalls
 from .upstream_errors import TRANSPORT_ERRORS, UpstreamErrorEvent, UpstreamInvalidAnswer, as_api_error
 
@@ -75,12 +79,16 @@ class ReasoningOpenAIChatGenerator(OpenAIChatGenerator):
     def _prepare_api_call(self, **kwargs: Any) -> dict[str, Any]:
         """Ask for token usage when streaming (servers send none otherwise); never when not, where it is refused.
 
+        A run whose answer is read whole (`runner.answer_read_whole`) does not stream: the answer comes whole, and
+        `_handle_stream_response` hands it to the streaming callback as chunks.
         Images given by URL go out as their URL (Haystack would send them as empty data URLs: see `parsing/images.py`).
         A length limit given as `max_completion_tokens` (the Responses API's `max_output_tokens` becomes it) also
         goes as `max_tokens` to a server other than OpenAI's: see `also_as_max_tokens`.
         """
         api_args = OpenAIChatGenerator._prepare_api_call(self, **kwargs)
         put_image_urls_back(kwargs["messages"], api_args["messages"])
+        if api_args.get("stream") and answer_read_whole():
+            api_args["stream"] = False
         if api_args.get("stream"):
             api_args.setdefault("stream_options", {"include_usage": True})
         if (limit := api_args.get("max_completion_tokens")) is not None and also_as_max_tokens(self._base_url()):
@@ -92,6 +100,11 @@ class ReasoningOpenAIChatGenerator(OpenAIChatGenerator):
         return self.api_base_url or os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1"
 
     def _handle_stream_response(self, chat_completion: Stream, callback: Callable[[StreamingChunk], None]) -> Any:
+        if isinstance(chat_completion, ChatCompletion):  # asked whole: see `_prepare_api_call`
+            reader = _ChunkReader(None, ComponentInfo.from_component(self))
+            for chunk in reader.whole(chat_completion.model_dump()):
+                callback(chunk)
+            return [reader.reply.message()]
         request = chat_completion.response.request
         reader = _ChunkReader(request, ComponentInfo.from_component(self))
         if isinstance(chat_completion, _LineStream):
@@ -108,6 +121,12 @@ class ReasoningOpenAIChatGenerator(OpenAIChatGenerator):
         return [reader.reply.message()]
 
     async def _handle_async_stream_response(self, chat_completion: AsyncStream, callback: Any) -> Any:
+        if isinstance(chat_completion, ChatCompletion):  # asked whole: see `_prepare_api_call`
+            reader = _ChunkReader(None, ComponentInfo.from_component(self))
+            for chunk in reader.whole(chat_completion.model_dump()):
+                if inspect.isawaitable(result := callback(chunk)):
+                    await result
+            return [reader.reply.message()]
         request = chat_completion.response.request
         reader = _ChunkReader(request, ComponentInfo.from_component(self))
         if isinstance(chat_completion, _AsyncLineStream):
@@ -439,6 +458,28 @@ class _ChunkReader:
             raise UpstreamErrorEvent(message, self.request, body=error)
         if event or not isinstance(payload, dict):
             return []  # named events are not chat completion chunks
+        return self._read(payload)
+
+    def whole(self, answer: dict[str, Any]) -> list[StreamingChunk]:
+        """The chunks a stream of `answer`, a whole chat completion, would have held, in its order: the reasoning,
+        the text (with its logprobs), each tool call, the finish, then the usage."""
+        choice = (answer.get("choices") or [{}])[0]
+        message = choice.get("message") or {}
+        choices: list[dict[str, Any]] = []
+        reasoning = message.get("reasoning_content") or message.get("reasoning")
+        if isinstance(reasoning, str) and reasoning:
+            choices.append({"delta": {"reasoning_content": reasoning}})
+        if message.get("content"):
+            choices.append({"delta": {"content": message["content"]}, "logprobs": choice.get("logprobs")})
+        for index, call in enumerate(message.get("tool_calls") or ()):
+            choices.append({"delta": {"tool_calls": [{**call, "index": index}]}})
+        choices.append({"delta": {}, "finish_reason": choice.get("finish_reason")})
+        chunks = [chunk for one in choices for chunk in self._read({"model": answer.get("model"), "choices": [one]})]
+        if answer.get("usage"):
+            chunks += self._read({"model": answer.get("model"), "choices": [], "usage": answer["usage"]})
+        return chunks
+
+    def _read(self, payload: dict[str, Any]) -> list[StreamingChunk]:
         new = self._chunks_from(payload)
         self.chunk_count += len(new)
         for chunk in new:

@@ -33,6 +33,7 @@ from .token_usage import usage_from
 logger = logging.getLogger(__name__)
 
 _stop_flag: contextvars.ContextVar[threading.Event | None] = contextvars.ContextVar("stop_flag", default=None)
+_read_whole: contextvars.ContextVar[bool] = contextvars.ContextVar("read_whole", default=False)
 
 
 def current_stop_flag() -> threading.Event | None:
@@ -41,6 +42,16 @@ def current_stop_flag() -> threading.Event | None:
     Code that runs a pipeline in its own thread (see `pipeline_runs.py`) checks it at each chunk.
     """
     return _stop_flag.get()
+
+
+def answer_read_whole() -> bool:
+    """Whether the current run's answer is read only once it is whole (`stream: false`, see `Runner.collect`).
+
+    Nobody reads its chunks as they come, so its LLM may be asked for a whole answer: such an answer carries the
+    server's token count where a stream may carry none (llama-cpp-python's server counts no stream). The
+    engine's OpenAI generator does so (`generators/openai_generator.py`).
+    """
+    return _read_whole.get()
 
 
 @runtime_checkable
@@ -315,9 +326,11 @@ class Runner:
         """
         events: list[Event] = []
         output = _Output(events.extend, events.extend, None, threading.Event(), lambda: bool(events))
+        read_whole = _read_whole.set(True)  # the run, started from this context, inherits it
         try:
             await self._run(method, args, output, self.deadlines)
         finally:
+            _read_whole.reset(read_whole)
             output.stop_flag.set()
         metrics.count_usage(events)
         return events
