@@ -130,6 +130,7 @@ def create_app(
         app_services.background = background
         serve_with(app_services)
         if settings.loop_blocked_warn_seconds:
+            runner.follow_spawned_tasks(asyncio.get_running_loop())
             watches["loop"] = LoopWatch(
                 asyncio.get_running_loop(),
                 settings.loop_blocked_warn_seconds,

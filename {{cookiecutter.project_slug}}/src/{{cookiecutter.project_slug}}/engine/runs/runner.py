@@ -283,6 +283,7 @@ class Runner:
         self.memory_release = MemoryRelease(asyncio.get_running_loop())
         self.stopping = False
         self._running: dict[asyncio.Task[Any], _Running] = {}  # each run's task: its stop flag, model and request
+        self._spawned: dict[asyncio.Task[Any], _Running] = {}  # tasks runs started: see `follow_spawned_tasks`
 
     def shutdown(self) -> None:
         self.memory_release.cancel()
@@ -298,8 +299,27 @@ class Runner:
 
     def run_of_task(self, task: asyncio.Task[Any] | None) -> tuple[str | None, RequestInfo | None] | None:
         """The model and request of the run `task` belongs to, if it is a run's (the loop watch asks this)."""
-        running = self._running.get(task) if task is not None else None
+        running = (self._running.get(task) or self._spawned.get(task)) if task is not None else None
         return (running.model, running.request) if running is not None else None
+
+    def follow_spawned_tasks(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Count the tasks a run starts as the run's own, so that a block in one is blamed on its model and request.
+
+        A pipeline that streams runs its steps in tasks of its own (`Pipeline.stream`, a streaming callback's
+        reader): code that holds the loop there ran under no run's task. A task factory notes, for each new task,
+        the run of the task that created it. Installed with the loop watch only: it costs each new task a lookup.
+        """
+        create = loop.get_task_factory()
+
+        def create_task(loop: asyncio.AbstractEventLoop, coro: Any, **options: Any) -> asyncio.Task[Any]:
+            task = create(loop, coro, **options) if create is not None else asyncio.Task(coro, loop=loop, **options)
+            parent = asyncio.current_task(loop)
+            if parent is not None and (running := self._running.get(parent) or self._spawned.get(parent)):
+                self._spawned[task] = running
+                task.add_done_callback(self._spawned.pop)
+            return task
+
+        loop.set_task_factory(create_task)
 
     async def call(self, function: Callable[..., Any], *args: Any) -> Any:
         """Call a wrapper function that is not a run (e.g. `run_file_upload`): async on the loop, sync in the pool."""
