@@ -31,6 +31,7 @@ from ..runs.compaction import expand_compactions, stored_compaction
 from ..runs.context_window import fit_context
 from ..runs.conversation_turns import Turn, start_turn
 from ..runs.registry import LoadedWrapper
+from ..runs.remote_mcp import RemoteMcpTurn, check_approvals, remote_servers
 from ..services import services
 from ..state import History, StateStore, StoredResponse
 from ..wire import json_response
@@ -150,11 +151,15 @@ async def create_response() -> Response:
     if compacting:  # Codex's remote compaction: the answer is one `compaction` item for the whole conversation
         input_items = input_items[:-1]
     validate_fields(body)
+    mcp_servers = remote_servers(body, settings.mcp_server_urls)
     wants_stream = optional_bool(body, "stream")
     input_items = await expand_compactions(await resolve_item_references(input_items))
     in_background = optional_bool(body, "background")
     if in_background and body.get("store") is False:
         raise OpenAIError(400, "A background response must be stored: 'background' needs 'store' true.", param="store")
+    if in_background and mcp_servers:
+        message = "Remote MCP tools are not served in background responses yet: send the request without 'background'."
+        raise OpenAIError(400, message, param="background", code="unsupported_parameter")
     turn = await start_turn(body, input_items)  # with `conversation`: its items come first, the new ones after
     previous_id = body.get("previous_response_id")
     history: History | None = None  # which of the input items the store holds already
@@ -175,6 +180,7 @@ async def create_response() -> Response:
             )
         input_items = [*previous.input_items, *previous.response["output"], *input_items]
         history = History("response", previous_id, len(previous.input_items) + len(previous.response["output"]))
+    check_approvals(input_items, mcp_servers)
     registry = app_services.registry
     wrapper, method_name = registry.find(model, "responses")
     note_model(wrapper.model_id)
@@ -189,6 +195,8 @@ async def create_response() -> Response:
         return await start_in_background(model, input_items, body, wants_stream, turn, history)
     runner = app_services.runner
     method = getattr(wrapper.instance, method_name)
+    if mcp_servers:  # the service runs the LLM's calls of their tools, around the wrapper's own run
+        method = RemoteMcpTurn(runner, method, mcp_servers).run
     encoder = ResponseEncoder(response_object(model, body), emit=wants_stream, namespaced=namespaced_functions(body))
     store = state()  # the stream's last events are sent outside the app context
 
