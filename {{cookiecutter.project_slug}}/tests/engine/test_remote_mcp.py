@@ -382,3 +382,28 @@ def test_approval_in_a_conversation(mcp_service: ServiceProcess, upstream: Scrip
         "mcp_call",
         "message",
     ]
+
+
+def test_a_background_response_waits_for_approval_and_is_resumed(
+    mcp_service: ServiceProcess, upstream: ScriptedUpstream, remote_url: str
+) -> None:
+    client = mcp_service.client()
+
+    def finished(response_id: str) -> Any:
+        ended = ("completed", "failed", "incomplete", "cancelled")
+        return wait_until(lambda: (found := client.responses.retrieve(response_id)).status in ended and found)
+
+    first = finished(ask_to_delete(mcp_service, upstream, remote_url, "/tmp/f.txt", background=True).id)
+    assert first.status == "completed"
+    assert [item.type for item in first.output] == ["mcp_list_tools", "mcp_approval_request"]
+    upstream.script(text="Deleted in the background.")
+    second = client.responses.create(
+        model="llm",
+        tools=[remote_tool(remote_url)],
+        previous_response_id=first.id,
+        input=[approval(first.output[1].id, True)],
+        background=True,
+    )
+    second = finished(second.id)
+    assert [item.type for item in second.output] == ["mcp_call", "message"]
+    assert calls_made(remote_url).count("/tmp/f.txt") == 1

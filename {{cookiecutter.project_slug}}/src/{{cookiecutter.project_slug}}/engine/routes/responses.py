@@ -31,7 +31,7 @@ from ..runs.compaction import expand_compactions, stored_compaction
 from ..runs.context_window import fit_context
 from ..runs.conversation_turns import Turn, start_turn
 from ..runs.registry import LoadedWrapper
-from ..runs.remote_mcp import RemoteMcpTurn, check_approvals, remote_servers
+from ..runs.remote_mcp import check_approvals, remote_servers, with_remote_mcp
 from ..services import services
 from ..state import History, StateStore, StoredResponse
 from ..wire import json_response
@@ -157,9 +157,6 @@ async def create_response() -> Response:
     in_background = optional_bool(body, "background")
     if in_background and body.get("store") is False:
         raise OpenAIError(400, "A background response must be stored: 'background' needs 'store' true.", param="store")
-    if in_background and mcp_servers:
-        message = "Remote MCP tools are not served in background responses yet: send the request without 'background'."
-        raise OpenAIError(400, message, param="background", code="unsupported_parameter")
     turn = await start_turn(body, input_items)  # with `conversation`: its items come first, the new ones after
     previous_id = body.get("previous_response_id")
     history: History | None = None  # which of the input items the store holds already
@@ -194,9 +191,7 @@ async def create_response() -> Response:
     if in_background:
         return await start_in_background(model, input_items, body, wants_stream, turn, history)
     runner = app_services.runner
-    method = getattr(wrapper.instance, method_name)
-    if mcp_servers:  # the service runs the LLM's calls of their tools, around the wrapper's own run
-        method = RemoteMcpTurn(runner, method, mcp_servers).run
+    method = with_remote_mcp(runner, getattr(wrapper.instance, method_name), body, settings.mcp_server_urls)
     encoder = ResponseEncoder(response_object(model, body), emit=wants_stream, namespaced=namespaced_functions(body))
     store = state()  # the stream's last events are sent outside the app context
 

@@ -199,16 +199,28 @@ def _error_text(error: object) -> str:
     return str(error)
 
 
+def with_remote_mcp(
+    runner: Runner, method: Callable[..., Any], body: dict[str, Any], allowed_prefixes: str | None
+) -> Callable[..., Any]:
+    """The wrapper's Responses `method`, with the request's remote MCP servers around it when it gives any."""
+    if not any(tool.get("type") == "mcp" for tool in body.get("tools") or ()):
+        return method
+    return RemoteMcpTurn(runner, method, allowed_prefixes).run
+
+
 class RemoteMcpTurn:
     """A wrapper's Responses method with the request's remote MCP servers around it (a run like any other: the
-    runner calls `run(model, input_items, body)` and reads its events)."""
+    runner calls `run(model, input_items, body)` and reads its events, in the request or in the background)."""
 
-    def __init__(self, runner: Runner, method: Callable[..., Any], servers: list[RemoteServer]) -> None:
+    def __init__(self, runner: Runner, method: Callable[..., Any], allowed_prefixes: str | None) -> None:
         self.runner = runner
         self.method = method
-        self.servers = {server.label: server for server in servers}
+        self.allowed_prefixes = allowed_prefixes
+        self.servers: dict[str, RemoteServer] = {}
 
     async def run(self, model: str, input_items: list[dict[str, Any]], body: dict[str, Any]) -> AsyncIterator[Event]:
+        # Checked again here: a background run may start on a replica whose MCP_SERVER_URLS differs.
+        self.servers = {server.label: server for server in remote_servers(body, self.allowed_prefixes)}
         listed = _listed_before(input_items)
         for server in self.servers.values():
             if server.label not in listed:
