@@ -41,6 +41,7 @@ PUBLIC = {
     "tools_from_request": "parsing.declared_tools",
     "tool_choice_kwargs": "parsing.declared_tools",
     "tools_strict": "parsing.declared_tools",
+    "ApprovalHook": "runs.tool_approvals",
     "RequestContext": "parsing.who_is_asking",
     "OpenWebUIUser": "parsing.who_is_asking",
     "current_request": "parsing.who_is_asking",
@@ -147,3 +148,4 @@ if TYPE_CHECKING:  # for type checkers and editors; at run time `__getattr__` im
     from .runs.runner import current_stop_flag
     from .runs.streamed_tool_calls import StreamedToolCalls
     from .runs.token_usage import usage_from
+    from .runs.tool_approvals import ApprovalHook

@@ -177,7 +177,7 @@ async def create_response() -> Response:
             )
         input_items = [*previous.input_items, *previous.response["output"], *input_items]
         history = History("response", previous_id, len(previous.input_items) + len(previous.response["output"]))
-    check_approvals(input_items, mcp_servers)
+    check_approvals(input_items, mcp_servers, model)
     registry = app_services.registry
     wrapper, method_name = registry.find(model, "responses")
     note_model(wrapper.model_id)

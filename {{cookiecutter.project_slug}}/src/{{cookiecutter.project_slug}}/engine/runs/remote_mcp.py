@@ -130,12 +130,13 @@ def url_allowed(url: str, allowed_prefixes: str | None) -> bool:
     return False
 
 
-def check_approvals(items: list[dict[str, Any]], servers: list[RemoteServer]) -> None:
+def check_approvals(items: list[dict[str, Any]], servers: list[RemoteServer], model: str) -> None:
     """Each `mcp_approval_response` answers an `mcp_approval_request` of its history, of a server the request still
-    gives, once: a forged, foreign or already answered `approval_request_id` is a 400 before anything runs."""
+    gives (or of the model's own tools, `tool_approvals.py`), once: a forged, foreign or already answered
+    `approval_request_id` is a 400 before anything runs."""
     requests: dict[str, dict[str, Any]] = {}
     answered: set[str] = set()
-    labels = {server.label for server in servers}
+    labels = {server.label for server in servers} | {model}
     for position, item in enumerate(items):
         if item["type"] == "mcp_approval_request" and isinstance(item.get("id"), str):
             requests[item["id"]] = item
@@ -166,9 +167,10 @@ def llm_name(server_label: str, tool_name: str) -> str:
     return f"{server_label}{NAMESPACE_SEPARATOR}{tool_name}"
 
 
-def as_llm_sees_it(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def as_llm_sees_it(items: list[dict[str, Any]], own_label: str | None = None) -> list[dict[str, Any]]:
     """The history with its MCP items as the function calls and results they stand for; tool lists, approval
-    requests still unanswered and the answers themselves are left out (an approved call is its `mcp_call`)."""
+    requests still unanswered and the answers themselves are left out (an approved call is its `mcp_call`).
+    The calls of `own_label` are a wrapper's own tools (`tool_approvals.py`), which the LLM knows by their names."""
     denials = {
         item.get("approval_request_id"): item.get("reason")
         for item in items
@@ -187,7 +189,8 @@ def as_llm_sees_it(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
             result = "The user denied this call." + (f" Their reason: {reason}" if reason else "")
         else:
             continue
-        name = llm_name(item.get("server_label", ""), item.get("name", ""))
+        label, tool_name = item.get("server_label", ""), item.get("name", "")
+        name = tool_name if label == own_label else llm_name(label, tool_name)
         call = {"type": "function_call", "call_id": item["id"], "name": name, "arguments": item.get("arguments")}
         seen += [call, {"type": "function_call_output", "call_id": item["id"], "output": result}]
     return seen
@@ -227,8 +230,8 @@ class RemoteMcpTurn:
                 async for event in self._list(server, listed):
                     yield event
         made: list[dict[str, Any]] = []  # this response's items the LLM's next call must see
-        for request in _approved_and_not_run(input_items):
-            call = _new_call(request["server_label"], request["name"], request["arguments"], request["id"])
+        for request in approved_and_not_run(input_items, labels=set(self.servers)):
+            call = new_call(request["server_label"], request["name"], request["arguments"], request["id"])
             async for event in self._call(self.servers[request["server_label"]], call):
                 yield event
             made.append(call)
@@ -270,7 +273,7 @@ class RemoteMcpTurn:
                     item = {"id": new_id("mcpr_"), "type": "mcp_approval_request", "server_label": server.label}
                     yield OutputItem(item | {"name": tool["name"], "arguments": arguments})
                     continue
-                call = _new_call(server.label, tool["name"], arguments)
+                call = new_call(server.label, tool["name"], arguments)
                 async for event in self._call(server, call):
                     yield event
                 made.append(call)
@@ -366,18 +369,26 @@ def _listed_before(items: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]
     }
 
 
-def _approved_and_not_run(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The approval requests approved in the history (checked by `check_approvals`) whose call has not run yet."""
-    requests = {item["id"]: item for item in items if item["type"] == "mcp_approval_request"}
+def approved_and_not_run(items: list[dict[str, Any]], labels: set[str]) -> list[dict[str, Any]]:
+    """The approval requests of the servers `labels` names that the history approved (checked by `check_approvals`)
+    and whose call has not run yet."""
+    requests = {
+        item["id"]: item
+        for item in items
+        if item["type"] == "mcp_approval_request" and item.get("server_label") in labels
+    }
     ran = {item.get("approval_request_id") for item in items if item["type"] == "mcp_call"}
     return [
         requests[item["approval_request_id"]]
         for item in items
-        if item["type"] == "mcp_approval_response" and item["approve"] and item["approval_request_id"] not in ran
+        if item["type"] == "mcp_approval_response"
+        and item["approve"]
+        and item["approval_request_id"] in requests
+        and item["approval_request_id"] not in ran
     ]
 
 
-def _new_call(label: str, name: str, arguments: str, approval_request_id: str | None = None) -> dict[str, Any]:
+def new_call(label: str, name: str, arguments: str, approval_request_id: str | None = None) -> dict[str, Any]:
     return {
         "id": new_id("mcp_"),
         "type": "mcp_call",

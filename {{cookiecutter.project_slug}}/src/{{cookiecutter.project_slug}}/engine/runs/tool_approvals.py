@@ -1,0 +1,120 @@
+"""A human's approval of an Agent's own tool calls, through the Responses API's approval items.
+
+The items are those a remote MCP server's calls use (`runs/remote_mcp.py`), the one standard way to put a human in
+the loop over an OpenAI API: a call that needs approval ends the response, `completed`, with an
+`mcp_approval_request` item (its `server_label` the model id); the client's `mcp_approval_response` in its next
+request (`previous_response_id`, `conversation`, or the whole input sent back) runs the call, as an `mcp_call` item,
+before the Agent goes on, or tells the Agent the user denied it. An Agent wrapper opts in with Haystack's own hook
+mechanism, a `before_tool` hook:
+
+    self.approvals = ApprovalHook({"delete_note"})
+    self.agent = Agent(chat_generator=..., tools=[...], hooks={"before_tool": [self.approvals]})
+
+    async def run_response_async(self, model, input_items, body):
+        turn = await self.approvals.resume(model, input_items, self.agent.tools)
+        messages = await chat_messages_from_openai_response_async(turn.input_items, body.get("instructions"))
+        return turn.around(async_streaming_generator(self.agent, {"messages": messages}))
+
+Where no approval can be asked (Chat Completions, or a run that did not `resume`), such a call is not run: the Agent
+is told it needs an approval this client cannot give. Haystack's own `ConfirmationHook` asks a person while the run
+waits (a console); this one ends the run and resumes it in the next request, on any replica.
+
+Part of the engine: the template's code, updated by `cruft update`; not edited by hand.
+"""
+
+import asyncio
+import contextvars
+import json
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from haystack.components.agents.state.state import State
+from haystack.components.agents.state.state_utils import replace_values
+from haystack.dataclasses import ChatMessage, ToolCall
+from haystack.tools import flatten_tools_or_toolsets
+
+from ..wire.ids import new_id
+from .events import OutputItem
+from .remote_mcp import approved_and_not_run, as_llm_sees_it, new_call
+
+NOT_ASKED = "This tool needs a person's approval, which this client cannot give: the call was not run."
+STOP_REASON = "approval_required"
+
+# The calls this request's run holds for approval; None where no approval can be asked (see the module docstring).
+_held_calls: contextvars.ContextVar[list[ToolCall] | None] = contextvars.ContextVar("held_calls", default=None)
+
+
+@dataclass
+class ApprovalTurn:
+    """One request of an Agent wrapper with approvals: its input as the Agent sees it, the calls approved in it
+    (already run), and `around` to put the approval items in the answer."""
+
+    model: str
+    input_items: list[dict[str, Any]]
+    ran: list[dict[str, Any]]
+    held: list[ToolCall] = field(default_factory=list)
+
+    async def around(self, pieces: AsyncIterator[Any]) -> AsyncIterator[Any]:
+        """The approved calls that ran, the Agent's answer, then an approval request for each call it held."""
+        for call in self.ran:
+            yield OutputItem(call)
+        async for piece in pieces:
+            yield piece
+        for call in self.held:
+            request = {"id": new_id("mcpr_"), "type": "mcp_approval_request", "server_label": self.model}
+            yield OutputItem(request | {"name": call.tool_name, "arguments": json.dumps(call.arguments)})
+
+
+class ApprovalHook:
+    """A Haystack `before_tool` hook: the calls of `tool_names` wait for a person's approval instead of running."""
+
+    allowed_hook_points = ("before_tool",)
+
+    def __init__(self, tool_names: Iterable[str]) -> None:
+        self.tool_names = frozenset(tool_names)
+
+    async def resume(self, model: str, input_items: list[dict[str, Any]], tools: Any) -> ApprovalTurn:
+        """Prepare one request: run the calls approved in it (once; `tools` are the Agent's), and give the Agent its
+        history with approval items as the calls and results they stand for. Call it in `run_response_async`."""
+        by_name = {tool.name: tool for tool in flatten_tools_or_toolsets(tools)}
+        ran = []
+        for request in approved_and_not_run(input_items, labels={model}):
+            call = new_call(model, request["name"], request["arguments"], request["id"])
+            tool = by_name.get(request["name"])
+            try:
+                if tool is None:
+                    raise LookupError(f"the model has no tool '{request['name']}' any more")
+                result = await asyncio.to_thread(tool.invoke, **json.loads(request["arguments"]))
+                call["output"], call["status"] = result if isinstance(result, str) else json.dumps(result), "completed"
+            except Exception as error:  # told to the client and to the Agent, as a remote server's failure is
+                call["error"], call["status"] = {"type": "mcp_tool_execution_error", "content": str(error)}, "failed"
+            ran.append(call)
+        turn = ApprovalTurn(model, as_llm_sees_it([*input_items, *ran], own_label=model), ran)
+        _held_calls.set(turn.held)  # the hook, in this run's context, adds to it
+        return turn
+
+    def run(self, state: State) -> None:
+        messages = state.data.get("messages") or []
+        last = messages[-1] if messages else None
+        if last is None or not last.tool_calls:
+            return
+        held = [call for call in last.tool_calls if call.tool_name in self.tool_names]
+        if not held:
+            return
+        kept = [call for call in last.tool_calls if call.tool_name not in self.tool_names]
+        waiting = _held_calls.get()
+        if waiting is None:  # nobody to ask: the Agent is told so, and goes on
+            told = [ChatMessage.from_assistant(text=last.text, tool_calls=held, meta=last.meta)]
+            told += [ChatMessage.from_tool(NOT_ASKED, origin=call, error=True) for call in held]
+            if kept:
+                told.append(ChatMessage.from_assistant(tool_calls=kept))
+            state.set("messages", [*messages[:-1], *told], handler_override=replace_values)
+            return
+        waiting.extend(held)
+        kept_message = ChatMessage.from_assistant(text=last.text, tool_calls=kept, meta=last.meta)
+        state.set("messages", [*messages[:-1], kept_message], handler_override=replace_values)
+        state.set("stop_run", STOP_REASON)  # after the calls that need no approval, before the next LLM call
+
+    async def run_async(self, state: State) -> None:
+        self.run(state)
