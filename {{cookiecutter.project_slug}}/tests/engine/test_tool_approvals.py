@@ -8,10 +8,11 @@ from pathlib import Path
 from typing import Any
 
 from openai_schema import RESPONSE_EVENT_SCHEMAS, validate
-from support import ServiceProcess, check_event_order, stream_events, user
+from support import ServiceProcess, check_event_order, stream_events, stream_raw, user
 from upstream import ScriptedUpstream
 
 MODEL = "agent_approvals"
+OPEN_WEBUI = {"X-OpenWebUI-Client": "open-webui"}  # the header docs/openwebui.md has its connection send
 NOT_ASKED = "This tool needs a person's approval, which this client cannot give: the call was not run."
 
 
@@ -99,3 +100,41 @@ def test_chat_completions_cannot_ask_so_the_agent_is_told(
     assert completion.choices[0].message.content == "I may not delete it from here."
     assert tool_results(upstream.requests[-1]) == [NOT_ASKED]
     assert deletions(wrapper_state_dir, "taxes") == 0
+
+
+# --- the agent example: `cancel_meeting` waits for approval ---
+
+CANCEL = {"id": "call_cancel", "name": "cancel_meeting", "arguments": json.dumps({"title": "Standup"})}
+
+
+def test_the_agent_examples_tool_waits_for_approval(service: ServiceProcess, upstream: ScriptedUpstream) -> None:
+    client = service.client()
+    upstream.script(text="", tool_calls=[CANCEL])
+    first = client.responses.create(model="agent", input="Cancel the standup.")
+    assert [(item.type, item.server_label, item.name) for item in first.output] == [
+        ("mcp_approval_request", "agent", "cancel_meeting")
+    ]
+    upstream.script(text="The standup is cancelled.")
+    second = client.responses.create(
+        model="agent", previous_response_id=first.id, input=answer(first.output[0].id, True)
+    )
+    assert [item.type for item in second.output] == ["mcp_call", "message"]
+    assert second.output[0].output == "The meeting 'Standup' is cancelled."
+    assert tool_results(upstream.requests[-1]) == ["The meeting 'Standup' is cancelled."]
+
+
+def test_open_webui_users_see_the_agent_say_it_could_not(service: ServiceProcess, upstream: ScriptedUpstream) -> None:
+    """Open WebUI speaks Chat Completions, where nobody can approve: the agent's stand-in tool answers that the call
+    was not run, Open WebUI shows that as the tool's result, and the agent says so."""
+    upstream.script(text="", tool_calls=[CANCEL])
+    upstream.script(text="I need your approval to cancel it, which I cannot ask for here.")
+    body = {"model": "agent", "messages": user("Cancel the standup."), "stream": True}
+    with service.http() as http:
+        http.headers.update(OPEN_WEBUI)
+        _, sse = stream_raw(http, "/v1/chat/completions", body)
+    content = "".join(choice["delta"].get("content") or "" for chunk in sse.chunks() for choice in chunk["choices"])
+    assert content.endswith("which I cannot ask for here."), content
+    assert "cannot give: the call was not run." in content, "the tool's block holds the stand-in's answer"
+    assert tool_results(upstream.requests[-1]) == [NOT_ASKED]
+    statuses = [chunk["event"]["data"] for chunk in sse.chunks() if chunk.get("event", {}).get("type") == "status"]
+    assert [status["done"] for status in statuses] == [False, True], "the tool's status ends"

@@ -38,10 +38,10 @@ def count_notes() -> str:
 
 class PipelineWrapper(BasePipelineWrapper):
     def setup(self) -> None:
-        self.approvals = ApprovalHook({"delete_note"})
+        self.approvals = ApprovalHook(delete_note)
         self.agent = Agent(
             chat_generator=make_chat_generator(),
-            tools=[delete_note, count_notes],
+            tools=[*self.approvals.tools, count_notes],
             hooks={"before_tool": [self.approvals]},
         )
 
@@ -53,6 +53,6 @@ class PipelineWrapper(BasePipelineWrapper):
     async def run_response_async(
         self, model: str, input_items: list[dict[str, Any]], body: dict[str, Any]
     ) -> AsyncIterator[Any]:
-        turn = await self.approvals.resume(model, input_items, self.agent.tools)
+        turn = await self.approvals.resume(model, input_items)
         messages = await chat_messages_from_openai_response_async(turn.input_items, body.get("instructions"))
         return turn.around(async_streaming_generator(self.agent, {"messages": messages}))

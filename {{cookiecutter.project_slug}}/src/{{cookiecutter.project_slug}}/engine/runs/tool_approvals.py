@@ -7,16 +7,17 @@ request (`previous_response_id`, `conversation`, or the whole input sent back) r
 before the Agent goes on, or tells the Agent the user denied it. An Agent wrapper opts in with Haystack's own hook
 mechanism, a `before_tool` hook:
 
-    self.approvals = ApprovalHook({"delete_note"})
-    self.agent = Agent(chat_generator=..., tools=[...], hooks={"before_tool": [self.approvals]})
+    self.approvals = ApprovalHook(delete_note)  # the tools that wait for approval
+    self.agent = Agent(chat_generator=..., tools=[search, *self.approvals.tools], hooks={"before_tool": [self.approvals]})
 
     async def run_response_async(self, model, input_items, body):
-        turn = await self.approvals.resume(model, input_items, self.agent.tools)
+        turn = await self.approvals.resume(model, input_items)
         messages = await chat_messages_from_openai_response_async(turn.input_items, body.get("instructions"))
         return turn.around(async_streaming_generator(self.agent, {"messages": messages}))
 
-Where no approval can be asked (Chat Completions, or a run that did not `resume`), such a call is not run: the Agent
-is told it needs an approval this client cannot give. Haystack's own `ConfirmationHook` asks a person while the run
+Where no approval can be asked (Chat Completions, or a run that did not `resume`), the hook lets the call through to
+the Agent's copy of the tool (`.tools`), which does not run it: its result tells the Agent it needs an approval this
+client cannot give (and Open WebUI shows that result as it shows any tool's). Haystack's own `ConfirmationHook` asks a person while the run
 waits (a console); this one ends the run and resumes it in the next request, on any replica.
 
 Part of the engine: the template's code, updated by `cruft update`; not edited by hand.
@@ -24,15 +25,16 @@ Part of the engine: the template's code, updated by `cruft update`; not edited b
 
 import asyncio
 import contextvars
+import copy
 import json
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from haystack.components.agents.state.state import State
 from haystack.components.agents.state.state_utils import replace_values
 from haystack.dataclasses import ChatMessage, ToolCall
-from haystack.tools import flatten_tools_or_toolsets
+from haystack.tools import Tool
 
 from ..wire.ids import new_id
 from .events import OutputItem
@@ -67,21 +69,25 @@ class ApprovalTurn:
 
 
 class ApprovalHook:
-    """A Haystack `before_tool` hook: the calls of `tool_names` wait for a person's approval instead of running."""
+    """A Haystack `before_tool` hook: the calls of its tools wait for a person's approval instead of running.
+
+    Give the Agent `.tools` (stand-ins that never run the real ones) and register the hook as a `before_tool` hook.
+    """
 
     allowed_hook_points = ("before_tool",)
 
-    def __init__(self, tool_names: Iterable[str]) -> None:
-        self.tool_names = frozenset(tool_names)
+    def __init__(self, *tools: Tool) -> None:
+        self._real = {tool.name: tool for tool in tools}  # run by `resume`, once approved
+        self.tool_names = frozenset(self._real)
+        self.tools = [_not_run(tool) for tool in tools]
 
-    async def resume(self, model: str, input_items: list[dict[str, Any]], tools: Any) -> ApprovalTurn:
-        """Prepare one request: run the calls approved in it (once; `tools` are the Agent's), and give the Agent its
-        history with approval items as the calls and results they stand for. Call it in `run_response_async`."""
-        by_name = {tool.name: tool for tool in flatten_tools_or_toolsets(tools)}
+    async def resume(self, model: str, input_items: list[dict[str, Any]]) -> ApprovalTurn:
+        """Prepare one request: run the calls approved in it (once), and give the Agent its history with approval
+        items as the calls and results they stand for. Call it in `run_response_async`."""
         ran = []
         for request in approved_and_not_run(input_items, labels={model}):
             call = new_call(model, request["name"], request["arguments"], request["id"])
-            tool = by_name.get(request["name"])
+            tool = self._real.get(request["name"])
             try:
                 if tool is None:
                     raise LookupError(f"the model has no tool '{request['name']}' any more")
@@ -102,15 +108,10 @@ class ApprovalHook:
         held = [call for call in last.tool_calls if call.tool_name in self.tool_names]
         if not held:
             return
-        kept = [call for call in last.tool_calls if call.tool_name not in self.tool_names]
         waiting = _held_calls.get()
-        if waiting is None:  # nobody to ask: the Agent is told so, and goes on
-            told = [ChatMessage.from_assistant(text=last.text, tool_calls=held, meta=last.meta)]
-            told += [ChatMessage.from_tool(NOT_ASKED, origin=call, error=True) for call in held]
-            if kept:
-                told.append(ChatMessage.from_assistant(tool_calls=kept))
-            state.set("messages", [*messages[:-1], *told], handler_override=replace_values)
+        if waiting is None:  # nobody to ask: the stand-in tools answer that they did not run
             return
+        kept = [call for call in last.tool_calls if call.tool_name not in self.tool_names]
         waiting.extend(held)
         kept_message = ChatMessage.from_assistant(text=last.text, tool_calls=kept, meta=last.meta)
         state.set("messages", [*messages[:-1], kept_message], handler_override=replace_values)
@@ -118,3 +119,14 @@ class ApprovalHook:
 
     async def run_async(self, state: State) -> None:
         self.run(state)
+
+
+def _not_run(tool: Tool) -> Tool:
+    """The tool as the Agent gets it: the same name, description and parameters, a function that runs nothing."""
+
+    def not_run(**arguments: Any) -> str:
+        return NOT_ASKED
+
+    stand_in = copy.copy(tool)
+    stand_in.function = not_run
+    return stand_in
