@@ -308,6 +308,14 @@ def test_approval_always_stops_then_an_approval_runs_the_call_once(
             input=[approval(request.id, True)],
         )
     assert "answered already" in stale.value.body["message"]
+    with pytest.raises(openai.BadRequestError) as branch:  # the same approval again, from the first response
+        client.responses.create(
+            model="llm",
+            tools=[remote_tool(remote_url)],
+            previous_response_id=first.id,
+            input=[approval(request.id, True)],
+        )
+    assert "ran already" in branch.value.body["message"]
     assert calls_made(remote_url).count("/tmp/a.txt") == 1, "approved once, run once"
 
 

@@ -31,7 +31,7 @@ from ..runs.compaction import expand_compactions, stored_compaction
 from ..runs.context_window import fit_context
 from ..runs.conversation_turns import Turn, start_turn
 from ..runs.registry import LoadedWrapper
-from ..runs.remote_mcp import check_approvals, remote_servers, with_remote_mcp
+from ..runs.remote_mcp import check_approvals, check_not_run_elsewhere, remote_servers, with_remote_mcp
 from ..services import services
 from ..state import History, StateStore, StoredResponse
 from ..wire import json_response
@@ -178,6 +178,7 @@ async def create_response() -> Response:
         input_items = [*previous.input_items, *previous.response["output"], *input_items]
         history = History("response", previous_id, len(previous.input_items) + len(previous.response["output"]))
     check_approvals(input_items, mcp_servers, model)
+    await check_not_run_elsewhere(input_items, {server.label for server in mcp_servers} | {model}, state().get_items)
     registry = app_services.registry
     wrapper, method_name = registry.find(model, "responses")
     note_model(wrapper.model_id)

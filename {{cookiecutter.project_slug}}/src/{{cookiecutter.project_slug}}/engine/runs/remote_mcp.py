@@ -23,7 +23,7 @@ Part of the engine: the template's code, updated by `cruft update`; not edited b
 
 import json
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from typing import Any
@@ -52,6 +52,7 @@ MAX_MESSAGE_BYTES = 4 * 1024 * 1024  # one message from a server; a bigger one f
 MAX_TOOL_CALLS = 16  # MCP calls one response makes unless `max_tool_calls` says fewer
 MAX_ROUNDS = 16  # LLM calls one response makes; the last is offered no MCP tools, so it answers
 SETTING = "MCP_SERVER_URLS"
+ItemLookup = Callable[[list[str]], Awaitable[dict[str, dict[str, Any]]]]  # the store's `get_items`
 MCP_ITEM_TYPES = frozenset({"mcp_list_tools", "mcp_call", "mcp_approval_request", "mcp_approval_response"})
 
 
@@ -388,9 +389,25 @@ def approved_and_not_run(items: list[dict[str, Any]], labels: set[str]) -> list[
     ]
 
 
+def approved_call_id(approval_request_id: str) -> str:
+    """The id of the call an approval runs, made from the request's: a store that holds it shows the call ran."""
+    return "mcp_" + approval_request_id.removeprefix("mcpr_")
+
+
+async def check_not_run_elsewhere(items: list[dict[str, Any]], labels: set[str], stored: ItemLookup) -> None:
+    """An approval the history shows unrun, whose call a stored response holds: it ran in another branch of the
+    chain (an older `previous_response_id`), and runs once only. A 400, before anything runs."""
+    pending = [request["id"] for request in approved_and_not_run(items, labels)]
+    ran = await stored([approved_call_id(request_id) for request_id in pending]) if pending else {}
+    if ran:
+        request_id = next(ran_call["approval_request_id"] for ran_call in ran.values())
+        message = f"The call approved by '{request_id}' ran already, in another response: each approval runs once."
+        raise OpenAIError(400, message, param="input", code="invalid_value")
+
+
 def new_call(label: str, name: str, arguments: str, approval_request_id: str | None = None) -> dict[str, Any]:
     return {
-        "id": new_id("mcp_"),
+        "id": approved_call_id(approval_request_id) if approval_request_id else new_id("mcp_"),
         "type": "mcp_call",
         "server_label": label,
         "name": name,
