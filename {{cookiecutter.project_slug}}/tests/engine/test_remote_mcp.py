@@ -208,7 +208,7 @@ def test_a_failing_tool_and_an_unreachable_server_are_items_with_errors(
     failed = response.output[1]
     assert response.status == "completed" and failed.status == "failed"
     assert failed.error.type == "mcp_tool_execution_error" and failed.output is None
-    assert "The call failed" in tool_messages(upstream.requests[1])[0]
+    assert tool_messages(upstream.requests[1]) == ["The call failed: Error executing tool fails"]
     validate(dump(response), "Response")
 
     # An allowed URL where nothing listens: the listing fails, the LLM answers without the tools.

@@ -24,7 +24,7 @@ Part of the engine: the template's code, updated by `cruft update`; not edited b
 import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import AsyncExitStack
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -198,9 +198,13 @@ def as_llm_sees_it(items: list[dict[str, Any]], own_label: str | None = None) ->
 
 
 def _error_text(error: object) -> str:
-    if isinstance(error, dict):
-        return str(error.get("message") or json.dumps(error.get("content")))
-    return str(error)
+    """An `mcp_call` error in words: its message, or the text the tool answered with when it failed."""
+    if not isinstance(error, dict):
+        return str(error)
+    content = error.get("content")
+    if isinstance(content, list):
+        return " ".join(str(part.get("text", "")) for part in content if isinstance(part, dict)) or json.dumps(content)
+    return str(error.get("message") or content)
 
 
 def with_remote_mcp(
@@ -297,7 +301,7 @@ class RemoteMcpTurn:
         yield OutputItem(dict(item), done=False)
         try:
             with anyio.fail_after(LIST_TIMEOUT_SECONDS):
-                async with _session(server, LIST_TIMEOUT_SECONDS) as session:
+                async with _connected(server, LIST_TIMEOUT_SECONDS) as session:
                     result = await session.list_tools()
             tools = [_listed_tool(tool) for tool in result.tools]
             item["tools"] = [tool for tool in tools if server.allows(tool)]
@@ -321,7 +325,7 @@ class RemoteMcpTurn:
         else:
             try:
                 with anyio.fail_after(CALL_TIMEOUT_SECONDS):
-                    async with _session(server, CALL_TIMEOUT_SECONDS) as session:
+                    async with _connected(server, CALL_TIMEOUT_SECONDS) as session:
                         result = await session.call_tool(call["name"], arguments)
                 output = _cut(_content_text(result.content, result.structured_content))
                 if result.is_error:
@@ -335,30 +339,17 @@ class RemoteMcpTurn:
         yield OutputItem(call)
 
 
-class _session:
+@asynccontextmanager
+async def _connected(server: RemoteServer, seconds: float) -> AsyncIterator[ClientSession]:
     """An initialised MCP client session to `server`, sending its headers and nothing else of the service's."""
-
-    def __init__(self, server: RemoteServer, seconds: float) -> None:
-        self.server, self.seconds = server, seconds
-        self.stack = AsyncExitStack()
-
-    async def __aenter__(self) -> ClientSession:
-        stack = self.stack
-        try:
-            timeout = httpx2.Timeout(self.seconds)
-            http = await stack.enter_async_context(create_mcp_http_client(headers=self.server.headers, timeout=timeout))
-            read, write = await stack.enter_async_context(
-                streamable_http_client(self.server.url, http_client=http, max_sse_event_size=MAX_MESSAGE_BYTES)
-            )
-            session = await stack.enter_async_context(ClientSession(read, write))
-            await session.initialize()
-            return session
-        except BaseException:
-            await stack.aclose()
-            raise
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.stack.__aexit__(*exc_info)
+    timeout = httpx2.Timeout(seconds)
+    async with (
+        create_mcp_http_client(headers=server.headers, timeout=timeout) as http,
+        streamable_http_client(server.url, http_client=http, max_sse_event_size=MAX_MESSAGE_BYTES) as (read, write),
+        ClientSession(read, write) as session,
+    ):
+        await session.initialize()
+        yield session
 
 
 def _listed_before(items: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
