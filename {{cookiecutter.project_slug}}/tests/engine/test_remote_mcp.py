@@ -8,6 +8,7 @@ an `mcp_approval_request` where a call needs approval, resumed by the client's `
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 import subprocess
@@ -83,7 +84,6 @@ def call(name: str, arguments: dict[str, Any], call_id: str = "call_1") -> dict[
 
 def calls_made(url: str) -> list[str]:
     """What the remote server's delete_file was called with, asked of the server itself."""
-    import asyncio
 
     async def ask() -> list[str]:
         async with streamable_http_client(url) as (read, write), ClientSession(read, write) as session:
@@ -415,3 +415,30 @@ def test_a_background_response_waits_for_approval_and_is_resumed(
     second = finished(second.id)
     assert [item.type for item in second.output] == ["mcp_call", "message"]
     assert calls_made(remote_url).count("/tmp/f.txt") == 1
+
+
+async def test_the_openai_agents_sdk_approves_a_hosted_mcp_call(
+    mcp_service: ServiceProcess, upstream: ScriptedUpstream, remote_url: str
+) -> None:
+    """The OpenAI Agents SDK's HostedMCPTool, with an approval callback: the SDK answers the approval request
+    itself in its next request, and the agent ends with the answer."""
+    from agents import Agent, HostedMCPTool, OpenAIResponsesModel, Runner, set_tracing_disabled
+    from openai import AsyncOpenAI
+
+    set_tracing_disabled(True)
+    asked: list[str] = []
+
+    def approve(request: Any) -> dict[str, Any]:
+        asked.append(request.data.name)
+        return {"approve": True}
+
+    client = AsyncOpenAI(base_url=f"{mcp_service.base_url}/v1", api_key="unused", max_retries=0)
+    tool = HostedMCPTool(tool_config=remote_tool(remote_url), on_approval_request=approve)  # type: ignore[arg-type]
+    agent = Agent(name="files", model=OpenAIResponsesModel(model="llm", openai_client=client), tools=[tool])
+    upstream.script(text="", tool_calls=[call("remote__delete_file", {"path": "/tmp/g.txt"})])
+    upstream.script(text="The agent deleted it.")
+    result = await Runner.run(agent, "Delete /tmp/g.txt")
+
+    assert result.final_output == "The agent deleted it."
+    assert asked == ["delete_file"]
+    assert (await asyncio.to_thread(calls_made, remote_url)).count("/tmp/g.txt") == 1
