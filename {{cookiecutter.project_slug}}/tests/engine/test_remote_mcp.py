@@ -247,6 +247,25 @@ def test_a_later_turn_reuses_the_listed_tools(
     assert second.output[0].output == "2"
 
 
+def test_a_later_turn_without_the_tool_still_shows_the_llm_what_ran(
+    mcp_service: ServiceProcess, upstream: ScriptedUpstream, remote_url: str
+) -> None:
+    client = mcp_service.client()
+    upstream.script(text="", tool_calls=[call("remote__add", {"a": 2, "b": 2})])
+    upstream.script(text="Four.")
+    first = client.responses.create(
+        model="llm", input="2+2?", tools=[remote_tool(remote_url, require_approval="never")]
+    )
+    upstream.script(text="Still four.")
+    second = client.responses.create(model="llm", input="Sure?", previous_response_id=first.id)
+    assert second.output_text == "Still four."
+    messages = upstream.requests[-1]["messages"]
+    assert [call["function"]["name"] for message in messages for call in message.get("tool_calls") or []] == [
+        "remote__add"
+    ]
+    assert tool_messages(upstream.requests[-1]) == ["4"]
+
+
 def test_the_services_own_mcp_as_a_remote_server(mcp_service: ServiceProcess, upstream: ScriptedUpstream) -> None:
     """The `rag` example's typed entry, a search tool at the service's own `/mcp`."""
     own = {"type": "mcp", "server_label": "docs", "server_url": f"{mcp_service.base_url}/mcp"}

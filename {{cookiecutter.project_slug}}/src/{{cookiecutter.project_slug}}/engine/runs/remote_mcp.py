@@ -37,7 +37,7 @@ from mcp.shared._httpx_utils import create_mcp_http_client
 from mcp.shared.exceptions import MCPError
 
 from ..http.errors import OpenAIError
-from ..parsing.declared_tools import NAMESPACE_SEPARATOR
+from ..parsing.mcp_items import as_llm_sees_it, llm_name
 from ..settings import split_list
 from ..wire.ids import new_id
 from .events import Event, OutputItem, StreamError, TextDelta, ToolCallDelta
@@ -53,7 +53,6 @@ MAX_TOOL_CALLS = 16  # MCP calls one response makes unless `max_tool_calls` says
 MAX_ROUNDS = 16  # LLM calls one response makes; the last is offered no MCP tools, so it answers
 SETTING = "MCP_SERVER_URLS"
 ItemLookup = Callable[[list[str]], Awaitable[dict[str, dict[str, Any]]]]  # the store's `get_items`
-MCP_ITEM_TYPES = frozenset({"mcp_list_tools", "mcp_call", "mcp_approval_request", "mcp_approval_response"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,50 +160,6 @@ def check_approvals(items: list[dict[str, Any]], servers: list[RemoteServer], mo
             message = f"The approved call is of the MCP server '{label}', which this request's tools do not give."
             raise OpenAIError(400, message, param="tools", code="invalid_value")
         answered.add(request_id)
-
-
-def llm_name(server_label: str, tool_name: str) -> str:
-    """The name the LLM knows a server's tool by: the label keeps two servers' tools of one name apart."""
-    return f"{server_label}{NAMESPACE_SEPARATOR}{tool_name}"
-
-
-def as_llm_sees_it(items: list[dict[str, Any]], own_label: str | None = None) -> list[dict[str, Any]]:
-    """The history with its MCP items as the function calls and results they stand for; tool lists, approval
-    requests still unanswered and the answers themselves are left out (an approved call is its `mcp_call`).
-    The calls of `own_label` are a wrapper's own tools (`tool_approvals.py`), which the LLM knows by their names."""
-    denials = {
-        item.get("approval_request_id"): item.get("reason")
-        for item in items
-        if item["type"] == "mcp_approval_response" and item.get("approve") is False
-    }
-    seen = []
-    for item in items:
-        kind = item["type"]
-        if kind not in MCP_ITEM_TYPES:
-            seen.append(item)
-            continue
-        if kind == "mcp_call":
-            result = f"The call failed: {_error_text(item['error'])}" if item.get("error") else item.get("output") or ""
-        elif kind == "mcp_approval_request" and item.get("id") in denials:
-            reason = denials[item["id"]]
-            result = "The user denied this call." + (f" Their reason: {reason}" if reason else "")
-        else:
-            continue
-        label, tool_name = item.get("server_label", ""), item.get("name", "")
-        name = tool_name if label == own_label else llm_name(label, tool_name)
-        call = {"type": "function_call", "call_id": item["id"], "name": name, "arguments": item.get("arguments")}
-        seen += [call, {"type": "function_call_output", "call_id": item["id"], "output": result}]
-    return seen
-
-
-def _error_text(error: object) -> str:
-    """An `mcp_call` error in words: its message, or the text the tool answered with when it failed."""
-    if not isinstance(error, dict):
-        return str(error)
-    content = error.get("content")
-    if isinstance(content, list):
-        return " ".join(str(part.get("text", "")) for part in content if isinstance(part, dict)) or json.dumps(content)
-    return str(error.get("message") or content)
 
 
 def with_remote_mcp(

@@ -36,9 +36,10 @@ from haystack.components.agents.state.state_utils import replace_values
 from haystack.dataclasses import ChatMessage, ToolCall
 from haystack.tools import Tool
 
+from ..parsing.mcp_items import as_llm_sees_it
 from ..wire.ids import new_id
 from .events import OutputItem
-from .remote_mcp import approved_and_not_run, as_llm_sees_it, new_call
+from .remote_mcp import approved_and_not_run, new_call
 
 NOT_ASKED = "This tool needs a person's approval, which this client cannot give: the call was not run."
 STOP_REASON = "approval_required"
