@@ -64,6 +64,7 @@ def mcp_service(
         OPENAI_MODEL="scripted-model",
         MCP_SERVER_URLS=f"{remote_url},http://127.0.0.1:{port}/mcp",
         MCP_CHAT_TOOLS="rag",
+        MCP_TIMEOUT_SECONDS="3",
     )
     service = ServiceProcess(name="mcp_service", workdir=tmp_path_factory.mktemp("mcp_service"), env=env, port=port)
     service.start()
@@ -220,6 +221,20 @@ def test_a_failing_tool_and_an_unreachable_server_are_items_with_errors(
     assert response.status == "completed"
     assert response.output[0].type == "mcp_list_tools" and response.output[0].error
     assert response.output[1].content[0].text == "No tools today."
+
+
+def test_a_server_that_does_not_answer_in_time_is_an_error_item(
+    mcp_service: ServiceProcess, upstream: ScriptedUpstream, remote_url: str
+) -> None:
+    upstream.script(text="", tool_calls=[call("remote__slow", {"seconds": 30})])
+    upstream.script(text="It timed out.")
+    response = mcp_service.client().responses.create(
+        model="llm", input="slow", tools=[remote_tool(remote_url, require_approval="never")]
+    )
+    late = response.output[1]
+    assert (late.status, late.error.type, late.error.code) == ("failed", "http_error", 504)
+    assert late.error.message == "The MCP server did not answer within 3 s."
+    assert response.output_text == "It timed out."
 
 
 def test_a_huge_output_is_cut(mcp_service: ServiceProcess, upstream: ScriptedUpstream, remote_url: str) -> None:

@@ -117,7 +117,7 @@ def create_app(
         background = BackgroundRuns(
             runner,
             store,
-            responses_method(app_services.registry, runner, settings.mcp_server_urls),
+            responses_method(app_services.registry, runner, settings),
             end_turn,
             background_settings(settings),
         )
@@ -204,14 +204,14 @@ def register_routes(app: Quart, settings: Settings) -> None:
 
 
 def responses_method(
-    registry: Registry, runner: Runner, mcp_server_urls: str | None
+    registry: Registry, runner: Runner, settings: Settings
 ) -> Callable[[str, dict[str, Any]], Callable[..., Any]]:
     """How a background run finds the wrapper method serving its model's Responses API (the registry loads late),
     with the request's remote MCP servers around it (runs/remote_mcp.py)."""
 
     def method_for(model: str, body: dict[str, Any]) -> Callable[..., Any]:
         wrapper, method_name = registry.find(model, "responses")
-        return with_remote_mcp(runner, getattr(wrapper.instance, method_name), body, mcp_server_urls)
+        return with_remote_mcp(runner, getattr(wrapper.instance, method_name), body, settings)
 
     return method_for
 

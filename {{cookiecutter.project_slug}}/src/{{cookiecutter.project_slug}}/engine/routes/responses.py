@@ -192,7 +192,7 @@ async def create_response() -> Response:
     if in_background:
         return await start_in_background(model, input_items, body, wants_stream, turn, history)
     runner = app_services.runner
-    method = with_remote_mcp(runner, getattr(wrapper.instance, method_name), body, settings.mcp_server_urls)
+    method = with_remote_mcp(runner, getattr(wrapper.instance, method_name), body, settings)
     encoder = ResponseEncoder(response_object(model, body), emit=wants_stream, namespaced=namespaced_functions(body))
     store = state()  # the stream's last events are sent outside the app context
 

@@ -38,15 +38,13 @@ from mcp.shared.exceptions import MCPError
 
 from ..http.errors import OpenAIError
 from ..parsing.mcp_items import as_llm_sees_it, llm_name
-from ..settings import split_list
+from ..settings import Settings, split_list
 from ..wire.ids import new_id
 from .events import Event, OutputItem, StreamError, TextDelta, ToolCallDelta
 from .runner import Runner
 
 logger = logging.getLogger(__name__)
 
-LIST_TIMEOUT_SECONDS = 30.0  # to connect and list a server's tools
-CALL_TIMEOUT_SECONDS = 120.0  # to connect and run one call
 MAX_OUTPUT_CHARS = 64 * 1024  # of one call's output: more is cut (the LLM's context is the scarcer resource)
 MAX_MESSAGE_BYTES = 4 * 1024 * 1024  # one message from a server; a bigger one fails the call
 MAX_TOOL_CALLS = 16  # MCP calls one response makes unless `max_tool_calls` says fewer
@@ -163,22 +161,25 @@ def check_approvals(items: list[dict[str, Any]], servers: list[RemoteServer], mo
 
 
 def with_remote_mcp(
-    runner: Runner, method: Callable[..., Any], body: dict[str, Any], allowed_prefixes: str | None
+    runner: Runner, method: Callable[..., Any], body: dict[str, Any], settings: Settings
 ) -> Callable[..., Any]:
     """The wrapper's Responses `method`, with the request's remote MCP servers around it when it gives any."""
     if not any(tool.get("type") == "mcp" for tool in body.get("tools") or ()):
         return method
-    return RemoteMcpTurn(runner, method, allowed_prefixes).run
+    return RemoteMcpTurn(runner, method, settings.mcp_server_urls, settings.mcp_timeout_seconds).run
 
 
 class RemoteMcpTurn:
     """A wrapper's Responses method with the request's remote MCP servers around it (a run like any other: the
     runner calls `run(model, input_items, body)` and reads its events, in the request or in the background)."""
 
-    def __init__(self, runner: Runner, method: Callable[..., Any], allowed_prefixes: str | None) -> None:
+    def __init__(
+        self, runner: Runner, method: Callable[..., Any], allowed_prefixes: str | None, timeout_seconds: float
+    ) -> None:
         self.runner = runner
         self.method = method
         self.allowed_prefixes = allowed_prefixes
+        self.timeout_seconds = timeout_seconds  # MCP_TIMEOUT_SECONDS: to list a server's tools, or to run one call
         self.servers: dict[str, RemoteServer] = {}
 
     async def run(self, model: str, input_items: list[dict[str, Any]], body: dict[str, Any]) -> AsyncIterator[Event]:
@@ -255,13 +256,13 @@ class RemoteMcpTurn:
         item |= {"tools": [], "error": None}
         yield OutputItem(dict(item), done=False)
         try:
-            with anyio.fail_after(LIST_TIMEOUT_SECONDS):
-                async with _connected(server, LIST_TIMEOUT_SECONDS) as session:
+            with anyio.fail_after(self.timeout_seconds):
+                async with _connected(server, self.timeout_seconds) as session:
                     result = await session.list_tools()
             tools = [_listed_tool(tool) for tool in result.tools]
             item["tools"] = [tool for tool in tools if server.allows(tool)]
         except Exception as error:
-            item["error"] = _failure(error, LIST_TIMEOUT_SECONDS)["message"]
+            item["error"] = _failure(error, self.timeout_seconds)["message"]
             logger.warning(
                 "MCP server '%s' (%s): listing its tools failed: %s", server.label, server.url, item["error"]
             )
@@ -279,8 +280,8 @@ class RemoteMcpTurn:
             call["error"] = {"type": "mcp_protocol_error", "code": -32602, "message": f"Arguments not JSON: {error}"}
         else:
             try:
-                with anyio.fail_after(CALL_TIMEOUT_SECONDS):
-                    async with _connected(server, CALL_TIMEOUT_SECONDS) as session:
+                with anyio.fail_after(self.timeout_seconds):
+                    async with _connected(server, self.timeout_seconds) as session:
                         result = await session.call_tool(call["name"], arguments)
                 output = _cut(_content_text(result.content, result.structured_content))
                 if result.is_error:
@@ -288,7 +289,7 @@ class RemoteMcpTurn:
                 else:
                     call["output"] = output
             except Exception as error:
-                call["error"] = _failure(error, CALL_TIMEOUT_SECONDS)
+                call["error"] = _failure(error, self.timeout_seconds)
                 logger.warning("MCP server '%s': call of '%s' failed: %s", server.label, call["name"], call["error"])
         call["status"] = "failed" if call["error"] is not None else "completed"
         yield OutputItem(call)
