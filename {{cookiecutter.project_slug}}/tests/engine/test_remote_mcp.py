@@ -107,16 +107,23 @@ def tool_messages(request: dict[str, Any]) -> list[str]:
 # --- what is refused ---
 
 
-def test_a_server_url_outside_mcp_server_urls_is_a_400_naming_the_setting(mcp_service: ServiceProcess) -> None:
+def test_a_server_url_outside_mcp_server_urls_is_a_400_naming_the_setting(
+    mcp_service: ServiceProcess, remote_url: str
+) -> None:
     with pytest.raises(openai.BadRequestError) as refused:
         mcp_service.client().responses.create(
             model="llm", input="hi", tools=[remote_tool("http://127.0.0.1:1/elsewhere/mcp")]
         )
     error = refused.value.body
     assert error["param"] == "tools[0].server_url" and "MCP_SERVER_URLS" in error["message"]
-    lookalike = "http://127.0.0.1.nip.io/mcp"
-    with pytest.raises(openai.BadRequestError):
-        mcp_service.client().responses.create(model="llm", input="hi", tools=[remote_tool(lookalike)])
+    port = remote_url.split(":")[2].split("/")[0]
+    for lookalike in (
+        f"http://127.0.0.1.nip.io:{port}/mcp",
+        f"{remote_url}-admin",
+        f"http://user:pw@127.0.0.1:{port}/mcp",
+    ):
+        with pytest.raises(openai.BadRequestError):
+            mcp_service.client().responses.create(model="llm", input="hi", tools=[remote_tool(lookalike)])
 
 
 def test_a_tool_type_the_service_cannot_serve_is_a_400(mcp_service: ServiceProcess) -> None:

@@ -109,22 +109,25 @@ def remote_servers(body: dict[str, Any], allowed_prefixes: str | None) -> list[R
 
 
 def url_allowed(url: str, allowed_prefixes: str | None) -> bool:
-    """Whether `url` is under one of the prefixes: same scheme, host and port, its path under the prefix's.
+    """Whether `url` is under one of the prefixes: same scheme, host and port, its path the prefix's or below it.
 
-    Compared by parts, not as strings, so `https://tools.example` does not allow `https://tools.example.evil`; a
-    URL with a user name or password in it is never allowed (nothing but the tool's `headers` is sent).
+    Compared by parts, not as strings, so `https://tools.example` does not allow `https://tools.example.evil`, nor
+    `/mcp` allow `/mcp-admin`; a URL with a user name or password in it is never allowed (nothing but the tool's
+    `headers` is sent).
     """
     try:
         parts = urlsplit(url)
-    except ValueError:
+        origin = (parts.scheme, parts.hostname, parts.port)
+        if parts.scheme not in ("http", "https") or parts.username or parts.password or not parts.hostname:
+            return False
+        for prefix in split_list(allowed_prefixes or ""):
+            allowed = urlsplit(prefix)
+            base = allowed.path.rstrip("/")
+            under = parts.path == base or parts.path.startswith(base + "/")
+            if origin == (allowed.scheme, allowed.hostname, allowed.port) and under:
+                return True
+    except ValueError:  # a port that is not a number
         return False
-    if parts.scheme not in ("http", "https") or parts.username or parts.password or not parts.hostname:
-        return False
-    for prefix in split_list(allowed_prefixes or ""):
-        allowed = urlsplit(prefix)
-        same_origin = (allowed.scheme, allowed.hostname, allowed.port) == (parts.scheme, parts.hostname, parts.port)
-        if same_origin and (parts.path or "/").startswith(allowed.path or "/"):
-            return True
     return False
 
 
