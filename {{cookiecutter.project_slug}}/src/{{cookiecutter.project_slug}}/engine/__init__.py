@@ -27,6 +27,7 @@ PUBLIC = {
     "Piece": "runs.base_wrapper",
     "OpenAIError": "http.errors",
     "current_stop_flag": "runs.runner",
+    "ApprovalHook": "runs.tool_approvals",  # an Agent's tools that wait for a person's approval
     # what a request holds, for Haystack
     "chat_messages_from_openai": "parsing.messages",
     "chat_messages_from_openai_response": "parsing.messages",
@@ -41,7 +42,6 @@ PUBLIC = {
     "tools_from_request": "parsing.declared_tools",
     "tool_choice_kwargs": "parsing.declared_tools",
     "tools_strict": "parsing.declared_tools",
-    "ApprovalHook": "runs.tool_approvals",
     "RequestContext": "parsing.who_is_asking",
     "OpenWebUIUser": "parsing.who_is_asking",
     "current_request": "parsing.who_is_asking",

@@ -17,8 +17,8 @@ mechanism, a `before_tool` hook:
 
 Where no approval can be asked (Chat Completions, or a run that did not `resume`), the hook lets the call through to
 the Agent's copy of the tool (`.tools`), which does not run it: its result tells the Agent it needs an approval this
-client cannot give (and Open WebUI shows that result as it shows any tool's). Haystack's own `ConfirmationHook` asks a person while the run
-waits (a console); this one ends the run and resumes it in the next request, on any replica.
+client cannot give (Open WebUI shows that result as it shows any tool's). Haystack's own `ConfirmationHook` asks a
+person while the run waits (a console); this one ends the run and resumes it in the next request, on any replica.
 
 Part of the engine: the template's code, updated by `cruft update`; not edited by hand.
 """
