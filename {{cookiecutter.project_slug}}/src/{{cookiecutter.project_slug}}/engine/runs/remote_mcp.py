@@ -41,7 +41,7 @@ from ..parsing.mcp_items import as_llm_sees_it, llm_name
 from ..settings import Settings, split_list
 from ..wire.ids import new_id
 from .events import Event, OutputItem, StreamError, TextDelta, ToolCallDelta
-from .runner import Runner
+from .runner import Deadlines, Runner
 
 logger = logging.getLogger(__name__)
 
@@ -183,6 +183,9 @@ class RemoteMcpTurn:
         self.method = method
         self.allowed_prefixes = allowed_prefixes
         self.timeout_seconds = timeout_seconds  # MCP_TIMEOUT_SECONDS: to list a server's tools, or to run one call
+        # Each LLM call must start answering in time; the whole response has the deadline of the run around it (a
+        # background one's is longer), which ends these calls with it.
+        self.deadlines = Deadlines(first_output=runner.deadlines.first_output)
         self.servers: dict[str, RemoteServer] = {}
 
     async def run(self, model: str, input_items: list[dict[str, Any]], body: dict[str, Any]) -> AsyncIterator[Event]:
@@ -204,9 +207,8 @@ class RemoteMcpTurn:
             offered = self._offered(listed) if calls_left > 0 and round_number < MAX_ROUNDS - 1 else {}
             tools = [tool for tool in body.get("tools") or () if tool.get("type") != "mcp"]
             tools += [_function_tool(name, tool) for name, (_, tool) in offered.items()]
-            stream = self.runner.start(
-                self.method, model, as_llm_sees_it([*input_items, *made]), body | {"tools": tools}
-            )
+            history = as_llm_sees_it([*input_items, *made])
+            stream = self.runner.start(self.method, model, history, body | {"tools": tools}, deadlines=self.deadlines)
             text: list[str] = []
             calls: dict[int, tuple[str, list[str]]] = {}  # the LLM's MCP calls, by index: name, argument pieces
             client_calls = False
