@@ -204,6 +204,14 @@ def test_headers_reach_the_server_and_no_secret_of_the_service_does(
     assert seen["x-api-token"] == "t0ken"
     assert "authorization" not in seen and "test-key" not in json.dumps(seen)
 
+    # OpenAI's `authorization` field: an access token, sent as a bearer token, echoed nowhere.
+    upstream.script(text="", tool_calls=[call("remote__headers_seen", {})])
+    upstream.script(text="Done.")
+    tool = remote_tool(remote_url, authorization="oauth-token", require_approval="never")
+    response = mcp_service.client().responses.create(model="llm", input="headers?", tools=[tool])
+    assert json.loads(response.output[1].output)["authorization"] == "Bearer oauth-token"
+    assert "oauth-token" not in json.dumps(dump(response.tools[0]))
+
 
 def test_a_failing_tool_and_an_unreachable_server_are_items_with_errors(
     mcp_service: ServiceProcess, upstream: ScriptedUpstream, remote_url: str

@@ -77,6 +77,8 @@ def check_mcp_tool(tool: dict[str, Any], param: str, names: set[str]) -> None:
     if not isinstance(tool.get("server_url"), str):
         message = "An mcp tool needs a 'server_url' (connectors and tunnels are OpenAI's, not served here)."
         raise _invalid(message, f"{param}.server_url")
+    if tool.get("authorization") is not None and not isinstance(tool["authorization"], str):
+        raise _invalid("An mcp tool's 'authorization' must be a string (an access token).", f"{param}.authorization")
     headers = tool.get("headers")
     if headers is not None and not (
         isinstance(headers, dict) and all(isinstance(value, str) for value in headers.values())

@@ -96,11 +96,14 @@ def remote_servers(body: dict[str, Any], allowed_prefixes: str | None) -> list[R
                 f"allows servers with the {SETTING} setting (comma-separated URL prefixes; unset, none)."
             )
             raise OpenAIError(400, message, param=f"tools[{position}].server_url", code="invalid_value")
+        headers = dict(tool.get("headers") or {})
+        if tool.get("authorization"):  # an OAuth access token the client got for this server
+            headers["Authorization"] = f"Bearer {tool['authorization']}"
         servers.append(
             RemoteServer(
                 label=tool["server_label"],
                 url=tool["server_url"],
-                headers=dict(tool.get("headers") or {}),
+                headers=headers,
                 allowed_tools=tool.get("allowed_tools"),
                 require_approval=tool.get("require_approval") or "always",
             )
