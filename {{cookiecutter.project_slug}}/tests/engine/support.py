@@ -319,6 +319,14 @@ ITEM_EVENTS_WITH_ITEM_ID = {
     "response.reasoning_summary_text.done",
     "response.function_call_arguments.delta",
     "response.function_call_arguments.done",
+    "response.mcp_list_tools.in_progress",
+    "response.mcp_list_tools.completed",
+    "response.mcp_list_tools.failed",
+    "response.mcp_call_arguments.delta",
+    "response.mcp_call_arguments.done",
+    "response.mcp_call.in_progress",
+    "response.mcp_call.completed",
+    "response.mcp_call.failed",
 }
 
 

@@ -114,7 +114,9 @@ def docs_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServicePr
         result = run([sys.executable, "-c", block.code], project)
         assert result.returncode == 0, f"{block.where} failed:\n{result.stdout}{result.stderr}"
     env = base_env(WRAPPERS_PACKAGE=DOC_WRAPPERS, PYTHONPATH=str(root))
-    service = ServiceProcess(name="docs_service", workdir=tmp_path_factory.mktemp("docs_service"), env=env).start()
+    service = ServiceProcess(name="docs_service", workdir=tmp_path_factory.mktemp("docs_service"), env=env)
+    service.env["MCP_SERVER_URLS"] = f"{service.base_url}/mcp"  # tools.md gives the model the service's own /mcp
+    service.start()
     yield service
     service.stop()
 

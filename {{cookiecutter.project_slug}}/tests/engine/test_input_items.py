@@ -192,7 +192,6 @@ def test_input_files_reach_the_llm(service: ServiceProcess, upstream: ScriptedUp
 IMAGE = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
 REFUSED = {  # what the request holds besides a user message, and the kind the error names
     "a built-in tool's call": ({"type": "web_search_call", "id": "ws_1", "status": "completed"}, "web_search_call"),
-    "an MCP call": ({"type": "mcp_call", "id": "mcp_1", "server_label": "s", "name": "n"}, "mcp_call"),
     "an image in a system message": (
         {"role": "system", "content": [{"type": "input_image", "image_url": IMAGE}]},
         "input_image",

@@ -238,7 +238,7 @@ def test_examples_ignore_the_clients_tools(service: ServiceProcess, upstream: Sc
     script_tool_then_text(upstream)
     client.chat.completions.create(model="agent", messages=user("Weather?"), tools=[WEATHER_TOOL])
     offered = [sorted(tool["function"]["name"] for tool in body.get("tools") or []) for body in upstream.requests]
-    assert offered == [[], [], [TOOL], [TOOL]]
+    assert offered == [[], [], ["cancel_meeting", TOOL], ["cancel_meeting", TOOL]], "the agent's own tools only"
 
 
 def test_wrapper_that_opts_in_forwards_the_clients_tool_calls(

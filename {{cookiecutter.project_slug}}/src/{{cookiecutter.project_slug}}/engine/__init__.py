@@ -27,6 +27,7 @@ PUBLIC = {
     "Piece": "runs.base_wrapper",
     "OpenAIError": "http.errors",
     "current_stop_flag": "runs.runner",
+    "ApprovalHook": "runs.tool_approvals",  # an Agent's tools that wait for a person's approval
     # what a request holds, for Haystack
     "chat_messages_from_openai": "parsing.messages",
     "chat_messages_from_openai_response": "parsing.messages",
@@ -148,3 +149,4 @@ if TYPE_CHECKING:  # for type checkers and editors; at run time `__getattr__` im
     from .runs.runner import current_stop_flag
     from .runs.streamed_tool_calls import StreamedToolCalls
     from .runs.token_usage import usage_from
+    from .runs.tool_approvals import ApprovalHook

@@ -34,6 +34,7 @@ from .routes import metrics as metrics_route
 from .runs.background import BackgroundRuns, BackgroundSettings
 from .runs.conversation_turns import end_background_turn
 from .runs.registry import Registry, load_wrappers, wrapper_names
+from .runs.remote_mcp import with_remote_mcp
 from .runs.runner import Deadlines, Runner
 from .runs.shutdown import on_stop_signal
 from .services import ReadinessCheck, Services, serve_with
@@ -114,7 +115,11 @@ def create_app(
         store = await open_state(settings)
         end_turn = partial(end_background_turn, store, settings)
         background = BackgroundRuns(
-            runner, store, responses_method(app_services.registry), end_turn, background_settings(settings)
+            runner,
+            store,
+            responses_method(app_services.registry, runner, settings),
+            end_turn,
+            background_settings(settings),
         )
 
         def stop_runs() -> None:
@@ -199,12 +204,15 @@ def register_routes(app: Quart, settings: Settings) -> None:
         metrics.start_counting()
 
 
-def responses_method(registry: Registry) -> Callable[[str], Callable[..., Any]]:
-    """How a background run finds the wrapper method serving its model's Responses API (the registry loads late)."""
+def responses_method(
+    registry: Registry, runner: Runner, settings: Settings
+) -> Callable[[str, dict[str, Any]], Callable[..., Any]]:
+    """How a background run finds the wrapper method serving its model's Responses API (the registry loads late),
+    with the request's remote MCP servers around it (runs/remote_mcp.py)."""
 
-    def method_for(model: str) -> Callable[..., Any]:
+    def method_for(model: str, body: dict[str, Any]) -> Callable[..., Any]:
         wrapper, method_name = registry.find(model, "responses")
-        return getattr(wrapper.instance, method_name)
+        return with_remote_mcp(runner, getattr(wrapper.instance, method_name), body, settings)
 
     return method_for
 

@@ -41,6 +41,8 @@ ENV_NAMES = {
     "mcp_chat_tools": "MCP_CHAT_TOOLS",
     "mcp_allowed_hosts": "MCP_ALLOWED_HOSTS",
     "mcp_allowed_origins": "MCP_ALLOWED_ORIGINS",
+    "mcp_server_urls": "MCP_SERVER_URLS",
+    "mcp_timeout_seconds": "MCP_TIMEOUT_SECONDS",
     "data_dir": "DATA_DIR",
     "max_file_bytes": "MAX_FILE_BYTES",
     "streaming_fast_paths": "STREAMING_FAST_PATHS",
@@ -135,6 +137,13 @@ class Settings(BaseModel):
     # CORS_ALLOW_ORIGINS): a web page must not drive the tools through a user's browser (DNS rebinding).
     mcp_allowed_hosts: str | None = None
     mcp_allowed_origins: str | None = None
+    # Comma-separated URL prefixes of the remote MCP servers a Responses request may hand the model (`type: "mcp"`
+    # tools, runs/remote_mcp.py); unset, none: the service connects where the operator allows, never where any
+    # client says.
+    mcp_server_urls: str | None = None
+    # Seconds the service gives a remote MCP server to connect and list its tools, or to run one call; past it the
+    # call is an `mcp_call` item with an error, and the LLM goes on.
+    mcp_timeout_seconds: float = Field(120.0, gt=0)
     # Finished responses kept for `previous_response_id` (the oldest dropped first); 0 keeps none.
     responses_store_size: int = Field(10_000, ge=0)
     # The state store (state.db) and uploaded files (`files/`) live here; relative to the working directory.

@@ -1,9 +1,14 @@
-"""Model `agent`: an Agent with a tool it runs itself; clients see its answer, never its tool calls.
+"""Model `agent`: an Agent with tools it runs itself; clients see its answer, never its tool calls.
 
 Agentic clients (Codex CLI) run every tool call they receive: if the agent's own calls reached them,
 they would run them again and loop. So the agent's tool calls stay inside (`forward_tool_calls=False`).
 Open WebUI still shows them, as a status while the tool runs and a block with its arguments and result:
 the default `on_tool_call_start` / `on_tool_call_end` of the streaming helpers (see `engine/clients/openwebui/adapter.py`).
+
+A tool with effects waits for a person's approval (`ApprovalHook`, docs/tools.md): here `cancel_meeting`.
+Through the Responses API the answer then ends with an `mcp_approval_request`, and the client's
+`mcp_approval_response` in its next request runs the call, or tells the agent it was denied; through Chat
+Completions (Open WebUI), where nobody can be asked, the agent is told the call was not run.
 
 Like every example, it ignores the tools a client declares in `body["tools"]` (Open WebUI sends its own
 built-in ones with every request): see docs/openwebui.md for a wrapper that offers them to its LLM.
@@ -20,6 +25,7 @@ from haystack.tools import Tool, tool
 
 from {{ cookiecutter.project_slug }}.engine import (
     OFFLINE_NOTE,
+    ApprovalHook,
     BasePipelineWrapper,
     chat_messages_from_openai,
     chat_messages_from_openai_response_async,
@@ -42,6 +48,12 @@ def get_current_time(timezone: Annotated[str, "An IANA time zone such as Europe/
     return datetime.now(zone).strftime(f"%Y-%m-%d %H:%M:%S ({timezone})")
 
 
+@tool
+def cancel_meeting(title: Annotated[str, "The title of the meeting to cancel"]) -> str:
+    """Cancel a meeting in the calendar."""
+    return f"The meeting {title!r} is cancelled."  # a stand-in: a tool of yours changes something here
+
+
 def offline_agent_reply(messages: list[ChatMessage], tools: list[Tool] | None) -> str | ChatMessage:
     """Offline stand-in for the LLM: call the tool first, then answer with its result."""
     last = messages[-1]
@@ -54,10 +66,12 @@ def offline_agent_reply(messages: list[ChatMessage], tools: list[Tool] | None) -
 
 class PipelineWrapper(BasePipelineWrapper):
     def setup(self) -> None:
+        self.approvals = ApprovalHook(cancel_meeting)  # the tools whose calls wait for a person's approval
         self.agent = Agent(
             chat_generator=make_chat_generator(offline_reply=offline_agent_reply),
-            tools=[get_current_time],
+            tools=[get_current_time, *self.approvals.tools],
             system_prompt=SYSTEM_PROMPT,
+            hooks={"before_tool": [self.approvals]},
         )
         # Checks the components' settings (keys, URLs, timeouts) now: a wrong one fails the model's
         # load, visibly, instead of every request.
@@ -73,6 +87,8 @@ class PipelineWrapper(BasePipelineWrapper):
     async def run_response_async(
         self, model: str, input_items: list[dict[str, Any]], body: dict[str, Any]
     ) -> AsyncIterator[Any]:
-        messages = await chat_messages_from_openai_response_async(input_items, body.get("instructions"))
+        # Runs the calls the client approved in this request, and ends the answer with approval requests.
+        turn = await self.approvals.resume(model, input_items)
+        messages = await chat_messages_from_openai_response_async(turn.input_items, body.get("instructions"))
         run_args = {"messages": messages, "generation_kwargs": generation_kwargs(body)}
-        return async_streaming_generator(self.agent, run_args, forward_tool_calls=False)
+        return turn.around(async_streaming_generator(self.agent, run_args, forward_tool_calls=False))

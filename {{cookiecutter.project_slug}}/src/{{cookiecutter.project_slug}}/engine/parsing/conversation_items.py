@@ -166,6 +166,51 @@ def _custom_tool_call_output(item: dict[str, Any], param: str) -> dict[str, Any]
     return {"call_id": _string(item, "call_id", param), "output": _tool_output(item, param)}
 
 
+def _mcp_list_tools(item: dict[str, Any], param: str) -> dict[str, Any]:
+    tools = item.get("tools")
+    if not isinstance(tools, list) or not all(
+        isinstance(tool, dict) and isinstance(tool.get("name"), str) for tool in tools
+    ):
+        raise _invalid("An mcp_list_tools item's 'tools' must be an array of tools with a 'name'.", f"{param}.tools")
+    return {
+        "server_label": _string(item, "server_label", param),
+        "tools": tools,
+        "error": _optional_string(item, "error", param),
+    }
+
+
+def _mcp_call(item: dict[str, Any], param: str) -> dict[str, Any]:
+    """A remote MCP server's tool call (runs/remote_mcp.py): its output, or its error (an object, as OpenAI's)."""
+    error = item.get("error")
+    if error is not None and not isinstance(error, dict | str):
+        raise _invalid("An mcp_call's 'error' must be an object.", f"{param}.error")
+    return {
+        **_mcp_approval_request(item, param),
+        "output": _optional_string(item, "output", param),
+        "error": error,
+        "status": _choice(item, "status", ("completed", "failed", "incomplete"), param, "completed"),
+        "approval_request_id": _optional_string(item, "approval_request_id", param),
+    }
+
+
+def _mcp_approval_request(item: dict[str, Any], param: str) -> dict[str, Any]:
+    return {field: _string(item, field, param) for field in ("server_label", "name", "arguments")}
+
+
+def _mcp_approval_response(item: dict[str, Any], param: str) -> dict[str, Any]:
+    if not isinstance(item.get("approve"), bool):
+        raise _invalid("'approve' is required and must be a boolean.", f"{param}.approve")
+    return {
+        "approval_request_id": _string(item, "approval_request_id", param),
+        "approve": item["approve"],
+        "reason": _optional_string(item, "reason", param),
+    }
+
+
+def _optional_string(item: dict[str, Any], field: str, param: str) -> str | None:
+    return None if item.get(field) is None else _string(item, field, param)
+
+
 ITEM_BUILDERS: dict[str, Callable[[dict[str, Any], str], dict[str, Any]]] = {
     "message": _message,
     "function_call": _function_call,
@@ -173,6 +218,10 @@ ITEM_BUILDERS: dict[str, Callable[[dict[str, Any], str], dict[str, Any]]] = {
     "reasoning": _reasoning,
     "custom_tool_call": _custom_tool_call,
     "custom_tool_call_output": _custom_tool_call_output,
+    "mcp_list_tools": _mcp_list_tools,
+    "mcp_call": _mcp_call,
+    "mcp_approval_request": _mcp_approval_request,
+    "mcp_approval_response": _mcp_approval_response,
 }
 # The id an item gets when it comes without one: OpenAI's prefix for its type.
 ID_PREFIXES = {
@@ -182,4 +231,8 @@ ID_PREFIXES = {
     "reasoning": "rs_",
     "custom_tool_call": "ctc_",
     "custom_tool_call_output": "ctco_",
+    "mcp_list_tools": "mcpl_",
+    "mcp_call": "mcp_",
+    "mcp_approval_request": "mcpr_",
+    "mcp_approval_response": "mcpa_",
 }

@@ -15,6 +15,7 @@ from ..files.uploaded_files import file_content
 from ..http.errors import OpenAIError
 from .declared_tools import NAMESPACE_SEPARATOR
 from .images import image_from_input_part, image_from_url
+from .mcp_items import MCP_ITEM_TYPES, as_llm_sees_it
 
 logger = logging.getLogger(__name__)
 
@@ -146,13 +147,16 @@ def chat_messages_from_openai_response(
       (`ImageContent` and `FileContent`: a URL, inline data, or an uploaded file read from the file store);
     - `function_call` and `custom_tool_call` items as assistant tool calls (parallel ones in one message),
       their `*_output` items as the tool results (text);
-    - `reasoning` items are left out: the Chat Completions LLMs here take no earlier reasoning back.
+    - `reasoning` items are left out: the Chat Completions LLMs here take no earlier reasoning back;
+    - MCP items (a remote server's or an Agent's own tools, `mcp_items.py`) as the calls and results they stand for.
     Anything else (a built-in tool's item such as `web_search_call`, an image in a system message, an image in
     a tool result, a part of unknown type) raises `UnsupportedInput`, a 400 naming it. A wrapper that can use
     those reads `input_items` itself; `get_input_files` gives the files alone.
     """
     messages = [ChatMessage.from_system(instructions)] if instructions else []
     calls_by_id: dict[str, ToolCall] = {}
+    if any(item.get("type") in MCP_ITEM_TYPES for item in input_items):
+        input_items = as_llm_sees_it(input_items)
     for item in input_items:
         kind = item.get("type", "message")
         if kind == "message":

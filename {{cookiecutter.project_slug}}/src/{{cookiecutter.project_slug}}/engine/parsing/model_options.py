@@ -3,8 +3,10 @@
 Both APIs carry them in slightly different shapes (Chat Completions nests a function tool under `function`,
 Responses does not). They are checked here as OpenAI checks them, because the Responses API echoes them in
 the response object and the `llm` example passes them on to its LLM: nothing reaches either unchecked.
-Tools of other types (`custom`, `web_search`, ...) are left alone: no wrapper here offers them to a model,
-so the service ignores them rather than refuse a client (Codex) that always sends some.
+A Responses `mcp` tool (a remote MCP server, `runs/remote_mcp.py`) is served. Of the other types, those that Codex
+sends with every request (`custom`, `web_search`, `tool_search`) are ignored, as no model here is offered them: the
+answer is useful without them. Any other type (`file_search`, `code_interpreter`, ...) is a 400: a client that asked
+for a tool must not get an answer made without it, silently.
 
 Part of the engine: the template's code, updated by `cruft update`; not edited by hand.
 """
@@ -24,6 +26,11 @@ VERBOSITIES = ("low", "medium", "high")
 
 def _invalid(message: str, param: str) -> OpenAIError:
     return OpenAIError(400, message, param=param, code="invalid_value")
+
+
+# Tool types ignored rather than refused: clients (Codex) send them by default, and a model answers without them.
+IGNORED_TOOL_TYPES = frozenset({"custom", "web_search", "web_search_preview", "tool_search"})
+APPROVAL_MODES = ("always", "never")
 
 
 def check_tools(body: dict[str, Any], *, nested: bool) -> None:
@@ -50,6 +57,65 @@ def check_tools(body: dict[str, Any], *, nested: bool) -> None:
             for index, function in enumerate(inner):
                 if isinstance(function, dict) and function.get("type") == "function":
                     check_function(function, f"{param}.tools[{index}]", names, prefix=namespace + NAMESPACE_SEPARATOR)
+        elif tool["type"] == "mcp" and not nested:
+            check_mcp_tool(tool, param, names)
+        elif tool["type"] not in IGNORED_TOOL_TYPES:
+            where = "" if nested else " Remote MCP servers (`mcp`) and function tools are."
+            message = f"Tools of type '{tool['type']}' are not served here.{where}"
+            raise OpenAIError(400, message, param=f"{param}.type", code="unsupported_value")
+
+
+def check_mcp_tool(tool: dict[str, Any], param: str, names: set[str]) -> None:
+    """A remote MCP server: a label the LLM's tool names can carry, a `server_url` (connectors and tunnels are
+    OpenAI's own), string headers, and `allowed_tools` / `require_approval` in OpenAI's shapes."""
+    label = tool.get("server_label")
+    if not isinstance(label, str) or not FUNCTION_NAME.fullmatch(label):
+        raise _invalid("An mcp tool's 'server_label' must be letters, digits, '_' or '-'.", f"{param}.server_label")
+    if f"mcp:{label}" in names:
+        raise _invalid(f"Two mcp tools are labelled '{label}'.", f"{param}.server_label")
+    names.add(f"mcp:{label}")
+    if not isinstance(tool.get("server_url"), str):
+        message = "An mcp tool needs a 'server_url' (connectors and tunnels are OpenAI's, not served here)."
+        raise _invalid(message, f"{param}.server_url")
+    if tool.get("authorization") is not None and not isinstance(tool["authorization"], str):
+        raise _invalid("An mcp tool's 'authorization' must be a string (an access token).", f"{param}.authorization")
+    headers = tool.get("headers")
+    if headers is not None and not (
+        isinstance(headers, dict) and all(isinstance(value, str) for value in headers.values())
+    ):
+        raise _invalid("An mcp tool's 'headers' must be an object of strings.", f"{param}.headers")
+    if not _is_tool_filter(tool.get("allowed_tools"), names_only=False):
+        message = '\'allowed_tools\' must be an array of tool names or {"tool_names": [...], "read_only": bool}.'
+        raise _invalid(message, f"{param}.allowed_tools")
+    approval = tool.get("require_approval")
+    if approval is None or approval in APPROVAL_MODES:
+        return
+    if not (
+        isinstance(approval, dict)
+        and set(approval) <= set(APPROVAL_MODES)
+        and all(_is_tool_filter(value, names_only=True) for value in approval.values())
+    ):
+        message = (
+            "'require_approval' must be 'always', 'never' or {\"always\": {\"tool_names\": [...]}, \"never\": {...}}."
+        )
+        raise _invalid(message, f"{param}.require_approval")
+
+
+def _is_tool_filter(value: object, *, names_only: bool) -> bool:
+    """None, an array of tool names, or `{"tool_names": [...], "read_only": bool}` (OpenAI's MCPToolFilter)."""
+    if value is None:
+        return True
+    if isinstance(value, list):
+        return not names_only and all(isinstance(name, str) for name in value)
+    if not isinstance(value, dict) or not set(value) <= {"tool_names", "read_only"}:
+        return False
+    tool_names = value.get("tool_names", [])
+    read_only = value.get("read_only")
+    return (
+        isinstance(tool_names, list)
+        and all(isinstance(name, str) for name in tool_names)
+        and (read_only is None or isinstance(read_only, bool))
+    )
 
 
 def check_function(spec: object, param: str, names: set[str], *, prefix: str) -> None:

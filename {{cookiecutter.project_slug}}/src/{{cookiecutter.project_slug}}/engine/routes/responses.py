@@ -31,6 +31,7 @@ from ..runs.compaction import expand_compactions, stored_compaction
 from ..runs.context_window import fit_context
 from ..runs.conversation_turns import Turn, start_turn
 from ..runs.registry import LoadedWrapper
+from ..runs.remote_mcp import check_approvals, check_not_run_elsewhere, remote_servers, with_remote_mcp
 from ..services import services
 from ..state import History, StateStore, StoredResponse
 from ..wire import json_response
@@ -150,6 +151,7 @@ async def create_response() -> Response:
     if compacting:  # Codex's remote compaction: the answer is one `compaction` item for the whole conversation
         input_items = input_items[:-1]
     validate_fields(body)
+    mcp_servers = remote_servers(body, settings.mcp_server_urls)
     wants_stream = optional_bool(body, "stream")
     input_items = await expand_compactions(await resolve_item_references(input_items))
     in_background = optional_bool(body, "background")
@@ -175,6 +177,8 @@ async def create_response() -> Response:
             )
         input_items = [*previous.input_items, *previous.response["output"], *input_items]
         history = History("response", previous_id, len(previous.input_items) + len(previous.response["output"]))
+    check_approvals(input_items, mcp_servers, model)
+    await check_not_run_elsewhere(input_items, {server.label for server in mcp_servers} | {model}, state().get_items)
     registry = app_services.registry
     wrapper, method_name = registry.find(model, "responses")
     note_model(wrapper.model_id)
@@ -188,7 +192,7 @@ async def create_response() -> Response:
     if in_background:
         return await start_in_background(model, input_items, body, wants_stream, turn, history)
     runner = app_services.runner
-    method = getattr(wrapper.instance, method_name)
+    method = with_remote_mcp(runner, getattr(wrapper.instance, method_name), body, settings)
     encoder = ResponseEncoder(response_object(model, body), emit=wants_stream, namespaced=namespaced_functions(body))
     store = state()  # the stream's last events are sent outside the app context
 

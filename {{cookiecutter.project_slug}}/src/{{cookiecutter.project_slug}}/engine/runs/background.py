@@ -39,7 +39,7 @@ PREAMBLE_EVENTS = 2  # response.created and response.in_progress: no answer in t
 STORE_RETRY_SECONDS = 1.0  # how often a run retries a write the store refused (it was down)
 RENEW_EVERY_SECONDS = 1.0  # at most; a lease of L seconds is renewed every L/3 at least
 
-MethodFor = Callable[[str], Callable[..., Any]]  # the wrapper method serving a model's Responses API
+MethodFor = Callable[[str, dict[str, Any]], Callable[..., Any]]  # what serves a model's Responses API, for a body
 # What a run's end adds elsewhere (its conversation's items), from its request and final response; may refuse.
 EndTurn = Callable[[dict[str, Any], dict[str, Any]], Awaitable[None]]
 
@@ -202,7 +202,7 @@ class BackgroundRuns:
                         encoder.in_progress()
                         local.add(encoder.take_events())
                         await self._write(self._store.update_run, replace(run, response=encoder.response))
-                        method = self._method_for(run.request["model"])
+                        method = self._method_for(run.request["model"], run.request["body"])
                         args = (run.request["model"], run.request["input_items"], run.request["body"])
                         local.stream = self._runner.start(method, *args, deadlines=self._settings.deadlines)
                         if local.cancel_requested or local.handed_back:  # asked while the record was written

@@ -81,7 +81,18 @@ class ClientSpecificEvent:
     data: dict[str, Any]
 
 
-Event = TextDelta | ReasoningDelta | ToolCallDelta | Usage | Finish | StreamError | ClientSpecificEvent
+@dataclass(slots=True)
+class OutputItem:
+    """An output item the service made itself, not the LLM: a remote MCP server's tool list or tool call, an
+    approval request (`runs/remote_mcp.py`). `done=False` opens it (a call under way), the same item with `done=True`
+    closes it; an item sent only with `done=True` opens and closes at once. Only the Responses API shows it.
+    """
+
+    item: dict[str, Any]
+    done: bool = True
+
+
+Event = TextDelta | ReasoningDelta | ToolCallDelta | Usage | Finish | StreamError | ClientSpecificEvent | OutputItem
 
 
 def merge_deltas(events: list[Event]) -> list[Event]:

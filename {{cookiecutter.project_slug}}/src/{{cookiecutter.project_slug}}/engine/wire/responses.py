@@ -14,7 +14,17 @@ Part of the engine: the template's code, updated by `cruft update`; not edited b
 import time
 from typing import Any
 
-from ..runs.events import Event, Finish, ReasoningDelta, StreamError, TextDelta, ToolCallDelta, Usage, merge_deltas
+from ..runs.events import (
+    Event,
+    Finish,
+    OutputItem,
+    ReasoningDelta,
+    StreamError,
+    TextDelta,
+    ToolCallDelta,
+    Usage,
+    merge_deltas,
+)
 from ..runs.token_usage import add_usage
 from ..state import LoggedEvent
 from .ids import new_id
@@ -64,7 +74,7 @@ def response_object(model: str, body: dict[str, Any]) -> dict[str, Any]:
         "temperature": _given(body, "temperature", 1.0),
         "text": _text(body.get("text")),
         "tool_choice": _tool_choice(body.get("tool_choice")),
-        "tools": function_tools(body),
+        "tools": echoed_tools(body),
         "top_logprobs": _given(body, "top_logprobs", 0),
         "top_p": _given(body, "top_p", 1.0),
         "presence_penalty": _given(body, "presence_penalty", 0.0),
@@ -91,24 +101,31 @@ def _given(body: dict[str, Any], field: str, default: Any) -> Any:
     return default if value is None else value
 
 
-def function_tools(body: dict[str, Any]) -> list[dict[str, Any]]:
-    """The request's function tools in the response's form, every key present.
+def echoed_tools(body: dict[str, Any]) -> list[dict[str, Any]]:
+    """The request's function tools and remote MCP servers in the response's form, every key present.
 
     Tools of other types, which no model here is offered, are not listed as available (a `namespace` tool's
     functions are offered, but the Open Responses schema has no place for them here). An unset `strict` is
     false: OpenAI's own default is true, but the LLM is asked for strict arguments only when a tool says so.
+    An MCP server's `headers` are never echoed: they may hold its credentials.
     """
-    return [
-        {
-            "type": "function",
-            "name": tool["name"],
-            "description": tool.get("description"),
-            "parameters": tool.get("parameters"),
-            "strict": tool.get("strict") is True,
-        }
-        for tool in body.get("tools") or ()
-        if tool.get("type") == "function"
-    ]
+    tools = []
+    for tool in body.get("tools") or ():
+        if tool.get("type") == "function":
+            tools.append(
+                {
+                    "type": "function",
+                    "name": tool["name"],
+                    "description": tool.get("description"),
+                    "parameters": tool.get("parameters"),
+                    "strict": tool.get("strict") is True,
+                }
+            )
+        elif tool.get("type") == "mcp":
+            fields = ("server_label", "server_url", "server_description", "allowed_tools", "require_approval")
+            given = {field: tool[field] for field in fields if tool.get(field) is not None}
+            tools.append({"type": "mcp", **given, "headers": None})
+    return tools
 
 
 def _tool_choice(choice: str | dict[str, Any] | None) -> str | dict[str, Any]:
@@ -207,6 +224,8 @@ class ResponseEncoder:
                 self._reasoning(event.text)
             elif isinstance(event, ToolCallDelta):
                 self._tool_call(event)
+            elif isinstance(event, OutputItem):
+                self._service_item(event)
             elif isinstance(event, Usage):
                 self._usage = add_usage(self._usage, event)
             elif isinstance(event, Finish):
@@ -281,6 +300,24 @@ class ResponseEncoder:
             current.parts.append(call.arguments)
             self._event("response.function_call_arguments.delta", **self._item_place(current), delta=call.arguments)
 
+    def _service_item(self, event: OutputItem) -> None:
+        """An item the service made (runs/remote_mcp.py): opened with its type's progress events, closed when done."""
+        current = self._open
+        if current is None or current.kind != "service" or current.item["id"] != event.item["id"]:
+            current = self._open_item("service", _as_opened(event.item))
+            place = self._item_place(current)
+            if event.item["type"] == "mcp_list_tools":
+                self._event("response.mcp_list_tools.in_progress", **place)
+            elif event.item["type"] == "mcp_call":
+                arguments = event.item["arguments"]
+                self._event("response.mcp_call_arguments.delta", **place, delta=arguments)
+                self._event("response.mcp_call_arguments.done", **place, arguments=arguments)
+                self._event("response.mcp_call.in_progress", **place)
+        if event.done:
+            current.item = event.item
+            self.response["output"][current.output_index] = event.item
+            self._close_item()
+
     def _open_item(self, kind: str, item: dict[str, Any], tool_index: int | None = None) -> _OpenItem:
         self._close_item()
         self._open = _OpenItem(kind, item, len(self.response["output"]), tool_index)
@@ -304,6 +341,13 @@ class ResponseEncoder:
             self._event("response.reasoning_summary_text.done", **self._summary_place(current), text=text)
             self._event("response.reasoning_summary_part.done", **self._summary_place(current), part=_summary(text))
             item["summary"] = [_summary(text)]
+        elif current.kind == "service":
+            if item["type"] == "mcp_call" and status != "completed":  # the run failed while the call was under way
+                item["status"] = status
+            failed = item.get("error") is not None or item.get("status") == "failed"
+            if item["type"] in ("mcp_list_tools", "mcp_call"):
+                outcome = "failed" if failed else "completed"
+                self._event(f"response.{item['type']}.{outcome}", **self._item_place(current))
         else:
             item["arguments"] = text
             item["status"] = status
@@ -366,6 +410,15 @@ class ResponseEncoder:
         """With `keep_events`, the events made so far, one by one with their sequence numbers (for a log)."""
         events, self._out = self._out, []
         return events
+
+
+def _as_opened(item: dict[str, Any]) -> dict[str, Any]:
+    """A service's item as `output_item.added` shows it: a tool list still empty, a call's arguments still to come."""
+    if item["type"] == "mcp_list_tools":
+        return {**item, "tools": [], "error": None}
+    if item["type"] == "mcp_call":
+        return {**item, "arguments": "", "output": None, "error": None, "status": "in_progress"}
+    return item
 
 
 def _output_text(text: str) -> dict[str, Any]:
