@@ -33,7 +33,6 @@ import anyio
 import httpx2
 from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
-from mcp.shared._httpx_utils import create_mcp_http_client
 from mcp.shared.exceptions import MCPError
 
 from ..http.errors import OpenAIError
@@ -305,10 +304,12 @@ class RemoteMcpTurn:
 
 @asynccontextmanager
 async def _connected(server: RemoteServer, seconds: float) -> AsyncIterator[ClientSession]:
-    """An initialised MCP client session to `server`, sending its headers and nothing else of the service's."""
-    timeout = httpx2.Timeout(seconds)
+    """An initialised MCP client session to `server`, sending its headers and nothing else of the service's.
+
+    Redirects are not followed: one could lead outside MCP_SERVER_URLS.
+    """
     async with (
-        create_mcp_http_client(headers=server.headers, timeout=timeout) as http,
+        httpx2.AsyncClient(headers=server.headers, timeout=httpx2.Timeout(seconds), follow_redirects=False) as http,
         streamable_http_client(server.url, http_client=http, max_sse_event_size=MAX_MESSAGE_BYTES) as (read, write),
         ClientSession(read, write) as session,
     ):
