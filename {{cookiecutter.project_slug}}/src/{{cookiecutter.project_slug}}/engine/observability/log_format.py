@@ -83,6 +83,10 @@ class SendTo(logging.Filter):
         return False
 
 
+# `json.dumps(line, ensure_ascii=False, default=str)` with the encoder made once, not on every line.
+_json_line = json.JSONEncoder(ensure_ascii=False, default=str)
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object per line: time, level, logger, message, request id, model, route; status and duration too
     on access lines, and the traceback when there is one."""
@@ -101,7 +105,7 @@ class JsonFormatter(logging.Formatter):
             line |= access
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
-        return json.dumps(line, ensure_ascii=False, default=str)
+        return _json_line.encode(line)
 
 
 class AccessTextFormatter(logging.Formatter):

@@ -161,6 +161,10 @@ def _count_tokens(api: str, model: str, usage: Usage) -> None:
         TOKENS.labels(api, model, "completion").inc(usage.completion_tokens)
 
 
+# The stream metrics' children by (api, model), for the same reason as `_request_children`.
+_stream_children: dict[tuple[str, str], tuple[Counter, Histogram, Gauge]] = {}
+
+
 class StreamMeter:
     """The metrics of one stream: a look at each event of a batch written, and an increment or two."""
 
@@ -168,9 +172,17 @@ class StreamMeter:
 
     def __init__(self, info: RequestInfo) -> None:
         self._api, self._model, self._started = info.api, info.model, info.started
-        self._chunks = STREAMED_CHUNKS.labels(info.api, info.model)
-        self._ttft: Histogram | None = TIME_TO_FIRST_TOKEN.labels(info.api, info.model)  # None once observed
-        self._open = OPEN_STREAMS.labels(info.api, info.model)
+        children = _stream_children.get((info.api, info.model))
+        if children is None:
+            labels = (info.api, info.model)
+            children = _stream_children[labels] = (
+                STREAMED_CHUNKS.labels(*labels),
+                TIME_TO_FIRST_TOKEN.labels(*labels),
+                OPEN_STREAMS.labels(*labels),
+            )
+        self._chunks = children[0]
+        self._ttft: Histogram | None = children[1]  # None once observed
+        self._open = children[2]
         self._open.inc()
 
     def written(self, batch: list[Event]) -> None:

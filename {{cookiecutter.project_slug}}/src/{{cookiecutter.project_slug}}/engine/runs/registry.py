@@ -38,6 +38,8 @@ class LoadedWrapper:
     model_id: str
     instance: BasePipelineWrapper
     created: int = field(default_factory=lambda: int(time.time()))
+    # API -> `method_for`'s answer: a wrapper's class does not change once loaded, and every request asks.
+    _methods: dict[str, str | None] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def implements(self, method_name: str) -> bool:
         """Whether the wrapper defines `method_name` itself, rather than inheriting the base class's placeholder."""
@@ -46,7 +48,9 @@ class LoadedWrapper:
 
     def method_for(self, api: str) -> str | None:
         """Name of the method serving `api`, or None when this wrapper does not implement it."""
-        return next((name for name in API_METHODS[api] if self.implements(name)), None)
+        if api not in self._methods:
+            self._methods[api] = next((name for name in API_METHODS[api] if self.implements(name)), None)
+        return self._methods[api]
 
 
 @dataclass

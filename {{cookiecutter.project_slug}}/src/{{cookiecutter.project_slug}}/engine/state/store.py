@@ -63,17 +63,15 @@ class ItemRecord:
     digest: str
     item_id: str | None
     json: str
+    size: int  # bytes of `json` in UTF-8, counted from the bytes the digest was made of, not encoded again
 
     @classmethod
     def of(cls, item: dict[str, Any]) -> "ItemRecord":
         text = compact_json(item)
         item_id = item.get("id")
-        digest = hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
-        return cls(digest, item_id if isinstance(item_id, str) and item_id else None, text)
-
-    @property
-    def size(self) -> int:
-        return len(self.json.encode())
+        data = text.encode()
+        digest = hashlib.blake2b(data, digest_size=16).hexdigest()
+        return cls(digest, item_id if isinstance(item_id, str) and item_id else None, text, len(data))
 
 
 def response_record(response: dict[str, Any]) -> str:

@@ -204,7 +204,14 @@ class ResponseEncoder:
     # --- the stream encoder protocol used by wire.sse ---
 
     def start(self) -> str:
-        return self.created() + self.in_progress()
+        """`response.created` then `response.in_progress`. A response created in progress (any but a queued
+        background one) is the same in both: encoded once for the two."""
+        if self.response["status"] != "in_progress" or not self.emit:
+            return self.created() + self.in_progress()
+        response_json = compact_json(self.response)
+        self._response_event("response.created", response_json)
+        self._response_event("response.in_progress", response_json)
+        return self._flush()
 
     def created(self) -> str:
         """`response.created`, with the response as it is (a background one may still be queued)."""
@@ -397,6 +404,13 @@ class ResponseEncoder:
             payload = {"type": event_type, "sequence_number": self._sequence_number, **fields}
             data = compact_json(payload)
             self._out.append((self._sequence_number, f"event: {event_type}\ndata: {data}\n\n"))
+        self._sequence_number += 1
+
+    def _response_event(self, event_type: str, response_json: str) -> None:
+        """`_event(event_type, response=...)` with the response encoded already: the same text, built around it."""
+        number = self._sequence_number
+        data = f'{{"type":"{event_type}","sequence_number":{number},"response":{response_json}}}'
+        self._out.append((number, f"event: {event_type}\ndata: {data}\n\n"))
         self._sequence_number += 1
 
     def _flush(self) -> str:
