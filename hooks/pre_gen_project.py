@@ -83,6 +83,7 @@ DEPENDENCY_MODULES = frozenset(
         "python_multipart",
         "quart",
         "redis",
+        "remote_mcp_server",
         "requests",
         "rfc3339_validator",
         "ruff",
