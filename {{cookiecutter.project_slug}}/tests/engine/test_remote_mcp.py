@@ -579,6 +579,24 @@ def test_the_agent_example_waits_for_approval_of_a_remote_call_then_runs_it_once
     assert calls_made(remote_url).count("/tmp/agent.txt") == 1, "approved once, run once"
 
 
+def test_the_agent_example_is_told_of_a_denied_remote_call(
+    mcp_service: ServiceProcess, upstream: ScriptedUpstream, remote_url: str
+) -> None:
+    client = mcp_service.client()
+    upstream.script(text="", tool_calls=[call("remote__delete_file", {"path": "/tmp/agent-kept.txt"})])
+    first = client.responses.create(model="agent", input="Delete /tmp/agent-kept.txt", tools=[remote_tool(remote_url)])
+    upstream.script(text="I kept it.")
+    second = client.responses.create(
+        model="agent",
+        tools=[remote_tool(remote_url)],
+        previous_response_id=first.id,
+        input=[approval(first.output[1].id, False, "keep it")],
+    )
+    assert [item.type for item in second.output] == ["message"]
+    assert tool_messages(upstream.requests[-1]) == ["The user denied this call. Their reason: keep it"]
+    assert "/tmp/agent-kept.txt" not in calls_made(remote_url)
+
+
 def test_the_agent_examples_own_approval_runs_in_a_request_that_also_gives_a_server(
     mcp_service: ServiceProcess, upstream: ScriptedUpstream, remote_url: str
 ) -> None:
