@@ -540,10 +540,12 @@ def test_the_agent_example_streams_its_remote_call_in_order_every_event_valid(
         "response.mcp_call.completed",
     ):
         assert expected in kinds
-    texts = [event["delta"] for event in events if event["type"] == "response.output_text.delta"]
     call_done = kinds.index("response.mcp_call.completed")
-    first_after = next(event for event in events[call_done:] if event["type"] == "response.output_text.delta")
-    assert "".join(texts).startswith("Let me add them.") and first_after["delta"].startswith("It is")
+
+    def text(part: list[dict[str, Any]]) -> str:
+        return "".join(event["delta"] for event in part if event["type"] == "response.output_text.delta")
+
+    assert (text(events[:call_done]), text(events[call_done:])) == ("Let me add them.", "It is 42."), "in order"
     assert [item.type for item in final.output] == ["mcp_list_tools", "message", "mcp_call", "message"]
     assert final.output[2].output == "42" and final.output[3].content[0].text == "It is 42."
 
