@@ -491,3 +491,130 @@ async def test_the_openai_agents_sdk_approves_a_hosted_mcp_call(
     assert result.final_output == "The agent deleted it."
     assert asked == ["delete_file"]
     assert (await asyncio.to_thread(calls_made, remote_url)).count("/tmp/g.txt") == 1
+
+
+# --- an Agent wrapper: the `agent` example runs the remote tools in its own loop ---
+
+
+def test_the_agent_example_calls_a_remote_tool_in_its_own_loop(
+    mcp_service: ServiceProcess, upstream: ScriptedUpstream, remote_url: str
+) -> None:
+    upstream.script(text="", tool_calls=[call("remote__add", {"a": 2, "b": 3})])
+    upstream.script(text="2 and 3 make 5.")
+    tool = remote_tool(remote_url, allowed_tools=["add"], require_approval="never")
+    response = mcp_service.client().responses.create(model="agent", input="What is 2 + 3?", tools=[tool])
+
+    assert response.status == "completed"
+    assert [item.type for item in response.output] == ["mcp_list_tools", "mcp_call", "message"]
+    tool_call = response.output[1]
+    assert (tool_call.server_label, tool_call.name, json.loads(tool_call.arguments)) == (
+        REMOTE,
+        "add",
+        {"a": 2, "b": 3},
+    )
+    assert (tool_call.output, tool_call.error, tool_call.status) == ("5", None, "completed")
+    assert response.output_text == "2 and 3 make 5."
+    offered = {tool["function"]["name"] for tool in upstream.requests[0]["tools"]}
+    assert offered == {"get_current_time", "cancel_meeting", "remote__add"}, "its own tools and the server's"
+    assert tool_messages(upstream.requests[1]) == ["5"], "the agent is told the result"
+    validate(dump(response), "Response")
+
+
+def test_the_agent_example_streams_its_remote_call_in_order_every_event_valid(
+    mcp_service: ServiceProcess, upstream: ScriptedUpstream, remote_url: str
+) -> None:
+    upstream.script(text="Let me add them.", tool_calls=[call("remote__add", {"a": 40, "b": 2})])
+    upstream.script(text="It is 42.")
+    tool = remote_tool(remote_url, require_approval="never")
+    with mcp_service.client().responses.stream(model="agent", input="40 + 2?", tools=[tool]) as stream:
+        events = [event.model_dump(mode="json", exclude_unset=True) for event in stream]
+        final = stream.get_final_response()
+
+    check_event_order(events)
+    for event in events:
+        validate(event, RESPONSE_EVENT_SCHEMAS[event["type"]])
+    kinds = [event["type"] for event in events]
+    for expected in (
+        "response.mcp_call.in_progress",
+        "response.mcp_call_arguments.done",
+        "response.mcp_call.completed",
+    ):
+        assert expected in kinds
+    call_done = kinds.index("response.mcp_call.completed")
+
+    def text(part: list[dict[str, Any]]) -> str:
+        return "".join(event["delta"] for event in part if event["type"] == "response.output_text.delta")
+
+    assert (text(events[:call_done]), text(events[call_done:])) == ("Let me add them.", "It is 42."), "in order"
+    assert [item.type for item in final.output] == ["mcp_list_tools", "message", "mcp_call", "message"]
+    assert final.output[2].output == "42" and final.output[3].content[0].text == "It is 42."
+
+
+def test_the_agent_example_waits_for_approval_of_a_remote_call_then_runs_it_once(
+    mcp_service: ServiceProcess, upstream: ScriptedUpstream, remote_url: str
+) -> None:
+    client = mcp_service.client()
+    upstream.script(text="", tool_calls=[call("remote__delete_file", {"path": "/tmp/agent.txt"})])
+    first = client.responses.create(model="agent", input="Delete /tmp/agent.txt", tools=[remote_tool(remote_url)])
+    assert first.status == "completed"
+    assert [item.type for item in first.output] == ["mcp_list_tools", "mcp_approval_request"]
+    request = first.output[1]
+    assert (request.server_label, request.name, json.loads(request.arguments)) == (
+        REMOTE,
+        "delete_file",
+        {"path": "/tmp/agent.txt"},
+    )
+    assert "/tmp/agent.txt" not in calls_made(remote_url), "nothing runs before approval"
+    validate(dump(first), "Response")
+
+    upstream.script(text="Deleted.")
+    second = client.responses.create(
+        model="agent",
+        tools=[remote_tool(remote_url)],
+        previous_response_id=first.id,
+        input=[approval(request.id, True)],
+    )
+    assert [item.type for item in second.output] == ["mcp_call", "message"]
+    assert second.output[0].approval_request_id == request.id and second.output[0].output == "deleted /tmp/agent.txt"
+    assert tool_messages(upstream.requests[-1]) == ["deleted /tmp/agent.txt"], "the agent is told the result"
+    assert second.output_text == "Deleted."
+    assert calls_made(remote_url).count("/tmp/agent.txt") == 1, "approved once, run once"
+
+
+def test_the_agent_example_is_told_of_a_denied_remote_call(
+    mcp_service: ServiceProcess, upstream: ScriptedUpstream, remote_url: str
+) -> None:
+    client = mcp_service.client()
+    upstream.script(text="", tool_calls=[call("remote__delete_file", {"path": "/tmp/agent-kept.txt"})])
+    first = client.responses.create(model="agent", input="Delete /tmp/agent-kept.txt", tools=[remote_tool(remote_url)])
+    upstream.script(text="I kept it.")
+    second = client.responses.create(
+        model="agent",
+        tools=[remote_tool(remote_url)],
+        previous_response_id=first.id,
+        input=[approval(first.output[1].id, False, "keep it")],
+    )
+    assert [item.type for item in second.output] == ["message"]
+    assert tool_messages(upstream.requests[-1]) == ["The user denied this call. Their reason: keep it"]
+    assert "/tmp/agent-kept.txt" not in calls_made(remote_url)
+
+
+def test_the_agent_examples_own_approval_runs_in_a_request_that_also_gives_a_server(
+    mcp_service: ServiceProcess, upstream: ScriptedUpstream, remote_url: str
+) -> None:
+    """Its own held tool (`server_label` the model) and a remote server in one chain: the approval runs its tool."""
+    client = mcp_service.client()
+    tool = remote_tool(remote_url, require_approval="never")
+    upstream.script(text="", tool_calls=[call("cancel_meeting", {"title": "Standup"})])
+    first = client.responses.create(model="agent", input="Cancel the standup", tools=[tool])
+    assert [item.type for item in first.output] == ["mcp_list_tools", "mcp_approval_request"]
+    request = first.output[1]
+    assert (request.server_label, request.name) == ("agent", "cancel_meeting")
+
+    upstream.script(text="Cancelled.")
+    second = client.responses.create(
+        model="agent", tools=[tool], previous_response_id=first.id, input=[approval(request.id, True)]
+    )
+    assert [item.type for item in second.output] == ["mcp_call", "message"]
+    assert second.output[0].output == "The meeting 'Standup' is cancelled."
+    assert tool_messages(upstream.requests[-1]) == ["The meeting 'Standup' is cancelled."]

@@ -28,6 +28,7 @@ PUBLIC = {
     "OpenAIError": "http.errors",
     "current_stop_flag": "runs.runner",
     "ApprovalHook": "runs.tool_approvals",  # an Agent's tools that wait for a person's approval
+    "remote_mcp_tools": "runs.remote_mcp",  # the request's remote MCP servers' tools, for an Agent
     # what a request holds, for Haystack
     "chat_messages_from_openai": "parsing.messages",
     "chat_messages_from_openai_response": "parsing.messages",
@@ -146,6 +147,7 @@ if TYPE_CHECKING:  # for type checkers and editors; at run time `__getattr__` im
     from .runs.base_wrapper import BasePipelineWrapper, Piece, RunResult
     from .runs.events import ClientSpecificEvent, Event, Finish, ReasoningDelta, TextDelta, ToolCallDelta, Usage
     from .runs.pipeline_runs import ChunkPolicy, PipelineStream, pieces_on_loop, usage_from_result
+    from .runs.remote_mcp import remote_mcp_tools
     from .runs.runner import current_stop_flag
     from .runs.streamed_tool_calls import StreamedToolCalls
     from .runs.token_usage import usage_from

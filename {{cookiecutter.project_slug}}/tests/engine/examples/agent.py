@@ -10,6 +10,9 @@ Through the Responses API the answer then ends with an `mcp_approval_request`, a
 `mcp_approval_response` in its next request runs the call, or tells the agent it was denied; through Chat
 Completions (Open WebUI), where nobody can be asked, the agent is told the call was not run.
 
+Through the Responses API a client may also give remote MCP servers (`{"type": "mcp", ...}` tools): the agent
+gets their tools besides its own (`remote_mcp_tools()`), and their calls that need approval wait for it the same way.
+
 Like every example, it ignores the tools a client declares in `body["tools"]` (Open WebUI sends its own
 built-in ones with every request): see docs/openwebui.md for a wrapper that offers them to its LLM.
 """
@@ -30,6 +33,7 @@ from {{ cookiecutter.project_slug }}.engine import (
     chat_messages_from_openai,
     chat_messages_from_openai_response_async,
     generation_kwargs,
+    remote_mcp_tools,
 )
 
 from ._llm import make_chat_generator
@@ -90,5 +94,6 @@ class PipelineWrapper(BasePipelineWrapper):
         # Runs the calls the client approved in this request, and ends the answer with approval requests.
         turn = await self.approvals.resume(model, input_items)
         messages = await chat_messages_from_openai_response_async(turn.input_items, body.get("instructions"))
-        run_args = {"messages": messages, "generation_kwargs": generation_kwargs(body)}
+        tools = [*self.agent.tools, *remote_mcp_tools()]  # its own, and those of the client's remote MCP servers
+        run_args = {"messages": messages, "tools": tools, "generation_kwargs": generation_kwargs(body)}
         return turn.around(async_streaming_generator(self.agent, run_args, forward_tool_calls=False))

@@ -31,6 +31,7 @@ from haystack.dataclasses import ChatMessage, StreamingChunk
 from ..services import current_services
 from .base_wrapper import Piece
 from .events import Usage
+from .remote_mcp import agent_calls_before
 from .runner import RunStopped, current_stop_flag
 from .token_usage import total_usage, usage_from
 
@@ -93,7 +94,7 @@ class PipelineStream(Iterator[Piece]):
         def on_chunk(chunk: StreamingChunk) -> None:
             if client_gone is not None and client_gone.is_set():
                 raise RunStopped("nobody is reading this stream any more")
-            for piece in self.shaper.pieces(chunk):
+            for piece in [*agent_calls_before(chunk), *self.shaper.pieces(chunk)]:
                 emit(piece)
 
         result = run_blocking(self.pipeline, self.run_args, on_chunk, self.outputs)
@@ -156,6 +157,7 @@ class PipelineStream(Iterator[Piece]):
         threading.Thread(target=contextvars.copy_context().run, args=(run,), name="pipeline-run", daemon=True).start()
         try:
             while (chunk := chunks.get()) is not None:
+                yield from agent_calls_before(chunk)
                 yield from self.shaper.pieces(chunk)
             if "error" in outcome:
                 raise outcome.pop("error")
@@ -181,6 +183,8 @@ async def pieces_on_loop(
     try:
         async for chunk in run:
             pacing.chunk_taken(chunk)
+            for piece in agent_calls_before(chunk):
+                yield piece
             for piece in await _in_thread_if_it_may_block(shaper.pieces, chunk, shaper.may_block(chunk)):
                 yield piece
     finally:

@@ -12,15 +12,22 @@ The service is the MCP client here, as OpenAI's API is. One response:
    it answers without calling one. A call that needs approval (`require_approval`, by default every call, as at
    OpenAI) ends the response instead, `completed`, with an `mcp_approval_request` item for the client to answer.
 
-The wrapper sees MCP items of its history as the function calls and results they stand for (a denied call's result
-says it was denied), so any wrapper that offers the request's tools to its LLM and forwards its calls (the `llm`
-example) serves remote MCP tools unchanged. Safety: the service connects only to URLs under MCP_SERVER_URLS, sends
-a server only the tool's own `headers`, bounds each connection and call in time and its output in size, and a
-server that fails becomes an item carrying the error, never a failed response.
+The wrapper sees its servers' MCP items of the history as the function calls and results they stand for (a denied
+call's result says it was denied; the items of a wrapper's own tools stay as they are, for its `ApprovalHook`), so
+any wrapper that offers the request's tools to its LLM and forwards its calls (the `llm` example) serves remote MCP
+tools unchanged. An Agent, which runs its tools itself, gets the same tools as Haystack `Tool`s from
+`remote_mcp_tools()` (the `agent` example): its calls of them run here too, as `mcp_call` items in order with its
+output (each put in the stream at the tool result that follows it), and a call that needs approval is held by the
+Agent's `ApprovalHook` (`tool_approvals.py`), or else not run.
+
+Safety: the service connects only to URLs under MCP_SERVER_URLS, sends a server only the tool's own `headers`,
+bounds each connection and call in time and its output in size, and a server that fails becomes an item carrying
+the error, never a failed response.
 
 Part of the engine: the template's code, updated by `cruft update`; not edited by hand.
 """
 
+import contextvars
 import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -31,12 +38,14 @@ from urllib.parse import urlsplit
 
 import anyio
 import httpx2
+from haystack.dataclasses import StreamingChunk
+from haystack.tools import Tool
 from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 
 from ..http.errors import OpenAIError
-from ..parsing.mcp_items import as_llm_sees_it, llm_name
+from ..parsing.mcp_items import as_llm_sees_it, call_result_text, llm_name
 from ..settings import Settings, split_list
 from ..wire.ids import new_id
 from .events import Event, OutputItem, StreamError, TextDelta, ToolCallDelta
@@ -50,6 +59,8 @@ MAX_TOOL_CALLS = 16  # MCP calls one response makes unless `max_tool_calls` says
 MAX_ROUNDS = 16  # LLM calls one response makes; the last is offered no MCP tools, so it answers
 SETTING = "MCP_SERVER_URLS"
 ItemLookup = Callable[[list[str]], Awaitable[dict[str, dict[str, Any]]]]  # the store's `get_items`
+NOT_APPROVED = "This call needs a person's approval, which this model did not ask for: the call was not run."
+LIMIT_REACHED = "Not run: this response made all the MCP calls it may (max_tool_calls)."
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,6 +200,9 @@ class RemoteMcpTurn:
         # background one's is longer), which ends these calls with it.
         self.deadlines = Deadlines(first_output=runner.deadlines.first_output)
         self.servers: dict[str, RemoteServer] = {}
+        self.offered: dict[str, tuple[RemoteServer, dict[str, Any]]] = {}  # the LLM's name of a tool -> its server
+        self.calls_left = MAX_TOOL_CALLS
+        self.agent_calls: list[Event] = []  # the items of an Agent's calls (`remote_mcp_tools`), not yet streamed
 
     async def run(self, model: str, input_items: list[dict[str, Any]], body: dict[str, Any]) -> AsyncIterator[Event]:
         # Checked again here: a background run may start on a replica whose MCP_SERVER_URLS differs.
@@ -204,13 +218,20 @@ class RemoteMcpTurn:
             async for event in self._call(self.servers[request["server_label"]], call):
                 yield event
             made.append(call)
-        calls_left = min(body.get("max_tool_calls") or MAX_TOOL_CALLS, MAX_TOOL_CALLS)
+        self.calls_left = min(body.get("max_tool_calls") or MAX_TOOL_CALLS, MAX_TOOL_CALLS)
         for round_number in range(MAX_ROUNDS):
-            offered = self._offered(listed) if calls_left > 0 and round_number < MAX_ROUNDS - 1 else {}
+            offered = self._offered(listed) if self.calls_left > 0 and round_number < MAX_ROUNDS - 1 else {}
+            self.offered = offered
             tools = [tool for tool in body.get("tools") or () if tool.get("type") != "mcp"]
             tools += [_function_tool(name, tool) for name, (_, tool) in offered.items()]
-            history = as_llm_sees_it([*input_items, *made])
-            stream = self.runner.start(self.method, model, history, body | {"tools": tools}, deadlines=self.deadlines)
+            history = as_llm_sees_it([*input_items, *made], only_labels=set(self.servers))
+            current = _agent_turn.set(self)  # the wrapper's run starts in a copy of this context
+            try:
+                stream = self.runner.start(
+                    self.method, model, history, body | {"tools": tools}, deadlines=self.deadlines
+                )
+            finally:
+                _agent_turn.reset(current)
             text: list[str] = []
             calls: dict[int, tuple[str, list[str]]] = {}  # the LLM's MCP calls, by index: name, argument pieces
             client_calls = False
@@ -228,6 +249,9 @@ class RemoteMcpTurn:
                             return
             finally:
                 stream.close()
+            for event in self.agent_calls:  # an Agent's calls that no tool result in its stream followed
+                yield event
+            self.agent_calls = []
             if not calls:
                 return
             if text:
@@ -245,9 +269,38 @@ class RemoteMcpTurn:
                 async for event in self._call(server, call):
                     yield event
                 made.append(call)
-                calls_left -= 1
+                self.calls_left -= 1
             if waiting or client_calls:
                 return  # the client answers the approval requests, or runs its functions, in its next request
+
+    def agent_tools(self) -> list[Tool]:
+        """The tools offered in this round as Haystack `Tool`s whose calls run on their servers (`_call`); a tool
+        whose input schema Haystack refuses is left out, not the Agent's whole answer."""
+        tools = []
+        for name, (server, tool) in self.offered.items():
+            offered = _function_tool(name, tool)
+            call = self._agent_call(server, tool["name"])
+            try:
+                tools.append(Tool(name, offered["description"], offered["parameters"], async_function=call))
+            except ValueError as error:  # Haystack raises it for a schema that is not valid JSON Schema
+                logger.warning("MCP server '%s': its tool '%s' is left out: %s", server.label, tool["name"], error)
+        return tools
+
+    def _agent_call(self, server: RemoteServer, tool_name: str) -> Callable[..., Awaitable[str]]:
+        """An Agent's call of one remote tool: an `mcp_call` item for the stream, and its result for the Agent."""
+
+        async def call_on_server(**arguments: Any) -> str:
+            if server.needs_approval(tool_name):  # an ApprovalHook holds such a call before it gets here
+                return NOT_APPROVED
+            if self.calls_left <= 0:
+                return LIMIT_REACHED
+            self.calls_left -= 1
+            call = new_call(server.label, tool_name, json.dumps(arguments))
+            async for event in self._call(server, call):
+                self.agent_calls.append(event)
+            return call_result_text(call)
+
+        return call_on_server
 
     def _offered(self, listed: dict[str, list[dict[str, Any]]]) -> dict[str, tuple[RemoteServer, dict[str, Any]]]:
         """The LLM's name of each tool it may call -> the server and the tool (as listed, `allowed_tools` applied)."""
@@ -300,6 +353,39 @@ class RemoteMcpTurn:
                 logger.warning("MCP server '%s': call of '%s' failed: %s", server.label, call["name"], call["error"])
         call["status"] = "failed" if call["error"] is not None else "completed"
         yield OutputItem(call)
+
+
+_agent_turn: contextvars.ContextVar[RemoteMcpTurn | None] = contextvars.ContextVar("remote_mcp_turn", default=None)
+
+
+def remote_mcp_tools() -> list[Tool]:
+    """The remote MCP tools of this request (its `type: "mcp"` tools, `allowed_tools` applied) as Haystack `Tool`s,
+    for an Agent to call in its own loop (`Agent.run_async(tools=...)`); none when the request gives no server.
+
+    Each call runs on its server and shows as an `mcp_call` item; a call that needs approval (`require_approval`) is
+    held by the Agent's `ApprovalHook` and ends the answer with an `mcp_approval_request` for the client to answer
+    (without the hook, it is not run, and the Agent is told so).
+    """
+    turn = _agent_turn.get()
+    return turn.agent_tools() if turn is not None else []
+
+
+def remote_tool_needing_approval(llm_tool_name: str) -> tuple[str, str] | None:
+    """The server label and tool name of a remote MCP tool of this request whose calls wait for approval."""
+    turn = _agent_turn.get()
+    offered = turn.offered.get(llm_tool_name) if turn is not None else None
+    if offered is None or not offered[0].needs_approval(offered[1]["name"]):
+        return None
+    return offered[0].label, offered[1]["name"]
+
+
+def agent_calls_before(chunk: StreamingChunk) -> list[Event]:
+    """At a tool result in an Agent's stream, the items of the remote MCP calls that finished before it: so they
+    stream after the text that preceded the call, and before what the Agent says next."""
+    if chunk.tool_call_result is None or (turn := _agent_turn.get()) is None or not turn.agent_calls:
+        return []
+    events, turn.agent_calls = turn.agent_calls, []
+    return events
 
 
 @asynccontextmanager

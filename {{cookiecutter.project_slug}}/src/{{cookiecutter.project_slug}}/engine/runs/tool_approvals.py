@@ -15,6 +15,10 @@ mechanism, a `before_tool` hook:
         messages = await chat_messages_from_openai_response_async(turn.input_items, body.get("instructions"))
         return turn.around(async_streaming_generator(self.agent, {"messages": messages}))
 
+The same hook holds an Agent's calls of the request's remote MCP tools (`remote_mcp_tools()`) that their server's
+`require_approval` says wait; their approval request names the server, and the approved call runs on it
+(`remote_mcp.py`) before the Agent goes on.
+
 Where no approval can be asked (Chat Completions, or a run that did not `resume`), the hook lets the call through to
 the Agent's copy of the tool (`.tools`), which does not run it: its result tells the Agent it needs an approval this
 client cannot give (Open WebUI shows that result as it shows any tool's). Haystack's own `ConfirmationHook` asks a
@@ -39,7 +43,7 @@ from haystack.tools import Tool
 from ..parsing.mcp_items import as_llm_sees_it
 from ..wire.ids import new_id
 from .events import OutputItem
-from .remote_mcp import approved_and_not_run, new_call
+from .remote_mcp import approved_and_not_run, new_call, remote_tool_needing_approval
 
 NOT_ASKED = "This tool needs a person's approval, which this client cannot give: the call was not run."
 STOP_REASON = "approval_required"
@@ -64,9 +68,10 @@ class ApprovalTurn:
             yield OutputItem(call)
         async for piece in pieces:
             yield piece
-        for call in self.held:
-            request = {"id": new_id("mcpr_"), "type": "mcp_approval_request", "server_label": self.model}
-            yield OutputItem(request | {"name": call.tool_name, "arguments": json.dumps(call.arguments)})
+        for call in self.held:  # a remote MCP tool's call names its server; one of the hook's tools, the model
+            label, name = remote_tool_needing_approval(call.tool_name) or (self.model, call.tool_name)
+            request = {"id": new_id("mcpr_"), "type": "mcp_approval_request", "server_label": label}
+            yield OutputItem(request | {"name": name, "arguments": json.dumps(call.arguments)})
 
 
 class ApprovalHook:
@@ -106,13 +111,13 @@ class ApprovalHook:
         last = messages[-1] if messages else None
         if last is None or not last.tool_calls:
             return
-        held = [call for call in last.tool_calls if call.tool_name in self.tool_names]
+        held = [call for call in last.tool_calls if self._waits(call)]
         if not held:
             return
         waiting = _held_calls.get()
         if waiting is None:  # nobody to ask: the stand-in tools answer that they did not run
             return
-        kept = [call for call in last.tool_calls if call.tool_name not in self.tool_names]
+        kept = [call for call in last.tool_calls if not self._waits(call)]
         waiting.extend(held)
         kept_message = ChatMessage.from_assistant(text=last.text, tool_calls=kept, meta=last.meta)
         state.set("messages", [*messages[:-1], kept_message], handler_override=replace_values)
@@ -120,6 +125,10 @@ class ApprovalHook:
 
     async def run_async(self, state: State) -> None:
         self.run(state)
+
+    def _waits(self, call: ToolCall) -> bool:
+        """One of this hook's tools, or a remote MCP tool whose server wants its calls approved."""
+        return call.tool_name in self.tool_names or remote_tool_needing_approval(call.tool_name) is not None
 
 
 def _not_run(tool: Tool) -> Tool:
