@@ -282,6 +282,8 @@ async def test_a_sqlite_file_of_version_2_is_brought_over(tmp_path: Path) -> Non
     assert [item["id"] for item in items] == ["item_0", "item_1", "item_3"]
     with contextlib.closing(sqlite3.connect(path)) as database:
         assert database.execute("PRAGMA user_version").fetchone() == (state.sqlite_items.SCHEMA_VERSION,)
+        indexes = database.execute("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'items'")
+        assert indexes.fetchall() == [("items_by_id_digest",)], "one index for ids and digests"
         assert_items_held(database)
 
     history = [*resp_2.input_items, *resp_2.response["output"]]

@@ -115,10 +115,11 @@ CREATE UNIQUE INDEX IF NOT EXISTS conversation_item_ids ON conversation_items (i
 """
 )
 # Items by id, for `item_reference`: held by a response that has not expired (its owner, or one counted in
-# `item_holds`). The newest item of an id last.
+# `item_holds`). The newest item of an id last. (`coalesce` as in `items_by_id_digest`, so that it searches it.)
 HELD_ITEMS = """
 SELECT i.item_id, i.record FROM items i LEFT JOIN item_holds h ON h.key = i.key LEFT JOIN responses r ON r.seq = i.owner
-WHERE i.item_id IN (SELECT value FROM json_each(:ids)) AND (r.expires_at > :now OR h.responses > 0 AND h.until > :now)
+WHERE coalesce(i.item_id, '') IN (SELECT value FROM json_each(:ids))
+AND (r.expires_at > :now OR h.responses > 0 AND h.until > :now)
 ORDER BY i.key
 """
 # Past the bounds, the oldest responses go: newest first, the first row whose running total passes a bound, and

@@ -1,15 +1,16 @@
 """Items stored once, in the SQLite store: the tables, the holds that free an item when nothing refers to it, and
 the upgrade of a file written by 0.4.0 (whose responses each kept their whole conversation).
 
-An item's row is written once, under an integer key, and found again by the digest of its JSON (`ItemRecord`):
-a turn of a chain, a conversation's history, a client resending what it sent before, all refer to the same row.
+An item's row is written once, under an integer key, and found again by its id and the digest of its JSON
+(`ItemRecord`; one index serves both this and `item_reference`'s search by id): a turn of a chain, a
+conversation's history, a client resending what it sent before, all refer to the same row.
 A response lists the keys of its input and output items in order; a conversation's position names a key.
 
 Who holds an item: the response whose save first stored it (`items.owner`, its seq), written with the item's row
 itself; and every other holder counted in `item_holds`, a narrow table apart from the (wide) item rows, so that
 a turn's holds on items stored before rewrite a few small pages. A turn's new items thus cost no `item_holds`
-page at all (a SQLite commit writes each page it changed once, into the WAL: a first turn went from ~8 pages to
-~6). An item goes in the same transaction as its last holder; an owner that goes while others hold its item
+page at all. (A commit writes each page it changed into the WAL: each b-tree a save touches is a page or more;
+with the single item index, a first turn writes ~6 pages where it wrote ~8.) An item goes in the same transaction as its last holder; an owner that goes while others hold its item
 leaves it unowned (`owner` NULL), so an owner is always a response there.
 
 A turn of a chain holds only what it added (its new input and its output) and, for the rest, its base: the
@@ -30,18 +31,19 @@ from typing import Any, Literal, NamedTuple
 
 from .store import History, ItemRecord, StoredResponse, decode_items, response_record
 
-# PRAGMA user_version: 0 is a file of 0.4.0 or a new one, 2 has items stored once, 3 their owners.
+# PRAGMA user_version: 0 is a file of 0.4.0 or a new one, 2 has items stored once, 3 their owners and one index.
 SCHEMA_VERSION = 3
 
 ITEM_TABLES = """
 CREATE TABLE IF NOT EXISTS items (
     key INTEGER PRIMARY KEY,
-    digest TEXT NOT NULL UNIQUE,
+    digest TEXT NOT NULL,  -- of its JSON, id included: one row per distinct item
     item_id TEXT,  -- the item's own id, by which `item_reference` finds it
     record TEXT NOT NULL,
     owner INTEGER  -- the response (seq) whose save stored it, holding it without an `item_holds` row
 );
-CREATE INDEX IF NOT EXISTS items_by_id ON items (item_id) WHERE item_id IS NOT NULL;
+-- One index, one page a new item writes: by id (`item_reference`), and by id and digest (an item sent again)
+CREATE UNIQUE INDEX IF NOT EXISTS items_by_id_digest ON items (coalesce(item_id, ''), digest);
 CREATE TABLE IF NOT EXISTS item_holds (
     key INTEGER PRIMARY KEY,
     responses INTEGER NOT NULL DEFAULT 0,  -- stored responses listing it (once each, however often they list it)
@@ -64,7 +66,11 @@ LISTED = "SELECT value FROM json_each(?)"
 HELD_ELSEWHERE = "EXISTS (SELECT 1 FROM item_holds h WHERE h.key = items.key AND h.responses + h.conversations > 0)"
 INSERT_ITEMS = "INSERT OR IGNORE INTO items (digest, item_id, record, owner) VALUES"
 ROWS_PER_INSERT = 1000  # 4 parameters a row: within SQLite's smallest default limit of 32,766 parameters
-KEYS_BY_DIGEST = "SELECT digest, key FROM items WHERE digest IN (SELECT value FROM json_each(?))"
+# The keys of items stored before, by [id or '', digest] (the order of `items_by_id_digest`, which it searches).
+KEYS_BY_ID_DIGEST = """
+SELECT i.digest, i.key FROM json_each(?) AS sent
+JOIN items i ON coalesce(i.item_id, '') = json_extract(sent.value, '$[0]') AND i.digest = json_extract(sent.value, '$[1]')
+"""
 ITEMS_BY_KEY = "SELECT key, record FROM items WHERE key IN (SELECT value FROM json_each(?))"
 
 Holder = Literal["responses", "conversations"]
@@ -95,8 +101,8 @@ def store_items(db: sqlite3.Connection, records: Iterable[ItemRecord], owner: in
     new = set(known.values())
     written = sum(record.size for record in distinct if record.digest in known)
     if len(known) < len(distinct):
-        held = json.dumps([record.digest for record in distinct if record.digest not in known])
-        known.update(db.execute(KEYS_BY_DIGEST, (held,)).fetchall())
+        held = [(record.item_id or "", record.digest) for record in distinct if record.digest not in known]
+        known.update(db.execute(KEYS_BY_ID_DIGEST, (json.dumps(held),)).fetchall())
     return StoredItems([known[record.digest] for record in records], new, written)
 
 
@@ -203,13 +209,17 @@ def upgrade(db: sqlite3.Connection, schema: str) -> None:
 
     0.4.0 kept each response with its whole conversation (`responses.record`), an index of item ids
     (`response_items`) and each conversation item's JSON; its rows become items stored once, with their holds.
-    Version 2 counted every hold in `item_holds`: its items get an `owner` column, NULL (their holds stay rows).
+    Version 2 counted every hold in `item_holds` and indexed items by digest and by id apart: its items are
+    copied into the new table, unowned (their holds stay rows), one index for both.
     """
     version = db.execute("PRAGMA user_version").fetchone()[0]
     if version >= SCHEMA_VERSION:
         return
     if version == 2:
-        db.execute("ALTER TABLE items ADD COLUMN owner INTEGER")
+        db.execute("ALTER TABLE items RENAME TO items_2")  # its two indexes go with it
+        execute_script(db, schema)
+        db.execute("INSERT INTO items (key, digest, item_id, record) SELECT key, digest, item_id, record FROM items_2")
+        db.execute("DROP TABLE items_2")
         db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         return
     # Below version 2 a table already there was made by 0.4.0 or earlier (the conversations' may be absent).
