@@ -153,13 +153,11 @@ WHERE ci.id IN (SELECT value FROM json_each(?)) AND c.expires_at > ? ORDER BY c.
 TAKEN_IDS = "SELECT id FROM conversation_items WHERE conversation_id = ? AND id IN (SELECT value FROM json_each(?))"
 INSERT_ITEM = "INSERT INTO conversation_items (conversation_id, position, id, item_key, size) VALUES (?, ?, ?, ?, ?)"
 UNCHANGED_SINCE = "SELECT id FROM conversations WHERE expires_at <= ? AND id IN (SELECT value FROM json_each(?))"
+# Its seq is its new items' owner when it stored any (NULL: the next one, max(seq) + 1, as for those).
 INSERT_RESPONSE = """
 INSERT INTO responses (seq, id, expires_at, size, record, input_keys, output_keys, base, own_from)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING RETURNING seq
 """
-# The seq a new response gets (its items' owner, written before it), and that of an earlier one of its id.
-# (Each a subquery of its own: SQLite reads max(seq) off the end of the table only when it stands alone.)
-NEXT_SEQ = "SELECT coalesce((SELECT max(seq) FROM responses), 0) + 1, (SELECT seq FROM responses WHERE id = ?)"
 FORGOTTEN_PER_WRITE = (
     100  # responses or conversations the upkeep drops in one transaction, so that it holds the lock briefly
 )
@@ -286,11 +284,10 @@ class SQLiteStore:
         history = stored.history
         if history is not None and history.source_id == response_id:  # its own earlier self goes below
             history = None
-        seq, earlier = db.execute(NEXT_SEQ, (response_id,)).fetchone()
         base, known = history_keys(db, history, stored.input_items, time.time()) or (None, [])
         rest = stored.input_items[len(known) :]
         output = stored.response.get("output", ())
-        keys, new, written = store_items(db, [ItemRecord.of(item) for item in (*rest, *output)], owner=seq)
+        keys, new, written, seq = store_items(db, [ItemRecord.of(item) for item in (*rest, *output)], owned=True)
         new_input, output_keys = keys[: len(rest)], keys[len(rest) :]
         record = response_record(stored.response)
         size = len(record.encode()) + written
@@ -299,12 +296,13 @@ class SQLiteStore:
         input_keys = [*known, *new_input]
         own_from = len(known) if base is not None else 0  # a conversation's items may go: it holds them itself
         row = (seq, response_id, expires_at, size, record, json.dumps(input_keys), json.dumps(output_keys))
-        # Held first: when it is saved again, its earlier self goes, but not the items the new one holds.
+        # Held first: when it is saved again, its earlier self goes, but not the items the new one holds. (Its
+        # seq stays above every other: the earlier self only goes.)
         held = [key for key in dict.fromkeys([*input_keys[own_from:], *output_keys]) if key not in new]
         hold(db, held, "responses", expires_at)
-        if earlier is not None:
-            forget_responses(db, [earlier])
-        db.execute(INSERT_RESPONSE, (*row, base, own_from))
+        if db.execute(INSERT_RESPONSE, (*row, base, own_from)).fetchone() is None:
+            forget_response(db, response_id)
+            db.execute(INSERT_RESPONSE, (*row, base, own_from)).fetchone()
         if base is not None:
             db.execute("UPDATE responses SET successors = successors + 1 WHERE seq = ?", (base,))
         return size
@@ -708,7 +706,7 @@ def forget_response(db: sqlite3.Connection, response_id: str) -> bool:
 
 def add_items(db: sqlite3.Connection, conversation_id: str, position: int, records: list[ItemRecord]) -> None:
     """Within a transaction: items at the conversation's positions from `position` on, each holding its item."""
-    keys, _, _ = store_items(db, records)
+    keys, *_ = store_items(db, records)
     rows = [
         (conversation_id, position + offset, record.item_id, key, record.size)
         for offset, (key, record) in enumerate(zip(keys, records, strict=True))

@@ -65,7 +65,9 @@ UNHELD = "SELECT key FROM item_holds WHERE key IN (SELECT value FROM json_each(?
 LISTED = "SELECT value FROM json_each(?)"
 HELD_ELSEWHERE = "EXISTS (SELECT 1 FROM item_holds h WHERE h.key = items.key AND h.responses + h.conversations > 0)"
 INSERT_ITEMS = "INSERT OR IGNORE INTO items (digest, item_id, record, owner) VALUES"
-ROWS_PER_INSERT = 1000  # 4 parameters a row: within SQLite's smallest default limit of 32,766 parameters
+ROWS_PER_INSERT = 1000  # 3 parameters a row: within SQLite's smallest default limit of 32,766 parameters
+# The seq the response being saved gets: its new items' owner, written before it.
+NEXT_SEQ = "(SELECT coalesce(max(seq), 0) + 1 FROM responses)"
 # The keys of items stored before, by [id or '', digest] (the order of `items_by_id_digest`, which it searches).
 KEYS_BY_ID_DIGEST = """
 SELECT i.digest, i.key FROM json_each(?) AS sent
@@ -78,32 +80,38 @@ Holder = Literal["responses", "conversations"]
 
 class StoredItems(NamedTuple):
     keys: list[int]  # of every item given, in order
-    new: set[int]  # those this call wrote (owned by its `owner`)
+    new: set[int]  # those this call wrote
     written: int  # bytes of their JSON
+    owner: int | None  # the seq that owns the new ones, when the response being saved does (and any were new)
 
 
-def store_items(db: sqlite3.Connection, records: Iterable[ItemRecord], owner: int | None = None) -> StoredItems:
-    """The keys of these items in order, writing those the store does not hold (owned by the response `owner`).
+def store_items(db: sqlite3.Connection, records: Iterable[ItemRecord], *, owned: bool = False) -> StoredItems:
+    """The keys of these items in order, writing those the store does not hold; `owned`: owned by the response
+    about to be saved (its seq is max(seq) + 1, read by the insert itself, not a statement more).
 
     One statement writes the new ones (a turn's new items are all new, as a rule); one more finds the others
     (a history resent): a turn resending 40 items reads them in one query, not 40.
     """
     records = list(records)
     if not records:
-        return StoredItems([], set(), 0)
+        return StoredItems([], set(), 0, None)
     distinct = list({record.digest: record for record in records}.values())
     known: dict[str, int] = {}
+    owner = None
+    row = f"(?, ?, ?, {NEXT_SEQ if owned else 'NULL'})"
     for start in range(0, len(distinct), ROWS_PER_INSERT):
         batch = distinct[start : start + ROWS_PER_INSERT]
-        values = [value for record in batch for value in (record.digest, record.item_id, record.json, owner)]
-        query = f"{INSERT_ITEMS} {','.join(['(?, ?, ?, ?)'] * len(batch))} RETURNING digest, key"
-        known.update(db.execute(query, values).fetchall())
+        values = [value for record in batch for value in (record.digest, record.item_id, record.json)]
+        query = f"{INSERT_ITEMS} {','.join([row] * len(batch))} RETURNING digest, key, owner"
+        written_rows = db.execute(query, values).fetchall()
+        known.update((digest, key) for digest, key, _ in written_rows)
+        owner = written_rows[0][2] if written_rows else owner
     new = set(known.values())
     written = sum(record.size for record in distinct if record.digest in known)
     if len(known) < len(distinct):
         held = [(record.item_id or "", record.digest) for record in distinct if record.digest not in known]
         known.update(db.execute(KEYS_BY_ID_DIGEST, (json.dumps(held),)).fetchall())
-    return StoredItems([known[record.digest] for record in records], new, written)
+    return StoredItems([known[record.digest] for record in records], new, written, owner)
 
 
 def hold(db: sqlite3.Connection, keys: Sequence[int], holder: Holder, until: float = 0.0) -> None:
@@ -258,8 +266,8 @@ def copy_responses(db: sqlite3.Connection) -> None:
     rows = db.execute("SELECT seq, id, expires_at, record FROM responses_0_4 ORDER BY seq").fetchall()
     for seq, response_id, expires_at, old_record in rows:
         stored = StoredResponse.from_json(old_record)
-        input_keys, _, written = store_items(db, map(ItemRecord.of, stored.input_items))
-        output_keys, _, written_out = store_items(db, map(ItemRecord.of, stored.response.get("output", [])))
+        input_keys, _, written, _ = store_items(db, map(ItemRecord.of, stored.input_items))
+        output_keys, _, written_out, _ = store_items(db, map(ItemRecord.of, stored.response.get("output", [])))
         record = response_record(stored.response)
         size = len(record.encode()) + written + written_out
         row = (seq, response_id, expires_at, size, record, json.dumps(input_keys), json.dumps(output_keys))
@@ -273,7 +281,7 @@ def copy_conversation_items(db: sqlite3.Connection) -> None:
         "SELECT conversation_id, position, id, record FROM conversation_items_0_4 ORDER BY conversation_id, position"
     ).fetchall()
     for conversation_id, position, item_id, record in rows:
-        (key,), _, _ = store_items(db, [ItemRecord.of(json.loads(record))])
+        (key,), *_ = store_items(db, [ItemRecord.of(json.loads(record))])
         size = len(record.encode())
         db.execute(
             "INSERT INTO conversation_items VALUES (?, ?, ?, ?, ?)", (conversation_id, position, item_id, key, size)
