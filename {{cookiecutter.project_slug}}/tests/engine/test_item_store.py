@@ -305,6 +305,27 @@ async def test_a_sqlite_file_of_version_2_is_brought_over(tmp_path: Path) -> Non
         assert database.execute("SELECT count(*) FROM responses").fetchone() == (0,)
 
 
+async def test_an_upgrade_that_fails_leaves_the_file_of_version_2_as_it_was(tmp_path: Path) -> None:
+    """The upgrade is one transaction: a file it cannot bring over (two rows of one digest, which version 2's
+    constraint would never have let in) is left whole, at version 2, and the store answers 503s, not half a file."""
+    path = tmp_path / "state.db"
+    script = (DATA / "state-2.sql").read_text().replace("digest TEXT NOT NULL UNIQUE", "digest TEXT NOT NULL")
+    with contextlib.closing(sqlite3.connect(path)) as old:
+        old.executescript(script)
+        old.execute("INSERT INTO items (digest, item_id, record) SELECT digest, item_id, record FROM items LIMIT 1")
+        old.commit()
+        before = old.execute("SELECT * FROM items ORDER BY key").fetchall()
+    store = state.open_state_store(None, tmp_path, state.ResponseLimits(100, 10_000_000, 3600), conversation_limits())
+    with pytest.raises(state.StoreUnavailable):
+        await store.get_response("resp_2")
+    await store.close()
+    with contextlib.closing(sqlite3.connect(path)) as database:
+        assert database.execute("PRAGMA user_version").fetchone() == (2,)
+        assert database.execute("SELECT * FROM items ORDER BY key").fetchall() == before
+        tables = {name for (name,) in database.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        assert "items_2" not in tables
+
+
 def test_a_chain_through_the_api_reads_back_after_deleting_its_start(tmp_path: Path) -> None:
     """What a client sees: each turn's input items are the whole conversation, the earlier turns' deletion
     leaves the later ones whole, and the store holds each item once (its file grows by the turns, not their square)."""
