@@ -57,6 +57,7 @@ DEPENDENCY_MODULES = frozenset(
         "lazy_object_proxy",
         "make_redis_fixture",
         "make_sqlite_fixture",
+        "make_sqlite_fixture_2",
         "markupsafe",
         "mcp",
         "mcp_types",

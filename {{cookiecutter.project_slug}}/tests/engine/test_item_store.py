@@ -129,7 +129,11 @@ async def response_holds(store: Any, redis_url: str | None) -> list[int]:
     if store.engine == "sqlite":
         with contextlib.closing(sqlite3.connect(store.path)) as database:
             assert_items_held(database)
-            return [count for (count,) in database.execute("SELECT responses FROM item_holds WHERE responses > 0")]
+            query = (
+                "SELECT (i.owner IS NOT NULL) + coalesce(h.responses, 0) AS holding FROM items i"
+                " LEFT JOIN item_holds h ON h.key = i.key WHERE holding > 0"
+            )
+            return [count for (count,) in database.execute(query)]
     client = redis.asyncio.Redis.from_url(redis_url)
     try:
         return [int(count) for count in await client.hvals("state:item_holds")]
@@ -234,7 +238,7 @@ async def test_a_sqlite_file_of_0_4_0_is_brought_over(tmp_path: Path) -> None:
     assert [item["id"] for item in items] == ["item_0", "item_1", "item_3"]
     assert (await store.get_file("file-" + "0" * 32)).filename == "notes.txt"
     with contextlib.closing(sqlite3.connect(path)) as database:
-        assert database.execute("PRAGMA user_version").fetchone() == (2,)
+        assert database.execute("PRAGMA user_version").fetchone() == (state.sqlite_items.SCHEMA_VERSION,)
         tables = {name for (name,) in database.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         assert not tables & {"response_items", "responses_0_4", "conversation_items_0_4"}
         # The three turns of 0.4.0 kept 1 + 4 + 7 input items; stored once they are 3 inputs and 6 outputs.
@@ -249,6 +253,77 @@ async def test_a_sqlite_file_of_0_4_0_is_brought_over(tmp_path: Path) -> None:
     with contextlib.closing(sqlite3.connect(path)) as database:
         assert database.execute("PRAGMA integrity_check").fetchone() == ("ok",)
         assert_items_held(database)
+
+
+async def test_a_sqlite_file_of_version_2_is_brought_over(tmp_path: Path) -> None:
+    """`state-2.sql` (`data/make_sqlite_fixture_2.py`: every hold a row of `item_holds`, a hidden base, a
+    conversation turn) reads back as it did; later turns own their new items, and deleting everything frees it."""
+    path = tmp_path / "state.db"
+    with contextlib.closing(sqlite3.connect(path)) as old:
+        old.executescript((DATA / "state-2.sql").read_text())
+        assert old.execute("PRAGMA user_version").fetchone() == (2,)
+    limits = state.ResponseLimits(100, 10_000_000, 3600)
+    store = state.open_state_store(None, tmp_path, limits, conversation_limits())
+    assert await store.get_response("resp_0") is None, "deleted, kept hidden as resp_1's base"
+    resp_2 = await store.get_response("resp_2")
+    assert [item.get("id") for item in resp_2.input_items] == [
+        None,
+        "rs_0",
+        "msg_answer_0",
+        "msg_client_note",
+        "rs_1",
+        "msg_answer_1",
+        None,
+    ]
+    assert (await store.get_response("resp_3")).input_items[-1]["content"][0]["text"] == "conv turn"
+    found = await store.get_items(["msg_answer_0", "msg_answer_2", "item_1"])
+    assert set(found) == {"msg_answer_0", "msg_answer_2", "item_1"}, "held by resp_1 through its base, resp_2, resp_3"
+    items = await store.list_conversation_items("conv_1", order="asc", after=None, limit=None)
+    assert [item["id"] for item in items] == ["item_0", "item_1", "item_3"]
+    with contextlib.closing(sqlite3.connect(path)) as database:
+        assert database.execute("PRAGMA user_version").fetchone() == (state.sqlite_items.SCHEMA_VERSION,)
+        indexes = database.execute("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'items'")
+        assert indexes.fetchall() == [("items_by_id_digest",)], "one index for ids and digests"
+        assert_items_held(database)
+
+    history = [*resp_2.input_items, *resp_2.response["output"]]
+    hint = state.History("response", "resp_2", len(history))
+    assert await store.save_response("resp_4", state.StoredResponse(response(4), [*history, user_turn(4)], hint))
+    assert await store.save_response("resp_3", state.StoredResponse(response(3), [user_turn(3)]))  # saved again
+    with contextlib.closing(sqlite3.connect(path)) as database:
+        assert_items_held(database)
+        (owned,) = database.execute("SELECT count(*) FROM items WHERE owner IS NOT NULL").fetchone()
+        assert owned == 3 + 2, "resp_4's new items are its own, and resp_3's but rs_3 (stored by its first save)"
+    for response_id in ("resp_1", "resp_2", "resp_3", "resp_4"):
+        assert await store.delete_response(response_id)
+    assert await store.delete_conversation("conv_1")
+    assert await items_kept(store, None) == (0, 0)
+    await store.close()
+    with contextlib.closing(sqlite3.connect(path)) as database:
+        assert database.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        assert database.execute("SELECT count(*) FROM item_holds").fetchone() == (0,)
+        assert database.execute("SELECT count(*) FROM responses").fetchone() == (0,)
+
+
+async def test_an_upgrade_that_fails_leaves_the_file_of_version_2_as_it_was(tmp_path: Path) -> None:
+    """The upgrade is one transaction: a file it cannot bring over (two rows of one digest, which version 2's
+    constraint would never have let in) is left whole, at version 2, and the store answers 503s, not half a file."""
+    path = tmp_path / "state.db"
+    script = (DATA / "state-2.sql").read_text().replace("digest TEXT NOT NULL UNIQUE", "digest TEXT NOT NULL")
+    with contextlib.closing(sqlite3.connect(path)) as old:
+        old.executescript(script)
+        old.execute("INSERT INTO items (digest, item_id, record) SELECT digest, item_id, record FROM items LIMIT 1")
+        old.commit()
+        before = old.execute("SELECT * FROM items ORDER BY key").fetchall()
+    store = state.open_state_store(None, tmp_path, state.ResponseLimits(100, 10_000_000, 3600), conversation_limits())
+    with pytest.raises(state.StoreUnavailable):
+        await store.get_response("resp_2")
+    await store.close()
+    with contextlib.closing(sqlite3.connect(path)) as database:
+        assert database.execute("PRAGMA user_version").fetchone() == (2,)
+        assert database.execute("SELECT * FROM items ORDER BY key").fetchall() == before
+        tables = {name for (name,) in database.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        assert "items_2" not in tables
 
 
 def test_a_chain_through_the_api_reads_back_after_deleting_its_start(tmp_path: Path) -> None:

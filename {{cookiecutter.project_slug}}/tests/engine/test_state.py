@@ -317,10 +317,19 @@ def assert_items_held(database: sqlite3.Connection) -> None:
     assert not successors, "a turn's base is kept while the turn is"
     for (key,) in database.execute("SELECT item_key FROM conversation_items"):
         listed.setdefault(key, [0, 0])[1] += 1
-    holds = {
-        key: [responses, conversations]
-        for key, responses, conversations in database.execute("SELECT key, responses, conversations FROM item_holds")
+    own_keys = {
+        seq: {*json.loads(input_keys)[own_from:], *json.loads(output_keys)}
+        for seq, own_from, input_keys, output_keys in database.execute(
+            "SELECT seq, own_from, input_keys, output_keys FROM responses"
+        )
     }
+    holds: dict[int, list[int]] = {}
+    for key, responses, conversations in database.execute("SELECT key, responses, conversations FROM item_holds"):
+        assert responses + conversations > 0, "a hold row goes with the last hold it counts"
+        holds[key] = [responses, conversations]
+    for key, owner in database.execute("SELECT key, owner FROM items WHERE owner IS NOT NULL"):
+        assert key in own_keys.get(owner, ()), "an item's owner is a response that holds it itself"
+        holds.setdefault(key, [0, 0])[0] += 1
     assert holds == listed, "a response is saved with its items and holds, or not at all"
     kept = {key for (key,) in database.execute("SELECT key FROM items")}
     assert kept == set(listed), "no item outlives its holders"

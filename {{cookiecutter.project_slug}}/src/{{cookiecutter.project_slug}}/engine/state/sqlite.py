@@ -114,10 +114,13 @@ CREATE TABLE IF NOT EXISTS conversation_items (
 CREATE UNIQUE INDEX IF NOT EXISTS conversation_item_ids ON conversation_items (id, conversation_id);
 """
 )
-# Items by id, for `item_reference`: held by a response that has not expired. The newest item of an id last.
+# Items by id, for `item_reference`: held by a response that has not expired (its owner, or one counted in
+# `item_holds`). The newest item of an id last. (`coalesce` as in `items_by_id_digest`, so that it searches it.)
 HELD_ITEMS = """
-SELECT i.item_id, i.record FROM items i JOIN item_holds h ON h.key = i.key
-WHERE i.item_id IN (SELECT value FROM json_each(:ids)) AND h.responses > 0 AND h.until > :now ORDER BY i.key
+SELECT i.item_id, i.record FROM items i LEFT JOIN item_holds h ON h.key = i.key LEFT JOIN responses r ON r.seq = i.owner
+WHERE coalesce(i.item_id, '') IN (SELECT value FROM json_each(:ids))
+AND (r.expires_at > :now OR h.responses > 0 AND h.until > :now)
+ORDER BY i.key
 """
 # Past the bounds, the oldest responses go: newest first, the first row whose running total passes a bound, and
 # all older ones. Found by a read (which never blocks writers), then deleted by `seq`, which is quick. Hidden ones
@@ -150,9 +153,10 @@ WHERE ci.id IN (SELECT value FROM json_each(?)) AND c.expires_at > ? ORDER BY c.
 TAKEN_IDS = "SELECT id FROM conversation_items WHERE conversation_id = ? AND id IN (SELECT value FROM json_each(?))"
 INSERT_ITEM = "INSERT INTO conversation_items (conversation_id, position, id, item_key, size) VALUES (?, ?, ?, ?, ?)"
 UNCHANGED_SINCE = "SELECT id FROM conversations WHERE expires_at <= ? AND id IN (SELECT value FROM json_each(?))"
+# Its seq is its new items' owner when it stored any (NULL: the next one, max(seq) + 1, as for those).
 INSERT_RESPONSE = """
-INSERT INTO responses (id, expires_at, size, record, input_keys, output_keys, base, own_from)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING RETURNING seq
+INSERT INTO responses (seq, id, expires_at, size, record, input_keys, output_keys, base, own_from)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING RETURNING seq
 """
 FORGOTTEN_PER_WRITE = (
     100  # responses or conversations the upkeep drops in one transaction, so that it holds the lock briefly
@@ -274,7 +278,8 @@ class SQLiteStore:
         """Within a transaction: the response, its new items and its holds, replacing one of its id; its size.
 
         The items `stored.history` names are taken by key, without reading them, and held through their response
-        (the new one's base); the others are found by digest.
+        (the new one's base); the others are found by digest. The items it stores first are its own (their owner
+        is its seq): it holds them without an `item_holds` row.
         """
         history = stored.history
         if history is not None and history.source_id == response_id:  # its own earlier self goes below
@@ -282,7 +287,7 @@ class SQLiteStore:
         base, known = history_keys(db, history, stored.input_items, time.time()) or (None, [])
         rest = stored.input_items[len(known) :]
         output = stored.response.get("output", ())
-        keys, written = store_items(db, [ItemRecord.of(item) for item in (*rest, *output)])
+        keys, new, written, seq = store_items(db, [ItemRecord.of(item) for item in (*rest, *output)], owned=True)
         new_input, output_keys = keys[: len(rest)], keys[len(rest) :]
         record = response_record(stored.response)
         size = len(record.encode()) + written
@@ -290,12 +295,14 @@ class SQLiteStore:
             raise TooLarge()  # rolls the transaction back: nothing of it is kept
         input_keys = [*known, *new_input]
         own_from = len(known) if base is not None else 0  # a conversation's items may go: it holds them itself
-        row = (response_id, expires_at, size, record, json.dumps(input_keys), json.dumps(output_keys), base, own_from)
-        # Held first: when it is saved again, its earlier self goes, but not the items the new one holds.
-        hold(db, list(dict.fromkeys([*input_keys[own_from:], *output_keys])), "responses", expires_at)
-        if db.execute(INSERT_RESPONSE, row).fetchone() is None:
+        row = (seq, response_id, expires_at, size, record, json.dumps(input_keys), json.dumps(output_keys))
+        # Held first: when it is saved again, its earlier self goes, but not the items the new one holds. (Its
+        # seq stays above every other: the earlier self only goes.)
+        held = [key for key in dict.fromkeys([*input_keys[own_from:], *output_keys]) if key not in new]
+        hold(db, held, "responses", expires_at)
+        if db.execute(INSERT_RESPONSE, (*row, base, own_from)).fetchone() is None:
             forget_response(db, response_id)
-            db.execute(INSERT_RESPONSE, row).fetchone()
+            db.execute(INSERT_RESPONSE, (*row, base, own_from)).fetchone()
         if base is not None:
             db.execute("UPDATE responses SET successors = successors + 1 WHERE seq = ?", (base,))
         return size
@@ -699,7 +706,7 @@ def forget_response(db: sqlite3.Connection, response_id: str) -> bool:
 
 def add_items(db: sqlite3.Connection, conversation_id: str, position: int, records: list[ItemRecord]) -> None:
     """Within a transaction: items at the conversation's positions from `position` on, each holding its item."""
-    keys, _ = store_items(db, records)
+    keys, *_ = store_items(db, records)
     rows = [
         (conversation_id, position + offset, record.item_id, key, record.size)
         for offset, (key, record) in enumerate(zip(keys, records, strict=True))
