@@ -7,6 +7,7 @@ through the official SDK. docs/responses.md ("What is kept, and for how long") s
 from __future__ import annotations
 
 import contextlib
+import importlib
 import json
 import sqlite3
 from pathlib import Path
@@ -17,7 +18,7 @@ import pytest
 import redis.asyncio
 from test_state import answer, assert_items_held, conversation_limits, state
 
-from support import ServiceProcess, base_env
+from support import PACKAGE, ServiceProcess, base_env
 
 DATA = Path(__file__).parent / "data"
 TURNS = 50
@@ -372,3 +373,23 @@ def test_a_response_deleted_on_another_process_is_not_continued(tmp_path: Path) 
     finally:
         first.stop()
         second.stop()
+
+
+def test_only_turns_that_continue_a_response_are_kept_in_memory() -> None:
+    """The process keeps a chain's newest turn for the next one, but not first turns: most are never continued,
+    and holding all of them cost every request more than the reads it saved (`state/recent.py`)."""
+    recent = importlib.import_module(f"{PACKAGE}.engine.state.recent").RecentResponses()
+    first_input = [user_turn(0)]
+    first = state.StoredResponse(response(0), first_input)
+    recent.remember("resp_0", first)
+    assert recent.recall("resp_0") is None
+    second_input = [*first_input, *response(0)["output"], user_turn(1)]
+    second = state.StoredResponse(response(1), second_input, state.History("response", "resp_0", 3))
+    recent.remember("resp_1", second)
+    assert recent.recall("resp_1") is second
+    third_input = [*second_input, *response(1)["output"], user_turn(2)]
+    third = state.StoredResponse(response(2), third_input, state.History("response", "resp_1", len(second_input) + 2))
+    recent.remember("resp_2", third)
+    assert recent.recall("resp_2") is third
+    assert recent.recall("resp_1") is None, "a chain keeps only its newest turn"
+    assert len(recent) == 1
