@@ -313,10 +313,12 @@ def test_the_services_own_mcp_as_a_remote_server(mcp_service: ServiceProcess, up
 # --- approvals ---
 
 
-def ask_to_delete(service: ServiceProcess, upstream: ScriptedUpstream, url: str, path: str, **create: Any) -> Any:
+def ask_to_delete(
+    service: ServiceProcess, upstream: ScriptedUpstream, url: str, path: str, model: str = "llm", **create: Any
+) -> Any:
     """A first turn whose call needs approval: it ends with the approval request, the call not run."""
     upstream.script(text="", tool_calls=[call("remote__delete_file", {"path": path})])
-    return service.client().responses.create(model="llm", input=f"Delete {path}", tools=[remote_tool(url)], **create)
+    return service.client().responses.create(model=model, input=f"Delete {path}", tools=[remote_tool(url)], **create)
 
 
 def approval(request_id: str, approve: bool, reason: str | None = None) -> dict[str, Any]:
@@ -368,20 +370,23 @@ def test_approval_always_stops_then_an_approval_runs_the_call_once(
     assert calls_made(remote_url).count("/tmp/a.txt") == 1, "approved once, run once"
 
 
+@pytest.mark.parametrize("model", ["llm", "agent"])
 def test_a_denied_call_is_told_to_the_model(
-    mcp_service: ServiceProcess, upstream: ScriptedUpstream, remote_url: str
+    mcp_service: ServiceProcess, upstream: ScriptedUpstream, remote_url: str, model: str
 ) -> None:
-    first = ask_to_delete(mcp_service, upstream, remote_url, "/tmp/b.txt")
+    """The `llm` passthrough, and the `agent` example, whose ApprovalHook holds its call of the remote tool."""
+    path = f"/tmp/denied-by-{model}.txt"
+    first = ask_to_delete(mcp_service, upstream, remote_url, path, model=model)
     upstream.script(text="I did not delete it.")
     second = mcp_service.client().responses.create(
-        model="llm",
+        model=model,
         tools=[remote_tool(remote_url)],
         previous_response_id=first.id,
         input=[approval(first.output[1].id, False, "keep it")],
     )
     assert [item.type for item in second.output] == ["message"]
     assert tool_messages(upstream.requests[-1]) == ["The user denied this call. Their reason: keep it"]
-    assert "/tmp/b.txt" not in calls_made(remote_url)
+    assert path not in calls_made(remote_url)
 
 
 def test_a_stateless_client_sends_the_whole_input_back(
@@ -554,8 +559,7 @@ def test_the_agent_example_waits_for_approval_of_a_remote_call_then_runs_it_once
     mcp_service: ServiceProcess, upstream: ScriptedUpstream, remote_url: str
 ) -> None:
     client = mcp_service.client()
-    upstream.script(text="", tool_calls=[call("remote__delete_file", {"path": "/tmp/agent.txt"})])
-    first = client.responses.create(model="agent", input="Delete /tmp/agent.txt", tools=[remote_tool(remote_url)])
+    first = ask_to_delete(mcp_service, upstream, remote_url, "/tmp/agent.txt", model="agent")
     assert first.status == "completed"
     assert [item.type for item in first.output] == ["mcp_list_tools", "mcp_approval_request"]
     request = first.output[1]
@@ -579,24 +583,6 @@ def test_the_agent_example_waits_for_approval_of_a_remote_call_then_runs_it_once
     assert tool_messages(upstream.requests[-1]) == ["deleted /tmp/agent.txt"], "the agent is told the result"
     assert second.output_text == "Deleted."
     assert calls_made(remote_url).count("/tmp/agent.txt") == 1, "approved once, run once"
-
-
-def test_the_agent_example_is_told_of_a_denied_remote_call(
-    mcp_service: ServiceProcess, upstream: ScriptedUpstream, remote_url: str
-) -> None:
-    client = mcp_service.client()
-    upstream.script(text="", tool_calls=[call("remote__delete_file", {"path": "/tmp/agent-kept.txt"})])
-    first = client.responses.create(model="agent", input="Delete /tmp/agent-kept.txt", tools=[remote_tool(remote_url)])
-    upstream.script(text="I kept it.")
-    second = client.responses.create(
-        model="agent",
-        tools=[remote_tool(remote_url)],
-        previous_response_id=first.id,
-        input=[approval(first.output[1].id, False, "keep it")],
-    )
-    assert [item.type for item in second.output] == ["message"]
-    assert tool_messages(upstream.requests[-1]) == ["The user denied this call. Their reason: keep it"]
-    assert "/tmp/agent-kept.txt" not in calls_made(remote_url)
 
 
 def test_the_agent_examples_own_approval_runs_in_a_request_that_also_gives_a_server(
