@@ -94,7 +94,9 @@ class PipelineStream(Iterator[Piece]):
         def on_chunk(chunk: StreamingChunk) -> None:
             if client_gone is not None and client_gone.is_set():
                 raise RunStopped("nobody is reading this stream any more")
-            for piece in [*agent_calls_before(chunk), *self.shaper.pieces(chunk)]:
+            for event in agent_calls_before(chunk):
+                emit(event)
+            for piece in self.shaper.pieces(chunk):
                 emit(piece)
 
         result = run_blocking(self.pipeline, self.run_args, on_chunk, self.outputs)
