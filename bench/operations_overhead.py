@@ -58,7 +58,8 @@ def asgi_calls(asgi):
             await asgi(dict(SCOPE), receive, send)
     return lambda: asyncio.run(many())
 
-info = RequestInfo("req_0", "POST", time.perf_counter(), "/v1/chat/completions", "chat", "chat_stream", 200)
+info = RequestInfo("req_0", "POST", time.perf_counter(), model="chat_stream", status=200)
+info.matched = ("/v1/chat/completions", "chat")  # the route and API, as they are once the request ended
 batch = [TextDelta("word ") for _ in range(8)]
 
 def count_requests():

@@ -27,7 +27,7 @@ from .observability import metrics
 from .observability.access_log import write_access_line
 from .observability.log_format import configure_logging
 from .observability.loop_watch import LoopWatch
-from .observability.request_tracking import TrackRequests, note_route
+from .observability.request_tracking import TrackRequests
 from .observability.tracing import start_tracing
 from .routes import chat, compaction, conversations, files, health, mcp, models, responses, status, typed_runs
 from .routes import metrics as metrics_route
@@ -72,7 +72,6 @@ def create_app(
     app.request_class = files.UploadRequest  # file uploads are limited by MAX_FILE_BYTES instead
     register_routes(app, settings)
     register_error_handlers(app)
-    app.before_request(note_route)
     if app_services.api_keys:
         require_api_keys(app, HEALTH_PATHS | ({"/metrics"} if settings.metrics == "open" else set()))
     if settings.cors_allow_origins:

@@ -11,6 +11,7 @@ Part of the engine: the template's code, updated by `cruft update`; not edited b
 
 import asyncio
 import logging
+from collections.abc import Awaitable
 from typing import Any
 
 logger = logging.getLogger(__name__)
@@ -25,9 +26,10 @@ class IdleClientLimit:
         self._waiting: dict[asyncio.Task[Any], float] = {}  # the request's task, and when its write began
         self._timer: asyncio.TimerHandle | None = None
 
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+    def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Awaitable[None]:
+        """The app's coroutine with the watched `send`, handed back rather than awaited: no frame of this layer."""
         if scope["type"] != "http" or not self.limit:
-            return await self.app(scope, receive, send)
+            return self.app(scope, receive, send)
 
         async def watched_send(message: dict[str, Any]) -> None:
             if message["type"] != "http.response.body":
@@ -43,7 +45,7 @@ class IdleClientLimit:
             finally:
                 self._waiting.pop(task, None)
 
-        await self.app(scope, receive, watched_send)
+        return self.app(scope, receive, watched_send)
 
     def _check_interval(self) -> float:
         return min(max(self.limit / 4, 0.2), 10.0)

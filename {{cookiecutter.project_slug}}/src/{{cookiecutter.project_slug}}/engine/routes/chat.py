@@ -125,7 +125,7 @@ async def run_chat(model: str, body: dict[str, Any]) -> Response:
 
     client = recognised_client(adapters, request.headers) if wants_stream else None
     remember_client(client)  # before the run starts: it runs in a copy of this context
-    remember_request("chat", request.headers.items(), body, g.get("api_key_name"))
+    remember_request("chat", request.headers, body, g.get("api_key_name"))
     runner = app_services.runner
     method = getattr(wrapper.instance, method_name)
 

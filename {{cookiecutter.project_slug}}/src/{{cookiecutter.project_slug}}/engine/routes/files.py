@@ -13,11 +13,11 @@ import unicodedata
 from typing import Any
 from urllib.parse import quote
 
-import quart
 from quart import Blueprint, Response, current_app, g, jsonify, request
 
 from ..files.file_store import StoredFile
 from ..http.errors import OpenAIError
+from ..observability.request_tracking import TrackedRequest
 from ..parsing.multipart import MAX_BUFFER_BYTES, MAX_FIELD_BYTES, MAX_PARTS, FileStart, FormField, read_form
 from ..parsing.paging import int_arg, list_page, order_arg
 from ..parsing.who_is_asking import remember_request
@@ -37,11 +37,11 @@ DRAIN_BYTES = 8 * 1024 * 1024
 DRAIN_SECONDS = 10.0
 
 
-class UploadRequest(quart.Request):
+class UploadRequest(TrackedRequest):
     """Quart refuses bodies over MAX_CONTENT_LENGTH before any route runs; uploads get MAX_FILE_BYTES instead.
 
     The app uses this class for every request (`app.request_class`); only uploads lose Quart's limit,
-    and `upload_file` enforces its own while streaming.
+    and `upload_file` enforces its own while streaming. Every request is also made known to its `RequestInfo` (the base class).
     """
 
     def __init__(self, method: str, scheme: str, path: str, *args: Any, **kwargs: Any) -> None:
@@ -144,7 +144,7 @@ async def tell_wrappers(stored: StoredFile) -> None:
     registry = services().registry
     runner = services().runner
     listeners = [w for w in registry.wrappers.values() if w.implements("run_file_upload")]
-    remember_request("files", request.headers.items(), {}, g.get("api_key_name"))
+    remember_request("files", request.headers, {}, g.get("api_key_name"))
     outcomes = await asyncio.gather(
         *(runner.call(w.instance.run_file_upload, stored) for w in listeners), return_exceptions=True
     )

@@ -191,10 +191,14 @@ class McpEndpoint:
         origins = settings.mcp_allowed_origins or settings.cors_allow_origins or ""
         self.allowed_origins = split_list(origins)
 
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+    def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Awaitable[None]:
+        """The app's own coroutine for every other path, handed back rather than awaited: no frame of this layer
+        on their requests."""
         if scope["type"] != "http" or scope["path"].rstrip("/") != PATH:
-            await self.app(scope, receive, send)
-            return
+            return self.app(scope, receive, send)
+        return self._serve_mcp(scope, receive, send)
+
+    async def _serve_mcp(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         headers = {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in scope["headers"]}
         try:
             refusal = self.refusal(headers)

@@ -186,7 +186,7 @@ async def create_response() -> Response:
     if fitted is not input_items:  # turns were dropped: the first items are no longer the history's
         input_items, history = fitted, None
 
-    remember_request("responses", request.headers.items(), body, g.get("api_key_name"))  # the run inherits it
+    remember_request("responses", request.headers, body, g.get("api_key_name"))  # the run inherits it
     if compacting:
         return await answer_compaction(wrapper, method_name, model, input_items, body, wants_stream)
     if in_background:
