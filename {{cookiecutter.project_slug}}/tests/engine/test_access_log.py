@@ -5,12 +5,20 @@ hypercorn's own (`accesslog`). The JSON form is in test_request_ids.py.
 
 from __future__ import annotations
 
+import importlib
+import logging
+import os
 import re
+import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
-from support import TESTS_DIR, ServiceProcess, base_env, user, wait_until
+from support import PACKAGE, TESTS_DIR, ServiceProcess, base_env, user, wait_until
+
+create_app = importlib.import_module(f"{PACKAGE}.engine.app").create_app
+Settings = importlib.import_module(f"{PACKAGE}.engine.settings").Settings
 
 # [2026-12-02 10:31:07 +0000] [4211] [INFO] 127.0.0.1:50522 "POST /v1/chat/completions 1.1" 200 1873 0.004121s req_...
 ACCESS_LINE = re.compile(
@@ -98,3 +106,40 @@ def test_hypercorns_own_access_log_is_not_doubled(old_hypercorn_toml: ServicePro
         assert len(lines) == 1 and '"POST /v1/chat/completions 1.1" 200' in lines[0], lines
     log = old_hypercorn_toml.log_tail(2_000_000)
     assert log.count("remove `accesslog` and `access_log_format`") == 1, log
+
+
+# Every field a LogRecord has, as a host's own logging configuration may format them.
+EVERY_FIELD = (
+    "%(name)s|%(levelname)s|%(levelno)d|%(pathname)s|%(filename)s|%(module)s|%(lineno)d|%(funcName)s|%(created)f|"
+    "%(msecs)d|%(relativeCreated)d|%(thread)d|%(threadName)s|%(processName)s|%(process)d|%(asctime)s|%(message)s"
+)
+
+
+async def test_a_hosts_own_formatter_reads_every_field_of_an_access_line(tmp_path: Path) -> None:
+    """An entry point that configured logging first keeps its handlers (`configure_logging`), and the access lines
+    reach them as records with every field a LogRecord has: formatters read `record.__dict__`."""
+    records: list[str] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(self.format(record))
+
+    handler = Collect()
+    handler.setFormatter(logging.Formatter(EVERY_FIELD))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        settings = Settings(wrappers_package="test_wrappers", data_dir=tmp_path / "data")
+        app = create_app(settings)
+        async with app.test_app():
+            client = app.test_client()
+            answer = await client.get("/health/live", headers={"X-Request-Id": "req-every-field"})
+            assert answer.status_code == 200
+    finally:
+        root.removeHandler(handler)
+    lines = [line.split("|") for line in records if line.endswith(" req-every-field")]
+    assert len(lines) == 1, records
+    name, levelname, levelno, *_, thread_name, process_name, process, _, message = lines[0]
+    assert (name, levelname, levelno) == ("hypercorn.access", "INFO", str(logging.INFO))
+    assert (thread_name, process_name, process) == (threading.current_thread().name, "MainProcess", str(os.getpid()))
+    assert '"GET /health/live 1.1" 200' in message
