@@ -50,8 +50,10 @@ class RequestInfo:
         return self._matched()[1]
 
     def _matched(self) -> tuple[str, str]:
-        rule = self.request.url_rule if self.request is not None else None
-        return (rule.rule, rule.endpoint.rpartition(".")[0]) if rule is not None else self.matched
+        request = self.request
+        if request is None or request.url_rule is None:
+            return self.matched
+        return request.url_rule.rule, request.blueprint or ""
 
     def let_go(self) -> None:
         """At the request's end: keep its route and API, and drop Quart's request, which refers back to this

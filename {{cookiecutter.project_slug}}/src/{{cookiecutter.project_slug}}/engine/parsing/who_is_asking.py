@@ -75,20 +75,33 @@ class _Asking:
     CPU. Two threads that ask at once may both make it: the same context either way.
     """
 
-    __slots__ = ("api", "api_key_name", "context", "fields", "headers")
+    __slots__ = ("api", "api_key_name", "context", "headers", "metadata", "safety_identifier", "user")
 
     def __init__(
         self, api: str, headers: Iterable[tuple[str, str]], body: dict[str, Any], api_key_name: str | None
     ) -> None:
         self.api, self.headers, self.api_key_name = api, headers, api_key_name
-        metadata = body.get("metadata")
         # Taken now: a wrapper may change its body before it asks.
-        self.fields = (body.get("user"), body.get("safety_identifier"), dict(metadata) if metadata else {})
+        self.user, self.safety_identifier = body.get("user"), body.get("safety_identifier")
+        self.metadata = dict(body.get("metadata") or {})
         self.context: RequestContext | None = None
 
     def request_context(self) -> RequestContext:
         if self.context is None:
-            self.context = _context_of(self.api, self.headers, *self.fields, self.api_key_name)
+            joined: dict[str, str] = {}
+            for name, value in self.headers:
+                name = name.lower()
+                if name not in HIDDEN_HEADERS:
+                    joined[name] = f"{joined[name]}, {value}" if name in joined else value
+            self.context = RequestContext(
+                api=self.api,
+                headers=MappingProxyType(joined),
+                api_key_name=self.api_key_name,
+                user=self.user,
+                safety_identifier=self.safety_identifier,
+                metadata=MappingProxyType(self.metadata),
+                openwebui_user=_openwebui_user(joined),
+            )
         return self.context
 
 
@@ -109,30 +122,6 @@ def remember_request(
     `headers` are read when a run first asks (the routes pass the request's own, which stay as they came).
     """
     _current.set(_Asking(api, headers, body, api_key_name))
-
-
-def _context_of(
-    api: str,
-    headers: Iterable[tuple[str, str]],
-    user: str | None,
-    safety_identifier: str | None,
-    metadata: dict[str, str],
-    api_key_name: str | None,
-) -> RequestContext:
-    joined: dict[str, str] = {}
-    for name, value in headers:
-        name = name.lower()
-        if name not in HIDDEN_HEADERS:
-            joined[name] = f"{joined[name]}, {value}" if name in joined else value
-    return RequestContext(
-        api=api,
-        headers=MappingProxyType(joined),
-        api_key_name=api_key_name,
-        user=user,
-        safety_identifier=safety_identifier,
-        metadata=MappingProxyType(metadata),
-        openwebui_user=_openwebui_user(joined),
-    )
 
 
 # The user and chat headers Open WebUI forwards; another X-OpenWebUI-* header (one set on its connection to be

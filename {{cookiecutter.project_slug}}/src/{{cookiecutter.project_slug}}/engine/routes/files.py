@@ -41,7 +41,8 @@ class UploadRequest(TrackedRequest):
     """Quart refuses bodies over MAX_CONTENT_LENGTH before any route runs; uploads get MAX_FILE_BYTES instead.
 
     The app uses this class for every request (`app.request_class`); only uploads lose Quart's limit,
-    and `upload_file` enforces its own while streaming. Every request is also made known to its `RequestInfo` (the base class).
+    and `upload_file` enforces its own while streaming. Every request is also made known to its `RequestInfo`
+    (the base class).
     """
 
     def __init__(self, method: str, scheme: str, path: str, *args: Any, **kwargs: Any) -> None:
