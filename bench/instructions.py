@@ -30,6 +30,7 @@ import time
 from pathlib import Path
 
 import load
+import procs
 
 BENCH = Path(__file__).resolve().parent
 WORK = BENCH / ".work"
@@ -71,8 +72,9 @@ def wait_until_answering(port: int, model: str, deadline: float) -> None:
     raise SystemExit(f"{model} on port {port} did not answer in time")
 
 
-def count(name: str, app: str, model: str, pythonpath: list[Path], requests: int, port: int) -> int:
+def count(name: str, app: str, model: str, pythonpath: list[Path], requests: int) -> int:
     """Instructions per request of one target."""
+    port = procs.free_port()
     env = dict(
         os.environ,
         HAYSTACK_TELEMETRY_ENABLED="False",
@@ -121,7 +123,6 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=640, help="counted requests per target (a multiple of 16)")
     parser.add_argument("--baseline-src", type=Path, help="another bake's src directory, served as `baseline`")
-    parser.add_argument("--port", type=int, default=47350)
     args = parser.parse_args()
     if not (VENV / "bin" / "hypercorn").exists():
         raise SystemExit("no baked service in bench/.work: run `make bench-smoke` (or bench/run.py) first")
@@ -133,8 +134,8 @@ def main() -> None:
         targets.append(("baseline", "haystack_service.asgi:app", "fixed", [args.baseline_src, *ours_path]))
     targets.append(("floor (pipeline)", "floor_app:app", "fixed_pipeline", [BENCH, TARGETS]))
     counts: dict[str, int] = {}
-    for offset, (name, app, model, pythonpath) in enumerate(targets):
-        counts[name] = count(name, app, model, pythonpath, args.requests, args.port + offset)
+    for name, app, model, pythonpath in targets:
+        counts[name] = count(name, app, model, pythonpath, args.requests)
         print(f"{name:18s} {counts[name]:>12,d} instructions per request", flush=True)
     first = targets[0][0]
     for name, value in counts.items():
